@@ -1,0 +1,406 @@
+//! What the derive macros' output calls, and nothing else. Not a public API: names here may change in
+//! any release.
+//!
+//! # How a message becomes bytes
+//! A `#[derive(RactorClusterMessage)]` enum serializes as the variant's name followed by each field in
+//! declaration order (`PROTOCOL.md`, "User message payloads"). How one field is written depends on
+//! what its type implements, chosen at compile time by *autoref specialization*: the derive calls
+//! `(&&&Via::<FieldType>::new()).write_field(value, out)` with all three `Via*` traits in scope, and
+//! method resolution picks the first tier the type qualifies for:
+//!
+//! 1. [`ViaWire`] for [`WireField`] types: raw byte payloads (`Vec<u8>`) and prost messages
+//!    (`derive_serialization_for_prost_type!`), written as a length-prefixed byte string;
+//! 2. [`ViaSerde`] for `serde::Serialize + DeserializeOwned` types, written through the codec;
+//! 3. [`ViaBytes`] for hand-written [`BytesConvertable`] impls (the published crate's way), written as
+//!    a length-prefixed byte string.
+//!
+//! Tiers 1 and 2 decode without panicking. Tier 3 calls user code whose signature cannot fail; its
+//! panics are caught and turned into a decode error (which a `panic = "abort"` build cannot do,
+//! so such impls should not panic).
+//!
+//! The choice is made where the field's type is known, in the generated code, because a blanket impl
+//! over serde types next to `ractor`'s own [`BytesConvertable`] impls would not be coherent.
+
+use std::marker::PhantomData;
+
+use ractor::message::{BoxedDowncastErr, SerializedMessage};
+use ractor::{BytesConvertable, RpcReplyPort};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::protocol::codec;
+use crate::reply;
+
+/// Why a message, a field or a reply could not be encoded or decoded. The text is for logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    reason: String,
+}
+
+impl FieldError {
+    /// A failure described in words.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+
+    /// The payload names a variant that this build of the message type does not have.
+    pub fn unknown_variant(name: &[u8]) -> Self {
+        Self::new(format!(
+            "unknown variant {:?} (is the sender running a newer version of this message type?)",
+            String::from_utf8_lossy(name)
+        ))
+    }
+
+    /// A cast payload named a variant that is a call here, or the reverse.
+    pub fn wrong_kind(name: &[u8], expected: &'static str) -> Self {
+        Self::new(format!(
+            "variant {:?} arrived as a {} but is declared as the other kind",
+            String::from_utf8_lossy(name),
+            expected
+        ))
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+impl From<codec::CodecError> for FieldError {
+    fn from(err: codec::CodecError) -> Self {
+        Self::new(err.to_string())
+    }
+}
+
+/// A message being serialized: the variant name, then the fields appended one by one.
+#[derive(Debug)]
+pub struct Outgoing {
+    args: Vec<u8>,
+}
+
+impl Outgoing {
+    /// Starts the payload of `variant`.
+    pub fn new(variant: &str) -> Self {
+        let mut args = Vec::with_capacity(32);
+        write_byte_string(variant.as_bytes(), &mut args);
+        Self { args }
+    }
+
+    /// Finishes a one-way message.
+    pub fn cast(self) -> SerializedMessage {
+        SerializedMessage::Cast {
+            variant: String::new(),
+            args: self.args,
+            metadata: None,
+        }
+    }
+
+    /// Finishes a call whose reply, once it comes back as bytes, is decoded with `decode` and sent
+    /// to `reply`. No task waits for it: the session that carries the call completes the
+    /// [`CallTicket`] recorded in the message's metadata.
+    pub fn call<R: Send + 'static>(
+        self,
+        reply: RpcReplyPort<R>,
+        decode: fn(&[u8]) -> Result<R, FieldError>,
+    ) -> SerializedMessage {
+        let timeout = reply.get_timeout();
+        let ticket = reply::register_pending_call(reply, decode);
+        SerializedMessage::Call {
+            variant: String::new(),
+            args: self.args,
+            reply: reply::placeholder_port(timeout),
+            metadata: Some(ticket.to_metadata()),
+        }
+    }
+}
+
+/// A message being deserialized: the variant name has been read, the fields follow.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    variant: &'a [u8],
+    rest: &'a [u8],
+    reply: Option<(RpcReplyPort<Vec<u8>>, Option<Vec<u8>>)>,
+}
+
+impl<'a> Incoming<'a> {
+    /// The variant name, compared by the generated code against the names it knows.
+    pub fn variant(&self) -> &'a [u8] {
+        self.variant
+    }
+
+    /// Takes the reply channel of a call: values the actor sends into the returned port are encoded
+    /// with `encode` and travel back to the caller.
+    pub fn reply<R: Send + 'static>(
+        &mut self,
+        encode: fn(R) -> Result<Vec<u8>, FieldError>,
+    ) -> Result<RpcReplyPort<R>, FieldError> {
+        match self.reply.take() {
+            Some((port, metadata)) => Ok(reply::typed_reply_port(port, metadata, encode)),
+            None => Err(FieldError::wrong_kind(self.variant, "cast")),
+        }
+    }
+
+    /// Fails if this is a call: a cast variant must not swallow a caller's reply channel.
+    pub fn expect_cast(&self) -> Result<(), FieldError> {
+        match self.reply {
+            Some(_) => Err(FieldError::wrong_kind(self.variant, "call")),
+            None => Ok(()),
+        }
+    }
+
+    fn take_byte_string(&mut self) -> Result<&'a [u8], FieldError> {
+        let (bytes, rest) = read_byte_string(self.rest)?;
+        self.rest = rest;
+        Ok(bytes)
+    }
+}
+
+/// Runs the generated serializer and logs why it failed, if it did.
+pub fn encode_message<M>(
+    encode: impl FnOnce() -> Result<SerializedMessage, FieldError>,
+) -> Result<SerializedMessage, BoxedDowncastErr> {
+    encode().map_err(|err| {
+        tracing::warn!(
+            message_type = std::any::type_name::<M>(),
+            %err,
+            "cannot serialize a message for a remote actor; it is not sent"
+        );
+        BoxedDowncastErr
+    })
+}
+
+/// Opens a serialized message, runs the generated field decoder on it, checks that nothing is left
+/// over, and logs why the message is dropped if anything failed. A call's reply channel that is not
+/// taken is dropped, so the caller learns at once that no reply will come.
+pub fn decode_message<M>(
+    message: SerializedMessage,
+    decode: impl FnOnce(&mut Incoming<'_>) -> Result<M, FieldError>,
+) -> Result<M, BoxedDowncastErr> {
+    let (args, reply) = match message {
+        SerializedMessage::Cast { args, .. } => (args, None),
+        SerializedMessage::Call {
+            args,
+            reply,
+            metadata,
+            ..
+        } => (args, Some((reply, metadata))),
+        SerializedMessage::CallReply(..) => {
+            return Err(log_undecodable::<M>(&FieldError::new(
+                "a call reply is not a message",
+            )))
+        }
+    };
+    open_and_decode(&args, reply, decode).map_err(|err| log_undecodable::<M>(&err))
+}
+
+fn open_and_decode<M>(
+    args: &[u8],
+    reply: Option<(RpcReplyPort<Vec<u8>>, Option<Vec<u8>>)>,
+    decode: impl FnOnce(&mut Incoming<'_>) -> Result<M, FieldError>,
+) -> Result<M, FieldError> {
+    let (variant, rest) = read_byte_string(args)?;
+    let mut incoming = Incoming {
+        variant,
+        rest,
+        reply,
+    };
+    let message = decode(&mut incoming)?;
+    if incoming.rest.is_empty() {
+        Ok(message)
+    } else {
+        Err(codec::CodecError::trailing(incoming.rest.len()).into())
+    }
+}
+
+fn log_undecodable<M>(err: &FieldError) -> BoxedDowncastErr {
+    tracing::warn!(
+        message_type = std::any::type_name::<M>(),
+        %err,
+        "dropping a remote message that cannot be decoded"
+    );
+    BoxedDowncastErr
+}
+
+/// Appends a length-prefixed byte string.
+fn write_byte_string(bytes: &[u8], out: &mut Vec<u8>) {
+    write_length(bytes.len(), out);
+    out.extend_from_slice(bytes);
+}
+
+fn write_length(len: usize, out: &mut Vec<u8>) {
+    // A u64 always encodes; the error arm is unreachable but kept fallible-free by construction.
+    let _ = codec::encode_into(&(len as u64), out);
+}
+
+/// Splits a length-prefixed byte string off the front of `input`, checking the claimed length
+/// against what is actually there before touching it.
+fn read_byte_string(input: &[u8]) -> Result<(&[u8], &[u8]), FieldError> {
+    let (len, used) = codec::decode_prefix::<u64>(input)?;
+    let body = input.get(used..).unwrap_or_default();
+    match usize::try_from(len) {
+        Ok(len) if len <= body.len() => Ok(body.split_at(len)),
+        _ => Err(FieldError::new(format!(
+            "a byte string claims {len} bytes but only {} remain",
+            body.len()
+        ))),
+    }
+}
+
+/// A type that has its own byte encoding, preferred over serde: raw byte buffers (copied once, not
+/// element by element) and prost messages.
+pub trait WireField: Sized {
+    /// How many bytes [`WireField::write_wire`] appends.
+    fn wire_len(&self) -> usize;
+    /// Appends the encoding.
+    fn write_wire(&self, out: &mut Vec<u8>);
+    /// Decodes the exact bytes written by `write_wire`.
+    fn read_wire(bytes: &[u8]) -> Result<Self, FieldError>;
+}
+
+impl WireField for Vec<u8> {
+    fn wire_len(&self) -> usize {
+        self.len()
+    }
+    fn write_wire(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+    fn read_wire(bytes: &[u8]) -> Result<Self, FieldError> {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// The type-level tag that autoref specialization dispatches on; see the module docs.
+pub struct Via<T>(PhantomData<fn() -> T>);
+
+impl<T> Via<T> {
+    /// The tag for `T`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T> std::fmt::Debug for Via<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Via<{}>", std::any::type_name::<T>())
+    }
+}
+
+macro_rules! tier_trait {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub trait $name<T> {
+            /// Appends `value` to the message being built.
+            fn write_field(&self, value: T, out: &mut Outgoing) -> Result<(), FieldError>;
+            /// Reads the next field of the message being decoded.
+            fn read_field(&self, input: &mut Incoming<'_>) -> Result<T, FieldError>;
+            /// Encodes a call's reply value.
+            fn write_reply(&self, value: T) -> Result<Vec<u8>, FieldError>;
+            /// Decodes a call's reply value; bytes left over are an error.
+            fn read_reply(&self, bytes: &[u8]) -> Result<T, FieldError>;
+        }
+    };
+}
+
+tier_trait!(
+    /// Tier 1: [`WireField`] types.
+    ViaWire
+);
+tier_trait!(
+    /// Tier 2: serde types.
+    ViaSerde
+);
+tier_trait!(
+    /// Tier 3: hand-written [`BytesConvertable`] types.
+    ViaBytes
+);
+
+impl<T: WireField> ViaWire<T> for &&Via<T> {
+    fn write_field(&self, value: T, out: &mut Outgoing) -> Result<(), FieldError> {
+        write_length(value.wire_len(), &mut out.args);
+        value.write_wire(&mut out.args);
+        Ok(())
+    }
+    fn read_field(&self, input: &mut Incoming<'_>) -> Result<T, FieldError> {
+        T::read_wire(input.take_byte_string()?)
+    }
+    fn write_reply(&self, value: T) -> Result<Vec<u8>, FieldError> {
+        let mut out = Vec::with_capacity(value.wire_len());
+        value.write_wire(&mut out);
+        Ok(out)
+    }
+    fn read_reply(&self, bytes: &[u8]) -> Result<T, FieldError> {
+        T::read_wire(bytes)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> ViaSerde<T> for &Via<T> {
+    fn write_field(&self, value: T, out: &mut Outgoing) -> Result<(), FieldError> {
+        Ok(codec::encode_into(&value, &mut out.args)?)
+    }
+    fn read_field(&self, input: &mut Incoming<'_>) -> Result<T, FieldError> {
+        let (value, used) = codec::decode_prefix(input.rest)?;
+        input.rest = input.rest.get(used..).unwrap_or_default();
+        Ok(value)
+    }
+    fn write_reply(&self, value: T) -> Result<Vec<u8>, FieldError> {
+        Ok(codec::encode_to_vec(&value)?)
+    }
+    fn read_reply(&self, bytes: &[u8]) -> Result<T, FieldError> {
+        Ok(codec::decode_exact(bytes)?)
+    }
+}
+
+impl<T: BytesConvertable> ViaBytes<T> for Via<T> {
+    fn write_field(&self, value: T, out: &mut Outgoing) -> Result<(), FieldError> {
+        write_byte_string(&value.into_bytes(), &mut out.args);
+        Ok(())
+    }
+    fn read_field(&self, input: &mut Incoming<'_>) -> Result<T, FieldError> {
+        let bytes = input.take_byte_string()?;
+        from_bytes_catching_panics(bytes.to_vec())
+    }
+    fn write_reply(&self, value: T) -> Result<Vec<u8>, FieldError> {
+        Ok(value.into_bytes())
+    }
+    fn read_reply(&self, bytes: &[u8]) -> Result<T, FieldError> {
+        from_bytes_catching_panics(bytes.to_vec())
+    }
+}
+
+/// `BytesConvertable::from_bytes` cannot report failure, and its documentation allows panics, so
+/// a panic is caught here and reported as a decode error. Only hand-written impls take this path.
+fn from_bytes_catching_panics<T: BytesConvertable>(bytes: Vec<u8>) -> Result<T, FieldError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| T::from_bytes(bytes))).map_err(|_| {
+        FieldError::new(format!(
+            "BytesConvertable::from_bytes for {} panicked",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+#[cfg(feature = "prost")]
+pub use prost;
+
+/// Appends a prost message; used by `derive_serialization_for_prost_type!`.
+#[cfg(feature = "prost")]
+pub fn encode_prost<T: prost::Message>(value: &T, out: &mut Vec<u8>) {
+    // Encoding into a Vec only fails for lack of capacity, which a Vec grows.
+    let _ = value.encode(out);
+}
+
+/// Decodes a prost message; used by `derive_serialization_for_prost_type!`.
+#[cfg(feature = "prost")]
+pub fn decode_prost<T: prost::Message + Default>(bytes: &[u8]) -> Result<T, FieldError> {
+    T::decode(bytes).map_err(|err| {
+        FieldError::new(format!(
+            "malformed {} payload: {err}",
+            std::any::type_name::<T>()
+        ))
+    })
+}

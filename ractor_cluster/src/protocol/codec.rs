@@ -1,0 +1,189 @@
+//! The one place that names the binary format.
+//!
+//! Every value that crosses the wire (protocol messages and the fields of user messages alike) is
+//! encoded and decoded here, so the format could be swapped by changing this file alone. The format
+//! is bincode 2 with its `standard` configuration: little endian, variable-length integers.
+//!
+//! Decoding never trusts the input: it reads from a bounded slice (so no length claim inside the
+//! bytes can make it allocate more than the slice could hold), it fails instead of panicking, and
+//! [`decode_exact`] rejects bytes left over after the value (PROTOCOL.md, rule C2).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The bincode configuration used for every value on the wire.
+///
+/// The limit is a second line of defence: the slice being decoded is already bounded by the frame
+/// limit, but the limit also caps what a container may *claim* before its elements are read.
+const fn config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<{ MAX_DECODE_BYTES }>,
+> {
+    bincode::config::standard().with_limit::<{ MAX_DECODE_BYTES }>()
+}
+
+/// The most bytes a single decoded value may claim (1 GiB), far above any frame limit.
+const MAX_DECODE_BYTES: usize = 1 << 30;
+
+/// A value could not be encoded or decoded.
+///
+/// The text says what was wrong with the bytes or the value; it is meant for logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecError {
+    message: String,
+}
+
+impl CodecError {
+    fn encode(err: &bincode::error::EncodeError) -> Self {
+        Self {
+            message: format!("cannot encode value: {err}"),
+        }
+    }
+
+    fn decode(err: &bincode::error::DecodeError) -> Self {
+        Self {
+            message: format!("malformed bytes: {err}"),
+        }
+    }
+
+    pub(crate) fn trailing(left: usize) -> Self {
+        Self {
+            message: format!("{left} unexpected trailing byte(s) after the value"),
+        }
+    }
+}
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+/// Appends the encoding of `value` to `out`.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    bincode::serde::encode_into_std_write(value, out, config())
+        .map(|_| ())
+        .map_err(|e| CodecError::encode(&e))
+}
+
+/// Encodes `value` into a new buffer.
+pub(crate) fn encode_to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::new();
+    encode_into(value, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes one value from the start of `bytes`, returning it and the number of bytes it used.
+///
+/// Allocation stays proportional to `bytes.len()` (PROTOCOL.md, rule C4): see [`claim_limit_for`].
+pub(crate) fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
+    // bincode sizes a string or byte buffer from its length prefix and allocates it *before* it checks
+    // that the input holds that many bytes; the only guard is the configured limit on claimed bytes.
+    // With a fixed 1 GiB limit a 10-byte body could make us allocate ~1 GiB, so the limit follows the
+    // input. It is a const generic, hence one instantiation per tier.
+    const KIB_64: usize = 1 << 16;
+    const KIB_256: usize = 1 << 18;
+    const MIB_1: usize = 1 << 20;
+    const MIB_4: usize = 1 << 22;
+    const MIB_16: usize = 1 << 24;
+    const MIB_64: usize = 1 << 26;
+    const MIB_256: usize = 1 << 28;
+    match claim_limit_for(bytes.len()) {
+        KIB_64 => decode_with_limit::<T, KIB_64>(bytes),
+        KIB_256 => decode_with_limit::<T, KIB_256>(bytes),
+        MIB_1 => decode_with_limit::<T, MIB_1>(bytes),
+        MIB_4 => decode_with_limit::<T, MIB_4>(bytes),
+        MIB_16 => decode_with_limit::<T, MIB_16>(bytes),
+        MIB_64 => decode_with_limit::<T, MIB_64>(bytes),
+        MIB_256 => decode_with_limit::<T, MIB_256>(bytes),
+        _ => decode_with_limit::<T, MAX_DECODE_BYTES>(bytes),
+    }
+}
+
+/// How many bytes a value decoded from `input_len` bytes may claim.
+///
+/// bincode counts every primitive at its in-memory size (a `u128` claims 16 bytes even when its
+/// varint takes one), so a well-formed value never claims more than 16 times its encoded length.
+/// The limit is the smallest power-of-four tier, from 64 KiB up to 1 GiB, at or above that bound.
+fn claim_limit_for(input_len: usize) -> usize {
+    const MOST_CLAIMED_PER_ENCODED_BYTE: usize = 16;
+    let needed = input_len.saturating_mul(MOST_CLAIMED_PER_ENCODED_BYTE);
+    let mut tier: usize = 1 << 16;
+    while tier < needed && tier < MAX_DECODE_BYTES {
+        tier <<= 2;
+    }
+    tier.min(MAX_DECODE_BYTES)
+}
+
+fn decode_with_limit<T: DeserializeOwned, const LIMIT: usize>(
+    bytes: &[u8],
+) -> Result<(T, usize), CodecError> {
+    let config = bincode::config::standard().with_limit::<LIMIT>();
+    bincode::serde::decode_from_slice(bytes, config).map_err(|e| CodecError::decode(&e))
+}
+
+/// Decodes exactly one value from `bytes`; bytes left over are an error.
+pub(crate) fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (value, used) = decode_prefix(bytes)?;
+    let left = bytes.len().saturating_sub(used);
+    if left == 0 {
+        Ok(value)
+    } else {
+        Err(CodecError::trailing(left))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_trailing_bytes() {
+        let bytes = encode_to_vec(&(7u32, String::from("seven"))).unwrap();
+        let back: (u32, String) = decode_exact(&bytes).unwrap();
+        assert_eq!(back, (7, "seven".to_owned()));
+
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let err = decode_exact::<(u32, String)>(&longer).unwrap_err();
+        assert!(err.to_string().contains("trailing"), "{err}");
+    }
+
+    #[test]
+    fn the_claim_limit_follows_the_input_length() {
+        assert_eq!(claim_limit_for(0), 1 << 16);
+        assert_eq!(claim_limit_for(4096), 1 << 16);
+        assert_eq!(claim_limit_for(4097), 1 << 18);
+        assert_eq!(claim_limit_for(1 << 20), 1 << 26);
+        assert_eq!(claim_limit_for(usize::MAX), MAX_DECODE_BYTES);
+    }
+
+    #[test]
+    fn a_length_claim_beyond_the_input_is_refused_before_allocating() {
+        // A string claiming 200 MiB (varint tag 252, then u32) in a 5-byte input: with a fixed 1 GiB
+        // limit bincode would allocate the 200 MiB before noticing the input is short.
+        let mut bytes = vec![252];
+        bytes.extend_from_slice(&(200u32 << 20).to_le_bytes());
+        let err = decode_exact::<String>(&bytes).unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
+        // Many small integers still decode: they claim 8 bytes each but take one.
+        let many = vec![1u64; 10_000];
+        let bytes = encode_to_vec(&many).unwrap();
+        assert_eq!(decode_exact::<Vec<u64>>(&bytes).unwrap(), many);
+    }
+
+    #[test]
+    fn a_huge_length_claim_fails_without_allocating() {
+        // A varint claiming u64::MAX elements, followed by nothing.
+        let bytes = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+        assert!(decode_exact::<Vec<u64>>(&bytes).is_err());
+        assert!(decode_exact::<String>(&bytes).is_err());
+        assert!(decode_exact::<Vec<u8>>(&bytes).is_err());
+    }
+}
