@@ -30,7 +30,7 @@ const MAX_DECODE_BYTES: usize = 1 << 30;
 ///
 /// The text says what was wrong with the bytes or the value; it is meant for logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodecError {
+pub(crate) struct CodecError {
     message: String,
 }
 
@@ -160,7 +160,8 @@ mod tests {
         assert_eq!(claim_limit_for(0), 1 << 16);
         assert_eq!(claim_limit_for(4096), 1 << 16);
         assert_eq!(claim_limit_for(4097), 1 << 18);
-        assert_eq!(claim_limit_for(1 << 20), 1 << 26);
+        assert_eq!(claim_limit_for(1 << 20), 1 << 24);
+        assert_eq!(claim_limit_for((1 << 20) + 1), 1 << 26);
         assert_eq!(claim_limit_for(usize::MAX), MAX_DECODE_BYTES);
     }
 
@@ -171,7 +172,7 @@ mod tests {
         let mut bytes = vec![252];
         bytes.extend_from_slice(&(200u32 << 20).to_le_bytes());
         let err = decode_exact::<String>(&bytes).unwrap_err();
-        assert!(err.to_string().contains("limit"), "{err}");
+        assert!(err.to_string().contains("Limit"), "{err}");
         // Many small integers still decode: they claim 8 bytes each but take one.
         let many = vec![1u64; 10_000];
         let bytes = encode_to_vec(&many).unwrap();

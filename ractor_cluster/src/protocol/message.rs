@@ -1,0 +1,518 @@
+//! The messages two nodes exchange, as serde types.
+//!
+//! There are two top-level enums, one per phase of a connection: [`HandshakeMessage`] before the
+//! peer has proven it knows the cookie, [`SessionMessage`] after. Both are encoded with
+//! [`codec`](super::codec), which writes enum variants by *position* and struct fields in
+//! declaration order; so the order of variants and fields in this file *is* the wire format. The
+//! golden-byte tests at the bottom pin it: reordering anything fails them (PROTOCOL.md, rule V3).
+
+use serde::{Deserialize, Serialize};
+
+use super::codec::{self, CodecError};
+use super::frame::{self, FrameEncodeError};
+
+/// The version of the protocol this build speaks.
+///
+/// Compatibility rules (PROTOCOL.md, "Versioning"): two nodes talk only if their `major`s are equal
+/// (rule V1). Within one major, a newer `minor` may only append variants at the end of an enum; it
+/// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
+/// handshake and sends only variants that the lower of the two minors defines (rule V4); a
+/// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 0 };
+
+/// A protocol version, `major.minor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct ProtocolVersion {
+    /// Changes when the layout of anything already defined changes. Must match to talk.
+    pub(crate) major: u16,
+    /// Changes when variants are appended. May differ between peers.
+    pub(crate) minor: u16,
+}
+
+impl ProtocolVersion {
+    /// Whether a node speaking `self` can talk to one speaking `other` (rule V1).
+    pub(crate) fn is_compatible_with(self, other: ProtocolVersion) -> bool {
+        self.major == other.major
+    }
+
+    /// The version both sides speak: the common major and the lower minor (rule V4).
+    pub(crate) fn common_with(self, other: ProtocolVersion) -> ProtocolVersion {
+        ProtocolVersion {
+            major: self.major,
+            minor: self.minor.min(other.minor),
+        }
+    }
+}
+
+impl std::fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// How a node names itself: the name is its identity, the connection string tells others how to
+/// reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct NodeName {
+    /// The node's name, unique in the cluster; its [`node_id_of`](super::identity::node_id_of) is
+    /// derived from it.
+    pub(crate) name: String,
+    /// Where the node accepts connections, e.g. `"10.0.0.7:4697"`.
+    pub(crate) connection_string: String,
+}
+
+/// What each side announces first.
+///
+/// The encoding of `HandshakeMessage::ClientHello` / `ServerHello` starts with the enum tag, 0 or
+/// 1, followed by `protocol`. That prefix is frozen forever, in every major version (rule V5), so
+/// that a node of any version can read the peer's version and answer a mismatch with a clear
+/// `Rejected(IncompatibleVersion)` instead of a decode error. Everything after it may change with
+/// the major version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Hello {
+    /// The sender's protocol version. Must stay the first field (rule V5).
+    pub(crate) protocol: ProtocolVersion,
+    /// The sender's name.
+    pub(crate) node: NodeName,
+    /// Distinguishes runs of the same node: a node picks a new incarnation each time it starts, so
+    /// a peer can tell a restarted node from a reconnecting one.
+    pub(crate) incarnation: u64,
+    /// 32 fresh random bytes from the sender, covered by both proofs so no proof can be replayed.
+    pub(crate) nonce: [u8; 32],
+}
+
+/// A handshake proof: HMAC-SHA256 over the transcript, keyed with the cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Proof {
+    /// The MAC (PROTOCOL.md, "The proof").
+    pub(crate) mac: [u8; 32],
+}
+
+/// The most bytes of free text a [`Rejection`] carries.
+pub(crate) const MAX_REJECTION_TEXT: usize = 256;
+
+/// Why a node ends a handshake. Sent in `HandshakeMessage::Rejected` so that both sides can log
+/// the same reason.
+///
+/// The tag and layout of `IncompatibleVersion` (variant 0) are frozen like the `Hello` prefix
+/// (rule V5): it is the one answer that must be understood across major versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Rejection {
+    /// The sender speaks `ours`, whose major differs from the receiver's.
+    IncompatibleVersion {
+        /// The rejecting node's version.
+        ours: ProtocolVersion,
+    },
+    /// The receiver's proof did not check: most likely the cookies differ.
+    BadProof,
+    /// The receiver has the same name as the sender: it connected to itself, or two nodes share a
+    /// name.
+    ConnectionToSelf,
+    /// The receiver broke the handshake (a message out of order, malformed bytes, ...).
+    ProtocolViolation(RejectionText),
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::IncompatibleVersion { ours } => {
+                write!(
+                    f,
+                    "incompatible protocol version (the rejecting node speaks {ours})"
+                )
+            }
+            Rejection::BadProof => f.write_str("bad proof (do the cookies match?)"),
+            Rejection::ConnectionToSelf => f.write_str("connection to self (same node name)"),
+            Rejection::ProtocolViolation(text) => {
+                write!(f, "protocol violation: {}", text.as_str())
+            }
+        }
+    }
+}
+
+/// Free text of at most [`MAX_REJECTION_TEXT`] bytes.
+///
+/// Building one truncates (at a character boundary); decoding a longer one fails (rule H9), so a
+/// peer cannot make us log an unbounded string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub(crate) struct RejectionText(String);
+
+impl RejectionText {
+    /// `text`, cut to at most [`MAX_REJECTION_TEXT`] bytes.
+    pub(crate) fn truncating(text: &str) -> Self {
+        let mut end = text.len().min(MAX_REJECTION_TEXT);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self(text.get(..end).unwrap_or_default().to_owned())
+    }
+
+    /// The text.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RejectionText {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        // PROTOCOL.md rule H9.
+        if text.len() <= MAX_REJECTION_TEXT {
+            Ok(Self(text))
+        } else {
+            Err(format!(
+                "rejection text of {} bytes exceeds {MAX_REJECTION_TEXT}",
+                text.len()
+            ))
+        }
+    }
+}
+
+/// Every message of the handshake (PROTOCOL.md, "Handshake").
+///
+/// Variant order is the wire format; new variants only at the end (rule V2). The tags of
+/// `ClientHello` (0), `ServerHello` (1) and `Rejected` (4) are frozen forever (rule V5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum HandshakeMessage {
+    /// Client to server, first: who the client is and its nonce.
+    ClientHello(Hello),
+    /// Server to client, answering `ClientHello`.
+    ServerHello(Hello),
+    /// Client to server: the client proves it knows the cookie.
+    ClientProof(Proof),
+    /// Server to client, only after a valid `ClientProof`: the server proves it too.
+    ServerProof(Proof),
+    /// Either side: the handshake is over, and why. Never answered.
+    Rejected(Rejection),
+}
+
+impl HandshakeMessage {
+    /// The variant's name, for errors and logs.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            HandshakeMessage::ClientHello(_) => "ClientHello",
+            HandshakeMessage::ServerHello(_) => "ServerHello",
+            HandshakeMessage::ClientProof(_) => "ClientProof",
+            HandshakeMessage::ServerProof(_) => "ServerProof",
+            HandshakeMessage::Rejected(_) => "Rejected",
+        }
+    }
+
+    /// Decodes one frame body; trailing bytes and unknown tags are errors (rules C2, C3).
+    pub(crate) fn decode(body: &[u8]) -> Result<Self, CodecError> {
+        codec::decode_exact(body)
+    }
+
+    /// Reads only the frozen prefix of a hello (tag, then version; rule V5), for telling a peer of
+    /// another major version apart from a malformed one. `None` if `body` is not a hello.
+    pub(crate) fn peek_hello_version(body: &[u8]) -> Option<ProtocolVersion> {
+        const CLIENT_HELLO_TAG: u32 = 0;
+        const SERVER_HELLO_TAG: u32 = 1;
+        let ((tag, version), _) = codec::decode_prefix::<(u32, ProtocolVersion)>(body).ok()?;
+        matches!(tag, CLIENT_HELLO_TAG | SERVER_HELLO_TAG).then_some(version)
+    }
+
+    /// Appends this message as one frame to `out`, within the pre-authentication limit.
+    pub(crate) fn encode_frame(&self, out: &mut Vec<u8>) -> Result<(), FrameEncodeError> {
+        frame::encode_frame(self, frame::HANDSHAKE_MAX_FRAME, out)
+    }
+}
+
+/// Every message after authentication (PROTOCOL.md, "Session messages").
+///
+/// Variant order is the wire format; new variants only at the end (rule V2). A receiver that meets
+/// a tag it does not know closes the session: it is the sender's protocol error (rule S1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum SessionMessage {
+    /// A message to an actor, expecting no answer.
+    Cast {
+        /// The target actor's pid on the receiving node.
+        to: u64,
+        /// The message, encoded by the derive macro (PROTOCOL.md, "User message payloads").
+        #[serde(with = "payload")]
+        args: Vec<u8>,
+    },
+    /// A message to an actor that expects exactly one `Reply` with the same `call`.
+    Call {
+        /// The target actor's pid on the receiving node.
+        to: u64,
+        /// Chosen by the caller, unique among its calls pending on this session.
+        call: u64,
+        /// The message, encoded by the derive macro.
+        #[serde(with = "payload")]
+        args: Vec<u8>,
+    },
+    /// The answer to a `Call`.
+    Reply {
+        /// The `call` of the `Call` this answers.
+        call: u64,
+        /// The reply, or why there is none.
+        outcome: ReplyOutcome,
+    },
+    /// Session bookkeeping.
+    Control(ControlMessage),
+}
+
+impl SessionMessage {
+    /// The variant's name, for errors and logs.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            SessionMessage::Cast { .. } => "Cast",
+            SessionMessage::Call { .. } => "Call",
+            SessionMessage::Reply { .. } => "Reply",
+            SessionMessage::Control(control) => control.kind(),
+        }
+    }
+
+    /// Decodes one frame body; trailing bytes and unknown tags are errors (rules C2, C3, S1).
+    pub(crate) fn decode(body: &[u8]) -> Result<Self, CodecError> {
+        codec::decode_exact(body)
+    }
+
+    /// Appends this message as one frame to `out`; fails, leaving `out` as it was, if the body
+    /// exceeds `limit` (the peer's inbound limit).
+    pub(crate) fn encode_frame(
+        &self,
+        limit: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), FrameEncodeError> {
+        frame::encode_frame(self, limit, out)
+    }
+}
+
+/// What became of a `Call`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ReplyOutcome {
+    /// The reply value, encoded by the derive macro.
+    Value(#[serde(with = "payload")] Vec<u8>),
+    /// There is no reply, and why.
+    Failed(CallFailure),
+}
+
+/// Why a `Call` got no reply value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum CallFailure {
+    /// No actor with the target pid is alive on the receiving node.
+    TargetGone,
+    /// The target got the call but dropped the reply port without answering.
+    ReplyDropped,
+    /// The receiving node could not decode the call's `args` for the target's message type.
+    Undecodable,
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CallFailure::TargetGone => "the target actor is gone",
+            CallFailure::ReplyDropped => "the target dropped the reply port",
+            CallFailure::Undecodable => "the remote node could not decode the call",
+        })
+    }
+}
+
+/// Session bookkeeping between two nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ControlMessage {
+    /// Keeps an idle connection alive and proves the peer still reads.
+    Heartbeat,
+    /// Actors that became reachable on the sender.
+    ActorsSpawned(Vec<ActorAnnouncement>),
+    /// An actor of the sender stopped.
+    ActorStopped {
+        /// Its pid on the sender.
+        pid: u64,
+        /// Why, if it failed.
+        reason: Option<String>,
+    },
+    /// Actors of the sender joined a process group.
+    GroupJoined {
+        /// The group's scope.
+        scope: String,
+        /// The group's name.
+        group: String,
+        /// The pids on the sender that joined.
+        pids: Vec<u64>,
+    },
+    /// Actors of the sender left a process group.
+    GroupLeft {
+        /// The group's scope.
+        scope: String,
+        /// The group's name.
+        group: String,
+        /// The pids on the sender that left.
+        pids: Vec<u64>,
+    },
+    /// Other nodes the sender is connected to, so the receiver can connect to them too.
+    PeersKnown(Vec<PeerAnnouncement>),
+    /// The sender has sent everything it had when the session began.
+    InitialSyncDone,
+    /// The sender is closing the session, and why.
+    Disconnect {
+        /// Why, for the receiver's log.
+        reason: String,
+    },
+}
+
+impl ControlMessage {
+    /// The variant's name, for errors and logs.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            ControlMessage::Heartbeat => "Heartbeat",
+            ControlMessage::ActorsSpawned(_) => "ActorsSpawned",
+            ControlMessage::ActorStopped { .. } => "ActorStopped",
+            ControlMessage::GroupJoined { .. } => "GroupJoined",
+            ControlMessage::GroupLeft { .. } => "GroupLeft",
+            ControlMessage::PeersKnown(_) => "PeersKnown",
+            ControlMessage::InitialSyncDone => "InitialSyncDone",
+            ControlMessage::Disconnect { .. } => "Disconnect",
+        }
+    }
+}
+
+/// An actor reachable on the sending node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ActorAnnouncement {
+    /// Its pid on the sender.
+    pub(crate) pid: u64,
+    /// Its registered name, if any.
+    pub(crate) name: Option<String>,
+}
+
+/// A node the sender is connected to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PeerAnnouncement {
+    /// The node's name.
+    pub(crate) name: String,
+    /// Where it accepts connections.
+    pub(crate) connection_string: String,
+    /// Whether it expects TLS.
+    pub(crate) tls: bool,
+}
+
+/// Borrowed twins of the hot-path variants of [`SessionMessage`], so a cast, call or reply can be
+/// framed straight from the caller's bytes without first building an owned `Vec`.
+///
+/// Variant order and fields must mirror `SessionMessage` exactly (these are tags 0, 1 and 2); the
+/// test `hot_path_frames_equal_owned_frames` checks the bytes are identical.
+#[derive(Serialize)]
+enum SessionMessageRef<'a> {
+    Cast {
+        to: u64,
+        #[serde(with = "payload")]
+        args: &'a [u8],
+    },
+    Call {
+        to: u64,
+        call: u64,
+        #[serde(with = "payload")]
+        args: &'a [u8],
+    },
+    Reply {
+        call: u64,
+        outcome: ReplyOutcomeRef<'a>,
+    },
+}
+
+/// Borrowed twin of [`ReplyOutcome`]; same variant order.
+#[derive(Serialize)]
+enum ReplyOutcomeRef<'a> {
+    Value(#[serde(with = "payload")] &'a [u8]),
+    Failed(CallFailure),
+}
+
+/// Appends the frame of `SessionMessage::Cast { to, args }` to `out`, byte for byte what encoding the
+/// owned message would give; `out` is left as it was on error.
+pub(crate) fn encode_cast_frame(
+    to: u64,
+    args: &[u8],
+    limit: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameEncodeError> {
+    frame::encode_frame(&SessionMessageRef::Cast { to, args }, limit, out)
+}
+
+/// Appends the frame of `SessionMessage::Call { to, call, args }` to `out` (see
+/// [`encode_cast_frame`]).
+pub(crate) fn encode_call_frame(
+    to: u64,
+    call: u64,
+    args: &[u8],
+    limit: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameEncodeError> {
+    frame::encode_frame(&SessionMessageRef::Call { to, call, args }, limit, out)
+}
+
+/// Appends the frame of `SessionMessage::Reply { call, outcome }` to `out`, where `Ok(bytes)` stands
+/// for `ReplyOutcome::Value(bytes)` (see [`encode_cast_frame`]).
+pub(crate) fn encode_reply_frame(
+    call: u64,
+    outcome: Result<&[u8], CallFailure>,
+    limit: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameEncodeError> {
+    let outcome = match outcome {
+        Ok(value) => ReplyOutcomeRef::Value(value),
+        Err(failure) => ReplyOutcomeRef::Failed(failure),
+    };
+    frame::encode_frame(&SessionMessageRef::Reply { call, outcome }, limit, out)
+}
+
+/// Byte payloads as one length (varint) followed by the raw bytes (rule C1), instead of serde's
+/// default for `Vec<u8>`, a sequence of separately encoded `u8`s.
+mod payload {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<B, S>(bytes: &B, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        B: AsRef<[u8]> + ?Sized,
+        S: Serializer,
+    {
+        serializer.serialize_bytes(bytes.as_ref())
+    }
+
+    pub(super) fn deserialize<'de, D>(deserializer: D) -> Result<Vec<u8>, D::Error>
+    where
+        D: Deserializer<'de>,
+    {
+        // `deserialize_bytes` rather than `deserialize_byte_buf`: on a slice, the codec then checks
+        // the claimed length against the bytes actually present before anything is copied, so a
+        // lying length costs no allocation (rule C4).
+        deserializer.deserialize_bytes(PayloadVisitor)
+    }
+
+    struct PayloadVisitor;
+
+    impl<'de> Visitor<'de> for PayloadVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+
+        fn visit_byte_buf<E: Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(bytes)
+        }
+
+        // Self-describing formats may present bytes as a sequence; accept that too.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            // Capacity is capped, not trusted: the hint comes from the peer.
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(byte) = seq.next_element()? {
+                bytes.push(byte);
+            }
+            Ok(bytes)
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "tests/message.rs"]
+mod tests;

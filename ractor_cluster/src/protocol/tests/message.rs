@@ -1,0 +1,424 @@
+//! Unit tests of `message.rs`, golden bytes first.
+//!
+//! The golden bytes were written by hand from PROTOCOL.md's description of the codec, then checked
+//! against the encoder. Any change to them is a wire format change: it needs a new major version
+//! (rule V2), or it is a bug.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use super::*;
+use crate::protocol::frame::{parse_frame, FRAME_HEADER_LEN};
+
+/// Hex with optional spaces and `_`, for readable golden bytes.
+fn hex(text: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'_')
+        .collect();
+    assert!(
+        digits.len() % 2 == 0,
+        "odd number of hex digits in {text:?}"
+    );
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect()
+}
+
+fn repeat(byte: &str, times: usize) -> String {
+    byte.repeat(times)
+}
+
+/// Frames `message`, checks the header, and returns the body.
+fn body_of<T: Serialize>(message: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    frame::encode_frame(message, u32::MAX, &mut out).unwrap();
+    let (body, consumed) = parse_frame(&out, u32::MAX).unwrap().unwrap();
+    assert_eq!(consumed, out.len());
+    assert_eq!(out[..FRAME_HEADER_LEN], (body.len() as u32).to_le_bytes());
+    body.to_vec()
+}
+
+fn alpha_hello() -> Hello {
+    Hello {
+        protocol: ProtocolVersion { major: 1, minor: 0 },
+        node: NodeName {
+            name: "alpha".to_owned(),
+            connection_string: "a:1".to_owned(),
+        },
+        incarnation: 7,
+        nonce: [0x11; 32],
+    }
+}
+
+fn beta_hello() -> Hello {
+    Hello {
+        protocol: ProtocolVersion { major: 1, minor: 0 },
+        node: NodeName {
+            name: "beta".to_owned(),
+            connection_string: "b:2".to_owned(),
+        },
+        incarnation: 300,
+        nonce: [0x22; 32],
+    }
+}
+
+/// One sample per variant of `HandshakeMessage` (and of `Rejection`), with its golden body.
+fn handshake_golden() -> Vec<(HandshakeMessage, String)> {
+    vec![
+        (
+            HandshakeMessage::ClientHello(alpha_hello()),
+            // tag 0 | version 1.0 | "alpha" | "a:1" | incarnation 7 | nonce
+            format!("00 01 00 05 616c706861 03 613a31 07 {}", repeat("11", 32)),
+        ),
+        (
+            HandshakeMessage::ServerHello(beta_hello()),
+            // tag 1 | version 1.0 | "beta" | "b:2" | incarnation 300 (varint: 251, u16 LE) | nonce
+            format!("01 01 00 04 62657461 03 623a32 fb2c01 {}", repeat("22", 32)),
+        ),
+        (
+            HandshakeMessage::ClientProof(Proof { mac: [0xAA; 32] }),
+            format!("02 {}", repeat("aa", 32)),
+        ),
+        (
+            HandshakeMessage::ServerProof(Proof { mac: [0xBB; 32] }),
+            format!("03 {}", repeat("bb", 32)),
+        ),
+        (
+            HandshakeMessage::Rejected(Rejection::IncompatibleVersion {
+                ours: ProtocolVersion { major: 2, minor: 1 },
+            }),
+            "04 00 02 01".to_owned(),
+        ),
+        (
+            HandshakeMessage::Rejected(Rejection::BadProof),
+            "04 01".to_owned(),
+        ),
+        (
+            HandshakeMessage::Rejected(Rejection::ConnectionToSelf),
+            "04 02".to_owned(),
+        ),
+        (
+            HandshakeMessage::Rejected(Rejection::ProtocolViolation(RejectionText::truncating(
+                "no",
+            ))),
+            "04 03 02 6e6f".to_owned(),
+        ),
+    ]
+}
+
+/// One sample per variant of `SessionMessage`, `ReplyOutcome`, `CallFailure` and
+/// `ControlMessage`, with its golden body.
+fn session_golden() -> Vec<(SessionMessage, &'static str)> {
+    use ControlMessage as C;
+    vec![
+        (
+            SessionMessage::Cast {
+                to: 5,
+                args: vec![1, 2, 3],
+            },
+            // tag 0 | to 5 | args: length 3, raw bytes
+            "00 05 03 010203",
+        ),
+        (
+            SessionMessage::Call {
+                to: 300,
+                call: 9,
+                args: vec![],
+            },
+            "01 fb2c01 09 00",
+        ),
+        (
+            SessionMessage::Reply {
+                call: 9,
+                outcome: ReplyOutcome::Value(vec![0xFF]),
+            },
+            "02 09 00 01ff",
+        ),
+        (
+            SessionMessage::Reply {
+                call: 9,
+                outcome: ReplyOutcome::Failed(CallFailure::TargetGone),
+            },
+            "02 09 01 00",
+        ),
+        (
+            SessionMessage::Reply {
+                call: 9,
+                outcome: ReplyOutcome::Failed(CallFailure::ReplyDropped),
+            },
+            "02 09 01 01",
+        ),
+        (
+            SessionMessage::Reply {
+                call: 9,
+                outcome: ReplyOutcome::Failed(CallFailure::Undecodable),
+            },
+            "02 09 01 02",
+        ),
+        (SessionMessage::Control(C::Heartbeat), "03 00"),
+        (
+            SessionMessage::Control(C::ActorsSpawned(vec![
+                ActorAnnouncement {
+                    pid: 1,
+                    name: Some("x".to_owned()),
+                },
+                ActorAnnouncement { pid: 2, name: None },
+            ])),
+            // 2 entries | pid 1, Some, "x" | pid 2, None
+            "03 01 02 01 01 01 78 02 00",
+        ),
+        (
+            SessionMessage::Control(C::ActorStopped {
+                pid: 4,
+                reason: Some("boom".to_owned()),
+            }),
+            "03 02 04 01 04 626f6f6d",
+        ),
+        (
+            SessionMessage::Control(C::GroupJoined {
+                scope: "s".to_owned(),
+                group: "g".to_owned(),
+                pids: vec![1, 2],
+            }),
+            "03 03 01 73 01 67 02 01 02",
+        ),
+        (
+            SessionMessage::Control(C::GroupLeft {
+                scope: "s".to_owned(),
+                group: "g".to_owned(),
+                pids: vec![3],
+            }),
+            "03 04 01 73 01 67 01 03",
+        ),
+        (
+            SessionMessage::Control(C::PeersKnown(vec![PeerAnnouncement {
+                name: "n".to_owned(),
+                connection_string: "c:1".to_owned(),
+                tls: true,
+            }])),
+            "03 05 01 01 6e 03 633a31 01",
+        ),
+        (SessionMessage::Control(C::InitialSyncDone), "03 06"),
+        (
+            SessionMessage::Control(C::Disconnect {
+                reason: "bye".to_owned(),
+            }),
+            "03 07 03 627965",
+        ),
+    ]
+}
+
+#[test]
+fn handshake_messages_match_their_golden_bytes() {
+    for (message, golden) in handshake_golden() {
+        let body = body_of(&message);
+        assert_eq!(body, hex(&golden), "{message:?}");
+        assert_eq!(HandshakeMessage::decode(&body).unwrap(), message);
+    }
+}
+
+#[test]
+fn session_messages_match_their_golden_bytes() {
+    for (message, golden) in session_golden() {
+        let body = body_of(&message);
+        assert_eq!(body, hex(golden), "{message:?}");
+        assert_eq!(SessionMessage::decode(&body).unwrap(), message);
+    }
+}
+
+#[test]
+fn golden_samples_cover_every_variant() {
+    // If a variant is added, the match below stops compiling until a golden sample is added too.
+    let mut seen = std::collections::BTreeSet::new();
+    for (message, _) in handshake_golden() {
+        let name = match &message {
+            HandshakeMessage::ClientHello(_)
+            | HandshakeMessage::ServerHello(_)
+            | HandshakeMessage::ClientProof(_)
+            | HandshakeMessage::ServerProof(_) => message.kind(),
+            HandshakeMessage::Rejected(rejection) => match rejection {
+                Rejection::IncompatibleVersion { .. } => "Rejected/IncompatibleVersion",
+                Rejection::BadProof => "Rejected/BadProof",
+                Rejection::ConnectionToSelf => "Rejected/ConnectionToSelf",
+                Rejection::ProtocolViolation(_) => "Rejected/ProtocolViolation",
+            },
+        };
+        seen.insert(name);
+    }
+    assert_eq!(seen.len(), 8);
+
+    let mut seen = std::collections::BTreeSet::new();
+    for (message, _) in session_golden() {
+        let name = match &message {
+            SessionMessage::Cast { .. } | SessionMessage::Call { .. } => message.kind(),
+            SessionMessage::Reply { outcome, .. } => match outcome {
+                ReplyOutcome::Value(_) => "Reply/Value",
+                ReplyOutcome::Failed(CallFailure::TargetGone) => "Reply/TargetGone",
+                ReplyOutcome::Failed(CallFailure::ReplyDropped) => "Reply/ReplyDropped",
+                ReplyOutcome::Failed(CallFailure::Undecodable) => "Reply/Undecodable",
+            },
+            SessionMessage::Control(control) => match control {
+                ControlMessage::Heartbeat
+                | ControlMessage::ActorsSpawned(_)
+                | ControlMessage::ActorStopped { .. }
+                | ControlMessage::GroupJoined { .. }
+                | ControlMessage::GroupLeft { .. }
+                | ControlMessage::PeersKnown(_)
+                | ControlMessage::InitialSyncDone
+                | ControlMessage::Disconnect { .. } => control.kind(),
+            },
+        };
+        seen.insert(name);
+    }
+    assert_eq!(seen.len(), 14);
+}
+
+#[test]
+fn hot_path_frames_equal_owned_frames() {
+    let payloads: [&[u8]; 3] = [&[], &[0, 1, 2, 255], &[0x5A; 300]];
+    for args in payloads {
+        for to in [0, 1, 250, 251, u64::MAX] {
+            let mut borrowed = vec![0xCC];
+            encode_cast_frame(to, args, u32::MAX, &mut borrowed).unwrap();
+            let mut owned = vec![0xCC];
+            let cast = SessionMessage::Cast {
+                to,
+                args: args.to_vec(),
+            };
+            cast.encode_frame(u32::MAX, &mut owned).unwrap();
+            assert_eq!(borrowed, owned);
+
+            let mut borrowed = Vec::new();
+            encode_call_frame(to, to ^ 7, args, u32::MAX, &mut borrowed).unwrap();
+            let mut owned = Vec::new();
+            let call = SessionMessage::Call {
+                to,
+                call: to ^ 7,
+                args: args.to_vec(),
+            };
+            call.encode_frame(u32::MAX, &mut owned).unwrap();
+            assert_eq!(borrowed, owned);
+
+            let mut borrowed = Vec::new();
+            encode_reply_frame(to, Ok(args), u32::MAX, &mut borrowed).unwrap();
+            let mut owned = Vec::new();
+            let reply = SessionMessage::Reply {
+                call: to,
+                outcome: ReplyOutcome::Value(args.to_vec()),
+            };
+            reply.encode_frame(u32::MAX, &mut owned).unwrap();
+            assert_eq!(borrowed, owned);
+        }
+    }
+    for failure in [
+        CallFailure::TargetGone,
+        CallFailure::ReplyDropped,
+        CallFailure::Undecodable,
+    ] {
+        let mut borrowed = Vec::new();
+        encode_reply_frame(3, Err(failure), u32::MAX, &mut borrowed).unwrap();
+        let mut owned = Vec::new();
+        let reply = SessionMessage::Reply {
+            call: 3,
+            outcome: ReplyOutcome::Failed(failure),
+        };
+        reply.encode_frame(u32::MAX, &mut owned).unwrap();
+        assert_eq!(borrowed, owned);
+    }
+}
+
+#[test]
+fn hot_path_respects_the_limit_and_leaves_no_partial_frame() {
+    let mut out = vec![9];
+    let err = encode_cast_frame(1, &[0; 100], 64, &mut out).unwrap_err();
+    assert!(
+        matches!(err, FrameEncodeError::Oversized { limit: 64, .. }),
+        "{err}"
+    );
+    assert_eq!(out, [9]);
+}
+
+#[test]
+fn trailing_bytes_are_rejected() {
+    let mut body = hex("03 00");
+    body.push(0);
+    let err = SessionMessage::decode(&body).unwrap_err();
+    assert!(err.to_string().contains("trailing"), "{err}");
+    let mut body = hex("04 01");
+    body.push(0);
+    assert!(HandshakeMessage::decode(&body).is_err());
+}
+
+#[test]
+fn unknown_tags_are_errors_of_the_sender() {
+    // One past the last variant of each enum (rule S1 / C3).
+    assert!(SessionMessage::decode(&hex("04")).is_err());
+    assert!(SessionMessage::decode(&hex("03 08")).is_err());
+    assert!(SessionMessage::decode(&hex("02 09 01 03")).is_err());
+    assert!(SessionMessage::decode(&hex("02 09 02")).is_err());
+    assert!(HandshakeMessage::decode(&hex("05")).is_err());
+    assert!(HandshakeMessage::decode(&hex("04 04")).is_err());
+    // Not a bool.
+    assert!(SessionMessage::decode(&hex("03 05 01 01 6e 03 633a31 02")).is_err());
+}
+
+#[test]
+fn a_payload_claiming_more_than_the_body_fails() {
+    // Cast to 5 with args claiming 100 MiB (varint 252 + u32) but carrying 3 bytes.
+    let mut body = hex("00 05 fc");
+    body.extend_from_slice(&(100u32 << 20).to_le_bytes());
+    body.extend_from_slice(&[1, 2, 3]);
+    assert!(SessionMessage::decode(&body).is_err());
+}
+
+#[test]
+fn rejection_text_is_bounded_both_ways() {
+    let long = "é".repeat(MAX_REJECTION_TEXT);
+    let cut = RejectionText::truncating(&long);
+    assert!(cut.as_str().len() <= MAX_REJECTION_TEXT);
+    assert!(long.starts_with(cut.as_str()));
+
+    let too_long = HandshakeMessage::Rejected(Rejection::ProtocolViolation(RejectionText(
+        "x".repeat(MAX_REJECTION_TEXT + 1),
+    )));
+    let body = body_of(&too_long);
+    let err = HandshakeMessage::decode(&body).unwrap_err();
+    assert!(err.to_string().contains("exceeds"), "{err}");
+}
+
+#[test]
+fn the_hello_prefix_is_readable_on_its_own() {
+    let body = body_of(&HandshakeMessage::ClientHello(alpha_hello()));
+    assert_eq!(
+        HandshakeMessage::peek_hello_version(&body),
+        Some(ProtocolVersion { major: 1, minor: 0 })
+    );
+    // Only the tag and version are needed.
+    assert_eq!(
+        HandshakeMessage::peek_hello_version(&hex("01 07 03")),
+        Some(ProtocolVersion { major: 7, minor: 3 })
+    );
+    assert_eq!(HandshakeMessage::peek_hello_version(&hex("02 07 03")), None);
+    assert_eq!(HandshakeMessage::peek_hello_version(&hex("00 07")), None);
+}
+
+#[test]
+fn versions_are_compatible_by_major_and_agree_on_the_lower_minor() {
+    let v1_0 = ProtocolVersion { major: 1, minor: 0 };
+    let v1_4 = ProtocolVersion { major: 1, minor: 4 };
+    let v2_0 = ProtocolVersion { major: 2, minor: 0 };
+    assert!(v1_0.is_compatible_with(v1_4));
+    assert!(!v1_4.is_compatible_with(v2_0));
+    assert_eq!(v1_4.common_with(v1_0), v1_0);
+    assert_eq!(v1_0.common_with(v1_4), v1_0);
+    assert_eq!(v1_4.to_string(), "1.4");
+}
+
+#[test]
+fn longer_varint_forms_decode_to_the_same_value() {
+    // PROTOCOL.md rule C1: encoders write the shortest form, decoders accept longer ones.
+    let shortest = SessionMessage::decode(&hex("00 05 03 010203")).unwrap();
+    let longer = SessionMessage::decode(&hex("00 fb0500 03 010203")).unwrap();
+    assert_eq!(shortest, longer);
+    assert_eq!(body_of(&longer), hex("00 05 03 010203"));
+}

@@ -1,0 +1,279 @@
+//! Property tests of the whole protocol module, run with every `cargo test`: the stable twin of the
+//! fuzz targets (DESIGN.md, practice 8).
+//!
+//! Encoding then decoding gives back the value, for every message; and arbitrary bytes never panic
+//! the frame parser, the message decoders or either handshake role. The last part runs the very
+//! functions the cargo-fuzz targets call (`src/fuzzing.rs`, compiled here as `fuzz_twin`).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use crate::protocol::frame::{parse_frame, HANDSHAKE_MAX_FRAME};
+use crate::protocol::handshake::{
+    ClientDriver, ClientHandshake, HandshakeConfig, HandshakeProgress, ServerDriver,
+    ServerHandshake,
+};
+use crate::protocol::identity::Cookie;
+use crate::protocol::message::*;
+
+// The fuzz entry points. Without the `fuzzing` feature the crate does not have them, so the same
+// file is compiled here as a private module.
+#[cfg(feature = "fuzzing")]
+use crate::fuzzing as fuzz_twin;
+#[cfg(not(feature = "fuzzing"))]
+#[allow(unreachable_pub, dead_code)]
+#[path = "../../fuzzing.rs"]
+mod fuzz_twin;
+
+fn text() -> impl Strategy<Value = String> {
+    vec(any::<char>(), 0..12).prop_map(String::from_iter)
+}
+
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    vec(any::<u8>(), 0..64)
+}
+
+fn version() -> impl Strategy<Value = ProtocolVersion> {
+    (any::<u16>(), any::<u16>()).prop_map(|(major, minor)| ProtocolVersion { major, minor })
+}
+
+fn node_name() -> impl Strategy<Value = NodeName> {
+    (text(), text()).prop_map(|(name, connection_string)| NodeName {
+        name,
+        connection_string,
+    })
+}
+
+fn hello() -> impl Strategy<Value = Hello> {
+    (version(), node_name(), any::<u64>(), any::<[u8; 32]>()).prop_map(
+        |(protocol, node, incarnation, nonce)| Hello {
+            protocol,
+            node,
+            incarnation,
+            nonce,
+        },
+    )
+}
+
+fn rejection() -> impl Strategy<Value = Rejection> {
+    prop_oneof![
+        version().prop_map(|ours| Rejection::IncompatibleVersion { ours }),
+        Just(Rejection::BadProof),
+        Just(Rejection::ConnectionToSelf),
+        vec(any::<char>(), 0..300).prop_map(|chars| Rejection::ProtocolViolation(
+            RejectionText::truncating(&String::from_iter(chars))
+        )),
+    ]
+}
+
+fn handshake_message() -> impl Strategy<Value = HandshakeMessage> {
+    prop_oneof![
+        hello().prop_map(HandshakeMessage::ClientHello),
+        hello().prop_map(HandshakeMessage::ServerHello),
+        any::<[u8; 32]>().prop_map(|mac| HandshakeMessage::ClientProof(Proof { mac })),
+        any::<[u8; 32]>().prop_map(|mac| HandshakeMessage::ServerProof(Proof { mac })),
+        rejection().prop_map(HandshakeMessage::Rejected),
+    ]
+}
+
+fn call_failure() -> impl Strategy<Value = CallFailure> {
+    prop_oneof![
+        Just(CallFailure::TargetGone),
+        Just(CallFailure::ReplyDropped),
+        Just(CallFailure::Undecodable),
+    ]
+}
+
+fn control_message() -> impl Strategy<Value = ControlMessage> {
+    let announcement = (any::<u64>(), proptest::option::of(text()))
+        .prop_map(|(pid, name)| ActorAnnouncement { pid, name });
+    let peer = (text(), text(), any::<bool>()).prop_map(|(name, connection_string, tls)| {
+        PeerAnnouncement {
+            name,
+            connection_string,
+            tls,
+        }
+    });
+    prop_oneof![
+        Just(ControlMessage::Heartbeat),
+        vec(announcement, 0..4).prop_map(ControlMessage::ActorsSpawned),
+        (any::<u64>(), proptest::option::of(text()))
+            .prop_map(|(pid, reason)| ControlMessage::ActorStopped { pid, reason }),
+        (text(), text(), vec(any::<u64>(), 0..4)).prop_map(|(scope, group, pids)| {
+            ControlMessage::GroupJoined { scope, group, pids }
+        }),
+        (text(), text(), vec(any::<u64>(), 0..4))
+            .prop_map(|(scope, group, pids)| ControlMessage::GroupLeft { scope, group, pids }),
+        vec(peer, 0..4).prop_map(ControlMessage::PeersKnown),
+        Just(ControlMessage::InitialSyncDone),
+        text().prop_map(|reason| ControlMessage::Disconnect { reason }),
+    ]
+}
+
+fn session_message() -> impl Strategy<Value = SessionMessage> {
+    let outcome = prop_oneof![
+        bytes().prop_map(ReplyOutcome::Value),
+        call_failure().prop_map(ReplyOutcome::Failed),
+    ];
+    prop_oneof![
+        (any::<u64>(), bytes()).prop_map(|(to, args)| SessionMessage::Cast { to, args }),
+        (any::<u64>(), any::<u64>(), bytes()).prop_map(|(to, call, args)| SessionMessage::Call {
+            to,
+            call,
+            args
+        }),
+        (any::<u64>(), outcome).prop_map(|(call, outcome)| SessionMessage::Reply { call, outcome }),
+        control_message().prop_map(SessionMessage::Control),
+    ]
+}
+
+fn config(name: &str) -> HandshakeConfig {
+    HandshakeConfig {
+        cookie: Cookie::new("prop cookie"),
+        local: NodeName {
+            name: name.to_owned(),
+            connection_string: "127.0.0.1:1".to_owned(),
+        },
+        incarnation: 3,
+    }
+}
+
+/// Frames each body (any length, even empty) the way a peer would, ignoring the limit.
+fn raw_frames(bodies: &[Vec<u8>]) -> Vec<u8> {
+    let mut stream = Vec::new();
+    for body in bodies {
+        stream.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        stream.extend_from_slice(body);
+    }
+    stream
+}
+
+/// Flips, drops or inserts bytes of `original` as `edits` says, to reach the deeper decoder states
+/// that random bytes rarely get past.
+fn mutate(original: &[u8], edits: &[(usize, u8, u8)]) -> Vec<u8> {
+    let mut bytes = original.to_vec();
+    for &(at, kind, value) in edits {
+        if bytes.is_empty() {
+            bytes.push(value);
+            continue;
+        }
+        let at = at % bytes.len();
+        match kind % 3 {
+            0 => bytes[at] ^= value | 1,
+            1 => {
+                bytes.remove(at);
+            }
+            _ => bytes.insert(at, value),
+        }
+    }
+    bytes
+}
+
+proptest! {
+    #[test]
+    fn handshake_messages_round_trip(message in handshake_message()) {
+        let mut framed = Vec::new();
+        message.encode_frame(&mut framed).unwrap();
+        let (body, consumed) = parse_frame(&framed, HANDSHAKE_MAX_FRAME).unwrap().unwrap();
+        prop_assert_eq!(consumed, framed.len());
+        prop_assert_eq!(HandshakeMessage::decode(body).unwrap(), message);
+    }
+
+    #[test]
+    fn session_messages_round_trip(message in session_message()) {
+        let mut framed = Vec::new();
+        message.encode_frame(u32::MAX, &mut framed).unwrap();
+        let (body, consumed) = parse_frame(&framed, u32::MAX).unwrap().unwrap();
+        prop_assert_eq!(consumed, framed.len());
+        prop_assert_eq!(SessionMessage::decode(body).unwrap(), message);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_frame_parser(data in vec(any::<u8>(), 0..256)) {
+        fuzz_twin::frame(&data);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_message_decoders(data in vec(any::<u8>(), 0..256)) {
+        fuzz_twin::session_message(&data);
+        let _ = HandshakeMessage::decode(&data);
+        let _ = HandshakeMessage::peek_hello_version(&data);
+    }
+
+    #[test]
+    fn mutated_messages_never_panic_the_decoders(
+        message in session_message(),
+        handshake in handshake_message(),
+        edits in vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..4),
+    ) {
+        let body = crate::protocol::codec::encode_to_vec(&message).unwrap();
+        fuzz_twin::session_message(&mutate(&body, &edits));
+        let body = crate::protocol::codec::encode_to_vec(&handshake).unwrap();
+        let _ = HandshakeMessage::decode(&mutate(&body, &edits));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_either_handshake_role(data in vec(any::<u8>(), 0..256)) {
+        fuzz_twin::handshake_client(&data);
+        fuzz_twin::handshake_server(&data);
+    }
+
+    #[test]
+    fn a_genuine_hello_then_arbitrary_frames_never_panic_either_role(
+        tails in vec(vec(any::<u8>(), 0..80), 1..4),
+        edits in vec((any::<usize>(), any::<u8>(), any::<u8>()), 0..3),
+    ) {
+        // Get each role past its first step with a real peer message (possibly mutated), so the
+        // arbitrary frames reach the proof-checking states.
+        let (_, client_hello) = ClientHandshake::start(config("prop-client"), [4; 32]);
+        let (_, server_hello) = ServerHandshake::start(config("prop-server"), [5; 32])
+            .handle(client_hello.clone())
+            .unwrap();
+        let stream_after = |first: &HandshakeMessage| {
+            let first = mutate(&crate::protocol::codec::encode_to_vec(first).unwrap(), &edits);
+            let mut bodies = vec![first];
+            bodies.extend(tails.iter().cloned());
+            raw_frames(&bodies)
+        };
+        fuzz_twin::handshake_server(&stream_after(&client_hello));
+        fuzz_twin::handshake_client(&stream_after(&server_hello));
+    }
+
+    #[test]
+    fn handshakes_succeed_for_any_names_and_nonces(
+        client_name in text(),
+        server_name in text(),
+        nonces in any::<([u8; 32], [u8; 32])>(),
+        incarnations in any::<(u64, u64)>(),
+    ) {
+        prop_assume!(client_name != server_name);
+        let mut client_config = config(&client_name);
+        client_config.incarnation = incarnations.0;
+        let mut server_config = config(&server_name);
+        server_config.incarnation = incarnations.1;
+
+        let mut to_server = Vec::new();
+        let mut client = ClientDriver::start(client_config, nonces.0, &mut to_server).unwrap();
+        let mut server = ServerDriver::start(server_config, nonces.1);
+        let mut to_client = Vec::new();
+        let (body, _) = parse_frame(&to_server, HANDSHAKE_MAX_FRAME).unwrap().unwrap();
+        prop_assert_eq!(server.receive(body, &mut to_client), Ok(HandshakeProgress::Continue));
+        let mut to_server = Vec::new();
+        let (body, _) = parse_frame(&to_client, HANDSHAKE_MAX_FRAME).unwrap().unwrap();
+        prop_assert_eq!(client.receive(body, &mut to_server), Ok(HandshakeProgress::Continue));
+        let mut to_client = Vec::new();
+        let (body, _) = parse_frame(&to_server, HANDSHAKE_MAX_FRAME).unwrap().unwrap();
+        let Ok(HandshakeProgress::Done(at_server)) = server.receive(body, &mut to_client) else {
+            return Err(TestCaseError::fail("server did not authenticate the client"));
+        };
+        let (body, _) = parse_frame(&to_client, HANDSHAKE_MAX_FRAME).unwrap().unwrap();
+        let Ok(HandshakeProgress::Done(at_client)) = client.receive(body, &mut Vec::new()) else {
+            return Err(TestCaseError::fail("client did not authenticate the server"));
+        };
+        prop_assert_eq!(at_server.peer.name, client_name);
+        prop_assert_eq!(at_server.peer_incarnation, incarnations.0);
+        prop_assert_eq!(at_client.peer.name, server_name);
+        prop_assert_eq!(at_client.peer_incarnation, incarnations.1);
+    }
+}
