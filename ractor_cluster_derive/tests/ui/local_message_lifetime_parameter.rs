@@ -1,0 +1,8 @@
+use ractor_cluster::RactorMessage;
+
+#[derive(RactorMessage)]
+struct Borrowed<'a, T> {
+    items: &'a [T],
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use ractor::RpcReplyPort;
+use ractor_cluster::RactorClusterMessage;
+
+#[derive(RactorClusterMessage)]
+enum CounterMessage {
+    #[rpc]
+    Get(RpcReplyPort),
+}
+
+fn main() {}

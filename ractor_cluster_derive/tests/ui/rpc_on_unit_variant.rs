@@ -1,0 +1,9 @@
+use ractor_cluster::RactorClusterMessage;
+
+#[derive(RactorClusterMessage)]
+enum CounterMessage {
+    #[rpc]
+    Reset,
+}
+
+fn main() {}

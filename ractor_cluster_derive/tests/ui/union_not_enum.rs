@@ -1,0 +1,9 @@
+use ractor_cluster::RactorClusterMessage;
+
+#[derive(RactorClusterMessage)]
+union Bits {
+    int: u32,
+    float: f32,
+}
+
+fn main() {}
