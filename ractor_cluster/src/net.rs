@@ -1,0 +1,42 @@
+//! The network layer: the only place in the crate where sockets live.
+//!
+//! Everything above this module sees a connection as two byte streams, a [`BoxRead`] and a
+//! [`BoxWrite`], whatever carries them: plain TCP, TLS over TCP, or a stream the user brings
+//! ([`ClusterBidiStream`]). This module provides
+//!
+//! * the transports ([`NetworkStream`], [`ClusterBidiStream`], [`IncomingEncryptionMode`]),
+//! * the listener, whose accept loop hands out connections and runs each TLS handshake on its
+//!   own bounded task so that a peer that stalls its handshake delays no one (`listener`),
+//! * dialing over TCP or TLS (`dial`),
+//! * the frame drivers: a reader that turns the read half into frames with the parser of
+//!   `protocol::frame` (`frame_reader`), and a writer task that drains queued frames into few
+//!   writes (`frame_writer`).
+//!
+//! ```text
+//!  Listener::run ──accept──► NetworkStream ──split──► BoxRead  ──► FrameReader::next_frame ──► session
+//!  dial_tcp / dial_tls ────►               └────────► BoxWrite ◄── writer task ◄── WriterHandle::send
+//! ```
+//!
+//! The protocol itself (what the frames mean) has no I/O and lives in `protocol`.
+
+mod dial;
+mod frame_reader;
+mod frame_writer;
+mod listener;
+mod stream;
+
+pub use stream::{BoxRead, BoxWrite, ClusterBidiStream, IncomingEncryptionMode, NetworkStream};
+
+// The crate-internal API the node layer drives. It lands next; until then these are only
+// exercised by the tests below.
+#[allow(unused_imports)]
+pub(crate) use dial::{dial_tcp, dial_tls, DialError};
+#[allow(unused_imports)]
+pub(crate) use frame_reader::{FrameReader, ReadError};
+#[allow(unused_imports)]
+pub(crate) use frame_writer::{spawn_writer, WriterClosed, WriterExit, WriterHandle};
+#[allow(unused_imports)]
+pub(crate) use listener::{AcceptOptions, Listener, ListenerHandle};
+
+#[cfg(test)]
+mod tests;
