@@ -2,6 +2,9 @@
 //!
 //! Run with `cargo bench -p ractor_cluster_benches --bench serialization`.
 
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ractor::message::SerializedMessage;
 use ractor::Message;
@@ -62,5 +65,9 @@ fn call_round_trip(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, cast_round_trip, call_round_trip);
+criterion_group!(
+    name = benches;
+    config = Criterion::default();
+    targets = cast_round_trip, call_round_trip
+);
 criterion_main!(benches);

@@ -4,7 +4,7 @@ use ractor::RpcReplyPort;
 use ractor_cluster::RactorClusterMessage;
 
 /// The message every serialization and messaging benchmark sends.
-#[derive(RactorClusterMessage)]
+#[derive(Debug, RactorClusterMessage)]
 pub enum BenchMessage {
     /// A one-way message with an opaque payload.
     Payload(Vec<u8>),

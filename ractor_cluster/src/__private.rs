@@ -119,12 +119,15 @@ impl Outgoing {
     }
 }
 
+/// The reply channel of an incoming call and the metadata that came with it.
+type IncomingReply = (RpcReplyPort<Vec<u8>>, Option<Vec<u8>>);
+
 /// A message being deserialized: the variant name has been read, the fields follow.
 #[derive(Debug)]
 pub struct Incoming<'a> {
     variant: &'a [u8],
     rest: &'a [u8],
-    reply: Option<(RpcReplyPort<Vec<u8>>, Option<Vec<u8>>)>,
+    reply: Option<IncomingReply>,
 }
 
 impl<'a> Incoming<'a> {
@@ -200,7 +203,7 @@ pub fn decode_message<M>(
 
 fn open_and_decode<M>(
     args: &[u8],
-    reply: Option<(RpcReplyPort<Vec<u8>>, Option<Vec<u8>>)>,
+    reply: Option<IncomingReply>,
     decode: impl FnOnce(&mut Incoming<'_>) -> Result<M, FieldError>,
 ) -> Result<M, FieldError> {
     let (variant, rest) = read_byte_string(args)?;

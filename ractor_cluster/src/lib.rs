@@ -53,14 +53,26 @@
 //! a variant, or changing its fields, is not.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub(crate) mod net;
 pub(crate) mod protocol;
+pub(crate) mod remote_actor;
 pub(crate) mod reply;
 
 #[doc(hidden)]
 pub mod __private;
 
 pub mod macros;
+pub mod node;
 
+pub use net::{BoxRead, BoxWrite, ClusterBidiStream, IncomingEncryptionMode, NetworkStream};
+pub use node::client::connect as client_connect;
+pub use node::client::connect_enc as client_connect_enc;
+pub use node::client::connect_external as client_connect_external;
+pub use node::client::ClientConnectErr;
+pub use node::{
+    NodeConnectionMode, NodeEventSubscription, NodeId, NodeServer, NodeServerMessage, NodeSession,
+    NodeSessionMessage, DEFAULT_MAX_INBOUND_FRAME_SIZE,
+};
 pub use ractor::serialization::BytesConvertable;
 pub use ractor_cluster_derive::{RactorClusterMessage, RactorMessage};
 

@@ -36,8 +36,18 @@ impl CallTicket {
         bytes
     }
 
+    /// The number that stands for this ticket in a `Call` frame and its `Reply`.
+    pub(crate) fn to_wire(self) -> u64 {
+        self.0
+    }
+
+    /// The ticket a `Reply` frame names. Only meaningful for numbers this node sent in a `Call`
+    /// on the same session: the session checks that before completing it.
+    pub(crate) fn from_wire(call: u64) -> Self {
+        Self(call)
+    }
+
     /// Reads a ticket back from call metadata.
-    #[allow(dead_code)] // used by the remote actor proxy, which lands with the node layer
     pub(crate) fn from_metadata(metadata: &[u8]) -> Option<Self> {
         match metadata.split_first() {
             Some((&TICKET_MARKER, id)) => Some(Self(u64::from_le_bytes(id.try_into().ok()?))),
@@ -48,7 +58,6 @@ impl CallTicket {
 
 /// Why a call ended without a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // constructed by the session, which lands with the node layer
 pub(crate) enum CallFailure {
     /// The session that carried the call ended.
     SessionEnded,
@@ -136,7 +145,6 @@ pub(crate) fn register_pending_call<R: Send + 'static>(
 
 /// Completes a pending call with its reply bytes or a failure. Unknown tickets (already failed, or
 /// swept after the caller gave up) are ignored.
-#[allow(dead_code)] // called by the session, which lands with the node layer
 pub(crate) fn complete_call(ticket: CallTicket, outcome: Result<&[u8], CallFailure>) {
     let call = pending_calls().entries.remove(&ticket.0);
     // Decode outside the lock: it runs user code.

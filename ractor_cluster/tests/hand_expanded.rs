@@ -1,6 +1,9 @@
 //! The derive's output written by hand: pins the contract between `ractor_cluster_derive` and
 //! `ractor_cluster::__private`, independent of the macro.
 
+// The `&&&Via` borrows are the point: they select the encoding tier (see `__private`).
+#![allow(clippy::needless_borrow)]
+
 use ractor::message::SerializedMessage;
 use ractor::{Message, RpcReplyPort};
 

@@ -1,0 +1,176 @@
+//! The reader task of an authenticated session: the receiving end of the hot path.
+//!
+//! One task owns the read half. It decodes each frame and acts on it at once: a cast goes straight
+//! into the target actor's mailbox; a call too, with a byte reply port whose answer the same task
+//! awaits (in a [`FuturesUnordered`] polled next to the socket) and frames as the `Reply`; a reply
+//! completes the caller's ticket. Only control messages go to the session actor.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use ractor::concurrency::{OneshotReceiver, OneshotSender};
+use ractor::message::SerializedMessage;
+use ractor::{ActorCell, ActorId, ActorRef};
+use tokio::task::JoinHandle;
+
+use super::session::{NodeSessionMessage, SessionEvent};
+use crate::net::{FrameReader, WriterHandle};
+use crate::protocol::message::{encode_reply_frame, CallFailure, ReplyOutcome, SessionMessage};
+use crate::remote_actor::InFlightCalls;
+use crate::reply::{self, CallTicket};
+
+/// What the reader needs besides the read half.
+pub(crate) struct ReaderContext {
+    pub(crate) session: ActorRef<NodeSessionMessage>,
+    pub(crate) writer: WriterHandle,
+    pub(crate) in_flight: Arc<InFlightCalls>,
+    /// Limit of inbound frames, and of the reply frames this task sends.
+    pub(crate) max_frame: u32,
+}
+
+/// Starts the reader; it tells the session why it stopped.
+pub(crate) fn spawn_reader(reader: FrameReader, context: ReaderContext) -> JoinHandle<()> {
+    tokio::spawn(run(reader, context))
+}
+
+async fn run(mut reader: FrameReader, context: ReaderContext) {
+    let mut replies = FuturesUnordered::new();
+    let reason = loop {
+        tokio::select! {
+            frame = reader.next_frame(context.max_frame) => match frame {
+                Ok(Some(body)) => match SessionMessage::decode(body) {
+                    Ok(message) => {
+                        if let Err(reason) = context.dispatch(message, &mut replies) {
+                            break reason;
+                        }
+                    }
+                    // PROTOCOL.md rule S1: the framing is intact but the peer broke the protocol.
+                    Err(err) => break format!("the peer sent a malformed message: {err}"),
+                },
+                Ok(None) => break "the peer closed the connection".to_owned(),
+                Err(err) => break err.to_string(),
+            },
+            Some((call, outcome)) = replies.next(), if !replies.is_empty() => {
+                let outcome: Result<Vec<u8>, CallFailure> = outcome;
+                context.send_reply(call, outcome.as_deref().map_err(|f| *f));
+            }
+        }
+    };
+    let _ = context
+        .session
+        .cast(NodeSessionMessage::internal(SessionEvent::ReaderEnded(
+            reason,
+        )));
+}
+
+impl ReaderContext {
+    fn dispatch(
+        &self,
+        message: SessionMessage,
+        replies: &mut FuturesUnordered<PendingReply>,
+    ) -> Result<(), String> {
+        match message {
+            SessionMessage::Cast { to, args } => match target(to) {
+                Some(cell) => {
+                    let message = SerializedMessage::Cast {
+                        variant: String::new(),
+                        args,
+                        metadata: None,
+                    };
+                    if cell.send_serialized(message).is_err() {
+                        tracing::debug!(pid = to, "dropping a cast: the target is stopping");
+                    }
+                }
+                None => tracing::debug!(
+                    pid = to,
+                    "dropping a cast to an actor that is not announced"
+                ),
+            },
+            SessionMessage::Call { to, call, args } => {
+                let Some(cell) = target(to) else {
+                    self.send_reply(call, Err(CallFailure::TargetGone));
+                    return Ok(());
+                };
+                let (tx, rx): (OneshotSender<Vec<u8>>, OneshotReceiver<Vec<u8>>) =
+                    ractor::concurrency::oneshot();
+                let message = SerializedMessage::Call {
+                    variant: String::new(),
+                    args,
+                    reply: tx.into(),
+                    metadata: None,
+                };
+                if cell.send_serialized(message).is_err() {
+                    self.send_reply(call, Err(CallFailure::TargetGone));
+                } else {
+                    replies.push(PendingReply { call, rx });
+                }
+            }
+            SessionMessage::Reply { call, outcome } => {
+                // Only a call this session sent may be completed by this peer.
+                if self.in_flight.remove(call) {
+                    let ticket = CallTicket::from_wire(call);
+                    match outcome {
+                        ReplyOutcome::Value(bytes) => reply::complete_call(ticket, Ok(&bytes)),
+                        ReplyOutcome::Failed(failure) => {
+                            tracing::debug!(%failure, "a remote call failed");
+                            reply::complete_call(ticket, Err(reply::CallFailure::Remote));
+                        }
+                    }
+                } else {
+                    tracing::debug!(call, "ignoring a reply to no call pending on this session");
+                }
+            }
+            SessionMessage::Control(control) => {
+                self.session
+                    .cast(NodeSessionMessage::internal(SessionEvent::Control(control)))
+                    .map_err(|_| "the session actor stopped".to_owned())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send_reply(&self, call: u64, outcome: Result<&[u8], CallFailure>) {
+        let mut frame = Vec::new();
+        if let Err(err) = encode_reply_frame(call, outcome, self.max_frame, &mut frame) {
+            tracing::warn!(%err, "cannot send a reply to a remote caller; it gets an error");
+            frame.clear();
+            if encode_reply_frame(
+                call,
+                Err(CallFailure::Undecodable),
+                self.max_frame,
+                &mut frame,
+            )
+            .is_err()
+            {
+                return;
+            }
+        }
+        // A closed writer means the session is ending; the caller's side fails the call then.
+        let _ = self.writer.send(frame);
+    }
+}
+
+/// The local actor a peer may address: alive and announced (its messages support remoting).
+fn target(pid: u64) -> Option<ActorCell> {
+    ractor::registry::where_is_pid(ActorId::Local(pid)).filter(ActorCell::supports_remoting)
+}
+
+/// A delivered call waiting for the target's answer.
+pub(crate) struct PendingReply {
+    call: u64,
+    rx: OneshotReceiver<Vec<u8>>,
+}
+
+impl Future for PendingReply {
+    type Output = (u64, Result<Vec<u8>, CallFailure>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let call = self.call;
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|answer| (call, answer.map_err(|_| CallFailure::ReplyDropped)))
+    }
+}
