@@ -70,8 +70,8 @@ pub use node::client::connect_enc as client_connect_enc;
 pub use node::client::connect_external as client_connect_external;
 pub use node::client::ClientConnectErr;
 pub use node::{
-    NodeConnectionMode, NodeEventSubscription, NodeId, NodeServer, NodeServerMessage, NodeSession,
-    NodeSessionMessage, DEFAULT_MAX_INBOUND_FRAME_SIZE,
+    NodeConnectionMode, NodeEventSubscription, NodeId, NodeInfo, NodeServer, NodeServerMessage,
+    NodeSession, NodeSessionMessage, DEFAULT_MAX_INBOUND_FRAME_SIZE,
 };
 pub use ractor::serialization::BytesConvertable;
 pub use ractor_cluster_derive::{RactorClusterMessage, RactorMessage};

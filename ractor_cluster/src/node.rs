@@ -195,6 +195,7 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::Ready(_) => "Ready",
             ServerEvent::Dial(_) => "Dial",
             ServerEvent::UseTlsConnector(_) => "UseTlsConnector",
+            ServerEvent::Describe(_) => "Describe",
         };
         f.write_str(kind)
     }
@@ -215,6 +216,50 @@ pub(crate) enum ServerEvent {
     Dial(Vec<PeerAnnouncement>),
     /// The user dialed with TLS: dial transitive peers with the same connector.
     UseTlsConnector(TlsConnector),
+    /// [`node_info`] asks who this node is.
+    Describe(RpcReplyPort<NodeInfo>),
+}
+
+/// What a running node says about itself; see [`node_info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeInfo {
+    /// The node's full name, `name@hostname`.
+    pub name: String,
+    /// The id other nodes give this node in [`ractor::ActorId::Remote`]: derived from the name,
+    /// so the same on every node and across restarts.
+    pub node_id: NodeId,
+    /// What this node tells peers to dial: `hostname:port`, with the real port.
+    pub connection_string: String,
+    /// The address the listener is bound to (port 0 becomes the port the system picked).
+    pub listen_addr: std::net::SocketAddr,
+}
+
+/// Asks a running [`NodeServer`] who it is and where it listens. Useful after starting a server on
+/// port 0.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ractor::Actor;
+/// use ractor_cluster::NodeServer;
+///
+/// let server = NodeServer::new(0, "cookie".into(), "alpha".into(), "localhost".into(), None, None);
+/// let (node, handle) = Actor::spawn(None, server, ()).await?;
+/// let info = ractor_cluster::node::node_info(&node).await?;
+/// assert_eq!(info.name, "alpha@localhost");
+/// assert_ne!(info.listen_addr.port(), 0);
+/// assert_eq!(info.connection_string, format!("localhost:{}", info.listen_addr.port()));
+/// node.stop(None);
+/// handle.await?;
+/// # Ok(()) }
+/// ```
+pub async fn node_info(
+    server: &ActorRef<NodeServerMessage>,
+) -> Result<NodeInfo, ractor::RactorErr<NodeServerMessage>> {
+    ractor::call!(server, |reply| NodeServerMessage::internal(
+        ServerEvent::Describe(reply)
+    ))
 }
 
 impl NodeServerMessage {
@@ -338,7 +383,7 @@ struct SessionEntry {
 
 /// The state of a running [`NodeServer`].
 pub struct NodeServerState {
-    _listener: ListenerHandle,
+    listener: ListenerHandle,
     config: Arc<NodeConfig>,
     sessions: HashMap<ActorId, SessionEntry>,
     subscriptions: HashMap<String, Box<dyn NodeEventSubscription>>,
@@ -564,7 +609,7 @@ impl Actor for NodeServer {
         };
         tracing::info!(node = %config.local.name, addr = %handle.local_addr(), "node listening");
         Ok(NodeServerState {
-            _listener: handle,
+            listener: handle,
             config: Arc::new(config),
             sessions: HashMap::new(),
             subscriptions: HashMap::new(),
@@ -630,6 +675,16 @@ impl Actor for NodeServer {
                 ServerEvent::Ready(session) => state.on_ready(session),
                 ServerEvent::Dial(peers) => state.dial(&myself, peers),
                 ServerEvent::UseTlsConnector(connector) => state.tls_connector = Some(connector),
+                ServerEvent::Describe(reply) => {
+                    let info = NodeInfo {
+                        name: state.config.local.name.clone(),
+                        node_id: crate::protocol::identity::node_id_of(&state.config.local.name),
+                        connection_string: state.config.local.connection_string.clone(),
+                        listen_addr: state.listener.local_addr(),
+                    };
+                    // The asker may have given up; nothing to do then.
+                    let _ = reply.send(info);
+                }
             },
         }
         Ok(())
