@@ -108,12 +108,11 @@ impl Outgoing {
         reply: RpcReplyPort<R>,
         decode: fn(&[u8]) -> Result<R, FieldError>,
     ) -> SerializedMessage {
-        let timeout = reply.get_timeout();
-        let ticket = reply::register_pending_call(reply, decode);
+        let (ticket, placeholder) = reply::register_pending_call(reply, decode);
         SerializedMessage::Call {
             variant: String::new(),
             args: self.args,
-            reply: reply::placeholder_port(timeout),
+            reply: placeholder,
             metadata: Some(ticket.to_metadata()),
         }
     }

@@ -88,6 +88,10 @@ pub(crate) struct RemoteActorArgs {
 
 impl RemoteActorArgs {
     fn send_call(&self, ticket: CallTicket, args: &[u8]) {
+        if !reply::claim_call(ticket) {
+            // The caller gave up already; nobody would read the reply.
+            return;
+        }
         let call = ticket.to_wire();
         if !self.in_flight.insert(call) {
             reply::complete_call(ticket, Err(CallFailure::SessionEnded));

@@ -12,9 +12,12 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use ractor::RpcReplyPort;
 
@@ -99,14 +102,57 @@ impl<R: Send + 'static> PendingCall for TypedPendingCall<R> {
     }
 }
 
+/// One caller waiting, with what tells whether its call message still exists.
+struct PendingEntry {
+    call: Box<dyn PendingCall>,
+    /// The receiving end of the placeholder port that travels inside the call message. Its
+    /// sender is dropped with the message, so once it is closed and no proxy has claimed the
+    /// ticket, the message was dropped unsent (say, in the mailbox of a proxy that was killed)
+    /// and no reply can ever come.
+    message_alive: ractor::concurrency::OneshotReceiver<Vec<u8>>,
+    /// Set when a proxy took the call in hand; its session is then responsible for failing it.
+    claimed: bool,
+}
+
+impl PendingEntry {
+    /// No reply can come, or nobody waits for one.
+    fn is_dead(&mut self) -> bool {
+        let message_dropped_unsent = !self.claimed
+            && matches!(
+                self.message_alive.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+            );
+        message_dropped_unsent || self.call.is_abandoned()
+    }
+}
+
 /// The process-wide table of pending calls.
 ///
-/// Entries leave when completed or failed by their session. Callers that give up leave entries
-/// behind until then, so the table is swept of abandoned entries whenever it has doubled since the
-/// last sweep: its size stays proportional to the calls actually in flight.
+/// Entries leave when completed or failed by their session. Dead entries (see
+/// [`PendingEntry::is_dead`]) are swept whenever the table has doubled since the last sweep, so its
+/// size stays proportional to the calls actually in flight, and whenever a session ends (see
+/// [`fail_orphaned_calls`]), so that a call lost with its proxy's mailbox fails at once.
 struct PendingCalls {
-    entries: HashMap<u64, Box<dyn PendingCall>>,
+    entries: HashMap<u64, PendingEntry>,
     sweep_at: usize,
+}
+
+impl PendingCalls {
+    /// Removes dead entries; dropping them closes their callers' ports, which is what tells the
+    /// callers.
+    fn sweep(&mut self) -> Vec<PendingEntry> {
+        let dead: Vec<u64> = self
+            .entries
+            .iter_mut()
+            .filter_map(|(id, entry)| entry.is_dead().then_some(*id))
+            .collect();
+        let removed = dead
+            .iter()
+            .filter_map(|id| self.entries.remove(id))
+            .collect();
+        self.sweep_at = (self.entries.len() * 2).max(MIN_SWEEP_AT);
+        removed
+    }
 }
 
 const MIN_SWEEP_AT: usize = 1024;
@@ -126,44 +172,70 @@ fn pending_calls() -> MutexGuard<'static, PendingCalls> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Files a caller's reply port and returns the ticket that completes it.
+/// Files a caller's reply port. Returns the ticket that completes it and the placeholder byte port
+/// that the serialized call must carry (see [`PendingEntry::message_alive`]); the placeholder's
+/// timeout tells the carrier how long the caller waits.
 pub(crate) fn register_pending_call<R: Send + 'static>(
     reply: RpcReplyPort<R>,
     decode: fn(&[u8]) -> Result<R, FieldError>,
-) -> CallTicket {
+) -> (CallTicket, RpcReplyPort<Vec<u8>>) {
+    let timeout = reply.get_timeout();
+    let (placeholder, message_alive) = ractor::concurrency::oneshot();
     let id = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
-    let mut table = pending_calls();
-    if table.entries.len() >= table.sweep_at {
-        table.entries.retain(|_, call| !call.is_abandoned());
-        table.sweep_at = (table.entries.len() * 2).max(MIN_SWEEP_AT);
+    let entry = PendingEntry {
+        call: Box::new(TypedPendingCall { reply, decode }),
+        message_alive,
+        claimed: false,
+    };
+    let dead = {
+        let mut table = pending_calls();
+        let dead = if table.entries.len() >= table.sweep_at {
+            table.sweep()
+        } else {
+            Vec::new()
+        };
+        table.entries.insert(id, entry);
+        dead
+    };
+    // Dropped outside the lock: dropping a reply port wakes its caller.
+    drop(dead);
+    (CallTicket(id), with_timeout(placeholder, timeout))
+}
+
+/// A proxy takes a call in hand: from now on its session answers for it. `false` if nobody waits
+/// for the reply any more (the caller gave up), so the call need not be sent.
+pub(crate) fn claim_call(ticket: CallTicket) -> bool {
+    match pending_calls().entries.get_mut(&ticket.0) {
+        Some(entry) => {
+            entry.claimed = true;
+            true
+        }
+        None => false,
     }
-    table
-        .entries
-        .insert(id, Box::new(TypedPendingCall { reply, decode }));
-    CallTicket(id)
 }
 
 /// Completes a pending call with its reply bytes or a failure. Unknown tickets (already failed, or
 /// swept after the caller gave up) are ignored.
 pub(crate) fn complete_call(ticket: CallTicket, outcome: Result<&[u8], CallFailure>) {
-    let call = pending_calls().entries.remove(&ticket.0);
+    let entry = pending_calls().entries.remove(&ticket.0);
     // Decode outside the lock: it runs user code.
-    if let Some(call) = call {
-        call.complete(outcome);
+    if let Some(entry) = entry {
+        entry.call.complete(outcome);
     }
+}
+
+/// Fails every call whose message was dropped before any proxy took it in hand. A session calls
+/// this once its proxies have stopped: a proxy that is killed drops the calls still queued in its
+/// mailbox, and their callers must not wait for replies that cannot come.
+pub(crate) fn fail_orphaned_calls() {
+    let dead = pending_calls().sweep();
+    drop(dead);
 }
 
 /// How many calls are waiting for a reply in this process (for tests and metrics).
 #[allow(dead_code)] // read by tests
 pub(crate) fn pending_call_count() -> usize {
     pending_calls().entries.len()
-}
-
-/// The byte reply port that a serialized call must carry. The calling node never reads it (the
-/// ticket is what completes the call); its timeout tells the carrier how long the caller waits.
-pub(crate) fn placeholder_port(timeout: Option<Duration>) -> RpcReplyPort<Vec<u8>> {
-    let (tx, _rx) = ractor::concurrency::oneshot();
-    with_timeout(tx, timeout)
 }
 
 fn with_timeout<T>(
@@ -178,14 +250,18 @@ fn with_timeout<T>(
 
 /// Gives the target actor a typed reply port whose value, once sent, is encoded and passed on to
 /// the byte reply port that the session is waiting on.
+///
+/// Something must wait for the typed value. If the call came through a session, its metadata names
+/// the session reader's [`ForwarderInbox`] and the reader polls the forwarder alongside the socket,
+/// so a call costs no task of its own; otherwise (a call built by hand) a task is spawned.
 pub(crate) fn typed_reply_port<R: Send + 'static>(
     bytes_port: RpcReplyPort<Vec<u8>>,
-    _metadata: Option<Vec<u8>>,
+    metadata: Option<Vec<u8>>,
     encode: fn(R) -> Result<Vec<u8>, FieldError>,
 ) -> RpcReplyPort<R> {
     let timeout = bytes_port.get_timeout();
     let (tx, rx) = ractor::concurrency::oneshot::<R>();
-    let forward = async move {
+    let forward: Forwarder = Box::pin(async move {
         // An error here means the actor dropped the port without replying; dropping
         // `bytes_port` in turn tells the session, which tells the caller.
         let Ok(value) = rx.await else { return };
@@ -199,15 +275,90 @@ pub(crate) fn typed_reply_port<R: Send + 'static>(
                 "cannot serialize a reply for a remote caller; the caller gets an error"
             ),
         }
+    });
+    let unrouted = match metadata.as_deref().and_then(route_of) {
+        Some(route) => ForwarderInbox::deliver(route, forward).err(),
+        None => Some(forward),
     };
-    run_reply_forwarder(forward);
+    if let Some(forward) = unrouted {
+        spawn_forwarder(forward);
+    }
     with_timeout(tx, timeout)
 }
 
-/// Runs the future that forwards one reply.
-// TODO(node layer): hand it to the session's writer instead, which already polls its byte ports,
-// so a reply costs no task of its own.
-fn run_reply_forwarder(forward: impl Future<Output = ()> + Send + 'static) {
+/// A future that waits for one typed reply and passes its bytes on.
+pub(crate) type Forwarder = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Metadata of a delivered `SerializedMessage::Call` that names a forwarder inbox starts with this.
+const ROUTE_MARKER: u8 = 0xF0;
+
+fn route_of(metadata: &[u8]) -> Option<u64> {
+    match metadata.split_first() {
+        Some((&ROUTE_MARKER, id)) => Some(u64::from_le_bytes(id.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+static NEXT_INBOX: AtomicU64 = AtomicU64::new(1);
+static INBOXES: LazyLock<RwLock<HashMap<u64, UnboundedSender<Forwarder>>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
+
+/// Where a session's reader receives the forwarders of the calls it delivered. Registered in a
+/// process-wide map while it lives, because the forwarder is made in the target actor's task,
+/// which knows the reader only through the call's metadata.
+#[derive(Debug)]
+pub(crate) struct ForwarderInbox {
+    id: u64,
+    forwarders: UnboundedReceiver<Forwarder>,
+}
+
+impl ForwarderInbox {
+    pub(crate) fn open() -> Self {
+        let id = NEXT_INBOX.fetch_add(1, Ordering::Relaxed);
+        let (tx, forwarders) = tokio::sync::mpsc::unbounded_channel();
+        INBOXES
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, tx);
+        Self { id, forwarders }
+    }
+
+    /// The metadata to put in each call this reader delivers.
+    pub(crate) fn route_metadata(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(9);
+        bytes.push(ROUTE_MARKER);
+        bytes.extend_from_slice(&self.id.to_le_bytes());
+        bytes
+    }
+
+    /// The next forwarder to poll. Never ends while the inbox lives (it holds its own sender in
+    /// the map), so it can sit in a `select!` branch.
+    pub(crate) async fn recv(&mut self) -> Option<Forwarder> {
+        self.forwarders.recv().await
+    }
+
+    fn deliver(route: u64, forward: Forwarder) -> Result<(), Forwarder> {
+        let inboxes = INBOXES
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match inboxes.get(&route) {
+            Some(inbox) => inbox.send(forward).map_err(|returned| returned.0),
+            None => Err(forward),
+        }
+    }
+}
+
+impl Drop for ForwarderInbox {
+    fn drop(&mut self) {
+        INBOXES
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+/// Runs a forwarder that no session reader can take.
+fn spawn_forwarder(forward: Forwarder) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
             runtime.spawn(forward);
@@ -232,7 +383,7 @@ mod tests {
     #[tokio::test]
     async fn a_completed_ticket_delivers_the_decoded_value() {
         let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-        let ticket = register_pending_call(tx.into(), decode_u32);
+        let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
         let back = CallTicket::from_metadata(&ticket.to_metadata());
         assert_eq!(back, Some(ticket));
         complete_call(ticket, Ok(&7u32.to_le_bytes()));
@@ -242,12 +393,12 @@ mod tests {
     #[tokio::test]
     async fn a_failed_or_undecodable_reply_closes_the_callers_port() {
         let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-        let ticket = register_pending_call(tx.into(), decode_u32);
+        let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
         complete_call(ticket, Err(CallFailure::SessionEnded));
         assert!(rx.await.is_err());
 
         let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-        let ticket = register_pending_call(tx.into(), decode_u32);
+        let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
         complete_call(ticket, Ok(b"garbage"));
         assert!(rx.await.is_err());
     }
@@ -267,8 +418,9 @@ mod tests {
         // Callers that give up (their receiver is dropped) must not accumulate forever.
         for _ in 0..(MIN_SWEEP_AT * 4) {
             let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-            register_pending_call(tx.into(), decode_u32);
+            let (_ticket, message) = register_pending_call(tx.into(), decode_u32);
             drop(rx);
+            drop(message);
         }
         // Other tests run in parallel and may hold a few live entries.
         assert!(
@@ -276,5 +428,62 @@ mod tests {
             "{}",
             pending_call_count()
         );
+    }
+    #[tokio::test]
+    async fn a_call_dropped_before_any_proxy_took_it_fails_on_the_next_orphan_sweep() {
+        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+        let (_ticket, message) = register_pending_call(tx.into(), decode_u32);
+        // The message dies unsent, as in the mailbox of a killed proxy.
+        drop(message);
+        fail_orphaned_calls();
+        assert!(
+            rx.await.is_err(),
+            "the caller learns that no reply will come"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_claimed_call_survives_the_orphan_sweep_and_still_completes() {
+        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+        let (ticket, message) = register_pending_call(tx.into(), decode_u32);
+        assert!(claim_call(ticket));
+        drop(message);
+        fail_orphaned_calls();
+        complete_call(ticket, Ok(&9u32.to_le_bytes()));
+        assert_eq!(rx.await.unwrap(), 9);
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_caller_gave_up_is_not_claimed() {
+        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+        let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
+        drop(rx);
+        fail_orphaned_calls();
+        assert!(!claim_call(ticket));
+    }
+
+    fn encode_u32(value: u32) -> Result<Vec<u8>, FieldError> {
+        Ok(value.to_le_bytes().to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_routed_reply_is_forwarded_by_the_inbox_owner_not_a_task_of_its_own() {
+        let mut inbox = ForwarderInbox::open();
+        let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
+        let typed = typed_reply_port(bytes_tx.into(), Some(inbox.route_metadata()), encode_u32);
+        typed.send(5).unwrap();
+        // Nothing runs the forwarder but the inbox's owner.
+        let forwarder = inbox.recv().await.expect("the forwarder was routed here");
+        forwarder.await;
+        assert_eq!(bytes_rx.await.unwrap(), 5u32.to_le_bytes().to_vec());
+    }
+
+    #[tokio::test]
+    async fn a_reply_to_a_closed_inbox_falls_back_to_a_task() {
+        let route = ForwarderInbox::open().route_metadata();
+        let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
+        let typed = typed_reply_port(bytes_tx.into(), Some(route), encode_u32);
+        typed.send(6).unwrap();
+        assert_eq!(bytes_rx.await.unwrap(), 6u32.to_le_bytes().to_vec());
     }
 }

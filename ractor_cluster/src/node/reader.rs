@@ -20,7 +20,7 @@ use super::session::{NodeSessionMessage, SessionEvent};
 use crate::net::{FrameReader, WriterHandle};
 use crate::protocol::message::{encode_reply_frame, CallFailure, ReplyOutcome, SessionMessage};
 use crate::remote_actor::InFlightCalls;
-use crate::reply::{self, CallTicket};
+use crate::reply::{self, CallTicket, ForwarderInbox};
 
 /// What the reader needs besides the read half.
 pub(crate) struct ReaderContext {
@@ -38,12 +38,17 @@ pub(crate) fn spawn_reader(reader: FrameReader, context: ReaderContext) -> JoinH
 
 async fn run(mut reader: FrameReader, context: ReaderContext) {
     let mut replies = FuturesUnordered::new();
+    // The typed-reply forwarders of the calls delivered here, polled in this task instead of a
+    // task each (see `reply::typed_reply_port`).
+    let mut inbox = ForwarderInbox::open();
+    let route = inbox.route_metadata();
+    let mut forwarders = FuturesUnordered::new();
     let reason = loop {
         tokio::select! {
             frame = reader.next_frame(context.max_frame) => match frame {
                 Ok(Some(body)) => match SessionMessage::decode(body) {
                     Ok(message) => {
-                        if let Err(reason) = context.dispatch(message, &mut replies) {
+                        if let Err(reason) = context.dispatch(message, &route, &mut replies) {
                             break reason;
                         }
                     }
@@ -53,6 +58,8 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                 Ok(None) => break "the peer closed the connection".to_owned(),
                 Err(err) => break err.to_string(),
             },
+            Some(forwarder) = inbox.recv() => forwarders.push(forwarder),
+            Some(()) = forwarders.next(), if !forwarders.is_empty() => {}
             Some((call, outcome)) = replies.next(), if !replies.is_empty() => {
                 let outcome: Result<Vec<u8>, CallFailure> = outcome;
                 context.send_reply(call, outcome.as_deref().map_err(|f| *f));
@@ -70,6 +77,7 @@ impl ReaderContext {
     fn dispatch(
         &self,
         message: SessionMessage,
+        route: &[u8],
         replies: &mut FuturesUnordered<PendingReply>,
     ) -> Result<(), String> {
         match message {
@@ -100,7 +108,7 @@ impl ReaderContext {
                     variant: String::new(),
                     args,
                     reply: tx.into(),
-                    metadata: None,
+                    metadata: Some(route.to_vec()),
                 };
                 if cell.send_serialized(message).is_err() {
                     self.send_reply(call, Err(CallFailure::TargetGone));

@@ -25,6 +25,7 @@ use crate::protocol::message::{
     ActorAnnouncement, ControlMessage, PeerAnnouncement, SessionMessage,
 };
 use crate::remote_actor::{InFlightCalls, RemoteActor, RemoteActorArgs, RemoteActorMessage};
+use crate::reply;
 
 /// How long a stopping session lets its writer flush what is queued before cutting it off.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
@@ -168,6 +169,20 @@ impl Drop for Live {
         pg::demonitor_scope(pg::ALL_SCOPES_NOTIFICATION.to_owned(), self.session);
         pid_registry::demonitor(self.session);
         self.in_flight.close_and_fail_all();
+        // A proxy that is killed (not drained) drops the calls still queued in its mailbox before
+        // any ticket of theirs reached `in_flight`; once the proxies have stopped, fail those too.
+        let proxies: Vec<ActorCell> = self.proxies.values().map(ActorRef::get_cell).collect();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    for proxy in proxies {
+                        let _ = proxy.wait(Some(PROXY_DRAIN_GRACE)).await;
+                    }
+                    reply::fail_orphaned_calls();
+                });
+            }
+            Err(_) => reply::fail_orphaned_calls(),
+        }
     }
 }
 
