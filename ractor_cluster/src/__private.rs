@@ -142,7 +142,9 @@ impl<'a> Incoming<'a> {
         encode: fn(R) -> Result<Vec<u8>, FieldError>,
     ) -> Result<RpcReplyPort<R>, FieldError> {
         match self.reply.take() {
-            Some((port, metadata)) => Ok(reply::typed_reply_port(port, metadata, encode)),
+            Some((port, metadata)) => {
+                Ok(reply::typed_reply_port(port, metadata.as_deref(), encode))
+            }
             None => Err(FieldError::wrong_kind(self.variant, "cast")),
         }
     }

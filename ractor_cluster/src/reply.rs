@@ -256,7 +256,7 @@ fn with_timeout<T>(
 /// so a call costs no task of its own; otherwise (a call built by hand) a task is spawned.
 pub(crate) fn typed_reply_port<R: Send + 'static>(
     bytes_port: RpcReplyPort<Vec<u8>>,
-    metadata: Option<Vec<u8>>,
+    metadata: Option<&[u8]>,
     encode: fn(R) -> Result<Vec<u8>, FieldError>,
 ) -> RpcReplyPort<R> {
     let timeout = bytes_port.get_timeout();
@@ -276,7 +276,7 @@ pub(crate) fn typed_reply_port<R: Send + 'static>(
             ),
         }
     });
-    let unrouted = match metadata.as_deref().and_then(route_of) {
+    let unrouted = match metadata.and_then(route_of) {
         Some(route) => ForwarderInbox::deliver(route, forward).err(),
         None => Some(forward),
     };
@@ -470,7 +470,7 @@ mod tests {
     async fn a_routed_reply_is_forwarded_by_the_inbox_owner_not_a_task_of_its_own() {
         let mut inbox = ForwarderInbox::open();
         let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
-        let typed = typed_reply_port(bytes_tx.into(), Some(inbox.route_metadata()), encode_u32);
+        let typed = typed_reply_port(bytes_tx.into(), Some(&inbox.route_metadata()), encode_u32);
         typed.send(5).unwrap();
         // Nothing runs the forwarder but the inbox's owner.
         let forwarder = inbox.recv().await.expect("the forwarder was routed here");
@@ -482,7 +482,7 @@ mod tests {
     async fn a_reply_to_a_closed_inbox_falls_back_to_a_task() {
         let route = ForwarderInbox::open().route_metadata();
         let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
-        let typed = typed_reply_port(bytes_tx.into(), Some(route), encode_u32);
+        let typed = typed_reply_port(bytes_tx.into(), Some(&route), encode_u32);
         typed.send(6).unwrap();
         assert_eq!(bytes_rx.await.unwrap(), 6u32.to_le_bytes().to_vec());
     }
