@@ -87,7 +87,7 @@ impl Outgoing {
     /// Starts the payload of `variant`.
     pub fn new(variant: &str) -> Self {
         let mut args = Vec::with_capacity(32);
-        write_byte_string(variant.as_bytes(), &mut args);
+        codec::write_byte_string(variant.as_bytes(), &mut args);
         Self { args }
     }
 
@@ -158,7 +158,7 @@ impl<'a> Incoming<'a> {
     }
 
     fn take_byte_string(&mut self) -> Result<&'a [u8], FieldError> {
-        let (bytes, rest) = read_byte_string(self.rest)?;
+        let (bytes, rest) = codec::read_byte_string(self.rest)?;
         self.rest = rest;
         Ok(bytes)
     }
@@ -207,7 +207,7 @@ fn open_and_decode<M>(
     reply: Option<IncomingReply>,
     decode: impl FnOnce(&mut Incoming<'_>) -> Result<M, FieldError>,
 ) -> Result<M, FieldError> {
-    let (variant, rest) = read_byte_string(args)?;
+    let (variant, rest) = codec::read_byte_string(args)?;
     let mut incoming = Incoming {
         variant,
         rest,
@@ -228,31 +228,6 @@ fn log_undecodable<M>(err: &FieldError) -> BoxedDowncastErr {
         "dropping a remote message that cannot be decoded"
     );
     BoxedDowncastErr
-}
-
-/// Appends a length-prefixed byte string.
-fn write_byte_string(bytes: &[u8], out: &mut Vec<u8>) {
-    write_length(bytes.len(), out);
-    out.extend_from_slice(bytes);
-}
-
-fn write_length(len: usize, out: &mut Vec<u8>) {
-    // A u64 always encodes; the error arm is unreachable but kept fallible-free by construction.
-    let _ = codec::encode_into(&(len as u64), out);
-}
-
-/// Splits a length-prefixed byte string off the front of `input`, checking the claimed length
-/// against what is actually there before touching it.
-fn read_byte_string(input: &[u8]) -> Result<(&[u8], &[u8]), FieldError> {
-    let (len, used) = codec::decode_prefix::<u64>(input)?;
-    let body = input.get(used..).unwrap_or_default();
-    match usize::try_from(len) {
-        Ok(len) if len <= body.len() => Ok(body.split_at(len)),
-        _ => Err(FieldError::new(format!(
-            "a byte string claims {len} bytes but only {} remain",
-            body.len()
-        ))),
-    }
 }
 
 /// A type that has its own byte encoding, preferred over serde: raw byte buffers (copied once, not
@@ -326,7 +301,7 @@ tier_trait!(
 
 impl<T: WireField> ViaWire<T> for &&Via<T> {
     fn write_field(&self, value: T, out: &mut Outgoing) -> Result<(), FieldError> {
-        write_length(value.wire_len(), &mut out.args);
+        codec::write_varint(value.wire_len() as u64, &mut out.args);
         value.write_wire(&mut out.args);
         Ok(())
     }
@@ -362,7 +337,7 @@ impl<T: Serialize + DeserializeOwned> ViaSerde<T> for &Via<T> {
 
 impl<T: BytesConvertable> ViaBytes<T> for Via<T> {
     fn write_field(&self, value: T, out: &mut Outgoing) -> Result<(), FieldError> {
-        write_byte_string(&value.into_bytes(), &mut out.args);
+        codec::write_byte_string(&value.into_bytes(), &mut out.args);
         Ok(())
     }
     fn read_field(&self, input: &mut Incoming<'_>) -> Result<T, FieldError> {

@@ -47,6 +47,12 @@ impl CodecError {
         }
     }
 
+    fn truncated(what: &str) -> Self {
+        Self {
+            message: format!("malformed bytes: the input ends inside {what}"),
+        }
+    }
+
     pub(crate) fn trailing(left: usize) -> Self {
         Self {
             message: format!("{left} unexpected trailing byte(s) after the value"),
@@ -139,9 +145,126 @@ pub(crate) fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Codec
     }
 }
 
+// bincode's varint: a value below 251 is its own byte; larger values are a marker byte and the
+// value in little endian at the marker's width.
+const VARINT_U16: u8 = 251;
+const VARINT_U32: u8 = 252;
+const VARINT_U64: u8 = 253;
+
+/// Appends `value` as the format's variable-length integer. Written by hand because it is on the
+/// hot path of every message (the variant name and each byte payload start with one); the bytes are
+/// the same as encoding a `u64` with [`encode_into`], which a test checks.
+pub(crate) fn write_varint(value: u64, out: &mut Vec<u8>) {
+    match value {
+        0..=250 => out.push(value as u8),
+        251..=0xFFFF => {
+            out.push(VARINT_U16);
+            out.extend_from_slice(&(value as u16).to_le_bytes());
+        }
+        0x1_0000..=0xFFFF_FFFF => {
+            out.push(VARINT_U32);
+            out.extend_from_slice(&(value as u32).to_le_bytes());
+        }
+        _ => {
+            out.push(VARINT_U64);
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+}
+
+/// Reads a variable-length integer from the start of `input`: the value and the bytes it took.
+pub(crate) fn read_varint(input: &[u8]) -> Result<(u64, usize), CodecError> {
+    fn fixed<const N: usize>(input: &[u8]) -> Result<[u8; N], CodecError> {
+        input
+            .get(1..=N)
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| CodecError::truncated("a variable-length integer"))
+    }
+    match input.first() {
+        None => Err(CodecError::truncated("a variable-length integer")),
+        Some(&small) if small < VARINT_U16 => Ok((u64::from(small), 1)),
+        Some(&VARINT_U16) => Ok((u64::from(u16::from_le_bytes(fixed(input)?)), 3)),
+        Some(&VARINT_U32) => Ok((u64::from(u32::from_le_bytes(fixed(input)?)), 5)),
+        Some(&VARINT_U64) => Ok((u64::from_le_bytes(fixed(input)?), 9)),
+        Some(&other) => Err(CodecError {
+            message: format!("malformed bytes: invalid variable-length integer marker {other}"),
+        }),
+    }
+}
+
+/// Appends a byte string: its length as a varint, then the bytes (what serde's `serialize_bytes`
+/// writes through [`encode_into`]).
+pub(crate) fn write_byte_string(bytes: &[u8], out: &mut Vec<u8>) {
+    write_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+/// Splits a byte string off the front of `input`: `(the string, what follows)`. The claimed length
+/// is checked against what is there before anything is touched (PROTOCOL.md, rule C4).
+pub(crate) fn read_byte_string(input: &[u8]) -> Result<(&[u8], &[u8]), CodecError> {
+    let (len, used) = read_varint(input)?;
+    let body = input.get(used..).unwrap_or_default();
+    match usize::try_from(len) {
+        Ok(len) if len <= body.len() => Ok(body.split_at(len)),
+        _ => Err(CodecError {
+            message: format!(
+                "malformed bytes: a byte string claims {len} bytes but only {} remain",
+                body.len()
+            ),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_written_varints_and_byte_strings_match_the_format() {
+        for value in [
+            0u64,
+            1,
+            250,
+            251,
+            255,
+            0xFFFF,
+            0x1_0000,
+            0xFFFF_FFFF,
+            1 << 32,
+            u64::MAX,
+        ] {
+            let mut ours = Vec::new();
+            write_varint(value, &mut ours);
+            assert_eq!(ours, encode_to_vec(&value).unwrap(), "{value}");
+            assert_eq!(read_varint(&ours).unwrap(), (value, ours.len()));
+        }
+        for len in [0usize, 3, 250, 251, 70_000] {
+            let bytes = vec![7u8; len];
+            let mut ours = Vec::new();
+            write_byte_string(&bytes, &mut ours);
+            struct AsBytes<'a>(&'a [u8]);
+            impl Serialize for AsBytes<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.serialize_bytes(self.0)
+                }
+            }
+            assert_eq!(ours, encode_to_vec(&AsBytes(&bytes)).unwrap(), "{len}");
+            ours.push(9);
+            assert_eq!(read_byte_string(&ours).unwrap(), (&bytes[..], &[9u8][..]));
+        }
+    }
+
+    #[test]
+    fn truncated_or_lying_byte_strings_are_errors() {
+        assert!(read_varint(&[]).is_err());
+        assert!(read_varint(&[VARINT_U32, 1, 2]).is_err());
+        assert!(read_varint(&[255]).is_err());
+        assert!(read_byte_string(&[5, 1, 2]).is_err());
+        assert!(
+            read_byte_string(&[VARINT_U64, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+                .is_err()
+        );
+    }
 
     #[test]
     fn round_trips_and_rejects_trailing_bytes() {
