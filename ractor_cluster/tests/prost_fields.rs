@@ -5,10 +5,13 @@ use ractor::message::SerializedMessage;
 use ractor::{Message, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 
+/// A reading, as a prost message.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Temperature {
+    /// Degrees.
     #[prost(double, tag = "1")]
     pub celsius: f64,
+    /// Where it was read.
     #[prost(string, tag = "2")]
     pub sensor: String,
 }
