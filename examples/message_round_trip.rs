@@ -8,7 +8,7 @@
 //!
 //! It defines a remote-capable message enum, serializes a few messages the way a node does before
 //! sending them, and delivers the bytes to a real actor, as the receiving node does. A call's reply
-//! comes back as bytes too. (The multi-node demo arrives with the node layer.)
+//! comes back as bytes too. To see the same messages cross between nodes, run `demo_cluster`.
 
 #![allow(clippy::print_stdout)] // an example talks to its user
 
