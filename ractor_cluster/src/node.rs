@@ -26,7 +26,7 @@ pub mod client;
 mod reader;
 mod session;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +61,10 @@ pub const DEFAULT_MAX_INBOUND_FRAME_SIZE: u64 = 16 * 1024 * 1024;
 /// How long a peer has, from the moment its connection is handed to a session, to complete the
 /// authentication handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a node tries to connect (and finish the TLS handshake, if any) to a peer it learned
+/// about in transitive mode.
+const TRANSITIVE_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Whether a node connects to the peers of its peers ([Erlang's
 /// terminology](https://www.erlang.org/doc/reference_manual/distributed.html#node-connections)).
@@ -194,6 +198,7 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::Admit { .. } => "Admit",
             ServerEvent::Ready(_) => "Ready",
             ServerEvent::Dial(_) => "Dial",
+            ServerEvent::Dialed { .. } => "Dialed",
             ServerEvent::UseTlsConnector(_) => "UseTlsConnector",
             ServerEvent::Describe(_) => "Describe",
         };
@@ -208,12 +213,21 @@ pub(crate) enum ServerEvent {
     Admit {
         session: ActorId,
         peer: wire::NodeName,
+        /// The run of the peer node: a new one means the peer restarted.
+        incarnation: u64,
+        /// Names the connection alike on both nodes.
+        connection_key: [u8; 32],
         reply: RpcReplyPort<bool>,
     },
     /// A session finished the initial exchange on both sides.
     Ready(ActorId),
     /// A peer told a session about nodes it is connected to (transitive mode).
     Dial(Vec<PeerAnnouncement>),
+    /// A dial started by `Dial` finished, with the connection if it succeeded.
+    Dialed {
+        peer: String,
+        stream: Option<NetworkStream>,
+    },
     /// The user dialed with TLS: dial transitive peers with the same connector.
     UseTlsConnector(TlsConnector),
     /// [`node_info`] asks who this node is.
@@ -289,6 +303,7 @@ pub struct NodeServer {
     connection_mode: NodeConnectionMode,
     listen_addr: Option<IpAddr>,
     max_inbound_frame_size: u64,
+    handshake_timeout: Duration,
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -302,6 +317,7 @@ impl std::fmt::Debug for NodeServer {
             .field("connection_mode", &self.connection_mode)
             .field("listen_addr", &self.listen_addr)
             .field("max_inbound_frame_size", &self.max_inbound_frame_size)
+            .field("handshake_timeout", &self.handshake_timeout)
             .finish()
     }
 }
@@ -328,6 +344,7 @@ impl NodeServer {
             connection_mode: connection_mode.unwrap_or(NodeConnectionMode::Isolated),
             listen_addr: None,
             max_inbound_frame_size: DEFAULT_MAX_INBOUND_FRAME_SIZE,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
         }
     }
 
@@ -342,6 +359,15 @@ impl NodeServer {
     /// [`DEFAULT_MAX_INBOUND_FRAME_SIZE`]).
     pub fn with_max_inbound_frame_size(mut self, max_frame_size: u64) -> Self {
         self.max_inbound_frame_size = max_frame_size;
+        self
+    }
+
+    /// Sets how long a peer has, once its connection is handed to a session (after the TLS
+    /// handshake, in TLS mode), to authenticate; default 10 seconds. The TLS handshake of an
+    /// incoming connection gets the same bound. Not part of the stable API: the tests shorten it.
+    #[doc(hidden)]
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
         self
     }
 
@@ -378,7 +404,34 @@ pub(crate) struct NodeConfig {
 /// One session, as the server tracks it.
 struct SessionEntry {
     info: NodeServerSessionInformation,
-    authenticated: bool,
+    status: SessionStatus,
+    /// The peer's incarnation, once admitted.
+    incarnation: u64,
+    /// The handshake's name for the connection, the same on both nodes; once admitted.
+    connection_key: [u8; 32],
+    /// The peer this node dialed in transitive mode, before it has authenticated.
+    dialed_peer: Option<String>,
+}
+
+/// Where a session stands, as far as the server is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionStatus {
+    /// Handshaking, or authenticated and waiting for a superseded session to stop.
+    Opened,
+    /// Admitted: listed by `GetSessions`, and the only one for its peer.
+    Authenticated,
+    /// Replaced by a newer session to the same peer (a simultaneous connection that won the
+    /// tie-break, or a restarted peer) and stopping.
+    Superseded,
+}
+
+/// A session that authenticated its peer and asks to be kept.
+struct Admission {
+    session: ActorId,
+    peer: wire::NodeName,
+    incarnation: u64,
+    connection_key: [u8; 32],
+    reply: RpcReplyPort<bool>,
 }
 
 /// The state of a running [`NodeServer`].
@@ -388,6 +441,9 @@ pub struct NodeServerState {
     sessions: HashMap<ActorId, SessionEntry>,
     subscriptions: HashMap<String, Box<dyn NodeEventSubscription>>,
     tls_connector: Option<TlsConnector>,
+    deferred: Vec<Admission>,
+    /// Transitive dials in progress, by peer name.
+    dialing: HashSet<String>,
 }
 
 impl std::fmt::Debug for NodeServerState {
@@ -418,6 +474,7 @@ impl NodeServerState {
         myself: &ActorRef<NodeServerMessage>,
         stream: NetworkStream,
         is_server: bool,
+        dialed_peer: Option<String>,
     ) {
         let peer_addr = stream.peer_label();
         let args = SessionArgs {
@@ -440,7 +497,10 @@ impl NodeServerState {
                     id,
                     SessionEntry {
                         info,
-                        authenticated: false,
+                        status: SessionStatus::Opened,
+                        incarnation: 0,
+                        connection_key: [0; 32],
+                        dialed_peer,
                     },
                 );
                 self.notify(|s, i| s.node_session_opened(i), &id);
@@ -449,54 +509,112 @@ impl NodeServerState {
         }
     }
 
-    /// Decides whether `session`, which just authenticated `peer`, may continue.
+    /// Decides whether a session that just authenticated its peer may continue, and answers it
+    /// now or, when it must first wait for a superseded session to stop, later.
     ///
-    /// Only one session per peer name is kept. When two exist because both nodes dialed each
-    /// other at once, both nodes keep the one whose *client* has the smaller node name, so they
-    /// agree without talking. Two sessions in the same direction are a reconnect racing a dying
-    /// session: the established one is kept.
-    fn admit(&mut self, session: ActorId, peer: &wire::NodeName) -> bool {
+    /// Only one session per peer name is kept, and both nodes must keep the same one without
+    /// talking about it:
+    /// * a peer that comes back with a new incarnation has restarted: its new session replaces
+    ///   the old one, which may be stuck on a connection that died silently;
+    /// * when both nodes dialed each other at once, both keep the session whose *client* has the
+    ///   smaller node name;
+    /// * two connections in the same direction (the user dialed twice, or a reconnect races a
+    ///   dying session): both keep the one with the smaller connection key, which the handshake
+    ///   derives from both nonces. Keeping "the first one" would not do: each node may see a
+    ///   different one first, and each would then close the one the other kept.
+    ///
+    /// A session that replaces an established one waits until the loser has stopped with all
+    /// its proxies: the proxies of both stand for the same remote actors under the same
+    /// `ActorId`s, and ractor's process groups know members by id, so a loser's proxy that leaves
+    /// its groups late would take the winner's proxy out with it.
+    fn admit(&mut self, admission: Admission) {
+        let Admission {
+            session,
+            ref peer,
+            incarnation,
+            connection_key,
+            ..
+        } = admission;
         let Some(is_server) = self.sessions.get(&session).map(|e| e.info.is_server) else {
-            return false;
+            let _ = admission.reply.send(false);
+            return;
+        };
+        let same_peer = |entry: &SessionEntry| {
+            entry.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(peer.name.as_str())
         };
         let rival = self.sessions.iter().find(|(id, entry)| {
-            **id != session
-                && entry.authenticated
-                && entry.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(&peer.name)
+            **id != session && entry.status == SessionStatus::Authenticated && same_peer(entry)
         });
         if let Some((rival_id, rival)) = rival {
-            let client_of = |is_server: bool| {
-                if is_server {
-                    peer.name.as_str()
-                } else {
-                    self.config.local.name.as_str()
-                }
-            };
-            let keep_new = rival.info.is_server != is_server
-                && client_of(is_server) < client_of(rival.info.is_server);
-            if !keep_new {
+            let Some(reason) = self.replaces(rival, is_server, peer, incarnation, &connection_key)
+            else {
                 tracing::info!(peer = %peer.name, "refusing a second session to an already connected peer");
-                return false;
-            }
-            tracing::info!(peer = %peer.name, "a simultaneous connection wins the tie-break; closing the other");
+                let _ = admission.reply.send(false);
+                return;
+            };
+            tracing::info!(peer = %peer.name, %reason, "a new session replaces the established one");
             let rival_id = *rival_id;
             if let Some(rival) = self.sessions.get_mut(&rival_id) {
                 // Reported as disconnected once it has stopped; no longer listed meanwhile.
-                rival.authenticated = false;
-                rival
-                    .info
-                    .actor
-                    .stop(Some("superseded by a simultaneous connection".into()));
+                rival.status = SessionStatus::Superseded;
+                rival.info.actor.stop(Some(reason.into()));
             }
         }
+        let superseded_alive = self
+            .sessions
+            .values()
+            .any(|entry| entry.status == SessionStatus::Superseded && same_peer(entry));
+        if superseded_alive {
+            // Decided again when a session ends (see `retry_deferred_admissions`).
+            self.deferred.push(admission);
+            return;
+        }
         let Some(entry) = self.sessions.get_mut(&session) else {
-            return false;
+            let _ = admission.reply.send(false);
+            return;
         };
-        entry.authenticated = true;
-        entry.info.peer_name = Some(NodeName::from(peer));
+        entry.status = SessionStatus::Authenticated;
+        entry.incarnation = incarnation;
+        entry.connection_key = connection_key;
         entry.info.node_id = node_id_of(&peer.name);
+        entry.info.peer_name = Some(NodeName::from(peer));
         self.notify(|s, i| s.node_session_authenticated(i), &session);
-        true
+        let _ = admission.reply.send(true);
+    }
+
+    /// Why a new session to `peer` should replace the established `rival` (see
+    /// [`admit`](Self::admit)), or `None` if the rival stays and the new session is refused.
+    fn replaces(
+        &self,
+        rival: &SessionEntry,
+        is_server: bool,
+        peer: &wire::NodeName,
+        incarnation: u64,
+        connection_key: &[u8; 32],
+    ) -> Option<&'static str> {
+        let client_of = |is_server: bool| {
+            if is_server {
+                peer.name.as_str()
+            } else {
+                self.config.local.name.as_str()
+            }
+        };
+        if rival.incarnation != incarnation {
+            Some("the peer restarted")
+        } else if rival.info.is_server != is_server {
+            (client_of(is_server) < client_of(rival.info.is_server))
+                .then_some("superseded by a simultaneous connection")
+        } else {
+            (*connection_key < rival.connection_key)
+                .then_some("superseded by another connection in the same direction")
+        }
+    }
+
+    /// A session ended: the admissions that waited for it to stop are decided again.
+    fn retry_deferred_admissions(&mut self) {
+        for admission in std::mem::take(&mut self.deferred) {
+            self.admit(admission);
+        }
     }
 
     fn on_ready(&self, session: ActorId) {
@@ -510,7 +628,7 @@ impl NodeServerState {
         let peers = self
             .sessions
             .iter()
-            .filter(|(id, e)| **id != session && e.authenticated)
+            .filter(|(id, e)| **id != session && e.status == SessionStatus::Authenticated)
             .filter_map(|(_, e)| e.info.peer_name.as_ref())
             .map(|name| PeerAnnouncement {
                 name: name.name.clone(),
@@ -526,41 +644,55 @@ impl NodeServerState {
         }
     }
 
-    fn dial(&self, myself: &ActorRef<NodeServerMessage>, peers: Vec<PeerAnnouncement>) {
+    /// Connects to the peers of a peer that this node has no session with, nor is dialing.
+    ///
+    /// A peer announced by two nodes at once is dialed once: a second connection would only be
+    /// opened to be closed again (see [`admit`](Self::admit)).
+    fn dial(&mut self, myself: &ActorRef<NodeServerMessage>, peers: Vec<PeerAnnouncement>) {
         for peer in peers {
             let known = peer.name == self.config.local.name
+                || self.dialing.contains(&peer.name)
                 || self.sessions.values().any(|e| {
                     e.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(&peer.name)
+                        || e.dialed_peer.as_deref() == Some(&peer.name)
                 });
             if known {
                 continue;
             }
+            self.dialing.insert(peer.name.clone());
             let server = myself.clone();
             let connector = self.tls_connector.clone();
             tokio::spawn(async move {
                 let addr = peer.connection_string.as_str();
                 // Transitive peers are dialed the way the user dialed: with TLS if the user ever
                 // used `client_connect_enc` on this node, with plain TCP otherwise.
-                let dialed = match &connector {
-                    Some(connector) => {
-                        let domain = host_of(addr);
-                        dial_tls(addr, connector, domain)
-                            .await
-                            .map_err(|e| e.to_string())
+                let dial = async {
+                    match &connector {
+                        Some(connector) => {
+                            let domain = host_of(addr);
+                            dial_tls(addr, connector, domain)
+                                .await
+                                .map_err(|e| e.to_string())
+                        }
+                        None => dial_tcp(addr).await.map_err(|e| e.to_string()),
                     }
-                    None => dial_tcp(addr).await.map_err(|e| e.to_string()),
                 };
-                match dialed {
-                    Ok(stream) => {
-                        let _ = server.cast(NodeServerMessage::ConnectionOpened {
-                            stream: Box::new(stream),
-                            is_server: false,
-                        });
-                    }
+                let dialed = tokio::time::timeout(TRANSITIVE_DIAL_TIMEOUT, dial)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!("timed out after {TRANSITIVE_DIAL_TIMEOUT:?}"))
+                    });
+                let stream = match dialed {
+                    Ok(stream) => Some(stream),
                     Err(err) => {
-                        tracing::info!(peer = %peer.name, %addr, %err, "cannot connect to a transitive peer")
+                        tracing::info!(peer = %peer.name, %addr, %err, "cannot connect to a transitive peer");
+                        None
                     }
-                }
+                };
+                let _ = server.cast(NodeServerMessage::internal(ServerEvent::Dialed {
+                    peer: peer.name,
+                    stream,
+                }));
             });
         }
     }
@@ -587,15 +719,14 @@ impl Actor for NodeServer {
         let listener = self.bind().await?;
         let port = listener.local_addr().port();
         let server = myself.clone();
-        let handle = listener.spawn(
-            AcceptOptions::new(self.encryption_mode.clone()),
-            move |stream| {
-                let _ = server.cast(NodeServerMessage::ConnectionOpened {
-                    stream: Box::new(stream),
-                    is_server: true,
-                });
-            },
-        );
+        let mut accept_options = AcceptOptions::new(self.encryption_mode.clone());
+        accept_options.tls_handshake_timeout = self.handshake_timeout;
+        let handle = listener.spawn(accept_options, move |stream| {
+            let _ = server.cast(NodeServerMessage::ConnectionOpened {
+                stream: Box::new(stream),
+                is_server: true,
+            });
+        });
         let config = NodeConfig {
             cookie: Cookie::new(&self.cookie),
             local: wire::NodeName {
@@ -605,7 +736,7 @@ impl Actor for NodeServer {
             incarnation: rand::random(),
             max_frame: frame_limit(self.max_inbound_frame_size),
             connection_mode: self.connection_mode,
-            handshake_timeout: HANDSHAKE_TIMEOUT,
+            handshake_timeout: self.handshake_timeout,
         };
         tracing::info!(node = %config.local.name, addr = %handle.local_addr(), "node listening");
         Ok(NodeServerState {
@@ -614,6 +745,8 @@ impl Actor for NodeServer {
             sessions: HashMap::new(),
             subscriptions: HashMap::new(),
             tls_connector: None,
+            deferred: Vec::new(),
+            dialing: HashSet::new(),
         })
     }
 
@@ -641,18 +774,18 @@ impl Actor for NodeServer {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             NodeServerMessage::ConnectionOpened { stream, is_server } => {
-                state.open_session(&myself, *stream, is_server).await;
+                state.open_session(&myself, *stream, is_server, None).await;
             }
             NodeServerMessage::ConnectionOpenedExternal { stream, is_server } => {
                 state
-                    .open_session(&myself, NetworkStream::from_bidi(stream), is_server)
+                    .open_session(&myself, NetworkStream::from_bidi(stream), is_server, None)
                     .await;
             }
             NodeServerMessage::GetSessions(reply) => {
                 let sessions = state
                     .sessions
                     .values()
-                    .filter(|e| e.authenticated)
+                    .filter(|e| e.status == SessionStatus::Authenticated)
                     .map(|e| (e.info.node_id, e.info.clone()))
                     .collect();
                 let _ = reply.send(sessions);
@@ -667,13 +800,24 @@ impl Actor for NodeServer {
                 ServerEvent::Admit {
                     session,
                     peer,
+                    incarnation,
+                    connection_key,
                     reply,
-                } => {
-                    let admitted = state.admit(session, &peer);
-                    let _ = reply.send(admitted);
-                }
+                } => state.admit(Admission {
+                    session,
+                    peer,
+                    incarnation,
+                    connection_key,
+                    reply,
+                }),
                 ServerEvent::Ready(session) => state.on_ready(session),
                 ServerEvent::Dial(peers) => state.dial(&myself, peers),
+                ServerEvent::Dialed { peer, stream } => {
+                    state.dialing.remove(&peer);
+                    if let Some(stream) = stream {
+                        state.open_session(&myself, stream, false, Some(peer)).await;
+                    }
+                }
                 ServerEvent::UseTlsConnector(connector) => state.tls_connector = Some(connector),
                 ServerEvent::Describe(reply) => {
                     let info = NodeInfo {
@@ -707,6 +851,7 @@ impl Actor for NodeServer {
         if let Some(id) = ended {
             state.notify(|s, i| s.node_session_disconnected(i), &id);
             state.sessions.remove(&id);
+            state.retry_deferred_admissions();
         }
         Ok(())
     }

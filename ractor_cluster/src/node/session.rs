@@ -468,6 +468,8 @@ async fn admit(
                 NodeServerMessage::internal(ServerEvent::Admit {
                     session: session_id,
                     peer,
+                    incarnation: auth.peer_incarnation,
+                    connection_key: auth.connection_key,
                     reply,
                 })
             },

@@ -60,15 +60,24 @@ pub(crate) struct Authenticated {
     pub(crate) peer_incarnation: u64,
     /// The version both sides speak: the common major and the lower minor (rule V4).
     pub(crate) protocol: ProtocolVersion,
+    /// The same on both ends of this connection and, with fresh nonces, different for every
+    /// other: the two nonces combined. Lets both nodes pick the same one of two connections
+    /// between them without talking.
+    pub(crate) connection_key: Nonce,
 }
 
 impl Authenticated {
     fn from_peer_hello(ours: &Hello, theirs: Hello) -> Self {
+        let mut connection_key = ours.nonce;
+        for (byte, theirs) in connection_key.iter_mut().zip(theirs.nonce) {
+            *byte ^= theirs;
+        }
         Self {
             peer_node_id: node_id_of(&theirs.node.name),
             peer: theirs.node,
             peer_incarnation: theirs.incarnation,
             protocol: ours.protocol.common_with(theirs.protocol),
+            connection_key,
         }
     }
 }

@@ -106,6 +106,9 @@ fn both_sides_agree_on_each_others_identity() {
     assert_eq!(server.peer_incarnation, 5000);
     assert_eq!(client.protocol, PROTOCOL_VERSION);
     assert_eq!(server.protocol, PROTOCOL_VERSION);
+    // Both ends name the connection alike: the two nonces combined.
+    assert_eq!(client.connection_key, server.connection_key);
+    assert_eq!(client.connection_key, [0xC1 ^ 0x5E; 32]);
 }
 
 #[test]

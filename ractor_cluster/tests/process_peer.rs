@@ -1,0 +1,663 @@
+//! Nodes in separate processes: peers that are killed, stopped, chained three at a time, or
+//! that send a frame over a node's limit.
+//!
+//! This executable is both the test runner (`harness = false`, see `main`) and the peer: started
+//! again with `RACTOR_CLUSTER_TEST_PEER=<name>` in its environment, it runs a node called
+//! `<name>@localhost` on 127.0.0.1, spawns a [`TestActor`] that joins the group named by
+//! `RACTOR_CLUSTER_TEST_GROUP`, prints `READY <port> <node id>` and then follows one command per
+//! line on stdin, answering each with one line on stdout:
+//!
+//! | command            | effect                                                  | answer            |
+//! |--------------------|---------------------------------------------------------|-------------------|
+//! | `connect <port>`   | `client_connect` to 127.0.0.1:port                      | `OK`              |
+//! | `sessions`         | the authenticated peers' names                          | `SESSIONS a,b`    |
+//! | `wait-remote <id>` | waits until a proxy of node `<id>` is in the group     | `OK`              |
+//! | `cast-blob <len>`  | casts a `len`-byte `Blob` to that proxy                 | `OK`              |
+//! | `double <n>`       | calls `Double(n)` on that proxy                         | `VALUE <2n>`      |
+//! | `stop-server`      | stops the node server and waits for it                  | `OK`              |
+//!
+//! Failures answer `ERR <reason>`. The peer exits when its stdin closes, so it never outlives
+//! the test that started it; the tests also kill it when they end, however they end.
+//!
+//! ractor's registries are global to a process: a node in a separate process sees only its own
+//! actors, as in production.
+
+mod common;
+
+use std::panic::AssertUnwindSafe;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use common::{
+    remote_members, spawn_in_group, start_node_with, within, Event, Node, NodeOptions, TestMessage,
+    WAIT,
+};
+use ractor::ActorRef;
+use ractor_cluster::{NodeConnectionMode, NodeId};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const PEER_ENV: &str = "RACTOR_CLUSTER_TEST_PEER";
+const GROUP_ENV: &str = "RACTOR_CLUSTER_TEST_GROUP";
+const MODE_ENV: &str = "RACTOR_CLUSTER_TEST_MODE";
+
+// ---------------------------------------------------------------------------------------------
+// The runner
+
+type TestFn = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), || Box::pin($name()) as _)),*]
+    };
+}
+
+const TESTS: &[(&str, TestFn)] = tests![
+    a_killed_peer_ends_its_session_and_fails_the_pending_call,
+    a_peer_whose_server_stops_ends_its_session_and_fails_the_pending_call,
+    transitive_nodes_connect_to_the_peers_of_their_peers,
+    isolated_nodes_connect_only_where_told,
+    a_frame_over_the_limit_ends_that_session_only,
+    a_restarted_peer_replaces_its_silent_predecessor,
+];
+
+fn main() -> ExitCode {
+    if let Ok(name) = std::env::var(PEER_ENV) {
+        return run_peer(&name);
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in TESTS {
+            println!("{name}: test");
+        }
+        return ExitCode::SUCCESS;
+    }
+    // libtest's arguments, as far as they matter here: filters, `--exact` and `--skip`; the
+    // values of other flags that take one are skipped.
+    let (mut filters, mut skips, mut exact) = (Vec::new(), Vec::new(), false);
+    let mut words = args.iter();
+    while let Some(arg) = words.next() {
+        match arg.as_str() {
+            "--exact" => exact = true,
+            "--skip" => skips.extend(words.next()),
+            "--test-threads" | "--format" | "--color" | "--logfile" | "-Z" => {
+                words.next();
+            }
+            flag if flag.starts_with('-') => {}
+            filter => filters.push(filter),
+        }
+    }
+    let matches = |name: &str, pattern: &str| {
+        if exact {
+            name == pattern
+        } else {
+            name.contains(pattern)
+        }
+    };
+    let selected = TESTS.iter().filter(|(name, _)| {
+        (filters.is_empty() || filters.iter().any(|f| matches(name, f)))
+            && !skips.iter().any(|s| matches(name, s))
+    });
+
+    let started = std::time::Instant::now();
+    let (mut passed, mut failed) = (0, Vec::new());
+    for (name, test) in selected {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(test())));
+        // Tasks a failed test left behind must not outlive it.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        match outcome {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed.push(*name);
+            }
+        }
+    }
+    println!(
+        "\ntest result: {}. {passed} passed; {} failed; finished in {:.2}s",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        println!("failures: {failed:?}");
+        ExitCode::FAILURE
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The peer
+
+fn run_peer(name: &str) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(peer_main(name));
+    ExitCode::SUCCESS
+}
+
+async fn peer_main(name: &str) {
+    let group = std::env::var(GROUP_ENV).expect("the peer's group");
+    let mode = match std::env::var(MODE_ENV).as_deref() {
+        Ok("transitive") => NodeConnectionMode::Transitive,
+        _ => NodeConnectionMode::Isolated,
+    };
+    let node = start_node_with(
+        name,
+        NodeOptions {
+            mode,
+            ..NodeOptions::default()
+        },
+    )
+    .await;
+    let _actor = spawn_in_group(&group).await;
+    println!("READY {} {}", node.port, node.id);
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    // The parent closing stdin (or dying) ends the peer.
+    while let Ok(Some(line)) = lines.next_line().await {
+        let answer = match peer_command(&node, &group, &line).await {
+            Ok(answer) => answer,
+            Err(reason) => format!("ERR {reason}"),
+        };
+        println!("{answer}");
+    }
+}
+
+async fn peer_command(node: &Node, group: &str, line: &str) -> Result<String, String> {
+    let mut words = line.split_whitespace();
+    let command = words.next().unwrap_or_default();
+    let mut number = || -> Result<u64, String> {
+        words
+            .next()
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| format!("{command}: expected a number"))
+    };
+    match command {
+        "connect" => {
+            let port = u16::try_from(number()?).map_err(|e| e.to_string())?;
+            ractor_cluster::client_connect(&node.server, ("127.0.0.1", port))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok("OK".into())
+        }
+        "sessions" => Ok(format!("SESSIONS {}", node.peer_names().await.join(","))),
+        "wait-remote" => {
+            let node_id = number()?;
+            tokio::time::timeout(WAIT, async {
+                while remote_of(group, node_id).is_none() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await
+            .map_err(|_| "no proxy of that node joined the group".to_owned())?;
+            Ok("OK".into())
+        }
+        "cast-blob" => {
+            let len = number()?;
+            let proxy = any_remote(group)?;
+            proxy
+                .cast(TestMessage::Blob(common::patterned(len as usize)))
+                .map_err(|e| e.to_string())?;
+            Ok("OK".into())
+        }
+        "double" => {
+            let n = number()?;
+            let proxy = any_remote(group)?;
+            let value =
+                ractor::call_t!(proxy, TestMessage::Double, 5_000, n).map_err(|e| e.to_string())?;
+            Ok(format!("VALUE {value}"))
+        }
+        "stop-server" => {
+            node.server.stop(None);
+            tokio::time::timeout(WAIT, async {
+                while node.server.get_status() != ractor::ActorStatus::Stopped {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await
+            .map_err(|_| "the server did not stop".to_owned())?;
+            Ok("OK".into())
+        }
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
+
+fn remote_of(group: &str, node_id: NodeId) -> Option<ActorRef<TestMessage>> {
+    remote_members(group)
+        .into_iter()
+        .find(|m| m.get_id().node() == node_id)
+        .map(Into::into)
+}
+
+fn any_remote(group: &str) -> Result<ActorRef<TestMessage>, String> {
+    remote_members(group)
+        .into_iter()
+        .next()
+        .map(Into::into)
+        .ok_or_else(|| "no remote member in the group".to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent's handle on a peer
+
+/// A peer process. Killed when dropped, whatever the test's outcome.
+struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+    port: u16,
+    name: String,
+    id: NodeId,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn spawn_peer(name: &str, group: &str, mode: NodeConnectionMode) -> Peer {
+    let exe = std::env::current_exe().expect("the test executable");
+    let mode = match mode {
+        NodeConnectionMode::Transitive => "transitive",
+        NodeConnectionMode::Isolated => "isolated",
+    };
+    let mut child = Command::new(exe)
+        .env(PEER_ENV, name)
+        .env(GROUP_ENV, group)
+        .env(MODE_ENV, mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot start the peer process");
+    let stdin = child.stdin.take();
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let mut peer = Peer {
+        child,
+        stdin,
+        stdout,
+        port: 0,
+        name: format!("{name}@localhost"),
+        id: 0,
+    };
+    let ready = peer.read_line().await;
+    let mut words = ready.split_whitespace();
+    assert_eq!(words.next(), Some("READY"), "{ready}");
+    peer.port = words.next().and_then(|w| w.parse().ok()).expect("a port");
+    peer.id = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .expect("a node id");
+    peer
+}
+
+impl Peer {
+    async fn read_line(&mut self) -> String {
+        within(
+            &format!("a line from {}", self.name),
+            self.stdout.next_line(),
+        )
+        .await
+        .expect("the peer's stdout")
+        .unwrap_or_else(|| panic!("{} exited", self.name))
+    }
+
+    /// Sends a command and returns the answer.
+    async fn command(&mut self, command: &str) -> String {
+        let stdin = self.stdin.as_mut().expect("the peer's stdin is open");
+        stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .expect("the peer's stdin");
+        self.read_line().await
+    }
+
+    /// Sends a command that must answer `OK`.
+    async fn ok(&mut self, command: &str) {
+        let answer = self.command(command).await;
+        assert_eq!(
+            answer, "OK",
+            "{} answered {command:?} with {answer:?}",
+            self.name
+        );
+    }
+
+    async fn peer_names(&mut self) -> Vec<String> {
+        let answer = self.command("sessions").await;
+        let list = answer
+            .strip_prefix("SESSIONS")
+            .unwrap_or_else(|| panic!("{answer}"))
+            .trim();
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Polls the peer's session list until it is `expected` (sorted names).
+    async fn wait_for_peers(&mut self, expected: &[&str]) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let names = self.peer_names().await;
+            if names == expected {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} has sessions {names:?}, expected {expected:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Kills the process (SIGKILL on Unix) and waits for it to be gone.
+    async fn kill(&mut self) {
+        self.child.start_kill().expect("cannot kill the peer");
+        within("the peer to die", self.child.wait())
+            .await
+            .expect("the peer's exit status");
+    }
+
+    /// Stops the process without ending it (SIGSTOP): its connections stay open and silent, as
+    /// with a peer whose machine hangs.
+    fn freeze(&self) {
+        let pid = self.child.id().expect("the peer is running");
+        let status = std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success());
+    }
+
+    /// Closes stdin, which ends the peer, and waits for it to exit.
+    async fn finish(mut self) {
+        self.stdin = None;
+        within("the peer to exit", self.child.wait())
+            .await
+            .expect("the peer's exit status");
+    }
+}
+
+/// Waits for the proxy of `node_id`'s test actor in `group`.
+async fn remote_actor_of(group: &str, node_id: NodeId) -> ActorRef<TestMessage> {
+    let mut found = None;
+    common::eventually("a proxy of the peer's actor in the group", || {
+        found = remote_of(group, node_id);
+        found.is_some()
+    })
+    .await;
+    found.unwrap()
+}
+
+fn parent_options(mode: NodeConnectionMode) -> NodeOptions {
+    NodeOptions {
+        mode,
+        ..NodeOptions::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session loss
+
+/// Connects `node` to a fresh peer, and returns the peer, the proxy of its actor, and a call that
+/// the peer's actor holds without answering.
+async fn connected_peer_with_a_held_call(
+    node: &mut Node,
+    peer_name: &str,
+    group: &str,
+) -> (
+    Peer,
+    ActorRef<TestMessage>,
+    tokio::task::JoinHandle<
+        Result<ractor::rpc::CallResult<u64>, ractor::MessagingErr<TestMessage>>,
+    >,
+) {
+    let peer = spawn_peer(peer_name, group, NodeConnectionMode::Isolated).await;
+    ractor_cluster::client_connect(&node.server, ("127.0.0.1", peer.port))
+        .await
+        .unwrap();
+    let ready = Event::Ready(peer.name.clone());
+    node.wait_event(|e| *e == ready).await;
+    let proxy = remote_actor_of(group, peer.id).await;
+    assert_eq!(
+        ractor::call_t!(proxy, TestMessage::Double, 5_000, 21).unwrap(),
+        42
+    );
+    // No timeout: only the end of the session can end this call.
+    let held = tokio::spawn({
+        let proxy = proxy.clone();
+        async move { proxy.call(TestMessage::Hold, None).await }
+    });
+    // The answer to a later call on the same path means the held call has reached the actor.
+    let _ = ractor::call_t!(proxy, TestMessage::Numbers, 5_000).unwrap();
+    assert!(!held.is_finished());
+    (peer, proxy, held)
+}
+
+/// What must follow the loss of the session with `peer`: the held call fails promptly, the
+/// session is reported disconnected, and the proxy stops and leaves the group.
+async fn the_session_is_gone(
+    node: &mut Node,
+    peer: &Peer,
+    group: &str,
+    proxy: &ActorRef<TestMessage>,
+    held: tokio::task::JoinHandle<
+        Result<ractor::rpc::CallResult<u64>, ractor::MessagingErr<TestMessage>>,
+    >,
+) {
+    let lost = tokio::time::Instant::now();
+    let result = within("the held call to fail", held).await.unwrap();
+    assert!(common::failed(&result), "{result:?}");
+    let waited = lost.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "the call failed after {waited:?}"
+    );
+    let gone = Event::Disconnected(Some(peer.name.clone()));
+    node.wait_event(|e| *e == gone).await;
+    assert!(node.sessions().await.is_empty());
+    common::eventually("the proxy to stop", || {
+        proxy.get_status() == ractor::ActorStatus::Stopped
+    })
+    .await;
+    common::eventually("the proxy to leave the group", || {
+        remote_of(group, peer.id).is_none()
+    })
+    .await;
+}
+
+async fn a_killed_peer_ends_its_session_and_fails_the_pending_call() {
+    let mut a = start_node_with("kill-a", parent_options(NodeConnectionMode::Isolated)).await;
+    let (mut peer, proxy, held) =
+        connected_peer_with_a_held_call(&mut a, "kill-peer", "kill-group").await;
+    peer.kill().await;
+    the_session_is_gone(&mut a, &peer, "kill-group", &proxy, held).await;
+    a.stop().await;
+}
+
+async fn a_peer_whose_server_stops_ends_its_session_and_fails_the_pending_call() {
+    let mut a = start_node_with("stop-a", parent_options(NodeConnectionMode::Isolated)).await;
+    let (mut peer, proxy, held) =
+        connected_peer_with_a_held_call(&mut a, "stop-peer", "stop-group").await;
+    peer.ok("stop-server").await;
+    the_session_is_gone(&mut a, &peer, "stop-group", &proxy, held).await;
+    peer.finish().await;
+    a.stop().await;
+}
+
+/// A peer that froze (its connection open, silent) is replaced when it comes back as a new run
+/// of the same node: the restart is told apart by its incarnation, and the new session does not
+/// have to wait for the old one to time out.
+async fn a_restarted_peer_replaces_its_silent_predecessor() {
+    if cfg!(not(unix)) {
+        // Freezing a process takes SIGSTOP.
+        return;
+    }
+    let group = "restart-group";
+    let mut a = start_node_with("restart-a", parent_options(NodeConnectionMode::Isolated)).await;
+    let mut old = spawn_peer("restart-peer", group, NodeConnectionMode::Isolated).await;
+    old.ok(&format!("connect {}", a.port)).await;
+    let ready = Event::Ready(old.name.clone());
+    a.wait_event(|e| *e == ready).await;
+    let old_proxy = remote_actor_of(group, old.id).await;
+    old.freeze();
+
+    let mut new = spawn_peer("restart-peer", group, NodeConnectionMode::Isolated).await;
+    assert_eq!(new.id, old.id, "the same name gives the same node id");
+    new.ok(&format!("connect {}", a.port)).await;
+    let gone = Event::Disconnected(Some(old.name.clone()));
+    a.wait_event(|e| *e == gone).await;
+    a.wait_event(|e| *e == ready).await;
+    new.wait_for_peers(&[&a.name]).await;
+    assert_eq!(a.peer_names().await, vec![new.name.clone()]);
+    common::eventually("the old proxy to stop", || {
+        old_proxy.get_status() == ractor::ActorStatus::Stopped
+    })
+    .await;
+    // The proxy in the group is the new run's (the old one's actor is frozen and cannot answer).
+    let proxy = remote_actor_of(group, new.id).await;
+    assert_eq!(
+        ractor::call_t!(proxy, TestMessage::Double, 5_000, 6).unwrap(),
+        12
+    );
+    old.kill().await;
+    new.finish().await;
+    a.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Three nodes
+
+/// A (this process), B and C (peers): C connects to B, then A to B.
+async fn three_nodes(tag: &str, mode: NodeConnectionMode) -> (Node, Peer, Peer, String) {
+    let group = format!("{tag}-group");
+    let mut a = start_node_with(&format!("{tag}-a"), parent_options(mode)).await;
+    // Stops with the runtime at the end of the test.
+    spawn_in_group(&group).await;
+    let mut b = spawn_peer(&format!("{tag}-b"), &group, mode).await;
+    let mut c = spawn_peer(&format!("{tag}-c"), &group, mode).await;
+    c.ok(&format!("connect {}", b.port)).await;
+    b.wait_for_peers(&[&c.name]).await;
+    c.wait_for_peers(&[&b.name]).await;
+    a.connect_to_port(b.port).await;
+    let ready = Event::Ready(b.name.clone());
+    a.wait_event(|e| *e == ready).await;
+    (a, b, c, group)
+}
+
+async fn transitive_nodes_connect_to_the_peers_of_their_peers() {
+    let (a, mut b, mut c, group) = three_nodes("trans", NodeConnectionMode::Transitive).await;
+    // A learns about C from B and connects to it.
+    let mut expected = vec![b.name.clone(), c.name.clone()];
+    expected.sort();
+    within("A to connect to C", async {
+        while a.peer_names().await != expected {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let mut on_c = vec![a.name.as_str(), b.name.as_str()];
+    on_c.sort_unstable();
+    c.wait_for_peers(&on_c).await;
+    let mut on_b = vec![a.name.as_str(), c.name.as_str()];
+    on_b.sort_unstable();
+    b.wait_for_peers(&on_b).await;
+    // And talks to it directly.
+    let on_c = remote_actor_of(&group, c.id).await;
+    assert_eq!(
+        ractor::call_t!(on_c, TestMessage::Double, 5_000, 8).unwrap(),
+        16
+    );
+    b.finish().await;
+    c.finish().await;
+    a.stop().await;
+}
+
+async fn isolated_nodes_connect_only_where_told() {
+    let (a, mut b, mut c, group) = three_nodes("iso", NodeConnectionMode::Isolated).await;
+    // Traffic with B has gone both ways (so B has said whatever it would say about its peers)...
+    let on_b = remote_actor_of(&group, b.id).await;
+    assert_eq!(
+        ractor::call_t!(on_b, TestMessage::Double, 5_000, 8).unwrap(),
+        16
+    );
+    b.ok(&format!("wait-remote {}", a.id)).await;
+    assert_eq!(b.command("double 4").await, "VALUE 8");
+    // ... and a transitive dial, had one started, would have completed on loopback by now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.peer_names().await, vec![b.name.clone()]);
+    c.wait_for_peers(&[&b.name]).await;
+    assert!(remote_of(&group, c.id).is_none());
+    b.finish().await;
+    c.finish().await;
+    a.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frame limit
+
+async fn a_frame_over_the_limit_ends_that_session_only() {
+    const LIMIT: u64 = 64 * 1024;
+    let group = "limit-group";
+    let mut a = start_node_with(
+        "limit-a",
+        NodeOptions {
+            max_frame: Some(LIMIT),
+            ..NodeOptions::default()
+        },
+    )
+    .await;
+    let actor = spawn_in_group(group).await;
+    let mut big = spawn_peer("limit-big", group, NodeConnectionMode::Isolated).await;
+    let mut small = spawn_peer("limit-small", group, NodeConnectionMode::Isolated).await;
+    for peer in [&mut big, &mut small] {
+        peer.ok(&format!("connect {}", a.port)).await;
+        let ready = Event::Ready(peer.name.clone());
+        a.wait_event(|e| *e == ready).await;
+        peer.ok(&format!("wait-remote {}", a.id)).await;
+    }
+
+    // A cast larger than `a` accepts ends the session it came on, on both sides.
+    big.ok(&format!("cast-blob {}", 2 * LIMIT)).await;
+    let gone = Event::Disconnected(Some(big.name.clone()));
+    a.wait_event(|e| *e == gone).await;
+    big.wait_for_peers(&[]).await;
+    assert_eq!(a.peer_names().await, vec![small.name.clone()]);
+
+    // The other session carries on, both ways, with messages up to the limit.
+    small.ok(&format!("cast-blob {}", LIMIT / 2)).await;
+    assert_eq!(small.command("double 21").await, "VALUE 42");
+    let blobs = ractor::call_t!(actor, TestMessage::Blobs, 5_000).unwrap();
+    assert_eq!(
+        blobs,
+        vec![(
+            LIMIT / 2,
+            common::checksum(&common::patterned((LIMIT / 2) as usize))
+        )]
+    );
+    let on_small = remote_actor_of(group, small.id).await;
+    assert_eq!(
+        ractor::call_t!(on_small, TestMessage::Double, 5_000, 5).unwrap(),
+        10
+    );
+    big.finish().await;
+    small.finish().await;
+    actor.stop(None);
+    a.stop().await;
+}
