@@ -24,7 +24,7 @@
 use std::marker::PhantomData;
 
 use ractor::message::{BoxedDowncastErr, SerializedMessage};
-use ractor::{BytesConvertable, RpcReplyPort};
+use ractor::{ActorCell, ActorRef, BytesConvertable, Message, RpcReplyPort};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -349,6 +349,99 @@ impl<T: BytesConvertable> ViaBytes<T> for Via<T> {
     }
     fn read_reply(&self, bytes: &[u8]) -> Result<T, FieldError> {
         from_bytes_catching_panics(bytes.to_vec())
+    }
+}
+
+/// Tier 1 too, for actor references: `ActorRef<M>`, `ActorCell` and their `Option`s (which have no
+/// serde impls, and cannot be given any). Encoded as `(node id, incarnation, pid)` and resolved on
+/// arrival: see [`crate::node::references`](crate::node::where_is) and PROTOCOL.md, "Actor
+/// references". A reference to a local actor of a type other than `M` fails to decode.
+pub trait ViaRef<T> {
+    /// Appends `value` to the message being built.
+    fn write_field(&self, value: T, out: &mut Outgoing) -> Result<(), FieldError>;
+    /// Reads the next field of the message being decoded.
+    fn read_field(&self, input: &mut Incoming<'_>) -> Result<T, FieldError>;
+    /// Encodes a call's reply value.
+    fn write_reply(&self, value: T) -> Result<Vec<u8>, FieldError>;
+    /// Decodes a call's reply value; bytes left over are an error.
+    fn read_reply(&self, bytes: &[u8]) -> Result<T, FieldError>;
+}
+
+/// How a reference type is written and resolved; implemented for the four forms [`ViaRef`] accepts.
+pub trait Reference: Sized {
+    /// The wire form.
+    fn to_wire(&self) -> Result<Option<WireReference>, FieldError>;
+    /// Resolves the wire form.
+    fn from_wire(wire: Option<WireReference>) -> Result<Self, FieldError>;
+}
+
+/// The wire form of an actor reference (PROTOCOL.md, "Actor references").
+pub use crate::node::references::WireReference;
+
+fn required(wire: Option<WireReference>) -> Result<WireReference, FieldError> {
+    wire.ok_or_else(|| FieldError::new("expected an actor reference, found none"))
+}
+
+impl Reference for ActorCell {
+    fn to_wire(&self) -> Result<Option<WireReference>, FieldError> {
+        crate::node::references::encode(self).map(Some)
+    }
+    fn from_wire(wire: Option<WireReference>) -> Result<Self, FieldError> {
+        crate::node::references::resolve(required(wire)?)
+    }
+}
+
+impl<M: Message> Reference for ActorRef<M> {
+    fn to_wire(&self) -> Result<Option<WireReference>, FieldError> {
+        crate::node::references::encode(&self.get_cell()).map(Some)
+    }
+    fn from_wire(wire: Option<WireReference>) -> Result<Self, FieldError> {
+        let cell = crate::node::references::resolve(required(wire)?)?;
+        if cell.is_message_type_of::<M>() == Some(false) {
+            return Err(FieldError::new(format!(
+                "the referenced actor {} does not take {}",
+                cell.get_id(),
+                std::any::type_name::<M>()
+            )));
+        }
+        Ok(cell.into())
+    }
+}
+
+impl<R: Reference> Reference for Option<R>
+where
+    Option<R>: OptionalReference,
+{
+    fn to_wire(&self) -> Result<Option<WireReference>, FieldError> {
+        match self {
+            Some(reference) => reference.to_wire(),
+            None => Ok(None),
+        }
+    }
+    fn from_wire(wire: Option<WireReference>) -> Result<Self, FieldError> {
+        wire.map(|wire| R::from_wire(Some(wire))).transpose()
+    }
+}
+
+/// Marks `Option<ActorRef<M>>` and `Option<ActorCell>` (and not `Option<Option<..>>`).
+pub trait OptionalReference {}
+impl OptionalReference for Option<ActorCell> {}
+impl<M: Message> OptionalReference for Option<ActorRef<M>> {}
+
+impl<T: Reference> ViaRef<T> for &&Via<T> {
+    fn write_field(&self, value: T, out: &mut Outgoing) -> Result<(), FieldError> {
+        Ok(codec::encode_into(&value.to_wire()?, &mut out.args)?)
+    }
+    fn read_field(&self, input: &mut Incoming<'_>) -> Result<T, FieldError> {
+        let (wire, used) = codec::decode_prefix::<Option<WireReference>>(input.rest)?;
+        input.rest = input.rest.get(used..).unwrap_or_default();
+        T::from_wire(wire)
+    }
+    fn write_reply(&self, value: T) -> Result<Vec<u8>, FieldError> {
+        Ok(codec::encode_to_vec(&value.to_wire()?)?)
+    }
+    fn read_reply(&self, bytes: &[u8]) -> Result<T, FieldError> {
+        T::from_wire(codec::decode_exact(bytes)?)
     }
 }
 

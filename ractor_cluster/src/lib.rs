@@ -61,14 +61,17 @@ pub(crate) mod reply;
 #[doc(hidden)]
 pub mod __private;
 
+pub mod backpressure;
 pub mod macros;
 pub mod node;
 
 pub use net::{BoxRead, BoxWrite, ClusterBidiStream, IncomingEncryptionMode, NetworkStream};
 pub use node::client::connect as client_connect;
+pub use node::client::connect_and_wait as client_connect_and_wait;
 pub use node::client::connect_enc as client_connect_enc;
+pub use node::client::connect_enc_and_wait as client_connect_enc_and_wait;
 pub use node::client::connect_external as client_connect_external;
-pub use node::client::ClientConnectErr;
+pub use node::client::{ClientConnectErr, ConnectError};
 pub use node::{
     NodeConnectionMode, NodeEventSubscription, NodeId, NodeInfo, NodeServer, NodeServerMessage,
     NodeSession, NodeSessionMessage, DEFAULT_MAX_INBOUND_FRAME_SIZE,

@@ -34,7 +34,12 @@ pub(crate) use dial::{dial_tcp, dial_tls, DialError};
 #[allow(unused_imports)]
 pub(crate) use frame_reader::{FrameReader, ReadError};
 #[allow(unused_imports)]
-pub(crate) use frame_writer::{spawn_writer, WriterClosed, WriterExit, WriterHandle};
+#[cfg(test)]
+pub(crate) use frame_writer::spawn_writer;
+pub(crate) use frame_writer::{
+    spawn_writer_with_limit, Lane, WriterClosed, WriterExit, WriterHandle, WriterProbe,
+    DEFAULT_OUTBOUND_LIMIT,
+};
 #[allow(unused_imports)]
 pub(crate) use listener::{AcceptOptions, Listener, ListenerHandle};
 

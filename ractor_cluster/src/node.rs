@@ -5,14 +5,18 @@
 //!
 //! ```text
 //! NodeServer ─┬─ accept loop (a task, stopped with the server)
+//!             ├─ redial tasks (one per lost peer it had dialed, aborted with the server)
 //!             └─ NodeSession (one per connection, linked) ─┬─ reader task (decodes, delivers)
 //!                                                          ├─ writer task (batches frames)
+//!                                                          ├─ liveness task (heartbeats,
+//!                                                          │  down detection)
 //!                                                          └─ RemoteActor proxies (linked)
 //! ```
 //!
-//! A session that ends (peer gone, protocol error, refused as a duplicate) stops its proxies and
-//! fails the calls still waiting on it; the server reports it to subscribers and keeps serving
-//! everyone else.
+//! A session that ends (peer gone or silent for too long, protocol error, refused as a
+//! duplicate) stops its proxies and fails the calls still waiting on it; the server reports it to
+//! subscribers, dials the peer again if it had dialed it (see [`ReconnectPolicy`]), and keeps
+//! serving everyone else.
 //!
 //! # Node identity
 //!
@@ -23,8 +27,12 @@
 //! does not change when the peer reconnects or restarts.
 
 pub mod client;
+mod liveness;
 mod reader;
+mod reconnect;
+pub(crate) mod references;
 mod session;
+pub(crate) mod spawn;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -35,17 +43,24 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use tokio_native_tls::TlsConnector;
 
 use crate::net::{
-    dial_tcp, dial_tls, AcceptOptions, ClusterBidiStream, IncomingEncryptionMode, Listener,
-    ListenerHandle, NetworkStream,
+    AcceptOptions, ClusterBidiStream, IncomingEncryptionMode, Listener, ListenerHandle,
+    NetworkStream,
 };
 use crate::protocol::frame::frame_limit;
 use crate::protocol::identity::{node_id_of, Cookie};
 use crate::protocol::message::{self as wire, PeerAnnouncement};
+use client::{ConnectError, Waiter};
+use reconnect::DialTarget;
 
+pub use reconnect::ReconnectPolicy;
+#[doc(hidden)]
+pub use references::{proxies_created, proxies_running};
+pub use references::{where_is, NODE_LOST, NO_SUCH_ACTOR, UNREACHABLE};
 pub(crate) use session::SessionEvent;
 pub use session::{NodeSession, NodeSessionMessage, NodeSessionState};
 #[doc(hidden)]
 pub use session::{NodeSessionInternal, SessionArgs};
+pub use spawn::{register_spawnable, spawn_remote, RemoteSpawnError};
 
 /// The numeric id of a node, as carried in `ActorId::Remote { node_id, .. }`. See the module docs
 /// for how it is derived.
@@ -58,13 +73,52 @@ pub type NodeId = u64;
 /// number, so configure every node of a cluster alike.
 pub const DEFAULT_MAX_INBOUND_FRAME_SIZE: u64 = 16 * 1024 * 1024;
 
-/// How long a peer has, from the moment its connection is handed to a session, to complete the
-/// authentication handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a peer has, from the moment its connection is accepted, to complete the TLS
+/// handshake (if any) and then the authentication handshake (10 s); see
+/// [`NodeServer::with_handshake_timeout`].
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default time between two heartbeats of a session (1 s); see
+/// [`NodeServer::with_heartbeat_interval`].
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Default silence after which a peer is declared down (5 s); see [`NodeServer::with_down_after`].
+///
+/// Five heartbeat intervals: a peer that is alive but whose scheduler is starved for a moment (a
+/// loaded machine, a long blocking call on one of its threads, a paused VM migrating) misses up to
+/// four heartbeats in a row without being declared down, which would cost a reconnection and
+/// fail its pending calls for nothing; yet a frozen or unreachable peer is reported within about
+/// five seconds instead of the minutes TCP takes on its own.
+pub const DEFAULT_DOWN_AFTER: Duration = Duration::from_secs(5);
+
+/// Default number of connections accepted and not yet authenticated that a node keeps at once
+/// (64); see [`NodeServer::with_max_unauthenticated_connections`].
+pub const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS: usize = 64;
+
+/// Default bound on the bytes of casts, calls and replies queued for one peer and not yet written
+/// (32 MiB); see [`NodeServer::with_max_outbound_queue`].
+pub const DEFAULT_MAX_OUTBOUND_QUEUE: usize = crate::net::DEFAULT_OUTBOUND_LIMIT;
 
 /// How long a node tries to connect (and finish the TLS handshake, if any) to a peer it learned
 /// about in transitive mode.
 const TRANSITIVE_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which local actors a node announces to its peers, that is, which ones every peer mirrors with
+/// a proxy. An actor that is not announced is still reachable: a reference to it sent in a message
+/// resolves to a proxy created on demand on the receiving node (see [`where_is`] and the crate
+/// docs, "Location transparency").
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Announce {
+    /// Every actor whose message type supports remoting, as the published crate does.
+    #[default]
+    All,
+    /// Only actors with a name, and members of process groups (announced when they join).
+    NamedOrGrouped,
+    /// Only members of process groups, and actors that a peer asks for because a reference to
+    /// them reached it.
+    OnDemand,
+}
 
 /// Whether a node connects to the peers of its peers ([Erlang's
 /// terminology](https://www.erlang.org/doc/reference_manual/distributed.html#node-connections)).
@@ -199,6 +253,10 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::Ready(_) => "Ready",
             ServerEvent::Dial(_) => "Dial",
             ServerEvent::Dialed { .. } => "Dialed",
+            ServerEvent::Open { .. } => "Open",
+            ServerEvent::HandshakeFailed { .. } => "HandshakeFailed",
+            ServerEvent::Disconnect { .. } => "Disconnect",
+            ServerEvent::Redialed { .. } => "Redialed",
             ServerEvent::UseTlsConnector(_) => "UseTlsConnector",
             ServerEvent::Describe(_) => "Describe",
         };
@@ -225,6 +283,32 @@ pub(crate) enum ServerEvent {
     Dial(Vec<PeerAnnouncement>),
     /// A dial started by `Dial` finished, with the connection if it succeeded.
     Dialed {
+        peer: String,
+        stream: Option<NetworkStream>,
+        target: DialTarget,
+    },
+    /// The client functions opened a connection to a peer; `target` says how to dial it again,
+    /// and `waiter`, if any, waits for the session to be ready.
+    Open {
+        stream: NetworkStream,
+        target: Option<DialTarget>,
+        waiter: Option<Waiter>,
+    },
+    /// A session's handshake failed, and whether the peers failed to authenticate each other
+    /// (which is not retried). Sent, and answered, before the session stops.
+    HandshakeFailed {
+        session: ActorId,
+        reason: String,
+        authentication: bool,
+        reply: RpcReplyPort<()>,
+    },
+    /// The user no longer wants to be connected to this peer; see [`disconnect`].
+    Disconnect {
+        peer: String,
+        reply: RpcReplyPort<bool>,
+    },
+    /// A redial of a lost peer finished, with the connection if it succeeded.
+    Redialed {
         peer: String,
         stream: Option<NetworkStream>,
     },
@@ -276,6 +360,28 @@ pub async fn node_info(
     ))
 }
 
+/// Stops dialing `peer_name` (`name@host`) again and ends the sessions with it; `true` if the node
+/// knew the peer. The peer may still connect to this node, and will if it dialed this node itself
+/// (and has not removed it in turn).
+///
+/// ```no_run
+/// # async fn run(node: ractor::ActorRef<ractor_cluster::NodeServerMessage>) -> Result<(), Box<dyn std::error::Error>> {
+/// let was_connected = ractor_cluster::node::disconnect(&node, "beta@db-7").await?;
+/// # let _ = was_connected;
+/// # Ok(()) }
+/// ```
+pub async fn disconnect(
+    server: &ActorRef<NodeServerMessage>,
+    peer_name: &str,
+) -> Result<bool, ractor::RactorErr<NodeServerMessage>> {
+    ractor::call!(server, |reply| NodeServerMessage::internal(
+        ServerEvent::Disconnect {
+            peer: peer_name.to_owned(),
+            reply,
+        }
+    ))
+}
+
 impl NodeServerMessage {
     pub(crate) fn internal(event: ServerEvent) -> Self {
         Self::Internal(NodeServerInternal(event))
@@ -304,6 +410,12 @@ pub struct NodeServer {
     listen_addr: Option<IpAddr>,
     max_inbound_frame_size: u64,
     handshake_timeout: Duration,
+    heartbeat_interval: Duration,
+    down_after: Duration,
+    max_unauthenticated_connections: usize,
+    max_outbound_queue: usize,
+    reconnect: ReconnectPolicy,
+    announce: Announce,
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -318,6 +430,14 @@ impl std::fmt::Debug for NodeServer {
             .field("listen_addr", &self.listen_addr)
             .field("max_inbound_frame_size", &self.max_inbound_frame_size)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("down_after", &self.down_after)
+            .field(
+                "max_unauthenticated_connections",
+                &self.max_unauthenticated_connections,
+            )
+            .field("reconnect", &self.reconnect)
+            .field("announce", &self.announce)
             .finish()
     }
 }
@@ -344,8 +464,20 @@ impl NodeServer {
             connection_mode: connection_mode.unwrap_or(NodeConnectionMode::Isolated),
             listen_addr: None,
             max_inbound_frame_size: DEFAULT_MAX_INBOUND_FRAME_SIZE,
-            handshake_timeout: HANDSHAKE_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            down_after: DEFAULT_DOWN_AFTER,
+            max_unauthenticated_connections: DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
+            max_outbound_queue: DEFAULT_MAX_OUTBOUND_QUEUE,
+            reconnect: ReconnectPolicy::default(),
+            announce: Announce::default(),
         }
+    }
+
+    /// Chooses which local actors this node announces to its peers (default [`Announce::All`]).
+    pub fn with_announcement(mut self, announce: Announce) -> Self {
+        self.announce = announce;
+        self
     }
 
     /// Listens on `addr` instead of the default dual-stack `[::]` (which falls back to `0.0.0.0`
@@ -363,11 +495,58 @@ impl NodeServer {
     }
 
     /// Sets how long a peer has, once its connection is handed to a session (after the TLS
-    /// handshake, in TLS mode), to authenticate; default 10 seconds. The TLS handshake of an
-    /// incoming connection gets the same bound. Not part of the stable API: the tests shorten it.
-    #[doc(hidden)]
+    /// handshake, in TLS mode), to authenticate (default [`DEFAULT_HANDSHAKE_TIMEOUT`], 10 s).
+    /// The TLS handshake of an incoming connection gets the same bound, on its own task: a peer
+    /// that stalls holds one connection slot for that long and delays no one.
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets how often each session sends a heartbeat (default [`DEFAULT_HEARTBEAT_INTERVAL`],
+    /// 1 s). A heartbeat is a six-byte frame; it proves to the peer that this node is alive and
+    /// reading. Keep it well below the `down_after` of every peer: a few times smaller.
+    pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how long a peer may send nothing at all (no message, no heartbeat) before it is
+    /// declared down (default [`DEFAULT_DOWN_AFTER`], 5 s, where that choice is explained).
+    ///
+    /// A peer declared down loses its session as if its connection had closed: the session ends
+    /// with the reason "no traffic from the peer for … s", subscribers get
+    /// [`node_session_disconnected`](NodeEventSubscription::node_session_disconnected), the
+    /// proxies of the peer's actors stop, calls waiting on it fail at once, and, if this node had
+    /// dialed the peer, it is dialed again (see [`with_reconnect`](Self::with_reconnect)).
+    /// Detection takes at least `down_after` of silence and at most `down_after` plus
+    /// `min(heartbeat interval, down_after / 8)`.
+    pub fn with_down_after(mut self, down_after: Duration) -> Self {
+        self.down_after = down_after.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how many accepted connections may be waiting to authenticate at once (default
+    /// [`DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS`], 64; at least 1), pending TLS handshakes
+    /// included. A connection beyond it is closed as soon as it is accepted, with a log line, so
+    /// that clients that connect and say nothing cannot pile up.
+    pub fn with_max_unauthenticated_connections(mut self, max: usize) -> Self {
+        self.max_unauthenticated_connections = max.max(1);
+        self
+    }
+
+    /// Sets how many bytes of casts, calls and replies may wait for one peer before its proxies
+    /// stop taking messages from their mailboxes (default [`DEFAULT_MAX_OUTBOUND_QUEUE`], 32 MiB).
+    /// See [`crate::backpressure`] for what happens beyond it and how a sender can pace itself.
+    pub fn with_max_outbound_queue(mut self, bytes: usize) -> Self {
+        self.max_outbound_queue = bytes.max(1);
+        self
+    }
+
+    /// Sets whether and how often a lost peer that this node had dialed is dialed again (default
+    /// [`ReconnectPolicy::default`]: from 100 ms, doubling, at most 10 s apart, with jitter).
+    pub fn with_reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
         self
     }
 
@@ -399,6 +578,11 @@ pub(crate) struct NodeConfig {
     pub(crate) max_frame: u32,
     pub(crate) connection_mode: NodeConnectionMode,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) down_after: Duration,
+    pub(crate) announce: Announce,
+    /// Bound on the queued bytes of casts, calls and replies per peer.
+    pub(crate) max_outbound_queue: usize,
 }
 
 /// One session, as the server tracks it.
@@ -409,8 +593,36 @@ struct SessionEntry {
     incarnation: u64,
     /// The handshake's name for the connection, the same on both nodes; once admitted.
     connection_key: [u8; 32],
-    /// The peer this node dialed in transitive mode, before it has authenticated.
+    /// The peer this node dialed in transitive mode or is dialing again, before it has
+    /// authenticated.
     dialed_peer: Option<String>,
+    /// How this node dialed the peer, if it did (and can again).
+    dial_target: Option<DialTarget>,
+    /// `connect_and_wait` callers waiting for this session to be ready.
+    waiters: Vec<Waiter>,
+    /// Both sides finished the initial exchange.
+    ready: bool,
+    /// Ended on purpose (replaced, refused as a duplicate, disconnected by the user): not redialed.
+    deliberate: bool,
+    /// Why the handshake failed, and whether it was an authentication failure.
+    failure: Option<(String, bool)>,
+}
+
+/// A peer this node dialed and wants to stay connected to.
+struct Wanted {
+    target: DialTarget,
+    /// Redials since the last ready session, for the backoff.
+    attempts: u32,
+    /// The redial waiting or in progress, if any.
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Wanted {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
 }
 
 /// Where a session stands, as far as the server is concerned.
@@ -444,6 +656,10 @@ pub struct NodeServerState {
     deferred: Vec<Admission>,
     /// Transitive dials in progress, by peer name.
     dialing: HashSet<String>,
+    /// Peers to dial again when their session is lost, by name.
+    wanted: HashMap<String, Wanted>,
+    reconnect: ReconnectPolicy,
+    max_unauthenticated: usize,
 }
 
 impl std::fmt::Debug for NodeServerState {
@@ -469,14 +685,34 @@ impl NodeServerState {
         }
     }
 
+    /// Opens a session over `stream`. `dialed_peer` names the peer this node meant to reach (a
+    /// transitive dial or a redial), `target` says how to dial it again, `waiter` waits for the
+    /// session to be ready.
     async fn open_session(
         &mut self,
         myself: &ActorRef<NodeServerMessage>,
         stream: NetworkStream,
         is_server: bool,
         dialed_peer: Option<String>,
+        target: Option<DialTarget>,
+        waiter: Option<Waiter>,
     ) {
         let peer_addr = stream.peer_label();
+        if is_server {
+            let unauthenticated = self
+                .sessions
+                .values()
+                .filter(|e| e.info.is_server && e.status == SessionStatus::Opened)
+                .count();
+            if unauthenticated >= self.max_unauthenticated {
+                tracing::warn!(
+                    %peer_addr,
+                    unauthenticated,
+                    "closing an incoming connection: too many connections waiting to authenticate"
+                );
+                return;
+            }
+        }
         let args = SessionArgs {
             stream,
             is_server,
@@ -501,11 +737,23 @@ impl NodeServerState {
                         incarnation: 0,
                         connection_key: [0; 32],
                         dialed_peer,
+                        dial_target: target,
+                        waiters: waiter.into_iter().collect(),
+                        ready: false,
+                        deliberate: false,
+                        failure: None,
                     },
                 );
                 self.notify(|s, i| s.node_session_opened(i), &id);
             }
-            Err(err) => tracing::warn!(%peer_addr, %err, "cannot start a session"),
+            Err(err) => {
+                tracing::warn!(%peer_addr, %err, "cannot start a session");
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(Err(ConnectError::SessionEnded(format!(
+                        "cannot start a session: {err}"
+                    ))));
+                }
+            }
         }
     }
 
@@ -546,14 +794,17 @@ impl NodeServerState {
             **id != session && entry.status == SessionStatus::Authenticated && same_peer(entry)
         });
         if let Some((rival_id, rival)) = rival {
+            let rival_id = *rival_id;
             let Some(reason) = self.replaces(rival, is_server, peer, incarnation, &connection_key)
             else {
                 tracing::info!(peer = %peer.name, "refusing a second session to an already connected peer");
+                // Whoever waits on the refused session gets the one that stays.
+                self.move_waiters(session, rival_id, true);
                 let _ = admission.reply.send(false);
                 return;
             };
             tracing::info!(peer = %peer.name, %reason, "a new session replaces the established one");
-            let rival_id = *rival_id;
+            self.move_waiters(rival_id, session, true);
             if let Some(rival) = self.sessions.get_mut(&rival_id) {
                 // Reported as disconnected once it has stopped; no longer listed meanwhile.
                 rival.status = SessionStatus::Superseded;
@@ -578,8 +829,174 @@ impl NodeServerState {
         entry.connection_key = connection_key;
         entry.info.node_id = node_id_of(&peer.name);
         entry.info.peer_name = Some(NodeName::from(peer));
+        let target = entry.dial_target.clone();
+        self.want(&peer.name, target);
         self.notify(|s, i| s.node_session_authenticated(i), &session);
         let _ = admission.reply.send(true);
+    }
+
+    /// Moves the `connect_and_wait` callers of session `from` to session `to`, which stays in
+    /// its place; `from` is ending on purpose when `deliberate`.
+    fn move_waiters(&mut self, from: ActorId, to: ActorId, deliberate: bool) {
+        let waiters = match self.sessions.get_mut(&from) {
+            Some(entry) => {
+                entry.deliberate |= deliberate;
+                std::mem::take(&mut entry.waiters)
+            }
+            None => return,
+        };
+        match self.sessions.get_mut(&to) {
+            Some(entry) if entry.ready => {
+                for waiter in waiters {
+                    let _ = waiter.send(Ok(entry.info.clone()));
+                }
+            }
+            Some(entry) => entry.waiters.extend(waiters),
+            None => {}
+        }
+    }
+
+    /// A session with `peer` was admitted. If this node dialed it, the peer is wanted from now
+    /// on: dialed again when lost. Either way, a redial of it in progress is no longer needed.
+    fn want(&mut self, peer: &str, target: Option<DialTarget>) {
+        if let Some(wanted) = self.wanted.get_mut(peer) {
+            if let Some(task) = wanted.task.take() {
+                task.abort();
+            }
+            if let Some(target) = target {
+                wanted.target = target;
+            }
+        } else if let Some(target) = target.filter(|_| self.reconnect.is_enabled()) {
+            self.wanted.insert(
+                peer.to_owned(),
+                Wanted {
+                    target,
+                    attempts: 0,
+                    task: None,
+                },
+            );
+        }
+    }
+
+    /// A session ended: answers its waiters, and dials its peer again if it is wanted and was not
+    /// left on purpose.
+    fn session_ended(
+        &mut self,
+        myself: &ActorRef<NodeServerMessage>,
+        entry: SessionEntry,
+        reason: Option<&str>,
+    ) {
+        let SessionEntry {
+            info,
+            dialed_peer,
+            waiters,
+            deliberate,
+            failure,
+            ..
+        } = entry;
+        let authentication_failed = failure.as_ref().is_some_and(|(_, auth)| *auth);
+        for waiter in waiters {
+            let error = match &failure {
+                Some((reason, true)) => ConnectError::AuthenticationFailed(reason.clone()),
+                Some((reason, false)) => ConnectError::SessionEnded(reason.clone()),
+                None => {
+                    ConnectError::SessionEnded(reason.unwrap_or("the session stopped").to_owned())
+                }
+            };
+            let _ = waiter.send(Err(error));
+        }
+        let Some(peer) = info.peer_name.map(|n| n.name).or(dialed_peer) else {
+            return;
+        };
+        if authentication_failed {
+            if self.wanted.remove(&peer).is_some() {
+                tracing::warn!(%peer, "not dialing the peer again: authentication failed");
+            }
+        } else if !deliberate {
+            self.redial(myself, &peer);
+        }
+    }
+
+    /// Dials a wanted peer again after the policy's backoff, unless a session with it exists or
+    /// a redial is already under way.
+    fn redial(&mut self, myself: &ActorRef<NodeServerMessage>, peer: &str) {
+        let connected = self.sessions.values().any(|e| {
+            e.status != SessionStatus::Superseded
+                && (e.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(peer)
+                    || e.dialed_peer.as_deref() == Some(peer))
+        });
+        let Some(wanted) = self.wanted.get_mut(peer) else {
+            return;
+        };
+        if connected || wanted.task.is_some() {
+            return;
+        }
+        let delay = self.reconnect.backoff(wanted.attempts, rand::random());
+        wanted.attempts = wanted.attempts.saturating_add(1);
+        tracing::info!(%peer, addr = %wanted.target.addr, ?delay, attempt = wanted.attempts, "dialing a lost peer again");
+        let target = wanted.target.clone();
+        let server = myself.clone();
+        let peer = peer.to_owned();
+        wanted.task = Some(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let stream = match target.dial(TRANSITIVE_DIAL_TIMEOUT).await {
+                Ok(stream) => Some(stream),
+                Err(err) => {
+                    tracing::info!(%peer, addr = %target.addr, %err, "cannot reach a lost peer");
+                    None
+                }
+            };
+            let _ = server.cast(NodeServerMessage::internal(ServerEvent::Redialed {
+                peer,
+                stream,
+            }));
+        }));
+    }
+
+    /// A redial finished: opens a session over its connection, or schedules the next attempt.
+    async fn redialed(
+        &mut self,
+        myself: &ActorRef<NodeServerMessage>,
+        peer: String,
+        stream: Option<NetworkStream>,
+    ) {
+        let Some(wanted) = self.wanted.get_mut(&peer) else {
+            // Disconnected meanwhile; dropping the stream closes it.
+            return;
+        };
+        // The task has finished; dropping the handle does not abort anything.
+        wanted.task = None;
+        let target = wanted.target.clone();
+        match stream {
+            Some(stream) => {
+                self.open_session(myself, stream, false, Some(peer), Some(target), None)
+                    .await;
+            }
+            None => self.redial(myself, &peer),
+        }
+    }
+
+    /// The user removes `peer`: it is no longer dialed again, and its sessions end.
+    fn disconnect(&mut self, peer: &str) -> bool {
+        let mut known = self.wanted.remove(peer).is_some();
+        for entry in self.sessions.values_mut() {
+            let same = entry.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(peer)
+                || entry.dialed_peer.as_deref() == Some(peer);
+            if same && entry.status != SessionStatus::Superseded {
+                known = true;
+                entry.deliberate = true;
+                let _ = entry
+                    .info
+                    .actor
+                    .cast(NodeSessionMessage::internal(SessionEvent::Close(
+                        "disconnected by the user".to_owned(),
+                    )));
+            }
+        }
+        if known {
+            tracing::info!(%peer, "disconnecting from a peer at the user's request");
+        }
+        known
     }
 
     /// Why a new session to `peer` should replace the established `rival` (see
@@ -617,7 +1034,17 @@ impl NodeServerState {
         }
     }
 
-    fn on_ready(&self, session: ActorId) {
+    fn on_ready(&mut self, session: ActorId) {
+        if let Some(entry) = self.sessions.get_mut(&session) {
+            entry.ready = true;
+            for waiter in std::mem::take(&mut entry.waiters) {
+                let _ = waiter.send(Ok(entry.info.clone()));
+            }
+            let peer = entry.info.peer_name.as_ref().map(|n| n.name.as_str());
+            if let Some(wanted) = peer.and_then(|peer| self.wanted.get_mut(peer)) {
+                wanted.attempts = 0;
+            }
+        }
         self.notify(|s, i| s.node_session_ready(i), &session);
         if self.config.connection_mode != NodeConnectionMode::Transitive {
             return;
@@ -652,6 +1079,10 @@ impl NodeServerState {
         for peer in peers {
             let known = peer.name == self.config.local.name
                 || self.dialing.contains(&peer.name)
+                || self
+                    .wanted
+                    .get(&peer.name)
+                    .is_some_and(|w| w.task.is_some())
                 || self.sessions.values().any(|e| {
                     e.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(&peer.name)
                         || e.dialed_peer.as_deref() == Some(&peer.name)
@@ -662,36 +1093,24 @@ impl NodeServerState {
             self.dialing.insert(peer.name.clone());
             let server = myself.clone();
             let connector = self.tls_connector.clone();
+            // Transitive peers are dialed the way the user dialed: with TLS if the user ever used
+            // `client_connect_enc` on this node, with plain TCP otherwise.
+            let target = DialTarget {
+                tls: connector.map(|c| (c, host_of(&peer.connection_string).to_owned())),
+                addr: peer.connection_string,
+            };
             tokio::spawn(async move {
-                let addr = peer.connection_string.as_str();
-                // Transitive peers are dialed the way the user dialed: with TLS if the user ever
-                // used `client_connect_enc` on this node, with plain TCP otherwise.
-                let dial = async {
-                    match &connector {
-                        Some(connector) => {
-                            let domain = host_of(addr);
-                            dial_tls(addr, connector, domain)
-                                .await
-                                .map_err(|e| e.to_string())
-                        }
-                        None => dial_tcp(addr).await.map_err(|e| e.to_string()),
-                    }
-                };
-                let dialed = tokio::time::timeout(TRANSITIVE_DIAL_TIMEOUT, dial)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(format!("timed out after {TRANSITIVE_DIAL_TIMEOUT:?}"))
-                    });
-                let stream = match dialed {
+                let stream = match target.dial(TRANSITIVE_DIAL_TIMEOUT).await {
                     Ok(stream) => Some(stream),
                     Err(err) => {
-                        tracing::info!(peer = %peer.name, %addr, %err, "cannot connect to a transitive peer");
+                        tracing::info!(peer = %peer.name, addr = %target.addr, %err, "cannot connect to a transitive peer");
                         None
                     }
                 };
                 let _ = server.cast(NodeServerMessage::internal(ServerEvent::Dialed {
                     peer: peer.name,
                     stream,
+                    target,
                 }));
             });
         }
@@ -721,6 +1140,7 @@ impl Actor for NodeServer {
         let server = myself.clone();
         let mut accept_options = AcceptOptions::new(self.encryption_mode.clone());
         accept_options.tls_handshake_timeout = self.handshake_timeout;
+        accept_options.max_pending_tls = self.max_unauthenticated_connections;
         let handle = listener.spawn(accept_options, move |stream| {
             let _ = server.cast(NodeServerMessage::ConnectionOpened {
                 stream: Box::new(stream),
@@ -737,7 +1157,12 @@ impl Actor for NodeServer {
             max_frame: frame_limit(self.max_inbound_frame_size),
             connection_mode: self.connection_mode,
             handshake_timeout: self.handshake_timeout,
+            heartbeat_interval: self.heartbeat_interval,
+            down_after: self.down_after,
+            announce: self.announce,
+            max_outbound_queue: self.max_outbound_queue,
         };
+        references::local_node_up(node_id_of(&config.local.name), config.incarnation);
         tracing::info!(node = %config.local.name, addr = %handle.local_addr(), "node listening");
         Ok(NodeServerState {
             listener: handle,
@@ -747,14 +1172,23 @@ impl Actor for NodeServer {
             tls_connector: None,
             deferred: Vec::new(),
             dialing: HashSet::new(),
+            wanted: HashMap::new(),
+            reconnect: self.reconnect,
+            max_unauthenticated: self.max_unauthenticated_connections,
         })
     }
 
     async fn post_stop(
         &self,
         myself: ActorRef<Self::Msg>,
-        _state: &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // A stopping node dials no one again (dropping a `Wanted` aborts its redial).
+        state.wanted.clear();
+        references::local_node_down(
+            node_id_of(&state.config.local.name),
+            state.config.incarnation,
+        );
         // Stopped, not killed (which ractor does to children still running after this), so each
         // session fails its pending calls and closes its connection cleanly.
         myself
@@ -774,11 +1208,14 @@ impl Actor for NodeServer {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             NodeServerMessage::ConnectionOpened { stream, is_server } => {
-                state.open_session(&myself, *stream, is_server, None).await;
+                state
+                    .open_session(&myself, *stream, is_server, None, None, None)
+                    .await;
             }
             NodeServerMessage::ConnectionOpenedExternal { stream, is_server } => {
+                let stream = NetworkStream::from_bidi(stream);
                 state
-                    .open_session(&myself, NetworkStream::from_bidi(stream), is_server, None)
+                    .open_session(&myself, stream, is_server, None, None, None)
                     .await;
             }
             NodeServerMessage::GetSessions(reply) => {
@@ -812,11 +1249,44 @@ impl Actor for NodeServer {
                 }),
                 ServerEvent::Ready(session) => state.on_ready(session),
                 ServerEvent::Dial(peers) => state.dial(&myself, peers),
-                ServerEvent::Dialed { peer, stream } => {
+                ServerEvent::Dialed {
+                    peer,
+                    stream,
+                    target,
+                } => {
                     state.dialing.remove(&peer);
                     if let Some(stream) = stream {
-                        state.open_session(&myself, stream, false, Some(peer)).await;
+                        state
+                            .open_session(&myself, stream, false, Some(peer), Some(target), None)
+                            .await;
                     }
+                }
+                ServerEvent::Open {
+                    stream,
+                    target,
+                    waiter,
+                } => {
+                    state
+                        .open_session(&myself, stream, false, None, target, waiter)
+                        .await;
+                }
+                ServerEvent::HandshakeFailed {
+                    session,
+                    reason,
+                    authentication,
+                    reply,
+                } => {
+                    if let Some(entry) = state.sessions.get_mut(&session) {
+                        entry.failure = Some((reason, authentication));
+                    }
+                    let _ = reply.send(());
+                }
+                ServerEvent::Disconnect { peer, reply } => {
+                    let known = state.disconnect(&peer);
+                    let _ = reply.send(known);
+                }
+                ServerEvent::Redialed { peer, stream } => {
+                    state.redialed(&myself, peer, stream).await;
                 }
                 ServerEvent::UseTlsConnector(connector) => state.tls_connector = Some(connector),
                 ServerEvent::Describe(reply) => {
@@ -836,21 +1306,23 @@ impl Actor for NodeServer {
 
     async fn handle_supervisor_evt(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let ended = match &event {
-            SupervisionEvent::ActorTerminated(cell, _, _) => Some(cell.get_id()),
+        let ended = match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => Some((cell.get_id(), reason)),
             SupervisionEvent::ActorFailed(cell, err) => {
                 tracing::warn!(session = %cell.get_id(), %err, "a session failed");
-                Some(cell.get_id())
+                Some((cell.get_id(), Some(err.to_string())))
             }
             _ => None,
         };
-        if let Some(id) = ended {
+        if let Some((id, reason)) = ended {
             state.notify(|s, i| s.node_session_disconnected(i), &id);
-            state.sessions.remove(&id);
+            if let Some(entry) = state.sessions.remove(&id) {
+                state.session_ended(&myself, entry, reason.as_deref());
+            }
             state.retry_deferred_admissions();
         }
         Ok(())

@@ -22,6 +22,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod codec;
+pub(crate) mod fragment;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 pub(crate) mod identity;

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use ractor::message::SerializedMessage;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::net::WriterHandle;
+use crate::net::{Lane, WriterClosed, WriterHandle};
 use crate::protocol::message::{encode_call_frame, encode_cast_frame};
 use crate::reply::{self, CallFailure, CallTicket};
 
@@ -97,17 +97,17 @@ impl RemoteActorArgs {
             reply::complete_call(ticket, Err(CallFailure::SessionEnded));
             return;
         }
-        let mut frame = Vec::with_capacity(args.len() + 24);
-        let failure = match encode_call_frame(self.pid, call, args, self.max_frame, &mut frame) {
-            Ok(()) => self
-                .writer
-                .send(frame)
-                .err()
-                .map(|_| CallFailure::SessionEnded),
-            Err(err) => {
-                tracing::warn!(pid = self.pid, %err, "cannot send a call to a remote actor");
+        let (pid, max_frame) = (self.pid, self.max_frame);
+        let queued = self.writer.push(Lane::Actor(pid), args.len(), |out| {
+            encode_call_frame(pid, call, args, max_frame, out)
+        });
+        let failure = match queued {
+            Ok(Ok(())) => None,
+            Ok(Err(err)) => {
+                tracing::warn!(pid, %err, "cannot send a call to a remote actor");
                 Some(CallFailure::Remote)
             }
+            Err(WriterClosed) => Some(CallFailure::SessionEnded),
         };
         if let Some(failure) = failure {
             if self.in_flight.remove(call) {
@@ -124,31 +124,42 @@ impl Actor for RemoteActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: RemoteActorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        crate::backpressure::register(myself.get_id().node(), args.writer.probe());
         Ok(args)
     }
 
     async fn handle_serialized(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: SerializedMessage,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // The session tells a proxy to end, after what was queued before, with its actor's exit.
+        match crate::node::references::proxy_exit(&message) {
+            Some(crate::node::references::ProxyExit::Stopped(reason)) => {
+                myself.stop(reason);
+                return Ok(());
+            }
+            Some(crate::node::references::ProxyExit::Failed(error)) => return Err(error.into()),
+            None => {}
+        }
+        if state.writer.is_congested() {
+            // The peer does not keep up: take no more from the mailbox until the writer has made
+            // room, so the outbound queue stays bounded (see `crate::backpressure`).
+            state.writer.wait_for_room().await;
+        }
         match message {
             SerializedMessage::Cast { args, .. } => {
-                let mut frame = Vec::with_capacity(args.len() + 16);
-                match encode_cast_frame(state.pid, &args, state.max_frame, &mut frame) {
-                    // A closed writer means the session is ending and this proxy with it.
-                    Ok(()) => {
-                        let _ = state.writer.send(frame);
-                    }
-                    Err(err) => tracing::warn!(
-                        pid = state.pid,
-                        %err,
-                        "cannot send a cast to a remote actor; it is dropped"
-                    ),
+                let (pid, max_frame) = (state.pid, state.max_frame);
+                let queued = state.writer.push(Lane::Actor(pid), args.len(), |out| {
+                    encode_cast_frame(pid, &args, max_frame, out)
+                });
+                // A closed writer means the session is ending and this proxy with it.
+                if let Ok(Err(err)) = queued {
+                    tracing::warn!(pid, %err, "cannot send a cast to a remote actor; it is dropped");
                 }
             }
             SerializedMessage::Call { args, metadata, .. } => {

@@ -28,7 +28,9 @@ impl ::ractor::Message for Msg {
     > {
         ::ractor_cluster::__private::encode_message::<Self>(move || {
             #[allow(unused_imports)]
-            use ::ractor_cluster::__private::{ViaBytes as _, ViaSerde as _, ViaWire as _};
+            use ::ractor_cluster::__private::{
+                ViaBytes as _, ViaRef as _, ViaSerde as _, ViaWire as _,
+            };
             match self {
                 Self::Text(f0, f1) => {
                     let mut out = ::ractor_cluster::__private::Outgoing::new("Text");
@@ -64,7 +66,9 @@ impl ::ractor::Message for Msg {
     ) -> ::core::result::Result<Self, ::ractor::message::BoxedDowncastErr> {
         ::ractor_cluster::__private::decode_message(message, |incoming| {
             #[allow(unused_imports)]
-            use ::ractor_cluster::__private::{ViaBytes as _, ViaSerde as _, ViaWire as _};
+            use ::ractor_cluster::__private::{
+                ViaBytes as _, ViaRef as _, ViaSerde as _, ViaWire as _,
+            };
             match incoming.variant() {
                 b"Text" => {
                     incoming.expect_cast()?;

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use common::{
     connect_ready, failed, patterned, remote_members, spawn_in_group, start_node, start_node_with,
-    wait_for_proxy, within, Event, Node, NodeOptions, TestMessage,
+    tls_pair, wait_for_proxy, within, Event, Node, NodeOptions, TestMessage,
 };
 use ractor::ActorRef;
 use ractor_cluster::{ClusterBidiStream, IncomingEncryptionMode, NodeServerMessage};
-use tokio_native_tls::{native_tls, TlsAcceptor, TlsConnector};
 
 /// Casts, then calls, through `proxy`: the call comes after the casts on the same path, so its
 /// answer shows that they all arrived, in order.
@@ -40,24 +39,6 @@ async fn both_ready(a: &mut Node, b: &mut Node) {
 
 // ---------------------------------------------------------------------------------------------
 // TLS
-
-/// A server acceptor with a fresh self-signed certificate for `localhost`, and a client
-/// connector that trusts exactly that certificate (verification stays on).
-fn tls_pair() -> (TlsAcceptor, TlsConnector) {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert_pem = cert.pem();
-    let key_pem = signing_key.serialize_pem();
-    let identity =
-        native_tls::Identity::from_pkcs8(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
-    let acceptor = native_tls::TlsAcceptor::new(identity).unwrap();
-    let trusted = native_tls::Certificate::from_pem(cert_pem.as_bytes()).unwrap();
-    let connector = native_tls::TlsConnector::builder()
-        .add_root_certificate(trusted)
-        .build()
-        .unwrap();
-    (acceptor.into(), connector.into())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn casts_and_calls_work_over_tls() {

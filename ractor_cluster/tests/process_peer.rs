@@ -40,6 +40,16 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 const PEER_ENV: &str = "RACTOR_CLUSTER_TEST_PEER";
 const GROUP_ENV: &str = "RACTOR_CLUSTER_TEST_GROUP";
 const MODE_ENV: &str = "RACTOR_CLUSTER_TEST_MODE";
+/// The port the peer listens on (a free one if unset).
+const PORT_ENV: &str = "RACTOR_CLUSTER_TEST_PORT";
+/// Set: the peer uses [`FAST_HEARTBEAT`] and [`FAST_DOWN_AFTER`].
+const FAST_ENV: &str = "RACTOR_CLUSTER_TEST_FAST";
+/// How many times `a_frozen_peer_is_declared_down_within_the_bound` freezes its peer (default 3).
+const TRIALS_ENV: &str = "RACTOR_CLUSTER_DOWN_TRIALS";
+
+/// Liveness settings of the failure-detection tests: short, so the suite stays fast.
+const FAST_HEARTBEAT: Duration = Duration::from_millis(500);
+const FAST_DOWN_AFTER: Duration = Duration::from_millis(1500);
 
 // ---------------------------------------------------------------------------------------------
 // The runner
@@ -59,6 +69,8 @@ const TESTS: &[(&str, TestFn)] = tests![
     isolated_nodes_connect_only_where_told,
     a_frame_over_the_limit_ends_that_session_only,
     a_restarted_peer_replaces_its_silent_predecessor,
+    a_frozen_peer_is_declared_down_within_the_bound,
+    a_restarted_peer_is_dialed_again_and_gets_nothing_meant_for_its_previous_run,
 ];
 
 fn main() -> ExitCode {
@@ -154,10 +166,17 @@ async fn peer_main(name: &str) {
         Ok("transitive") => NodeConnectionMode::Transitive,
         _ => NodeConnectionMode::Isolated,
     };
+    let port = std::env::var(PORT_ENV)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let liveness = std::env::var_os(FAST_ENV).map(|_| (FAST_HEARTBEAT, FAST_DOWN_AFTER));
     let node = start_node_with(
         name,
         NodeOptions {
             mode,
+            port,
+            liveness,
             ..NodeOptions::default()
         },
     )
@@ -270,6 +289,16 @@ impl Drop for Peer {
 }
 
 async fn spawn_peer(name: &str, group: &str, mode: NodeConnectionMode) -> Peer {
+    spawn_peer_with(name, group, mode, &[]).await
+}
+
+/// [`spawn_peer`] with more environment variables (`PORT_ENV`, `FAST_ENV`).
+async fn spawn_peer_with(
+    name: &str,
+    group: &str,
+    mode: NodeConnectionMode,
+    env: &[(&str, String)],
+) -> Peer {
     let exe = std::env::current_exe().expect("the test executable");
     let mode = match mode {
         NodeConnectionMode::Transitive => "transitive",
@@ -279,6 +308,7 @@ async fn spawn_peer(name: &str, group: &str, mode: NodeConnectionMode) -> Peer {
         .env(PEER_ENV, name)
         .env(GROUP_ENV, group)
         .env(MODE_ENV, mode)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -380,6 +410,16 @@ impl Peer {
         let pid = self.child.id().expect("the peer is running");
         let status = std::process::Command::new("kill")
             .args(["-STOP", &pid.to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success());
+    }
+
+    /// Resumes a frozen process (SIGCONT).
+    fn thaw(&self) {
+        let pid = self.child.id().expect("the peer is running");
+        let status = std::process::Command::new("kill")
+            .args(["-CONT", &pid.to_string()])
             .status()
             .expect("cannot run kill");
         assert!(status.success());
@@ -537,6 +577,176 @@ async fn a_restarted_peer_replaces_its_silent_predecessor() {
         12
     );
     old.kill().await;
+    new.finish().await;
+    a.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failure detection and reconnection
+
+/// The session of `node` with `peer` once it is ready (waiting for one if need be).
+async fn ready_session(node: &Node, peer: &str) -> ActorRef<ractor_cluster::NodeSessionMessage> {
+    within(&format!("a ready session with {peer}"), async {
+        loop {
+            let sessions = node.sessions().await;
+            let session = sessions
+                .values()
+                .find(|s| s.peer_name.as_ref().is_some_and(|n| n.name == peer));
+            if let Some(session) = session {
+                let ready = ractor::call_t!(
+                    session.actor,
+                    ractor_cluster::NodeSessionMessage::GetReadyState,
+                    5_000
+                );
+                if matches!(ready, Ok(true)) {
+                    return session.actor.clone();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+/// Freezes a peer (SIGSTOP) again and again and measures how long its node takes to declare it
+/// down; prints min, median and max. Three trials by default; `RACTOR_CLUSTER_DOWN_TRIALS=20` for
+/// the figures in the README.
+async fn a_frozen_peer_is_declared_down_within_the_bound() {
+    if cfg!(not(unix)) {
+        return;
+    }
+    let trials: usize = std::env::var(TRIALS_ENV)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(3);
+    let group = "frozen-group";
+    let mut a = start_node_with(
+        "frozen-a",
+        NodeOptions {
+            liveness: Some((FAST_HEARTBEAT, FAST_DOWN_AFTER)),
+            handshake_timeout: Some(Duration::from_secs(1)),
+            ..NodeOptions::default()
+        },
+    )
+    .await;
+    let peer = spawn_peer_with(
+        "frozen-peer",
+        group,
+        NodeConnectionMode::Isolated,
+        &[(FAST_ENV, "1".to_owned())],
+    )
+    .await;
+    ractor_cluster::client_connect_and_wait(&a.server, ("127.0.0.1", peer.port), WAIT)
+        .await
+        .unwrap();
+    // The silence that declares a peer down is at least `down_after` and less than
+    // `down_after + down_after / 8`; the peer's last heartbeat may have come up to one interval
+    // before it froze; the session's teardown and the 10 ms polling below add a little.
+    let earliest = FAST_DOWN_AFTER - FAST_HEARTBEAT;
+    let latest = FAST_DOWN_AFTER + FAST_DOWN_AFTER / 8 + Duration::from_millis(300);
+    let mut took = Vec::new();
+    for trial in 0..trials {
+        let session = ready_session(&a, &peer.name).await;
+        let proxy = remote_actor_of(group, peer.id).await;
+        assert_eq!(
+            ractor::call_t!(proxy, TestMessage::Double, 5_000, 21).unwrap(),
+            42
+        );
+        let held = tokio::spawn({
+            let proxy = proxy.clone();
+            async move { proxy.call(TestMessage::Hold, None).await }
+        });
+        let _ = ractor::call_t!(proxy, TestMessage::Numbers, 5_000).unwrap();
+        peer.freeze();
+        let frozen = tokio::time::Instant::now();
+        common::eventually("the session to end", || {
+            session.get_status() == ractor::ActorStatus::Stopped
+        })
+        .await;
+        let elapsed = frozen.elapsed();
+        let result = within("the held call to fail", held).await.unwrap();
+        assert!(common::failed(&result), "{result:?}");
+        // The call failed with the session, not later.
+        assert!(frozen.elapsed() < elapsed + Duration::from_millis(100));
+        assert_eq!(proxy.get_status(), ractor::ActorStatus::Stopped);
+        assert!(
+            (earliest..latest).contains(&elapsed),
+            "trial {trial}: declared down after {elapsed:?}, expected {earliest:?}..{latest:?}"
+        );
+        took.push(elapsed);
+        peer.thaw();
+        // `a` had dialed the peer: it dials it again, and the session comes back.
+    }
+    ready_session(&a, &peer.name).await;
+    let gone = Event::Disconnected(Some(peer.name.clone()));
+    a.wait_event(|e| *e == gone).await;
+    took.sort();
+    let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "frozen peer declared down (heartbeat {FAST_HEARTBEAT:?}, down_after {FAST_DOWN_AFTER:?}), \
+         {trials} trials: min {:.0} ms, median {:.0} ms, max {:.0} ms",
+        ms(&took[0]),
+        ms(&took[took.len() / 2]),
+        ms(&took[took.len() - 1]),
+    );
+    peer.finish().await;
+    a.stop().await;
+}
+
+/// A free TCP port on 127.0.0.1, for a peer that must come back where it was.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// A peer killed and started again on the same port is a new incarnation: the node dials it
+/// again, makes fresh proxies and group members for it, and the proxies of the old run are gone
+/// and deliver nothing to the new one, even though the new actor has the same pid.
+async fn a_restarted_peer_is_dialed_again_and_gets_nothing_meant_for_its_previous_run() {
+    let group = "reborn-group";
+    let port = free_port();
+    let env = [(PORT_ENV, port.to_string()), (FAST_ENV, "1".to_owned())];
+    let mut a = start_node_with(
+        "reborn-a",
+        NodeOptions {
+            liveness: Some((FAST_HEARTBEAT, FAST_DOWN_AFTER)),
+            ..NodeOptions::default()
+        },
+    )
+    .await;
+    let mut old = spawn_peer_with("reborn-peer", group, NodeConnectionMode::Isolated, &env).await;
+    ractor_cluster::client_connect_and_wait(&a.server, ("127.0.0.1", port), WAIT)
+        .await
+        .unwrap();
+    let old_proxy = remote_actor_of(group, old.id).await;
+    assert_eq!(
+        ractor::call_t!(old_proxy, TestMessage::Double, 5_000, 1).unwrap(),
+        2
+    );
+    let old_session = ready_session(&a, &old.name).await;
+    old.kill().await;
+    let gone = Event::Disconnected(Some(old.name.clone()));
+    a.wait_event(|e| *e == gone).await;
+
+    let new = spawn_peer_with("reborn-peer", group, NodeConnectionMode::Isolated, &env).await;
+    let new_session = ready_session(&a, &new.name).await;
+    assert_ne!(new_session.get_id(), old_session.get_id());
+    let new_proxy = remote_actor_of(group, new.id).await;
+    assert_eq!(old_proxy.get_status(), ractor::ActorStatus::Stopped);
+    println!(
+        "old run's actor: {}, new run's: {}",
+        old_proxy.get_id(),
+        new_proxy.get_id()
+    );
+    // Through the old reference nothing goes anywhere; through the new one, to the new run.
+    assert!(old_proxy.cast(TestMessage::Num(1)).is_err());
+    let old_call = ractor::call_t!(old_proxy, TestMessage::Double, 1_000, 1);
+    assert!(old_call.is_err(), "{old_call:?}");
+    new_proxy.cast(TestMessage::Num(2)).unwrap();
+    assert_eq!(
+        ractor::call_t!(new_proxy, TestMessage::Numbers, 5_000).unwrap(),
+        vec![2]
+    );
     new.finish().await;
     a.stop().await;
 }

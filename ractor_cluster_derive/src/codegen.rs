@@ -44,7 +44,7 @@ pub(crate) fn cluster_message(message: &MessageEnum<'_>) -> TokenStream {
             > {
                 ::ractor_cluster::__private::encode_message::<Self>(move || {
                     #[allow(unused_imports)]
-                    use ::ractor_cluster::__private::{ViaBytes as _, ViaSerde as _, ViaWire as _};
+                    use ::ractor_cluster::__private::{ViaBytes as _, ViaRef as _, ViaSerde as _, ViaWire as _};
                     match self {
                         #(#serialize_arms)*
                     }
@@ -56,7 +56,7 @@ pub(crate) fn cluster_message(message: &MessageEnum<'_>) -> TokenStream {
             ) -> ::core::result::Result<Self, ::ractor::message::BoxedDowncastErr> {
                 ::ractor_cluster::__private::decode_message(message, |incoming| {
                     #[allow(unused_imports)]
-                    use ::ractor_cluster::__private::{ViaBytes as _, ViaSerde as _, ViaWire as _};
+                    use ::ractor_cluster::__private::{ViaBytes as _, ViaRef as _, ViaSerde as _, ViaWire as _};
                     match incoming.variant() {
                         #(#deserialize_arms)*
                         other => ::core::result::Result::Err(

@@ -1,58 +1,146 @@
-//! Writing frames to the write half of a connection: the last hop of the hot path.
+//! Writing frames to the write half of a connection: the outbound queue and its writer task.
 //!
-//! Senders encode a frame (header and body, see `protocol::frame::encode_frame`) into a `Vec<u8>`
-//! and hand it to a [`WriterHandle`]; one task per connection owns the write half, takes every frame
-//! that is ready, and writes them with as few calls as it can. Under load, hundreds of small
-//! frames go out in one write; when idle, a frame goes out as soon as it is queued.
+//! Senders append whole frames to a shared queue, encoding them in place (a cast is copied once,
+//! from the user's bytes into the queue), and wake the writer task, which takes everything queued
+//! in one lock and writes it in few system calls.
+//!
+//! The queue has three parts, written in this order on every turn:
+//! - *urgent*: control frames, heartbeats and small replies, in the order sent;
+//! - *data*: small casts and calls, in the order sent;
+//! - *large*: frames over [`FRAGMENT_ABOVE`], sent one piece (`FRAGMENT_CHUNK`) per turn, so
+//!   everything else keeps flowing between the pieces of a 16 MiB message.
+//!
+//! Ordering is kept where it matters: per target actor (a frame for an actor whose large frame is
+//! still queued waits behind it, as its *follower*) and among control frames (never fragmented).
+//! Replies and heartbeats have no order to keep.
+//!
+//! The bytes of casts, calls and replies waiting here are bounded by the queue's limit; what a
+//! sender does when the queue is full is the caller's policy ([`WriterHandle::is_congested`],
+//! [`WriterHandle::wait_for_room`]). Control frames are not bounded here: they are few.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::BoxWrite;
+use crate::protocol::fragment::{self, FRAGMENT_ABOVE};
+use crate::protocol::message::encode_fragment_frame;
 
-/// Frames are copied together until the batch reaches this size, then written in one call.
-const BATCH_BYTES: usize = 64 * 1024;
+/// How many bytes of casts, calls and replies may wait in one connection's queue by default.
+pub(crate) const DEFAULT_OUTBOUND_LIMIT: usize = 32 * 1024 * 1024;
 
-/// Frames at least this large are written straight from their own buffer: copying them into the
-/// batch would cost more than the extra write call saves.
-const DIRECT_WRITE_MIN: usize = 16 * 1024;
+/// Buffers that grew past this during a burst are given back once empty.
+const KEEP_CAPACITY: usize = 1024 * 1024;
 
-/// Starts the task that writes frames to `write`, and returns the handle to queue frames with.
-///
-/// The task ends, reporting why in its [`WriterExit`]:
-/// * when every [`WriterHandle`] has been dropped: it writes what is still queued, then shuts the
-///   write half down (a TCP FIN, or a TLS close_notify then FIN);
-/// * on the first failed write: frames still queued are dropped, and [`WriterHandle::send`]
-///   fails from then on.
-///
-/// A write waits for the peer to read (the socket's buffer is full otherwise). To stop the task
-/// without waiting, abort the returned `JoinHandle`.
-#[allow(dead_code)] // used by the node layer, landing next
+/// Starts the writer task for `write`, with the default queue limit.
+#[cfg(test)]
 pub(crate) fn spawn_writer(write: BoxWrite) -> (WriterHandle, JoinHandle<WriterExit>) {
-    // Unbounded for now: the handle counts the queued bytes, which is where backpressure (or a
-    // limit that ends a session whose peer does not read) will plug in.
-    let (frames_in, frames_out) = mpsc::unbounded_channel();
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
-    let handle = WriterHandle {
-        frames: frames_in,
-        queued_bytes: Arc::clone(&queued_bytes),
-    };
-    let task = tokio::spawn(run_writer(write, frames_out, queued_bytes));
-    (handle, task)
+    spawn_writer_with_limit(write, DEFAULT_OUTBOUND_LIMIT)
 }
 
-/// Queues frames for a connection's writer task. Cheap to clone: every clone feeds the same task.
-#[derive(Clone)]
+/// Starts the writer task for `write`; `limit` bounds the queued bytes of casts, calls and replies.
+pub(crate) fn spawn_writer_with_limit(
+    write: BoxWrite,
+    limit: usize,
+) -> (WriterHandle, JoinHandle<WriterExit>) {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue::default()),
+        work: Notify::new(),
+        room: Notify::new(),
+        handles: AtomicUsize::new(1),
+        queued: AtomicUsize::new(0),
+        limit,
+    });
+    let task = tokio::spawn(run_writer(write, Arc::clone(&shared)));
+    (WriterHandle { shared }, task)
+}
+
+/// Which ordering a frame belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// A cast or call to the peer's actor with this pid: kept in order with the others to it.
+    Actor(u64),
+    /// A reply: no order to keep.
+    Reply,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    urgent: Vec<u8>,
+    /// Bytes of replies in `urgent` (control frames there are not counted).
+    urgent_counted: usize,
+    data: Vec<u8>,
+    large: VecDeque<LargeFrame>,
+    /// Set when the writer stopped or every handle is gone.
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct LargeFrame {
+    lane: Lane,
+    frame: Vec<u8>,
+    /// Pieces already written.
+    sent: usize,
+    /// Frames for the same actor sent after this one, released in order when it is done.
+    followers: Vec<Follower>,
+}
+
+#[derive(Debug)]
+struct Follower {
+    large: bool,
+    frame: Vec<u8>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the writer: something was queued, or the last handle went away.
+    work: Notify,
+    /// Wakes senders waiting for the queue to drain below the limit.
+    room: Notify,
+    handles: AtomicUsize,
+    /// Bytes of casts, calls and replies queued and not written yet.
+    queued: AtomicUsize,
+    limit: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Every update of the queue is a plain append or take: it is consistent even if a holder
+        // panicked.
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Queues frames for the writer task. Cheap to clone; the writer finishes what is queued and shuts
+/// the connection down when the last handle is dropped.
 pub(crate) struct WriterHandle {
-    frames: mpsc::UnboundedSender<Vec<u8>>,
-    /// Bytes queued but not yet written to the transport.
-    queued_bytes: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+}
+
+impl Clone for WriterHandle {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.lock().closed = true;
+            self.shared.work.notify_one();
+        }
+    }
 }
 
 impl fmt::Debug for WriterHandle {
@@ -64,34 +152,205 @@ impl fmt::Debug for WriterHandle {
     }
 }
 
-#[allow(dead_code)] // used by the node layer, landing next
 impl WriterHandle {
-    /// Queues one encoded frame (length prefix and body). Frames are written in the order they
-    /// are queued, across all clones of the handle.
-    ///
-    /// Fails only if the writer task has ended (write error, or aborted); the frame is dropped.
+    /// Queues a whole frame as control traffic: in order with other control frames, never
+    /// fragmented, not counted against the limit.
     pub(crate) fn send(&self, frame: Vec<u8>) -> Result<(), WriterClosed> {
-        let len = frame.len();
-        // Counted before it is queued, so the task can never subtract bytes not yet added.
-        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        self.frames.send(frame).map_err(|_| {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            WriterClosed
-        })
+        let mut queue = self.shared.lock();
+        if queue.closed {
+            return Err(WriterClosed);
+        }
+        if queue.urgent.is_empty() {
+            // Nothing to append to: take the frame's buffer as it is.
+            let spare = std::mem::replace(&mut queue.urgent, frame);
+            drop(spare);
+        } else {
+            queue.urgent.extend_from_slice(&frame);
+        }
+        drop(queue);
+        self.shared.work.notify_one();
+        Ok(())
     }
 
-    /// Bytes queued and not yet written to the transport: the seam for backpressure.
+    /// Queues the frame that `encode` appends to the buffer it is given: a cast, a call or a reply.
+    /// `size_hint` (the payload's length) says whether it will be fragmented; small frames are
+    /// encoded straight into the queue. If `encode` fails it must leave the buffer as it was.
+    pub(crate) fn push<E>(
+        &self,
+        lane: Lane,
+        size_hint: usize,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<Result<(), E>, WriterClosed> {
+        let large = size_hint > FRAGMENT_ABOVE;
+        // Called once, on whichever path below; the wrapper lets each path name it.
+        let mut encode = Some(encode);
+        let mut encode = move |buffer: &mut Vec<u8>| encode.take().map_or(Ok(()), |e| e(buffer));
+        let mut own = Vec::new();
+        if large {
+            // Encoded outside the lock: it is a large copy.
+            if let Err(err) = encode(&mut own) {
+                return Ok(Err(err));
+            }
+        }
+        let mut queue = self.shared.lock();
+        if queue.closed {
+            return Err(WriterClosed);
+        }
+        let follows = match lane {
+            Lane::Actor(_) => queue.large.iter().rposition(|l| l.lane == lane),
+            Lane::Reply => None,
+        };
+        let added = match (large, follows) {
+            (true, Some(index)) => queue.follow(index, true, own),
+            (true, None) => {
+                let len = own.len();
+                queue.large.push_back(LargeFrame {
+                    lane,
+                    frame: own,
+                    sent: 0,
+                    followers: Vec::new(),
+                });
+                len
+            }
+            (false, Some(index)) => {
+                let mut frame = Vec::with_capacity(size_hint + 32);
+                if let Err(err) = encode(&mut frame) {
+                    return Ok(Err(err));
+                }
+                queue.follow(index, false, frame)
+            }
+            (false, None) => {
+                let queue = &mut *queue;
+                let buffer = match lane {
+                    Lane::Actor(_) => &mut queue.data,
+                    Lane::Reply => &mut queue.urgent,
+                };
+                let before = buffer.len();
+                if let Err(err) = encode(buffer) {
+                    return Ok(Err(err));
+                }
+                let len = buffer.len() - before;
+                if lane == Lane::Reply {
+                    queue.urgent_counted += len;
+                }
+                len
+            }
+        };
+        drop(queue);
+        self.shared.queued.fetch_add(added, Ordering::Relaxed);
+        self.shared.work.notify_one();
+        Ok(Ok(()))
+    }
+
+    /// Bytes of casts, calls and replies queued and not written yet.
     pub(crate) fn queued_bytes(&self) -> usize {
-        self.queued_bytes.load(Ordering::Relaxed)
+        self.shared.queued.load(Ordering::Relaxed)
     }
 
-    /// Whether the writer task has ended, so that [`send`](Self::send) fails.
+    /// Whether the queue holds its limit or more.
+    pub(crate) fn is_congested(&self) -> bool {
+        self.queued_bytes() >= self.shared.limit
+    }
+
+    /// Waits until the queue is below its limit, or the writer has stopped.
+    pub(crate) async fn wait_for_room(&self) {
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            // Registered before the check, so a wake-up between the check and the wait is kept.
+            room.as_mut().enable();
+            if !self.is_congested() || self.is_closed() {
+                return;
+            }
+            room.await;
+        }
+    }
+
+    /// Whether the writer has stopped (the connection failed or was shut down).
     pub(crate) fn is_closed(&self) -> bool {
-        self.frames.is_closed()
+        self.shared.lock().closed
     }
 }
 
-/// The writer task has ended; nothing more can be sent on this connection.
+impl WriterHandle {
+    /// A probe that watches this queue without keeping the connection open.
+    pub(crate) fn probe(&self) -> WriterProbe {
+        WriterProbe {
+            shared: Arc::downgrade(&self.shared),
+        }
+    }
+}
+
+/// Watches a connection's queue from outside: its backlog, and when it has room.
+#[derive(Clone)]
+pub(crate) struct WriterProbe {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl fmt::Debug for WriterProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriterProbe")
+            .field("queued_bytes", &self.queued_bytes())
+            .finish()
+    }
+}
+
+impl WriterProbe {
+    /// Queued bytes of casts, calls and replies; `None` once the writer is gone.
+    pub(crate) fn queued_bytes(&self) -> Option<usize> {
+        let shared = self.shared.upgrade()?;
+        Some(shared.queued.load(Ordering::Relaxed))
+    }
+
+    /// Waits until the queue is below its limit, or the writer is gone.
+    pub(crate) async fn wait_for_room(&self) {
+        loop {
+            let Some(shared) = self.shared.upgrade() else {
+                return;
+            };
+            let room = shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if shared.queued.load(Ordering::Relaxed) < shared.limit || shared.lock().closed {
+                return;
+            }
+            // The wait holds the queue alive; the writer wakes us on every write and at its end.
+            room.await;
+        }
+    }
+}
+
+impl Queue {
+    /// Queues `frame` behind the large frame at `index`; returns its length.
+    fn follow(&mut self, index: usize, large: bool, frame: Vec<u8>) -> usize {
+        let len = frame.len();
+        if let Some(leader) = self.large.get_mut(index) {
+            leader.followers.push(Follower { large, frame });
+        }
+        len
+    }
+
+    /// A large frame is written: its followers go out next, in order. Small ones join the data
+    /// buffer (empty but for them, as the writer just took it); the first large one becomes a
+    /// large frame of its own, leading the followers after it.
+    fn release(&mut self, done: LargeFrame) {
+        let mut followers = done.followers.into_iter();
+        while let Some(follower) = followers.next() {
+            if follower.large {
+                self.large.push_back(LargeFrame {
+                    lane: done.lane,
+                    frame: follower.frame,
+                    sent: 0,
+                    followers: followers.collect(),
+                });
+                return;
+            }
+            self.data.extend_from_slice(&follower.frame);
+        }
+    }
+}
+
+/// The writer has stopped; nothing more can be sent on this connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WriterClosed;
 
@@ -103,13 +362,13 @@ impl fmt::Display for WriterClosed {
 
 impl std::error::Error for WriterClosed {}
 
-/// Why a writer task ended.
+/// How the writer task ended.
 #[derive(Debug)]
 #[non_exhaustive]
 pub(crate) enum WriterExit {
-    /// Every handle was dropped; all queued frames were written and the write half shut down.
+    /// Every handle was dropped; what was queued was written and the stream shut down.
     Finished,
-    /// Writing, flushing or shutting down the transport failed.
+    /// A write failed; the connection is unusable.
     Failed(io::Error),
 }
 
@@ -122,81 +381,202 @@ impl fmt::Display for WriterExit {
     }
 }
 
-async fn run_writer(
-    mut write: BoxWrite,
-    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
-    queued_bytes: Arc<AtomicUsize>,
-) -> WriterExit {
-    let mut batch = BatchWriter {
-        write: &mut write,
-        buf: Vec::with_capacity(BATCH_BYTES),
-        queued_bytes: &queued_bytes,
-    };
-    // `recv` returns `None` once every handle is dropped and the queue is empty.
-    while let Some(first) = frames.recv().await {
-        let mut next = Some(first);
-        // Take everything that is ready without waiting, then write it out.
-        while let Some(frame) = next {
-            if let Err(err) = batch.push(frame).await {
+/// What the writer takes from the queue in one turn.
+#[derive(Default)]
+struct Turn {
+    urgent: Vec<u8>,
+    data: Vec<u8>,
+    /// Counted bytes this turn writes (of `data`, a large frame, and replies).
+    counted: usize,
+}
+
+async fn run_writer(mut write: BoxWrite, shared: Arc<Shared>) -> WriterExit {
+    let mut turn = Turn::default();
+    loop {
+        let finished = take_turn(&shared, &mut turn);
+        if !turn.urgent.is_empty() || !turn.data.is_empty() {
+            if let Err(err) = write_turn(&mut write, &mut turn).await {
+                shared.lock().closed = true;
+                shared.room.notify_waiters();
                 return WriterExit::Failed(err);
             }
-            next = frames.try_recv().ok();
+            shared.queued.fetch_sub(turn.counted, Ordering::Relaxed);
+            shared.room.notify_waiters();
+            continue;
         }
-        if let Err(err) = batch.write_out().await {
-            return WriterExit::Failed(err);
+        if finished {
+            break;
         }
+        shared.work.notified().await;
     }
+    shared.room.notify_waiters();
     match write.shutdown().await {
         Ok(()) => WriterExit::Finished,
         Err(err) => WriterExit::Failed(err),
     }
 }
 
-/// Coalesces small frames into one buffer, and writes large ones from their own.
-struct BatchWriter<'a> {
-    write: &'a mut BoxWrite,
-    buf: Vec<u8>,
-    queued_bytes: &'a AtomicUsize,
-}
-
-impl BatchWriter<'_> {
-    /// Adds a frame, writing when the batch is full or the frame is large.
-    async fn push(&mut self, frame: Vec<u8>) -> io::Result<()> {
-        if frame.len() >= DIRECT_WRITE_MIN {
-            // Keep the order: what is batched goes first.
-            self.write_batch().await?;
-            self.write.write_all(&frame).await?;
-            self.report_written(frame.len());
-        } else {
-            self.buf.extend_from_slice(&frame);
-            if self.buf.len() >= BATCH_BYTES {
-                self.write_batch().await?;
+/// Moves everything ready from the queue into `turn`: all urgent and data frames and one piece of
+/// the first large frame. Returns whether the queue is closed and empty.
+fn take_turn(shared: &Shared, turn: &mut Turn) -> bool {
+    let mut queue = shared.lock();
+    // Swapping keeps both sides' capacity: no copy, no allocation in the steady state.
+    std::mem::swap(&mut queue.urgent, &mut turn.urgent);
+    std::mem::swap(&mut queue.data, &mut turn.data);
+    turn.counted = std::mem::take(&mut queue.urgent_counted) + turn.data.len();
+    if let Some(head) = queue.large.front_mut() {
+        let piece = fragment::pieces(&head.frame).nth(head.sent);
+        if let Some((more, chunk)) = piece {
+            // A piece is smaller than the whole frame, which passed the limit when encoded.
+            let _ = encode_fragment_frame(more, chunk, u32::MAX, &mut turn.data);
+            head.sent += 1;
+        }
+        if piece.is_none_or(|(more, _)| !more) {
+            if let Some(done) = queue.large.pop_front() {
+                turn.counted += done.frame.len();
+                queue.release(done);
             }
         }
-        Ok(())
     }
+    queue.closed && queue.urgent.is_empty() && queue.data.is_empty() && queue.large.is_empty()
+}
 
-    /// Writes the batch and flushes the transport: called when the queue is empty.
-    async fn write_out(&mut self) -> io::Result<()> {
-        self.write_batch().await?;
-        // A no-op for TCP; pushes out buffered records for transports that buffer.
-        self.write.flush().await
-    }
-
-    async fn write_batch(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
+async fn write_turn(write: &mut BoxWrite, turn: &mut Turn) -> io::Result<()> {
+    for buffer in [&mut turn.urgent, &mut turn.data] {
+        if !buffer.is_empty() {
+            write.write_all(buffer).await?;
+            buffer.clear();
+            if buffer.capacity() > KEEP_CAPACITY {
+                buffer.shrink_to(KEEP_CAPACITY / 16);
+            }
         }
-        self.write.write_all(&self.buf).await?;
-        let written = self.buf.len();
-        // Keeps the capacity (at most a batch and one frame below `DIRECT_WRITE_MIN`) for reuse.
-        self.buf.clear();
-        self.report_written(written);
-        Ok(())
+    }
+    write.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::net::FrameReader;
+    use crate::protocol::fragment::FRAGMENT_CHUNK;
+    use crate::protocol::message::{encode_cast_frame, ControlMessage, SessionMessage};
+
+    const LIMIT: u32 = 64 * 1024 * 1024;
+
+    fn cast(writer: &WriterHandle, to: u64, args: &[u8]) {
+        writer
+            .push(Lane::Actor(to), args.len(), |out| {
+                encode_cast_frame(to, args, LIMIT, out)
+            })
+            .unwrap()
+            .unwrap();
     }
 
-    /// Written bytes are no longer queued.
-    fn report_written(&self, bytes: usize) {
-        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    fn heartbeat() -> Vec<u8> {
+        let mut frame = Vec::new();
+        SessionMessage::Control(ControlMessage::Heartbeat)
+            .encode_frame(LIMIT, &mut frame)
+            .unwrap();
+        frame
+    }
+
+    /// Reads `count` frames and names each: "heartbeat", "cast <to> <len>" or "piece <more>".
+    async fn read_frames(reader: &mut FrameReader, count: usize) -> Vec<String> {
+        let mut seen = Vec::new();
+        for _ in 0..count {
+            let body = tokio::time::timeout(Duration::from_secs(10), reader.next_frame(LIMIT))
+                .await
+                .expect("frames arrive")
+                .unwrap()
+                .expect("the stream is open");
+            seen.push(match SessionMessage::decode(body).unwrap() {
+                SessionMessage::Control(ControlMessage::Heartbeat) => "heartbeat".to_owned(),
+                SessionMessage::Cast { to, args } => format!("cast {to} {}", args.len()),
+                SessionMessage::Fragment { more, .. } => format!("piece {more}"),
+                other => other.kind().to_owned(),
+            });
+        }
+        seen
+    }
+
+    fn position(seen: &[String], what: &str) -> usize {
+        seen.iter().position(|s| s == what).unwrap_or(usize::MAX)
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_goes_in_pieces_with_other_traffic_between_them() {
+        let (near, far) = tokio::io::duplex(1 << 20);
+        let (writer, _task) = spawn_writer(Box::new(near));
+        let mut reader = FrameReader::new(Box::new(far));
+
+        let big = vec![7u8; 5 * FRAGMENT_CHUNK];
+        cast(&writer, 1, &big);
+        writer.send(heartbeat()).unwrap();
+        cast(&writer, 2, b"small");
+
+        let pieces = (big.len() + 16).div_ceil(FRAGMENT_CHUNK);
+        let seen = read_frames(&mut reader, pieces + 2).await;
+        let last_piece = position(&seen, "piece false");
+        assert!(position(&seen, "heartbeat") < last_piece, "{seen:?}");
+        assert!(position(&seen, "cast 2 5") < last_piece, "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_frame_for_the_same_actor_waits_behind_its_large_one() {
+        let (near, far) = tokio::io::duplex(1 << 20);
+        let (writer, _task) = spawn_writer(Box::new(near));
+        let mut reader = FrameReader::new(Box::new(far));
+
+        let big = vec![7u8; 3 * FRAGMENT_CHUNK];
+        cast(&writer, 1, &big);
+        cast(&writer, 1, b"after");
+        cast(&writer, 1, &big);
+        cast(&writer, 1, b"last");
+
+        let pieces = (big.len() + 16).div_ceil(FRAGMENT_CHUNK);
+        let seen = read_frames(&mut reader, 2 * pieces + 2).await;
+        let firsts: Vec<usize> = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| *s == "piece false")
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(firsts.len(), 2, "{seen:?}");
+        let after = position(&seen, "cast 1 5");
+        let last = position(&seen, "cast 1 4");
+        assert!(
+            firsts[0] < after && after < firsts[1] && firsts[1] < last,
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_senders_wait_until_the_peer_reads() {
+        // A pipe that holds 4 KiB and a queue limit of 16 KiB: nothing drains until we read.
+        let (near, far) = tokio::io::duplex(4096);
+        let (writer, _task) = spawn_writer_with_limit(Box::new(near), 16 * 1024);
+        let mut reader = FrameReader::new(Box::new(far));
+
+        let mut sent = 0;
+        while !writer.is_congested() {
+            cast(&writer, 1, &[1u8; 1024]);
+            sent += 1;
+            tokio::task::yield_now().await;
+        }
+        assert!(writer.queued_bytes() >= 16 * 1024);
+        let waiting = tokio::time::timeout(Duration::from_millis(50), writer.wait_for_room()).await;
+        assert!(waiting.is_err(), "no room while the peer reads nothing");
+
+        let drain = tokio::spawn(async move {
+            read_frames(&mut reader, sent).await;
+            reader
+        });
+        tokio::time::timeout(Duration::from_secs(10), writer.wait_for_room())
+            .await
+            .expect("room once the peer reads");
+        assert!(!writer.is_congested());
+        drain.await.unwrap();
     }
 }

@@ -1,16 +1,23 @@
 //! Connecting a node to another: open a connection and hand it to the [`NodeServer`](super::NodeServer),
-//! which runs the session. These functions return once the connection is handed over; the
-//! handshake continues in the session, and its outcome is reported to event subscribers.
+//! which runs the session. [`connect`] and its siblings return once the connection is handed
+//! over; the handshake continues in the session, and its outcome is reported to event
+//! subscribers. [`connect_and_wait`] and [`connect_enc_and_wait`] return once the session is ready
+//! (or could not be), with a typed error.
+//!
+//! A node remembers the address of a peer it dialed (except over an external transport) and dials
+//! it again if the session is lost; see [`ReconnectPolicy`](super::ReconnectPolicy).
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 use ractor::{ActorRef, MessagingErr};
 use tokio::net::ToSocketAddrs;
-use tokio_native_tls::TlsConnector;
+use tokio_native_tls::{native_tls, TlsConnector};
 
-use super::{NodeServerMessage, ServerEvent};
-use crate::net::{dial_tcp, dial_tls, ClusterBidiStream, DialError};
+use super::reconnect::DialTarget;
+use super::{NodeServerMessage, NodeServerSessionInformation, ServerEvent};
+use crate::net::{dial_tcp, dial_tls, ClusterBidiStream, DialError, NetworkStream};
 
 /// Why a connection could not be opened or handed to the node server.
 #[derive(Debug)]
@@ -61,11 +68,21 @@ pub async fn connect<T: ToSocketAddrs>(
     address: T,
 ) -> Result<(), ClientConnectErr> {
     let stream = dial_tcp(address).await?;
-    node_server.cast(NodeServerMessage::ConnectionOpened {
-        stream: Box::new(stream),
-        is_server: false,
-    })?;
+    let target = tcp_target(&stream);
+    node_server.cast(NodeServerMessage::internal(ServerEvent::Open {
+        stream,
+        target,
+        waiter: None,
+    }))?;
     Ok(())
+}
+
+/// Where to dial a peer reached over plain TCP again: the address the dial reached.
+fn tcp_target(stream: &NetworkStream) -> Option<DialTarget> {
+    stream.peer_addr().map(|addr| DialTarget {
+        addr: addr.to_string(),
+        tls: None,
+    })
 }
 
 /// Connects `node_server` to the node listening at `address`, over TLS, checking the server's
@@ -83,13 +100,18 @@ pub async fn connect_enc<T: ToSocketAddrs>(
             DialError::Connect(err) => ClientConnectErr::Socket(err),
             DialError::Tls(err) => ClientConnectErr::Encryption(io::Error::other(err)),
         })?;
+    let target = stream.peer_addr().map(|addr| DialTarget {
+        addr: addr.to_string(),
+        tls: Some((encryption_settings.clone(), domain.to_owned())),
+    });
     node_server.cast(NodeServerMessage::internal(ServerEvent::UseTlsConnector(
         encryption_settings,
     )))?;
-    node_server.cast(NodeServerMessage::ConnectionOpened {
-        stream: Box::new(stream),
-        is_server: false,
-    })?;
+    node_server.cast(NodeServerMessage::internal(ServerEvent::Open {
+        stream,
+        target,
+        waiter: None,
+    }))?;
     Ok(())
 }
 
@@ -104,4 +126,140 @@ pub async fn connect_external(
         is_server: false,
     })?;
     Ok(())
+}
+
+/// Why [`connect_and_wait`] or [`connect_enc_and_wait`] did not give a ready session.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The session was not ready within the time given. The attempt goes on in the background:
+    /// the session may still become ready, and is then reported to event subscribers.
+    Timeout(Duration),
+    /// The connection could not be opened: refused, unreachable, name resolution failed...
+    Io(io::Error),
+    /// The TLS handshake failed: the peer's certificate was rejected, or it does not speak TLS.
+    Tls(native_tls::Error),
+    /// The peer and this node could not authenticate each other: most likely their cookies
+    /// differ (or they share a name, or speak incompatible protocol versions). Not retried.
+    AuthenticationFailed(String),
+    /// The connection opened but the session ended before it was ready (the peer closed it,
+    /// broke the protocol, or did not finish the handshake in time), and why.
+    SessionEnded(String),
+    /// The node server is not running.
+    ServerNotRunning,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout(after) => write!(f, "the session was not ready within {after:?}"),
+            Self::Io(err) => write!(f, "cannot connect: {err}"),
+            Self::Tls(err) => write!(f, "TLS handshake failed: {err}"),
+            Self::AuthenticationFailed(reason) => write!(f, "authentication failed: {reason}"),
+            Self::SessionEnded(reason) => {
+                write!(f, "the session ended before it was ready: {reason}")
+            }
+            Self::ServerNotRunning => f.write_str("the node server is not running"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(err) => Some(err),
+            Self::Tls(err) => Some(err),
+            Self::Timeout(_)
+            | Self::AuthenticationFailed(_)
+            | Self::SessionEnded(_)
+            | Self::ServerNotRunning => None,
+        }
+    }
+}
+
+/// What the server answers a waiting connect with.
+pub(crate) type Waiter =
+    ractor::concurrency::OneshotSender<Result<NodeServerSessionInformation, ConnectError>>;
+
+/// Connects `node_server` to the node listening at `address` over plain TCP, and waits until the
+/// session is ready (authenticated, and the initial exchange of actors and groups done both ways),
+/// for at most `timeout`.
+///
+/// If this node is already connected to that peer, the existing session is returned. Once
+/// connected, the peer is dialed again if the session is lost, as with [`connect`].
+///
+/// ```no_run
+/// # async fn run(node: ractor::ActorRef<ractor_cluster::NodeServerMessage>) {
+/// use std::time::Duration;
+/// use ractor_cluster::node::client::ConnectError;
+///
+/// match ractor_cluster::client_connect_and_wait(&node, "10.0.0.7:4697", Duration::from_secs(5)).await {
+///     Ok(session) => println!("connected to {:?}", session.peer_name),
+///     Err(ConnectError::AuthenticationFailed(reason)) => eprintln!("check the cookie: {reason}"),
+///     Err(err) => eprintln!("cannot connect: {err}"),
+/// }
+/// # }
+/// ```
+pub async fn connect_and_wait<T: ToSocketAddrs>(
+    node_server: &ActorRef<NodeServerMessage>,
+    address: T,
+    timeout: Duration,
+) -> Result<NodeServerSessionInformation, ConnectError> {
+    let attempt = async {
+        let stream = dial_tcp(address).await.map_err(ConnectError::Io)?;
+        let target = tcp_target(&stream);
+        open_and_wait(node_server, stream, target).await
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .unwrap_or(Err(ConnectError::Timeout(timeout)))
+}
+
+/// [`connect_and_wait`] over TLS, checking the server's certificate against `domain`; see
+/// [`connect_enc`] for how transitive peers are then dialed.
+pub async fn connect_enc_and_wait<T: ToSocketAddrs>(
+    node_server: &ActorRef<NodeServerMessage>,
+    address: T,
+    encryption_settings: TlsConnector,
+    domain: &str,
+    timeout: Duration,
+) -> Result<NodeServerSessionInformation, ConnectError> {
+    let attempt = async {
+        let stream = dial_tls(address, &encryption_settings, domain)
+            .await
+            .map_err(|err| match err {
+                DialError::Connect(err) => ConnectError::Io(err),
+                DialError::Tls(err) => ConnectError::Tls(err),
+            })?;
+        let target = stream.peer_addr().map(|addr| DialTarget {
+            addr: addr.to_string(),
+            tls: Some((encryption_settings.clone(), domain.to_owned())),
+        });
+        node_server
+            .cast(NodeServerMessage::internal(ServerEvent::UseTlsConnector(
+                encryption_settings.clone(),
+            )))
+            .map_err(|_| ConnectError::ServerNotRunning)?;
+        open_and_wait(node_server, stream, target).await
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .unwrap_or(Err(ConnectError::Timeout(timeout)))
+}
+
+async fn open_and_wait(
+    node_server: &ActorRef<NodeServerMessage>,
+    stream: NetworkStream,
+    target: Option<DialTarget>,
+) -> Result<NodeServerSessionInformation, ConnectError> {
+    let (waiter, answer) = ractor::concurrency::oneshot();
+    node_server
+        .cast(NodeServerMessage::internal(ServerEvent::Open {
+            stream,
+            target,
+            waiter: Some(waiter),
+        }))
+        .map_err(|_| ConnectError::ServerNotRunning)?;
+    // The server dropping the waiter unanswered means it stopped.
+    answer.await.unwrap_or(Err(ConnectError::ServerNotRunning))
 }

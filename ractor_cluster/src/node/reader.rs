@@ -16,8 +16,10 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorId, ActorRef};
 use tokio::task::JoinHandle;
 
+use super::liveness::ReceivedFrames;
 use super::session::{NodeSessionMessage, SessionEvent};
-use crate::net::{FrameReader, WriterHandle};
+use crate::net::{FrameReader, Lane, WriterHandle};
+use crate::protocol::fragment::{FragmentError, Reassembly};
 use crate::protocol::message::{encode_reply_frame, CallFailure, ReplyOutcome, SessionMessage};
 use crate::remote_actor::InFlightCalls;
 use crate::reply::{self, CallTicket, ForwarderInbox};
@@ -29,6 +31,8 @@ pub(crate) struct ReaderContext {
     pub(crate) in_flight: Arc<InFlightCalls>,
     /// Limit of inbound frames, and of the reply frames this task sends.
     pub(crate) max_frame: u32,
+    /// Counts every frame received, for down detection (see `liveness`).
+    pub(crate) received: Arc<ReceivedFrames>,
 }
 
 /// Starts the reader; it tells the session why it stopped.
@@ -43,18 +47,16 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
     let mut inbox = ForwarderInbox::open();
     let route = inbox.route_metadata();
     let mut forwarders = FuturesUnordered::new();
+    let mut reassembly = Reassembly::default();
     let reason = loop {
         tokio::select! {
             frame = reader.next_frame(context.max_frame) => match frame {
-                Ok(Some(body)) => match SessionMessage::decode(body) {
-                    Ok(message) => {
-                        if let Err(reason) = context.dispatch(message, &route, &mut replies) {
-                            break reason;
-                        }
+                Ok(Some(body)) => {
+                    context.received.frame_received();
+                    if let Err(reason) = context.receive(body, &mut reassembly, &route, &mut replies) {
+                        break reason;
                     }
-                    // PROTOCOL.md rule S1: the framing is intact but the peer broke the protocol.
-                    Err(err) => break format!("the peer sent a malformed message: {err}"),
-                },
+                }
                 Ok(None) => break "the peer closed the connection".to_owned(),
                 Err(err) => break err.to_string(),
             },
@@ -74,6 +76,33 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
 }
 
 impl ReaderContext {
+    /// Decodes one frame body and acts on it; a fragment is kept until its message is whole.
+    fn receive(
+        &self,
+        body: &[u8],
+        reassembly: &mut Reassembly,
+        route: &[u8],
+        replies: &mut FuturesUnordered<PendingReply>,
+    ) -> Result<(), String> {
+        // PROTOCOL.md rule S1: the framing is intact but the peer broke the protocol.
+        let malformed = |err| format!("the peer sent a malformed message: {err}");
+        match SessionMessage::decode(body).map_err(malformed)? {
+            SessionMessage::Fragment { more, chunk } => {
+                let whole = reassembly
+                    .push(more, &chunk, self.max_frame)
+                    .map_err(|err| err.to_string())?;
+                match whole {
+                    None => Ok(()),
+                    Some(body) => match SessionMessage::decode(&body).map_err(malformed)? {
+                        SessionMessage::Fragment { .. } => Err(FragmentError::Nested.to_string()),
+                        message => self.dispatch(message, route, replies),
+                    },
+                }
+            }
+            message => self.dispatch(message, route, replies),
+        }
+    }
+
     fn dispatch(
         &self,
         message: SessionMessage,
@@ -131,6 +160,9 @@ impl ReaderContext {
                     tracing::debug!(call, "ignoring a reply to no call pending on this session");
                 }
             }
+            SessionMessage::Fragment { .. } => {
+                return Err(FragmentError::Nested.to_string());
+            }
             SessionMessage::Control(control) => {
                 self.session
                     .cast(NodeSessionMessage::internal(SessionEvent::Control(control)))
@@ -141,23 +173,18 @@ impl ReaderContext {
     }
 
     fn send_reply(&self, call: u64, outcome: Result<&[u8], CallFailure>) {
-        let mut frame = Vec::new();
-        if let Err(err) = encode_reply_frame(call, outcome, self.max_frame, &mut frame) {
-            tracing::warn!(%err, "cannot send a reply to a remote caller; it gets an error");
-            frame.clear();
-            if encode_reply_frame(
-                call,
-                Err(CallFailure::Undecodable),
-                self.max_frame,
-                &mut frame,
-            )
-            .is_err()
-            {
-                return;
-            }
-        }
+        let size = outcome.map_or(0, <[u8]>::len);
+        let max_frame = self.max_frame;
+        let queued = self.writer.push(Lane::Reply, size, |out| {
+            encode_reply_frame(call, outcome, max_frame, out)
+        });
         // A closed writer means the session is ending; the caller's side fails the call then.
-        let _ = self.writer.send(frame);
+        if let Ok(Err(err)) = queued {
+            tracing::warn!(%err, "cannot send a reply to a remote caller; it gets an error");
+            let _ = self.writer.push(Lane::Reply, 0, |out| {
+                encode_reply_frame(call, Err(CallFailure::Undecodable), max_frame, out)
+            });
+        }
     }
 }
 

@@ -14,15 +14,19 @@ use ractor::{
 };
 use tokio::task::JoinHandle;
 
+use super::liveness::{spawn_liveness, LivenessTiming, ReceivedFrames};
 use super::reader::{spawn_reader, ReaderContext};
-use super::{NodeConfig, NodeServerMessage, ServerEvent};
-use crate::net::{spawn_writer, BoxRead, FrameReader, NetworkStream, WriterExit, WriterHandle};
+use super::references::{self, PeerLink, ProxyExit};
+use super::{spawn, Announce, NodeConfig, NodeServerMessage, ServerEvent};
+use crate::net::{
+    spawn_writer_with_limit, BoxRead, FrameReader, NetworkStream, WriterExit, WriterHandle,
+};
 use crate::protocol::frame::HANDSHAKE_MAX_FRAME;
 use crate::protocol::handshake::{
     Authenticated, ClientDriver, HandshakeConfig, HandshakeError, HandshakeProgress, ServerDriver,
 };
 use crate::protocol::message::{
-    ActorAnnouncement, ControlMessage, PeerAnnouncement, SessionMessage,
+    ActorAnnouncement, ControlMessage, PeerAnnouncement, Rejection, SessionMessage,
 };
 use crate::remote_actor::{InFlightCalls, RemoteActor, RemoteActorArgs, RemoteActorMessage};
 use crate::reply;
@@ -86,6 +90,9 @@ impl std::fmt::Debug for NodeSessionInternal {
             SessionEvent::Control(_) => "Control",
             SessionEvent::ReaderEnded(_) => "ReaderEnded",
             SessionEvent::SendPeers(_) => "SendPeers",
+            SessionEvent::PeerSilent(_) => "PeerSilent",
+            SessionEvent::Close(_) => "Close",
+            SessionEvent::Adopt { .. } => "Adopt",
         })
     }
 }
@@ -109,6 +116,16 @@ pub(crate) enum SessionEvent {
     ReaderEnded(String),
     /// Transitive mode: tell the peer about these nodes.
     SendPeers(Vec<PeerAnnouncement>),
+    /// The liveness task received nothing from the peer for this long: the peer is down.
+    PeerSilent(Duration),
+    /// The server ends the session on purpose: tell the peer why, then stop.
+    Close(String),
+    /// A reference that arrived in a message made this proxy of the peer's actor `pid`, supervised
+    /// by this session (see `references`): keep it, and ask the peer to report the actor's end.
+    Adopt {
+        pid: u64,
+        proxy: ActorRef<RemoteActorMessage>,
+    },
 }
 
 /// What the handshake task hands over.
@@ -153,11 +170,19 @@ struct Live {
     peer_node_id: u64,
     /// Held for its `Drop`: the reader stops with the session.
     _reader_task: AbortOnDrop<()>,
+    /// Held for its `Drop`: heartbeats and down detection stop with the session.
+    _liveness_task: AbortOnDrop<()>,
     in_flight: Arc<InFlightCalls>,
     /// Proxies of the peer's actors, by their pid on the peer.
     proxies: HashMap<u64, ActorRef<RemoteActorMessage>>,
     /// Local pids announced to the peer.
     announced: HashSet<u64>,
+    /// Announced local pids this session monitors, so their end is reported with its reason.
+    monitored: HashSet<u64>,
+    /// The session's own cell, which monitors announced actors.
+    myself: ActorCell,
+    /// The minor protocol version both sides speak: 1.1 variants go only to 1.1 peers (rule V4).
+    minor: u16,
     synced_here: bool,
     synced_there: bool,
     ready: bool,
@@ -168,6 +193,8 @@ impl Drop for Live {
     fn drop(&mut self) {
         pg::demonitor_scope(pg::ALL_SCOPES_NOTIFICATION.to_owned(), self.session);
         pid_registry::demonitor(self.session);
+        references::peer_down(self.peer_node_id, self.session);
+        spawn::fail_pending(self.peer_node_id);
         self.in_flight.close_and_fail_all();
         // A proxy that is killed (not drained) drops the calls still queued in its mailbox before
         // any ticket of theirs reached `in_flight`; once the proxies have stopped, fail those too.
@@ -208,15 +235,41 @@ impl NodeSessionState {
         self.send(&SessionMessage::Control(control));
     }
 
+    /// Announces the local actors in `cells` that the node's [`Announce`] mode lets it announce
+    /// unasked (group members are announced whatever the mode, when they join).
+    fn announce_by_mode(&mut self, cells: &[ActorCell]) {
+        match self.config.announce {
+            Announce::All => self.announce(cells),
+            Announce::NamedOrGrouped => {
+                let named: Vec<ActorCell> = cells
+                    .iter()
+                    .filter(|cell| cell.get_name().is_some())
+                    .cloned()
+                    .collect();
+                self.announce(&named);
+            }
+            Announce::OnDemand => {}
+        }
+    }
+
     /// Announces the local actors in `cells` that the peer does not know yet.
     fn announce(&mut self, cells: &[ActorCell]) {
         let Some(live) = &mut self.live else { return };
         let fresh = cells
             .iter()
             .filter(|cell| is_remotable_local(cell) && live.announced.insert(cell.get_id().pid()))
-            .map(|cell| ActorAnnouncement {
-                pid: cell.get_id().pid(),
-                name: cell.get_name(),
+            .map(|cell| {
+                let pid = cell.get_id().pid();
+                // Monitored, so that its end reaches the peer with its reason. Monitor first,
+                // then look: an actor already stopping may have notified its monitors before.
+                live.myself.monitor(cell.clone());
+                if cell.get_status() < ractor::ActorStatus::Stopping {
+                    live.monitored.insert(pid);
+                }
+                ActorAnnouncement {
+                    pid,
+                    name: cell.get_name(),
+                }
             })
             .collect::<Vec<_>>();
         if !fresh.is_empty() {
@@ -261,7 +314,7 @@ impl NodeSessionState {
         // announcing twice is harmless.
         pid_registry::monitor(myself.get_cell());
         pg::monitor_scope(pg::ALL_SCOPES_NOTIFICATION.to_owned(), myself.get_cell());
-        self.announce(&pid_registry::get_all_pids());
+        self.announce_by_mode(&pid_registry::get_all_pids());
         for key in pg::which_scopes_and_groups() {
             let (scope, group) = (key.get_scope(), key.get_group());
             let members = pg::get_scoped_local_members(&scope, &group);
@@ -301,6 +354,19 @@ impl NodeSessionState {
                     if live.proxies.contains_key(&actor.pid) {
                         continue;
                     }
+                    if let Some(existing) = references::proxy_of(live.peer_node_id, actor.pid) {
+                        // Started on demand meanwhile (its `Adopt` is on the way): name it.
+                        let kept = references::proxy_up(
+                            live.peer_node_id,
+                            actor.pid,
+                            &existing,
+                            live.session,
+                            actor.name.as_deref(),
+                        )
+                        .unwrap_or(existing);
+                        live.proxies.insert(actor.pid, kept.into());
+                        continue;
+                    }
                     let Some(writer) = self.writer.clone() else {
                         break;
                     };
@@ -314,10 +380,10 @@ impl NodeSessionState {
                         node_id: live.peer_node_id,
                         pid: actor.pid,
                     };
-                    // Proxies are not entered in the name registry, so their names cannot clash
-                    // with local ones.
+                    // ractor's name registry takes local actors only: names of proxies are in
+                    // `references` (see `where_is`).
                     match ActorRuntime::spawn_linked_remote(
-                        actor.name,
+                        actor.name.clone(),
                         RemoteActor,
                         id,
                         args,
@@ -326,7 +392,21 @@ impl NodeSessionState {
                     .await
                     {
                         Ok((proxy, _)) => {
-                            live.proxies.insert(actor.pid, proxy);
+                            match references::proxy_up(
+                                live.peer_node_id,
+                                actor.pid,
+                                &proxy.get_cell(),
+                                live.session,
+                                actor.name.as_deref(),
+                            ) {
+                                None => {
+                                    live.proxies.insert(actor.pid, proxy);
+                                }
+                                Some(existing) => {
+                                    proxy.stop(None);
+                                    live.proxies.insert(actor.pid, existing.into());
+                                }
+                            }
                         }
                         Err(err) => tracing::warn!(
                             peer = %live.peer_name,
@@ -340,11 +420,53 @@ impl NodeSessionState {
             ControlMessage::ActorStopped { pid, reason } => {
                 if let Some(proxy) = live.proxies.remove(&pid) {
                     tracing::debug!(peer = %live.peer_name, pid, ?reason, "a remote actor stopped");
-                    // Drained, not stopped: calls already queued in the proxy still reach the
-                    // peer, which answers them with an error, so no caller is left waiting.
-                    // Stopping also takes the proxy out of every group.
-                    let _ = proxy.drain();
+                    // Ended after what is queued, not at once: calls already queued in the proxy
+                    // still reach the peer, which answers them with an error, so no caller is left
+                    // waiting. The proxy stops with the actor's reason, which its monitors see;
+                    // stopping also takes it out of every group.
+                    references::end_proxy(&proxy.get_cell(), ProxyExit::Stopped(reason));
                 }
+            }
+            ControlMessage::ActorFailed { pid, error } => {
+                if let Some(proxy) = live.proxies.remove(&pid) {
+                    tracing::debug!(peer = %live.peer_name, pid, %error, "a remote actor failed");
+                    references::end_proxy(&proxy.get_cell(), ProxyExit::Failed(error));
+                }
+            }
+            ControlMessage::ActorsWanted(pids) => {
+                let mut alive = Vec::new();
+                let mut gone = Vec::new();
+                for pid in pids {
+                    match ractor::registry::where_is_pid(ActorId::Local(pid))
+                        .filter(is_remotable_local)
+                    {
+                        Some(cell) => {
+                            // Announced again even if it was: the peer's proxy is new.
+                            live.announced.remove(&pid);
+                            alive.push(cell);
+                        }
+                        None => gone.push(pid),
+                    }
+                }
+                for pid in gone {
+                    self.send_control(ControlMessage::ActorStopped {
+                        pid,
+                        reason: Some(references::NO_SUCH_ACTOR.to_owned()),
+                    });
+                }
+                self.announce(&alive);
+            }
+            ControlMessage::SpawnRequest {
+                request,
+                kind,
+                args,
+            } => {
+                if let Some(writer) = self.writer.clone() {
+                    spawn::serve(request, &kind, &args, writer, self.config.max_frame);
+                }
+            }
+            ControlMessage::SpawnReply { request, outcome } => {
+                spawn::complete(live.peer_node_id, request, outcome);
             }
             ControlMessage::GroupJoined { scope, group, pids } => {
                 let cells = proxies_of(&live.proxies, &pids);
@@ -378,6 +500,40 @@ impl NodeSessionState {
         Ok(())
     }
 
+    /// Keeps a proxy that a reference made on demand, and asks the peer to report its actor's end.
+    fn adopt(&mut self, pid: u64, proxy: ActorRef<RemoteActorMessage>) {
+        let Some(live) = &mut self.live else {
+            proxy.stop(Some(references::NODE_LOST.to_owned()));
+            return;
+        };
+        if live.proxies.contains_key(&pid) {
+            return;
+        }
+        live.proxies.insert(pid, proxy);
+        if live.minor >= 1 {
+            self.send_control(ControlMessage::ActorsWanted(vec![pid]));
+        }
+    }
+
+    /// A monitored local actor ended: the peer learns how.
+    fn local_ended(&mut self, cell: &ActorCell, exit: ProxyExit) {
+        let pid = cell.get_id().pid();
+        let Some(live) = &mut self.live else { return };
+        if !(live.monitored.remove(&pid) && live.announced.remove(&pid)) {
+            return;
+        }
+        let minor = live.minor;
+        let control = match exit {
+            ProxyExit::Stopped(reason) => ControlMessage::ActorStopped { pid, reason },
+            ProxyExit::Failed(error) if minor >= 1 => ControlMessage::ActorFailed { pid, error },
+            ProxyExit::Failed(error) => ControlMessage::ActorStopped {
+                pid,
+                reason: Some(error),
+            },
+        };
+        self.send_control(control);
+    }
+
     fn established(&mut self, myself: &ActorRef<NodeSessionMessage>, established: Established) {
         let Established { reader, auth } = established;
         let Some(writer) = self.writer.clone() else {
@@ -385,6 +541,18 @@ impl NodeSessionState {
             return;
         };
         let in_flight = Arc::new(InFlightCalls::default());
+        let writer_for_links = writer.clone();
+        let received = Arc::new(ReceivedFrames::default());
+        let liveness_task = spawn_liveness(
+            LivenessTiming {
+                heartbeat_interval: self.config.heartbeat_interval,
+                down_after: self.config.down_after,
+            },
+            Arc::clone(&received),
+            writer.clone(),
+            self.config.max_frame,
+            myself.clone(),
+        );
         let reader_task = spawn_reader(
             reader,
             ReaderContext {
@@ -392,17 +560,32 @@ impl NodeSessionState {
                 writer,
                 in_flight: Arc::clone(&in_flight),
                 max_frame: self.config.max_frame,
+                received,
             },
         );
         tracing::info!(peer = %auth.peer.name, addr = %self.peer_label, "session authenticated");
+        references::peer_up(
+            auth.peer_node_id,
+            PeerLink {
+                session: myself.clone(),
+                incarnation: auth.peer_incarnation,
+                writer: writer_for_links,
+                in_flight: Arc::clone(&in_flight),
+                max_frame: self.config.max_frame,
+            },
+        );
         self.live = Some(Live {
             session: myself.get_id(),
             peer_name: auth.peer.name,
             peer_node_id: auth.peer_node_id,
             _reader_task: AbortOnDrop(reader_task),
+            _liveness_task: AbortOnDrop(liveness_task),
             in_flight,
             proxies: HashMap::new(),
             announced: HashSet::new(),
+            monitored: HashSet::new(),
+            myself: myself.get_cell(),
+            minor: auth.protocol.minor,
             synced_here: false,
             synced_there: false,
             ready: false,
@@ -441,12 +624,39 @@ async fn handshake(
     )
     .await
     {
-        Ok(Ok((reader, auth))) => admit(&server, &session, reader, auth).await,
-        Ok(Err(reason)) => Err(reason),
-        Err(_) => Err(format!(
+        Ok(Ok((reader, auth))) => admit(&server, &session, reader, auth)
+            .await
+            .map_err(HandshakeFailure::from),
+        Ok(Err(failure)) => Err(failure),
+        Err(_) => Err(HandshakeFailure::from(format!(
             "the handshake did not complete within {:?}",
             config.handshake_timeout
-        )),
+        ))),
+    };
+    let outcome = match outcome {
+        Ok(established) => Ok(established),
+        Err(HandshakeFailure {
+            reason,
+            authentication,
+        }) => {
+            // Answered before the session stops, so the server knows why when it sees it end
+            // (supervision events overtake ordinary messages).
+            let session_id = session.get_id();
+            let _ = server
+                .call(
+                    |reply| {
+                        NodeServerMessage::internal(ServerEvent::HandshakeFailed {
+                            session: session_id,
+                            reason: reason.clone(),
+                            authentication,
+                            reply,
+                        })
+                    },
+                    Some(Duration::from_secs(5)),
+                )
+                .await;
+            Err(reason)
+        }
     };
     drop(writer);
     let _ = session.cast(NodeSessionMessage::internal(SessionEvent::HandshakeDone(
@@ -486,6 +696,45 @@ async fn admit(
     }
 }
 
+/// Why a handshake ended without a session.
+struct HandshakeFailure {
+    reason: String,
+    /// The peers could not authenticate each other (different cookies, same name, incompatible
+    /// versions): dialing again would fail the same way.
+    authentication: bool,
+}
+
+impl From<String> for HandshakeFailure {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            authentication: false,
+        }
+    }
+}
+
+impl From<&str> for HandshakeFailure {
+    fn from(reason: &str) -> Self {
+        Self::from(reason.to_owned())
+    }
+}
+
+/// Whether a handshake error means the two nodes cannot authenticate each other, however often
+/// they try.
+fn is_authentication_failure(err: &HandshakeError) -> bool {
+    matches!(
+        err,
+        HandshakeError::AuthenticationFailed
+            | HandshakeError::PeerIncompatible { .. }
+            | HandshakeError::ConnectionToSelf
+            | HandshakeError::RejectedByPeer(
+                Rejection::BadProof
+                    | Rejection::IncompatibleVersion { .. }
+                    | Rejection::ConnectionToSelf
+            )
+    )
+}
+
 /// The handshake state machine of either side.
 enum Driver {
     Client(ClientDriver),
@@ -511,7 +760,7 @@ async fn authenticate(
     writer: &WriterHandle,
     is_server: bool,
     config: &NodeConfig,
-) -> Result<(FrameReader, Authenticated), String> {
+) -> Result<(FrameReader, Authenticated), HandshakeFailure> {
     let handshake_config = HandshakeConfig {
         cookie: config.cookie.clone(),
         local: config.local.clone(),
@@ -537,7 +786,7 @@ async fn authenticate(
         let body = match reader.next_frame(HANDSHAKE_MAX_FRAME).await {
             Ok(Some(body)) => body,
             Ok(None) => return Err("the peer closed the connection during the handshake".into()),
-            Err(err) => return Err(format!("handshake: {err}")),
+            Err(err) => return Err(format!("handshake: {err}").into()),
         };
         let progress = driver.receive(body, &mut out);
         if !out.is_empty() {
@@ -547,7 +796,12 @@ async fn authenticate(
         match progress {
             Ok(HandshakeProgress::Continue) => {}
             Ok(HandshakeProgress::Done(auth)) => return Ok((reader, auth)),
-            Err(err) => return Err(format!("handshake failed: {err}")),
+            Err(err) => {
+                return Err(HandshakeFailure {
+                    reason: format!("handshake failed: {err}"),
+                    authentication: is_authentication_failure(&err),
+                })
+            }
         }
     }
 }
@@ -564,7 +818,7 @@ impl Actor for NodeSession {
     ) -> Result<Self::State, ActorProcessingErr> {
         let peer_label = args.stream.peer_label();
         let (read, write) = args.stream.split();
-        let (writer, writer_task) = spawn_writer(write);
+        let (writer, writer_task) = spawn_writer_with_limit(write, args.config.max_outbound_queue);
         let handshake_task = tokio::spawn(handshake(
             read,
             writer.clone(),
@@ -594,6 +848,13 @@ impl Actor for NodeSession {
             // Calls waiting on this session will never be answered: tell their callers now, and
             // let the proxies fail whatever calls are still queued in their mailboxes.
             live.in_flight.close_and_fail_all();
+            // Monitors of the proxies learn that the node is lost, not that the actors stopped.
+            for proxy in live.proxies.values() {
+                references::end_proxy(
+                    &proxy.get_cell(),
+                    ProxyExit::Stopped(Some(references::NODE_LOST.to_owned())),
+                );
+            }
             myself
                 .drain_children_and_wait(Some(PROXY_DRAIN_GRACE))
                 .await;
@@ -646,6 +907,24 @@ impl Actor for NodeSession {
                 SessionEvent::SendPeers(peers) => {
                     state.send_control(ControlMessage::PeersKnown(peers));
                 }
+                SessionEvent::PeerSilent(silence) => {
+                    let reason = format!(
+                        "no traffic from the peer for {:.1} s: declared down",
+                        silence.as_secs_f64()
+                    );
+                    let peer = state.live.as_ref().map(|l| l.peer_name.clone());
+                    tracing::warn!(peer = ?peer, addr = %state.peer_label, %reason, "session ended");
+                    myself.stop(Some(reason));
+                }
+                SessionEvent::Adopt { pid, proxy } => state.adopt(pid, proxy),
+                SessionEvent::Close(reason) => {
+                    let peer = state.live.as_ref().map(|l| l.peer_name.clone());
+                    tracing::info!(peer = ?peer, addr = %state.peer_label, %reason, "session ended");
+                    state.send_control(ControlMessage::Disconnect {
+                        reason: reason.clone(),
+                    });
+                    myself.stop(Some(reason));
+                }
             },
         }
         Ok(())
@@ -659,22 +938,31 @@ impl Actor for NodeSession {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Spawn(cell)) => {
-                state.announce(&[cell]);
+                state.announce_by_mode(&[cell]);
             }
             SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Terminate(cell)) => {
                 let pid = cell.get_id().pid();
-                let was_announced = state
-                    .live
-                    .as_mut()
-                    .is_some_and(|live| cell.get_id().is_local() && live.announced.remove(&pid));
+                // A monitored actor's end is reported by the monitor event that follows, with
+                // its reason.
+                let was_announced = state.live.as_mut().is_some_and(|live| {
+                    cell.get_id().is_local()
+                        && !live.monitored.contains(&pid)
+                        && live.announced.remove(&pid)
+                });
                 if was_announced {
                     state.send_control(ControlMessage::ActorStopped { pid, reason: None });
                 }
             }
             SupervisionEvent::ProcessGroupChanged(change) => state.group_change(change),
+            SupervisionEvent::ActorTerminated(cell, _, reason) if cell.get_id().is_local() => {
+                state.local_ended(&cell, ProxyExit::Stopped(reason));
+            }
+            SupervisionEvent::ActorFailed(cell, err) if cell.get_id().is_local() => {
+                state.local_ended(&cell, ProxyExit::Failed(err.to_string()));
+            }
             SupervisionEvent::ActorTerminated(cell, _, _) => forget_proxy(state, &cell),
             SupervisionEvent::ActorFailed(cell, err) => {
-                tracing::warn!(proxy = %cell.get_id(), %err, "a remote actor proxy failed");
+                tracing::debug!(proxy = %cell.get_id(), %err, "a remote actor proxy failed");
                 forget_proxy(state, &cell);
             }
             SupervisionEvent::ActorStarted(_) => {}
@@ -684,13 +972,14 @@ impl Actor for NodeSession {
 }
 
 fn forget_proxy(state: &mut NodeSessionState, cell: &ActorCell) {
+    references::proxy_down(cell);
     if let Some(live) = &mut state.live {
         let pid = cell.get_id().pid();
-        if live
-            .proxies
-            .get(&pid)
-            .is_some_and(|p| p.get_id() == cell.get_id())
-        {
+        // Proxies of one actor share its id: a duplicate that was stopped (see `proxy_up`) must
+        // not take the running one out.
+        if live.proxies.get(&pid).is_some_and(|p| {
+            p.get_id() == cell.get_id() && p.get_status() >= ractor::ActorStatus::Draining
+        }) {
             live.proxies.remove(&pid);
         }
     }

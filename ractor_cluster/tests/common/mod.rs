@@ -6,6 +6,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub(crate) mod link;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -14,11 +16,13 @@ use std::time::Duration;
 use ractor::concurrency::JoinHandle;
 use ractor::{pg, Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::node::NodeServerSessionInformation;
+use ractor_cluster::node::ReconnectPolicy;
 use ractor_cluster::{
     IncomingEncryptionMode, NodeConnectionMode, NodeEventSubscription, NodeId, NodeServer,
     NodeServerMessage, RactorClusterMessage,
 };
 use tokio::sync::mpsc;
+use tokio_native_tls::{native_tls, TlsAcceptor, TlsConnector};
 
 /// Longest any single step of a test may take.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
@@ -85,6 +89,12 @@ pub(crate) struct NodeOptions {
     pub(crate) mode: NodeConnectionMode,
     pub(crate) max_frame: Option<u64>,
     pub(crate) handshake_timeout: Option<Duration>,
+    /// 0 picks a free port.
+    pub(crate) port: u16,
+    /// Heartbeat interval and down-after, if not the defaults.
+    pub(crate) liveness: Option<(Duration, Duration)>,
+    pub(crate) reconnect: Option<ReconnectPolicy>,
+    pub(crate) max_unauthenticated: Option<usize>,
 }
 
 impl Default for NodeOptions {
@@ -95,9 +105,17 @@ impl Default for NodeOptions {
             mode: NodeConnectionMode::Isolated,
             max_frame: None,
             handshake_timeout: None,
+            port: 0,
+            liveness: None,
+            reconnect: None,
+            max_unauthenticated: None,
         }
     }
 }
+
+/// Liveness settings short enough for tests: a heartbeat every 100 ms, down after 600 ms of silence.
+pub(crate) const FAST_LIVENESS: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_millis(600));
 
 /// A running node on 127.0.0.1, named `<name>@localhost`, whose events arrive on a channel.
 pub(crate) struct Node {
@@ -125,7 +143,7 @@ pub(crate) async fn start_node(name: &str) -> Node {
 
 pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     let mut server = NodeServer::new(
-        0,
+        options.port,
         options.cookie,
         name.to_owned(),
         "localhost".to_owned(),
@@ -138,6 +156,17 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     }
     if let Some(timeout) = options.handshake_timeout {
         server = server.with_handshake_timeout(timeout);
+    }
+    if let Some((heartbeat, down_after)) = options.liveness {
+        server = server
+            .with_heartbeat_interval(heartbeat)
+            .with_down_after(down_after);
+    }
+    if let Some(policy) = options.reconnect {
+        server = server.with_reconnect(policy);
+    }
+    if let Some(max) = options.max_unauthenticated {
+        server = server.with_max_unauthenticated_connections(max);
     }
     let (server, handle) = Actor::spawn(None, server, ()).await.unwrap();
     let (tx, events) = mpsc::unbounded_channel();
@@ -351,4 +380,25 @@ pub(crate) fn failed<T: std::fmt::Debug, E: std::fmt::Debug>(
     result: &Result<ractor::rpc::CallResult<T>, E>,
 ) -> bool {
     !matches!(result, Ok(ractor::rpc::CallResult::Success(_)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+/// A server acceptor with a fresh self-signed certificate for `localhost`, and a client
+/// connector that trusts exactly that certificate (verification stays on).
+pub(crate) fn tls_pair() -> (TlsAcceptor, TlsConnector) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_pem = cert.pem();
+    let key_pem = signing_key.serialize_pem();
+    let identity =
+        native_tls::Identity::from_pkcs8(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
+    let acceptor = native_tls::TlsAcceptor::new(identity).unwrap();
+    let trusted = native_tls::Certificate::from_pem(cert_pem.as_bytes()).unwrap();
+    let connector = native_tls::TlsConnector::builder()
+        .add_root_certificate(trusted)
+        .build()
+        .unwrap();
+    (acceptor.into(), connector.into())
 }

@@ -90,7 +90,7 @@ impl ractor_cluster::BytesConvertable for Celsius {
 macro_rules! decode_reply {
     ($ty:ty, $bytes:expr) => {{
         #[allow(unused_imports)]
-        use ractor_cluster::__private::{ViaBytes as _, ViaSerde as _, ViaWire as _};
+        use ractor_cluster::__private::{ViaBytes as _, ViaRef as _, ViaSerde as _, ViaWire as _};
         (&&&ractor_cluster::__private::Via::<$ty>::new())
             .read_reply(&$bytes)
             .expect("the reply decodes")

@@ -37,7 +37,7 @@ where
         >(move || {
             #[allow(unused_imports)]
             use ::ractor_cluster::__private::{
-                ViaBytes as _, ViaSerde as _, ViaWire as _,
+                ViaBytes as _, ViaRef as _, ViaSerde as _, ViaWire as _,
             };
             match self {
                 Self::Add(__f0, __f1) => {
@@ -102,7 +102,7 @@ where
             |incoming| {
                 #[allow(unused_imports)]
                 use ::ractor_cluster::__private::{
-                    ViaBytes as _, ViaSerde as _, ViaWire as _,
+                    ViaBytes as _, ViaRef as _, ViaSerde as _, ViaWire as _,
                 };
                 match incoming.variant() {
                     b"Add" => {

@@ -5,7 +5,7 @@ use tokio::sync::mpsc;
 
 use super::{frame, patterned_body, within};
 use crate::net::{
-    dial_tcp, spawn_writer, AcceptOptions, FrameReader, IncomingEncryptionMode, Listener,
+    dial_tcp, spawn_writer, AcceptOptions, FrameReader, IncomingEncryptionMode, Lane, Listener,
     ReadError, WriterExit,
 };
 use crate::protocol::frame::FrameError;
@@ -228,7 +228,14 @@ async fn writer_coalesces_queued_frames_and_counts_queued_bytes() {
     let bodies: Vec<Vec<u8>> = (0..500).map(|i| patterned_body(i, 10 + i)).collect();
     let total: usize = bodies.iter().map(|b| b.len() + 4).sum();
     for body in &bodies {
-        writer.send(frame(body)).unwrap();
+        // Counted traffic (replies, casts, calls); control frames sent with `send` are not.
+        writer
+            .push(Lane::Reply, body.len(), |out| {
+                out.extend_from_slice(&frame(body));
+                Ok::<(), ()>(())
+            })
+            .unwrap()
+            .unwrap();
     }
     // Nothing can be written before this task yields, so every byte is still queued.
     assert_eq!(writer.queued_bytes(), total);

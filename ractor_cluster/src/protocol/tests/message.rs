@@ -205,7 +205,79 @@ fn session_golden() -> Vec<(SessionMessage, &'static str)> {
             }),
             "03 07 03 627965",
         ),
+        (
+            SessionMessage::Control(C::ActorsWanted(vec![5, 300])),
+            "03 08 02 05 fb2c01",
+        ),
+        (
+            SessionMessage::Control(C::ActorFailed {
+                pid: 4,
+                error: "boom".to_owned(),
+            }),
+            "03 09 04 04 626f6f6d",
+        ),
+        (
+            SessionMessage::Control(C::SpawnRequest {
+                request: 1,
+                kind: "w".to_owned(),
+                args: vec![0xAB],
+            }),
+            // tag 10 | request 1 | "w" | args: length 1, raw bytes
+            "03 0a 01 01 77 01 ab",
+        ),
+        (
+            SessionMessage::Control(C::SpawnReply {
+                request: 1,
+                outcome: SpawnOutcome::Spawned { pid: 9 },
+            }),
+            "03 0b 01 00 09",
+        ),
+        (
+            SessionMessage::Control(C::SpawnReply {
+                request: 2,
+                outcome: SpawnOutcome::UnknownKind,
+            }),
+            "03 0b 02 01",
+        ),
+        (
+            SessionMessage::Control(C::SpawnReply {
+                request: 3,
+                outcome: SpawnOutcome::BadArguments("x".to_owned()),
+            }),
+            "03 0b 03 02 01 78",
+        ),
+        (
+            SessionMessage::Control(C::SpawnReply {
+                request: 4,
+                outcome: SpawnOutcome::Failed("y".to_owned()),
+            }),
+            "03 0b 04 03 01 79",
+        ),
+        (
+            SessionMessage::Fragment {
+                more: true,
+                chunk: vec![0xAB, 0xCD],
+            },
+            // tag 4 | more: true | chunk: length 2, raw bytes
+            "04 01 02 abcd",
+        ),
     ]
+}
+
+#[test]
+fn hand_written_fragment_frames_equal_owned_frames() {
+    for (more, chunk) in [(true, vec![]), (false, vec![7u8; 300])] {
+        let mut borrowed = vec![0xCC];
+        encode_fragment_frame(more, &chunk, u32::MAX, &mut borrowed).unwrap();
+        let mut owned = vec![0xCC];
+        SessionMessage::Fragment { more, chunk }
+            .encode_frame(u32::MAX, &mut owned)
+            .unwrap();
+        assert_eq!(borrowed, owned);
+    }
+    let mut out = vec![1];
+    assert!(encode_fragment_frame(true, &[0; 64], 16, &mut out).is_err());
+    assert_eq!(out, vec![1], "a refused frame leaves nothing behind");
 }
 
 #[test]
@@ -265,12 +337,22 @@ fn golden_samples_cover_every_variant() {
                 | ControlMessage::GroupLeft { .. }
                 | ControlMessage::PeersKnown(_)
                 | ControlMessage::InitialSyncDone
-                | ControlMessage::Disconnect { .. } => control.kind(),
+                | ControlMessage::Disconnect { .. }
+                | ControlMessage::ActorsWanted(_)
+                | ControlMessage::ActorFailed { .. }
+                | ControlMessage::SpawnRequest { .. } => control.kind(),
+                ControlMessage::SpawnReply { outcome, .. } => match outcome {
+                    SpawnOutcome::Spawned { .. } => "SpawnReply/Spawned",
+                    SpawnOutcome::UnknownKind => "SpawnReply/UnknownKind",
+                    SpawnOutcome::BadArguments(_) => "SpawnReply/BadArguments",
+                    SpawnOutcome::Failed(_) => "SpawnReply/Failed",
+                },
             },
+            SessionMessage::Fragment { .. } => message.kind(),
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 14);
+    assert_eq!(seen.len(), 22);
 }
 
 #[test]

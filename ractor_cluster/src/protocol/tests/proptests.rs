@@ -108,6 +108,26 @@ fn control_message() -> impl Strategy<Value = ControlMessage> {
         vec(peer, 0..4).prop_map(ControlMessage::PeersKnown),
         Just(ControlMessage::InitialSyncDone),
         text().prop_map(|reason| ControlMessage::Disconnect { reason }),
+        vec(any::<u64>(), 0..4).prop_map(ControlMessage::ActorsWanted),
+        (any::<u64>(), text()).prop_map(|(pid, error)| ControlMessage::ActorFailed { pid, error }),
+        (any::<u64>(), text(), bytes()).prop_map(|(request, kind, args)| {
+            ControlMessage::SpawnRequest {
+                request,
+                kind,
+                args,
+            }
+        }),
+        (any::<u64>(), spawn_outcome())
+            .prop_map(|(request, outcome)| ControlMessage::SpawnReply { request, outcome }),
+    ]
+}
+
+fn spawn_outcome() -> impl Strategy<Value = SpawnOutcome> {
+    prop_oneof![
+        any::<u64>().prop_map(|pid| SpawnOutcome::Spawned { pid }),
+        Just(SpawnOutcome::UnknownKind),
+        text().prop_map(SpawnOutcome::BadArguments),
+        text().prop_map(SpawnOutcome::Failed),
     ]
 }
 
@@ -125,6 +145,7 @@ fn session_message() -> impl Strategy<Value = SessionMessage> {
         }),
         (any::<u64>(), outcome).prop_map(|(call, outcome)| SessionMessage::Reply { call, outcome }),
         control_message().prop_map(SessionMessage::Control),
+        (any::<bool>(), bytes()).prop_map(|(more, chunk)| SessionMessage::Fragment { more, chunk }),
     ]
 }
 
@@ -187,6 +208,19 @@ proptest! {
         let (body, consumed) = parse_frame(&framed, u32::MAX).unwrap().unwrap();
         prop_assert_eq!(consumed, framed.len());
         prop_assert_eq!(SessionMessage::decode(body).unwrap(), message);
+    }
+
+    #[test]
+    fn the_hand_written_cast_and_call_decoder_agrees_with_the_codec(
+        tag in 0u8..3,
+        data in vec(any::<u8>(), 0..64),
+    ) {
+        // Bytes that start like a cast or a call, so the hand-written path is exercised.
+        let mut body = vec![tag];
+        body.extend_from_slice(&data);
+        let ours = SessionMessage::decode(&body).ok();
+        let codec = crate::protocol::codec::decode_exact::<SessionMessage>(&body).ok();
+        prop_assert_eq!(ours, codec);
     }
 
     #[test]

@@ -1,0 +1,185 @@
+//! Liveness of an authenticated session: heartbeats out, silence in.
+//!
+//! One timer task per session. It queues a `Heartbeat` on the session's writer every
+//! `heartbeat_interval`, so that a healthy peer always has something to read, and it watches a
+//! counter of the frames the reader has received. When the counter has not moved for
+//! `down_after`, the peer is declared down: the task tells the session, which ends with a reason
+//! that says so (and the session end fails pending calls, stops the proxies and reports the
+//! disconnection).
+//!
+//! The reader only bumps a counter per frame (no clock read on the hot path); this task reads the
+//! clock when it wakes, at most every `down_after / 8` (and every heartbeat), and always exactly
+//! when the silence would reach `down_after`. So a peer is declared down after a silence of at
+//! least `down_after` and less than `down_after + min(heartbeat_interval, down_after / 8)`; never
+//! earlier.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::ActorRef;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::session::{NodeSessionMessage, SessionEvent};
+use crate::net::WriterHandle;
+use crate::protocol::message::{ControlMessage, SessionMessage};
+
+/// Counts the frames a session's reader has received: the only thing the reader does for liveness.
+#[derive(Debug, Default)]
+pub(crate) struct ReceivedFrames(AtomicU64);
+
+impl ReceivedFrames {
+    /// Called by the reader for every frame, whatever it carries.
+    pub(crate) fn frame_received(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The timing of a session's liveness task.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LivenessTiming {
+    /// How often a heartbeat is queued.
+    pub(crate) heartbeat_interval: Duration,
+    /// How long a peer may send nothing before it is declared down.
+    pub(crate) down_after: Duration,
+}
+
+impl LivenessTiming {
+    /// The longest the task sleeps between two looks at the counter.
+    fn check_every(&self) -> Duration {
+        self.heartbeat_interval
+            .min(self.down_after / 8)
+            .max(Duration::from_millis(1))
+    }
+}
+
+/// Starts the liveness task of a session. It ends when it declares the peer down, when the writer
+/// has closed, or when aborted (the session aborts it when it ends).
+pub(crate) fn spawn_liveness(
+    timing: LivenessTiming,
+    received: Arc<ReceivedFrames>,
+    writer: WriterHandle,
+    max_frame: u32,
+    session: ActorRef<NodeSessionMessage>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut heartbeat = Vec::new();
+        if let Err(err) = SessionMessage::Control(ControlMessage::Heartbeat)
+            .encode_frame(max_frame, &mut heartbeat)
+        {
+            // Six bytes cannot exceed any frame limit; kept fallible all the same.
+            tracing::error!(%err, "cannot encode a heartbeat");
+            return;
+        }
+        let silence = watch(timing, &received, || writer.send(heartbeat.clone()).is_ok()).await;
+        if let Some(silence) = silence {
+            let _ = session.cast(NodeSessionMessage::internal(SessionEvent::PeerSilent(
+                silence,
+            )));
+        }
+    })
+}
+
+/// Sends heartbeats with `send_heartbeat` and watches `received`; returns how long the peer had
+/// been silent when declared down, or `None` if a heartbeat could not be queued (the session is
+/// ending anyway).
+async fn watch(
+    timing: LivenessTiming,
+    received: &ReceivedFrames,
+    mut send_heartbeat: impl FnMut() -> bool,
+) -> Option<Duration> {
+    let check_every = timing.check_every();
+    let mut seen = received.count();
+    let mut last_traffic = Instant::now();
+    let mut next_heartbeat = last_traffic + timing.heartbeat_interval;
+    loop {
+        let now = Instant::now();
+        let count = received.count();
+        if count != seen {
+            seen = count;
+            last_traffic = now;
+        }
+        let silence = now.saturating_duration_since(last_traffic);
+        if silence >= timing.down_after {
+            return Some(silence);
+        }
+        if now >= next_heartbeat {
+            if !send_heartbeat() {
+                return None;
+            }
+            next_heartbeat = now + timing.heartbeat_interval;
+        }
+        // Every wake-up either sends a heartbeat, or looks at the counter at most `check_every`
+        // after the last look, or lands exactly on the down deadline: no busy loop.
+        let wake = next_heartbeat
+            .min(now + check_every)
+            .min(last_traffic + timing.down_after);
+        tokio::time::sleep_until(wake).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMING: LivenessTiming = LivenessTiming {
+        heartbeat_interval: Duration::from_millis(1000),
+        down_after: Duration::from_millis(5000),
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_is_declared_down_after_down_after_and_not_before() {
+        let received = ReceivedFrames::default();
+        let mut heartbeats = 0;
+        let started = Instant::now();
+        let silence = watch(TIMING, &received, || {
+            heartbeats += 1;
+            true
+        })
+        .await
+        .unwrap();
+        let elapsed = started.elapsed();
+        assert!(silence >= TIMING.down_after, "{silence:?}");
+        assert!(
+            elapsed < TIMING.down_after + TIMING.check_every(),
+            "{elapsed:?}"
+        );
+        // One per second while waiting five seconds.
+        assert!((4..=5).contains(&heartbeats), "{heartbeats}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn traffic_keeps_the_peer_up() {
+        let received = Arc::new(ReceivedFrames::default());
+        let feeder = {
+            let received = Arc::clone(&received);
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    tokio::time::sleep(Duration::from_millis(900)).await;
+                    received.frame_received();
+                }
+            })
+        };
+        let started = Instant::now();
+        let silence = watch(TIMING, &received, || true).await.unwrap();
+        feeder.await.unwrap();
+        // Down only once the feeder stopped, 18 s in, and then after at least five silent seconds.
+        assert!(
+            started.elapsed() >= Duration::from_secs(18 + 5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(silence >= TIMING.down_after);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_writer_ends_the_watch() {
+        let received = ReceivedFrames::default();
+        assert_eq!(watch(TIMING, &received, || false).await, None);
+    }
+}

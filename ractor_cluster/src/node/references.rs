@@ -1,0 +1,530 @@
+//! Actor references that cross nodes, and the process-wide directory that resolves them.
+//!
+//! # On the wire
+//! A reference travels as `(node id, incarnation, pid)` (PROTOCOL.md, "Actor references"): the
+//! global id of the node the actor runs on ([`node_id_of`](crate::protocol::identity::node_id_of)
+//! of its name), the run of that node, and the actor's pid there. A local actor is written with
+//! the identity of the node running in this process; a proxy with the identity of the peer it
+//! stands for. Only actors whose message type supports remoting can be referenced.
+//!
+//! # Resolving a reference
+//! Decoding runs in the receiving actor's task and cannot wait for the network, so a reference
+//! always resolves at once, to one of:
+//! * the local actor, if the node id is one of this process's nodes and the incarnation is the
+//!   current one;
+//! * the proxy of a peer's actor, if one exists;
+//! * a proxy created *on demand*, if a session to the actor's node exists: it is usable at once
+//!   (messages go straight to the peer), and the session asks the peer to report the actor's end
+//!   (`ActorsWanted`). If the actor is already gone, the peer answers so and the proxy stops with
+//!   the reason [`NO_SUCH_ACTOR`]; meanwhile casts to it are dropped by the peer and calls fail;
+//! * otherwise a *gone* cell: stopped with [`UNREACHABLE`] or [`NO_SUCH_ACTOR`]. Casts to it fail
+//!   with ractor's `SendErr`; it never delivers anything. This happens for an actor of a node this
+//!   node has no session with (in [`Transitive`](super::NodeConnectionMode::Transitive) mode such a
+//!   session normally exists already, since a node connects to every peer of its peers), for a
+//!   node that restarted since the reference was made (another incarnation), and for a local actor
+//!   that has stopped.
+//!
+//! # Names
+//! ractor's name registry accepts local actors only, so proxies are found by name through
+//! [`where_is`] instead, which looks in ractor's registry first. When several nodes announce an
+//! actor under the same name, the rule is the same on every node: a local actor always wins on
+//! its own node; among remote actors, the one on the node with the smallest node id wins. When the
+//! winner stops, the next one takes its place.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
+
+use futures_util::FutureExt;
+use ractor::message::SerializedMessage;
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorRuntime, Message};
+use serde::{Deserialize, Serialize};
+
+use super::session::{NodeSessionMessage, SessionEvent};
+use super::NodeId;
+use crate::__private::FieldError;
+use crate::net::WriterHandle;
+use crate::remote_actor::{InFlightCalls, RemoteActor, RemoteActorArgs, RemoteActorMessage};
+use crate::reply::{self, CallFailure, CallTicket};
+
+/// The exit reason of every proxy of a node whose session ended (the node was lost, stopped, or
+/// restarted).
+pub const NODE_LOST: &str = "ractor_cluster: node lost";
+
+/// The exit reason of a reference to an actor that is not alive on its node.
+pub const NO_SUCH_ACTOR: &str = "ractor_cluster: no such actor";
+
+/// The exit reason of a reference to an actor on a node this node cannot reach: no session to it,
+/// or a different run (incarnation) of it.
+pub const UNREACHABLE: &str = "ractor_cluster: node unreachable";
+
+/// An actor reference as it travels (PROTOCOL.md, "Actor references").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireReference {
+    /// The global id of the actor's node.
+    pub(crate) node: u64,
+    /// The run of that node.
+    pub(crate) incarnation: u64,
+    /// The actor's pid on its node.
+    pub(crate) pid: u64,
+}
+
+/// What the directory knows of one authenticated session.
+#[derive(Clone)]
+pub(crate) struct PeerLink {
+    pub(crate) session: ActorRef<NodeSessionMessage>,
+    pub(crate) incarnation: u64,
+    pub(crate) writer: WriterHandle,
+    pub(crate) in_flight: Arc<InFlightCalls>,
+    pub(crate) max_frame: u32,
+}
+
+#[derive(Default)]
+struct Directory {
+    /// The nodes running in this process, by node id, with their incarnation; in start order.
+    local: Vec<(NodeId, u64)>,
+    /// Authenticated sessions by peer node id (several when several nodes of this process are
+    /// connected to the same peer).
+    peers: HashMap<NodeId, Vec<PeerLink>>,
+    /// Every running proxy, by the node and pid it stands for, with the session that owns it.
+    proxies: HashMap<(NodeId, u64), (ActorCell, ActorId)>,
+    /// Names announced by peers: name -> node id -> (proxy, session). The smallest node id wins.
+    names: HashMap<String, BTreeMap<NodeId, (ActorCell, ActorId)>>,
+    /// Proxies created in total, for tests of announcement modes.
+    proxies_created: u64,
+}
+
+fn directory() -> MutexGuard<'static, Directory> {
+    static DIRECTORY: LazyLock<Mutex<Directory>> = LazyLock::new(Mutex::default);
+    // The maps stay consistent even if a holder panicked.
+    DIRECTORY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A node server of this process started.
+pub(crate) fn local_node_up(node: NodeId, incarnation: u64) {
+    directory().local.push((node, incarnation));
+}
+
+/// A node server of this process stopped.
+pub(crate) fn local_node_down(node: NodeId, incarnation: u64) {
+    directory()
+        .local
+        .retain(|entry| *entry != (node, incarnation));
+}
+
+/// A session authenticated its peer.
+pub(crate) fn peer_up(node: NodeId, link: PeerLink) {
+    directory().peers.entry(node).or_default().push(link);
+}
+
+/// A session ended: its link, proxies and names are forgotten.
+pub(crate) fn peer_down(node: NodeId, session: ActorId) {
+    let mut directory = directory();
+    directory.proxies.retain(|_, (_, owner)| *owner != session);
+    directory.names.retain(|_, claims| {
+        claims.retain(|_, (_, owner)| *owner != session);
+        !claims.is_empty()
+    });
+    if let Some(links) = directory.peers.get_mut(&node) {
+        links.retain(|link| link.session.get_id() != session);
+        if links.is_empty() {
+            directory.peers.remove(&node);
+        }
+    }
+}
+
+/// The session to `node` that carries requests to it, if any.
+pub(crate) fn link_to(node: NodeId) -> Option<PeerLink> {
+    directory()
+        .peers
+        .get(&node)
+        .and_then(|links| links.first().cloned())
+}
+
+/// A session started `proxy` for `pid` on `node`, announced under `name` if any. Returns `None`
+/// if `proxy` is now the one that stands for the actor, or the proxy that already did (started on
+/// demand meanwhile), in which case the caller stops its own.
+pub(crate) fn proxy_up(
+    node: NodeId,
+    pid: u64,
+    proxy: &ActorCell,
+    session: ActorId,
+    name: Option<&str>,
+) -> Option<ActorCell> {
+    let mut directory = directory();
+    let existing = directory
+        .proxies
+        .get(&(node, pid))
+        .filter(|(existing, _)| existing.get_status() < ractor::ActorStatus::Draining)
+        .cloned();
+    let kept = match &existing {
+        Some(existing) => existing.clone(),
+        None => {
+            directory
+                .proxies
+                .insert((node, pid), (proxy.clone(), session));
+            directory.proxies_created += 1;
+            (proxy.clone(), session)
+        }
+    };
+    if let Some(name) = name {
+        directory
+            .names
+            .entry(name.to_owned())
+            .or_default()
+            .insert(node, kept);
+    }
+    existing.map(|(cell, _)| cell)
+}
+
+/// A proxy stopped (or is stopping): it no longer resolves references nor names.
+pub(crate) fn proxy_down(proxy: &ActorCell) {
+    let id = proxy.get_id();
+    let ActorId::Remote { node_id, pid } = id else {
+        return;
+    };
+    let mut directory = directory();
+    // A newer proxy of the same actor (after a reconnection) is still running: keep it.
+    if directory
+        .proxies
+        .get(&(node_id, pid))
+        .is_some_and(|(p, _)| p.get_status() >= ractor::ActorStatus::Draining)
+    {
+        directory.proxies.remove(&(node_id, pid));
+    }
+    directory.names.retain(|_, claims| {
+        claims.retain(|_, (p, _)| p.get_status() < ractor::ActorStatus::Draining);
+        !claims.is_empty()
+    });
+}
+
+/// The running proxy of `pid` on `node`, if any.
+pub(crate) fn proxy_of(node: NodeId, pid: u64) -> Option<ActorCell> {
+    directory()
+        .proxies
+        .get(&(node, pid))
+        .map(|(proxy, _)| proxy.clone())
+}
+
+/// Finds an actor by name, here or on any connected node.
+///
+/// Looks in ractor's registry first (local actors; a local actor always wins on its own node),
+/// then among the named actors that peers announced: when several nodes have an actor of that
+/// name, the one on the node with the smallest node id is returned, on every node alike. A proxy
+/// is found for as long as its actor lives and its node stays connected.
+///
+/// Remote actors are found only once announced: with [`Announce::All`](super::Announce::All) (the
+/// default) or [`Announce::NamedOrGrouped`](super::Announce::NamedOrGrouped), a named actor is
+/// announced as soon as it starts.
+pub fn where_is(name: &str) -> Option<ActorCell> {
+    ractor::registry::where_is(name).or_else(|| {
+        directory()
+            .names
+            .get(name)
+            .and_then(|claims| claims.values().next().map(|(proxy, _)| proxy.clone()))
+    })
+}
+
+/// How many proxies this process has started since it began (all nodes together). For tests and
+/// metrics; not part of the stable API.
+#[doc(hidden)]
+pub fn proxies_created() -> u64 {
+    directory().proxies_created
+}
+
+/// How many proxies are running now in this process. Not part of the stable API.
+#[doc(hidden)]
+pub fn proxies_running() -> usize {
+    directory().proxies.len()
+}
+
+/// The reference to `cell` as it travels.
+pub(crate) fn encode(cell: &ActorCell) -> Result<WireReference, FieldError> {
+    match cell.get_id() {
+        ActorId::Local(pid) => {
+            if !cell.supports_remoting() {
+                return Err(FieldError::new(format!(
+                    "actor {pid} cannot be referenced from another node: its message type does \
+                     not support remoting"
+                )));
+            }
+            let (node, incarnation) = directory().local.first().copied().ok_or_else(|| {
+                FieldError::new("cannot send a reference to a local actor: no node runs here")
+            })?;
+            Ok(WireReference {
+                node,
+                incarnation,
+                pid,
+            })
+        }
+        ActorId::Remote { node_id, pid } => Ok(WireReference {
+            node: node_id,
+            incarnation: link_to(node_id).map_or(0, |link| link.incarnation),
+            pid,
+        }),
+    }
+}
+
+/// The cell a reference stands for here; see the module docs. Never waits. Fails only outside a
+/// tokio runtime, where no cell can be started.
+pub(crate) fn resolve(reference: WireReference) -> Result<ActorCell, FieldError> {
+    let WireReference {
+        node,
+        incarnation,
+        pid,
+    } = reference;
+    let local = directory()
+        .local
+        .iter()
+        .find(|(id, _)| *id == node)
+        .copied();
+    if let Some((_, current)) = local {
+        if current != incarnation {
+            return gone(reference, UNREACHABLE);
+        }
+        return match ractor::registry::where_is_pid(ActorId::Local(pid)) {
+            Some(cell) => Ok(cell),
+            None => gone(reference, NO_SUCH_ACTOR),
+        };
+    }
+    if let Some(proxy) = proxy_of(node, pid) {
+        return Ok(proxy);
+    }
+    match link_to(node) {
+        Some(link) if link.incarnation == incarnation => match proxy_on_demand(node, pid, &link) {
+            Some(proxy) => Ok(proxy),
+            None => gone(reference, UNREACHABLE),
+        },
+        _ => gone(reference, UNREACHABLE),
+    }
+}
+
+/// Starts a proxy of `pid` on `node` now, supervised by the session, and tells the session, which
+/// asks the peer to report the actor's end.
+fn proxy_on_demand(node: NodeId, pid: u64, link: &PeerLink) -> Option<ActorCell> {
+    let args = RemoteActorArgs {
+        pid,
+        writer: link.writer.clone(),
+        in_flight: Arc::clone(&link.in_flight),
+        max_frame: link.max_frame,
+    };
+    let id = ActorId::Remote { node_id: node, pid };
+    let proxy = start_now(ActorRuntime::spawn_linked_remote(
+        None,
+        RemoteActor,
+        id,
+        args,
+        link.session.get_cell(),
+    ))?;
+    // Another task may have started one for the same actor meanwhile: keep the first.
+    {
+        let mut directory = directory();
+        if let Some((existing, _)) = directory.proxies.get(&(node, pid)) {
+            let existing = existing.clone();
+            drop(directory);
+            proxy.stop(None);
+            return Some(existing);
+        }
+        directory
+            .proxies
+            .insert((node, pid), (proxy.get_cell(), link.session.get_id()));
+        directory.proxies_created += 1;
+    }
+    let _ = link
+        .session
+        .cast(NodeSessionMessage::internal(SessionEvent::Adopt {
+            pid,
+            proxy: proxy.clone(),
+        }));
+    Some(proxy.get_cell())
+}
+
+/// Runs a spawn whose `pre_start` never waits (that of a proxy) to completion, without waiting.
+/// `None` if it could not complete at once (it then never runs).
+fn start_now<M: Message>(
+    spawn: impl std::future::Future<
+        Output = Result<(ActorRef<M>, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr>,
+    >,
+) -> Option<ActorRef<M>> {
+    match spawn.now_or_never() {
+        Some(Ok((actor, _))) => Some(actor),
+        Some(Err(err)) => {
+            tracing::debug!(%err, "cannot start a proxy");
+            None
+        }
+        None => None,
+    }
+}
+
+/// A cell that stands for an actor that cannot be reached: stopped with `reason`, so that sending
+/// to it fails. Its id is the remote id of the actor it stands for.
+fn gone(reference: WireReference, reason: &str) -> Result<ActorCell, FieldError> {
+    tracing::debug!(?reference, reason, "a reference resolves to no actor");
+    let id = ActorId::Remote {
+        node_id: reference.node,
+        pid: reference.pid,
+    };
+    let cell = graveyard().and_then(|graveyard| {
+        start_now(ActorRuntime::spawn_linked_remote(
+            None,
+            GoneActor,
+            id,
+            (),
+            graveyard,
+        ))
+    });
+    match cell {
+        Some(cell) => {
+            cell.stop(Some(reason.to_owned()));
+            Ok(cell.get_cell())
+        }
+        None => Err(FieldError::new(format!(
+            "a reference to an actor that cannot be reached ({reason}) needs a tokio runtime to \
+             be decoded"
+        ))),
+    }
+}
+
+/// The local actor that supervises gone cells (ractor requires a supervisor for remote cells).
+fn graveyard() -> Option<ActorCell> {
+    static GRAVEYARD: OnceLock<ActorCell> = OnceLock::new();
+    if let Some(cell) = GRAVEYARD.get() {
+        return Some(cell.clone());
+    }
+    tokio::runtime::Handle::try_current().ok()?;
+    let (actor, _) = ActorRuntime::spawn_instant(None, Graveyard, ()).ok()?;
+    Some(GRAVEYARD.get_or_init(|| actor.get_cell()).clone())
+}
+
+/// Supervises gone cells and ignores their end.
+struct Graveyard;
+
+impl Actor for Graveyard {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<()>, (): ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+/// A cell for an actor that cannot be reached; stopped as soon as it starts.
+struct GoneActor;
+
+impl Actor for GoneActor {
+    type Msg = RemoteActorMessage;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<RemoteActorMessage>,
+        (): (),
+    ) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    async fn handle_serialized(
+        &self,
+        _: ActorRef<RemoteActorMessage>,
+        message: SerializedMessage,
+        (): &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        // Sent before the stop took effect: a caller learns at once that no answer will come.
+        if let SerializedMessage::Call { metadata, .. } = message {
+            if let Some(ticket) = metadata.as_deref().and_then(CallTicket::from_metadata) {
+                reply::complete_call(ticket, Err(CallFailure::Remote));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a proxy ends when its actor has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProxyExit {
+    /// The actor stopped (or the node was lost): the proxy stops with the same reason.
+    Stopped(Option<String>),
+    /// The actor failed: the proxy fails with the same error text.
+    Failed(String),
+}
+
+/// The variant name that marks a proxy's exit instruction. The derive always leaves `variant`
+/// empty, so no user message can be taken for one.
+const EXIT_VARIANT: &str = "ractor_cluster::proxy_exit";
+
+/// Tells `proxy` to end once it has sent what is queued before this instruction (so that queued
+/// calls still reach the peer, or fail if the session is gone).
+pub(crate) fn end_proxy(proxy: &ActorCell, exit: ProxyExit) {
+    let (failed, text) = match exit {
+        ProxyExit::Stopped(reason) => (false, reason),
+        ProxyExit::Failed(error) => (true, Some(error)),
+    };
+    let mut metadata = vec![u8::from(failed), u8::from(text.is_some())];
+    metadata.extend_from_slice(text.unwrap_or_default().as_bytes());
+    let message = SerializedMessage::Cast {
+        variant: EXIT_VARIANT.to_owned(),
+        args: Vec::new(),
+        metadata: Some(metadata),
+    };
+    if proxy.send_serialized(message).is_err() {
+        // Already ending.
+        proxy.stop(None);
+    }
+}
+
+/// The exit instruction `message` carries, if it is one.
+pub(crate) fn proxy_exit(message: &SerializedMessage) -> Option<ProxyExit> {
+    let SerializedMessage::Cast {
+        variant, metadata, ..
+    } = message
+    else {
+        return None;
+    };
+    if variant != EXIT_VARIANT {
+        return None;
+    }
+    let (failed, rest) = metadata.as_deref()?.split_first()?;
+    let (has_text, text) = rest.split_first()?;
+    let text = (*has_text == 1).then(|| String::from_utf8_lossy(text).into_owned());
+    Some(if *failed == 1 {
+        ProxyExit::Failed(text.unwrap_or_default())
+    } else {
+        ProxyExit::Stopped(text)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_instructions_round_trip() {
+        for exit in [
+            ProxyExit::Stopped(None),
+            ProxyExit::Stopped(Some(NODE_LOST.to_owned())),
+            ProxyExit::Failed("boom".to_owned()),
+        ] {
+            let (failed, text) = match &exit {
+                ProxyExit::Stopped(reason) => (false, reason.clone()),
+                ProxyExit::Failed(error) => (true, Some(error.clone())),
+            };
+            let mut metadata = vec![u8::from(failed), u8::from(text.is_some())];
+            metadata.extend_from_slice(text.unwrap_or_default().as_bytes());
+            let message = SerializedMessage::Cast {
+                variant: EXIT_VARIANT.to_owned(),
+                args: Vec::new(),
+                metadata: Some(metadata),
+            };
+            assert_eq!(proxy_exit(&message), Some(exit));
+        }
+        let user = SerializedMessage::Cast {
+            variant: String::new(),
+            args: vec![1],
+            metadata: None,
+        };
+        assert_eq!(proxy_exit(&user), None);
+    }
+}

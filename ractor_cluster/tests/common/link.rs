@@ -1,0 +1,122 @@
+//! A fault-injecting TCP proxy to put between two nodes: it forwards bytes both ways, and on the
+//! test's command delays them, swallows them (the connection stays open and silent, as with an
+//! unplugged cable or a frozen peer), or cuts every connection open at that moment.
+//!
+//! ```text
+//! node A ──dial──► Link (127.0.0.1:link.port) ──dial──► node B (127.0.0.1:target)
+//! ```
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// What the link does to the bytes it carries, in both directions, from now on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Forwards bytes as they come.
+    Pass,
+    /// Forwards each chunk read after this delay (order kept).
+    Delay(Duration),
+    /// Reads and drops everything: both ends see an open connection on which nothing arrives.
+    BlackHole,
+}
+
+/// A running proxy; stops (closing every connection) when dropped.
+pub(crate) struct Link {
+    /// Where the proxy listens on 127.0.0.1.
+    pub(crate) port: u16,
+    fault: watch::Sender<Fault>,
+    cuts: watch::Sender<u64>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // Dropping the accept task drops its `JoinSet`, which aborts every connection.
+        self.task.abort();
+    }
+}
+
+impl Link {
+    /// Starts a proxy to `127.0.0.1:target`.
+    pub(crate) async fn start(target: u16) -> Link {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (fault, fault_rx) = watch::channel(Fault::Pass);
+        let (cuts, cuts_rx) = watch::channel(0u64);
+        let task = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((near, _)) = accepted else { continue };
+                        connections.spawn(carry(near, target, fault_rx.clone(), cuts_rx.clone()));
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        Link {
+            port,
+            fault,
+            cuts,
+            task,
+        }
+    }
+
+    /// Applies `fault` to every connection, open or to come.
+    pub(crate) fn set(&self, fault: Fault) {
+        self.fault.send_replace(fault);
+    }
+
+    /// Closes every connection open now; later ones are carried as before.
+    pub(crate) fn cut(&self) {
+        self.cuts.send_modify(|n| *n += 1);
+    }
+}
+
+/// Carries one connection until either end closes it or the link cuts it.
+async fn carry(
+    near: TcpStream,
+    target: u16,
+    fault: watch::Receiver<Fault>,
+    mut cuts: watch::Receiver<u64>,
+) {
+    cuts.borrow_and_update();
+    let Ok(far) = TcpStream::connect(("127.0.0.1", target)).await else {
+        return;
+    };
+    let _ = near.set_nodelay(true);
+    let _ = far.set_nodelay(true);
+    let (near_read, near_write) = near.into_split();
+    let (far_read, far_write) = far.into_split();
+    tokio::select! {
+        () = pump(near_read, far_write, fault.clone()) => {}
+        () = pump(far_read, near_write, fault) => {}
+        _ = cuts.changed() => {}
+    }
+    // Both sockets are dropped here: each end sees the connection close.
+}
+
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, fault: watch::Receiver<Fault>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let now = *fault.borrow();
+        match now {
+            Fault::Pass => {}
+            Fault::Delay(delay) => tokio::time::sleep(delay).await,
+            Fault::BlackHole => continue,
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
