@@ -23,6 +23,9 @@ pub(crate) enum Fault {
     Delay(Duration),
     /// Reads and drops everything: both ends see an open connection on which nothing arrives.
     BlackHole,
+    /// Reads nothing until the fault changes: the sender's socket buffers fill, as with a peer
+    /// that cannot keep up. Nothing is lost.
+    Stall,
 }
 
 /// A running proxy; stops (closing every connection) when dropped.
@@ -102,9 +105,14 @@ async fn carry(
     // Both sockets are dropped here: each end sees the connection close.
 }
 
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, fault: watch::Receiver<Fault>) {
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut fault: watch::Receiver<Fault>) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
+        while *fault.borrow_and_update() == Fault::Stall {
+            if fault.changed().await.is_err() {
+                return;
+            }
+        }
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
@@ -114,6 +122,8 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, fault: watch::Rec
             Fault::Pass => {}
             Fault::Delay(delay) => tokio::time::sleep(delay).await,
             Fault::BlackHole => continue,
+            // Set while a read was under way: forward what was read, then stall.
+            Fault::Stall => {}
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;

@@ -95,6 +95,8 @@ pub(crate) struct NodeOptions {
     pub(crate) liveness: Option<(Duration, Duration)>,
     pub(crate) reconnect: Option<ReconnectPolicy>,
     pub(crate) max_unauthenticated: Option<usize>,
+    /// Bound on the outbound queue per peer, if not the default.
+    pub(crate) max_outbound: Option<usize>,
 }
 
 impl Default for NodeOptions {
@@ -109,6 +111,7 @@ impl Default for NodeOptions {
             liveness: None,
             reconnect: None,
             max_unauthenticated: None,
+            max_outbound: None,
         }
     }
 }
@@ -167,6 +170,9 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     }
     if let Some(max) = options.max_unauthenticated {
         server = server.with_max_unauthenticated_connections(max);
+    }
+    if let Some(max) = options.max_outbound {
+        server = server.with_max_outbound_queue(max);
     }
     let (server, handle) = Actor::spawn(None, server, ()).await.unwrap();
     let (tx, events) = mpsc::unbounded_channel();
