@@ -1,15 +1,28 @@
 //! Actors of [`ractor`] that talk across machines, as Erlang nodes do.
 //!
-//! A *node* is a process that runs a `NodeServer` and connects to other nodes that share its
+//! A *node* is a process that runs a [`NodeServer`] and connects to other nodes that share its
 //! *magic cookie*. Every actor whose message type supports remoting is then reachable from the
-//! other nodes through a proxy, found through [`ractor::pg`] groups, cast to and called with
-//! `#[rpc]` like a local actor.
+//! other nodes through a proxy: found through [`ractor::pg`] groups or by name
+//! ([`node::where_is`]), cast to and called with `#[rpc]` like a local actor, monitored like a
+//! local actor, and gone when its node goes.
 //!
-//! This release carries the foundation: remote-capable messages ([`RactorClusterMessage`]), the
-//! serialization of their fields ([`BytesConvertable`] or any serde type), and the wire protocol
-//! (framing, codec and authentication handshake, documented in `PROTOCOL.md`). The node layer
-//! (`NodeServer`, sessions, remote actor proxies) builds on it next, with the API of the published
-//! `ractor_cluster` 0.16.
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use ractor::Actor;
+//! use ractor_cluster::NodeServer;
+//!
+//! // None, None: plain TCP, Isolated mode (only the peers you connect), as in the published crate.
+//! let server = NodeServer::new(0, "cookie".into(), "alpha".into(), "localhost".into(), None, None);
+//! let (node, _handle) = Actor::spawn(None, server, ()).await?;
+//! let session = ractor_cluster::client_connect_and_wait(
+//!     &node,
+//!     "10.0.0.2:4697",
+//!     std::time::Duration::from_secs(5),
+//! )
+//! .await?;
+//! println!("connected to {:?}", session.peer_name);
+//! # Ok(()) }
+//! ```
 //!
 //! # Remote-capable messages
 //!
@@ -34,23 +47,49 @@
 //! assert!(matches!(back, CounterMessage::Add(7)));
 //! ```
 //!
-//! # Data flow of a message
+//! # Supervision tree
 //!
 //! ```text
-//!  sending node                                      receiving node
-//!  ActorRef::cast(msg)                               actor task: Message::deserialize(bytes)
-//!    └─ Message::serialize (derive)                    ▲  fields decoded in order, fallibly;
-//!         variant name + fields ──► frame ──► wire ──► │  a malformed payload is dropped with a
-//!         (one buffer per message)                     │  logged reason, the actor keeps serving
+//! NodeServer ─┬─ accept loop (a task; TLS handshakes on tasks of their own, bounded in time)
+//!             ├─ redial tasks (one per lost peer this node had dialed)
+//!             └─ NodeSession (one per connection) ─┬─ reader task   (decodes, delivers, replies)
+//!                                                  ├─ writer task   (outbound queue → socket)
+//!                                                  ├─ liveness task (heartbeats, down detection)
+//!                                                  └─ RemoteActor proxies (one per peer actor)
 //! ```
 //!
-//! A call's reply port stays on the calling node, filed under a ticket that travels with the call;
-//! the reply's bytes complete the ticket directly, so no task waits per call on the calling side.
+//! # Data flow of a cast
+//!
+//! ```text
+//!  sending node                                           receiving node
+//!  ActorRef::cast(msg)                                    reader task: decode frame
+//!    └─ Message::serialize (derive): variant name           └─ send_serialized to the target
+//!       + fields into one buffer                               (looked up by pid)
+//!         └─ proxy mailbox (ractor)                               └─ actor task:
+//!              └─ proxy: frame encoded in place                      Message::deserialize
+//!                 into the session's outbound queue                  (fallible: a bad payload is
+//!                   └─ writer task: one write per batch ─► wire ─►    dropped with a reason)
+//! ```
+//!
+//! A call travels the same way. Its reply port stays on the calling node, filed under a ticket
+//! that travels with the call; on the serving node, the reader task waits for the actor's answer
+//! (no task per call on either side), and the reply's bytes complete the ticket directly. A call
+//! whose session ends, whose target is gone or whose reply cannot be decoded fails at once.
+//!
+//! Messages over 64 KiB travel in pieces, so heartbeats, replies and other actors' messages pass
+//! between them; the outbound queue per peer is bounded ([`backpressure`]).
+//!
+//! # Failure model
+//!
+//! A peer that sends nothing for `down_after` (5 s by default; heartbeats every second keep an idle
+//! session alive) is declared down: its session ends, its proxies stop (monitors see
+//! [`node::NODE_LOST`]), pending calls to it fail, and a peer this node had dialed is dialed again
+//! with backoff. See the README's "Failure model" for what can be lost.
 //!
 //! # Versioning of messages
 //! The wire identity of a variant is its name. Adding a variant is compatible: a node that does not
 //! know it drops it with a logged reason (and a caller gets an error at once). Renaming or removing
-//! a variant, or changing its fields, is not.
+//! a variant, or changing its fields, is not. The protocol itself is described in `PROTOCOL.md`.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub(crate) mod net;

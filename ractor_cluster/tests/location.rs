@@ -13,10 +13,11 @@
 //! | `spawn-named <name>` | spawns a test actor registered under `name`                | `OK`    |
 //! | `stop-named <name>`  | stops it with the reason `bye <name>`                      | `OK`    |
 //! | `stop-spawned`       | stops every actor spawned remotely here, reason `retired`  | `OK`    |
+//! | `where-is <name>`    | looks the name up with `node::where_is`                    | `AT <node id>` or `NONE` |
 //!
 //! Each peer runs a [`Holder`] in the group `holders` and registers the spawnable kind `test`
-//! (a test actor, arguments `()`). ractor's registries are global to a process, so each node runs
-//! in its own.
+//! (a test actor, arguments `()`, that fails when it receives `Num(POISON)`). ractor's registries
+//! are global to a process, so each node runs in its own.
 
 mod common;
 
@@ -40,6 +41,8 @@ use tokio::sync::mpsc;
 const PEER_ENV: &str = "RACTOR_CLUSTER_LOCATION_PEER";
 const ANNOUNCE_ENV: &str = "RACTOR_CLUSTER_LOCATION_ANNOUNCE";
 const HOLDERS: &str = "holders";
+/// The number that makes a remotely spawned test actor fail, with the error text `poisoned`.
+const POISON: u64 = 666;
 
 // ---------------------------------------------------------------------------------------------
 // Actors with references in their messages
@@ -59,6 +62,9 @@ enum HolderMessage {
     /// Answers with the held reference, if any, as an `ActorCell`.
     #[rpc]
     HeldCell(RpcReplyPort<Option<ActorCell>>),
+    /// Answers with a reference to a test actor of this node that has already stopped.
+    #[rpc]
+    Dead(RpcReplyPort<ActorRef<TestMessage>>),
 }
 
 struct Holder;
@@ -99,6 +105,11 @@ impl Actor for Holder {
             }
             HolderMessage::HeldCell(reply) => {
                 let _ = reply.send(held.as_ref().map(ActorRef::get_cell));
+            }
+            HolderMessage::Dead(reply) => {
+                let (actor, _) = Actor::spawn(None, TestActor, ()).await?;
+                actor.stop_and_wait(None, Some(WAIT)).await?;
+                let _ = reply.send(actor);
             }
         }
         Ok(())
@@ -255,6 +266,9 @@ impl Actor for Spawnable {
         message: TestMessage,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if matches!(message, TestMessage::Num(POISON)) {
+            return Err("poisoned".into());
+        }
         TestActor.handle(myself, message, state).await
     }
 }
@@ -262,6 +276,7 @@ impl Actor for Spawnable {
 async fn peer_main(name: &str) {
     let announce = match std::env::var(ANNOUNCE_ENV).as_deref() {
         Ok("on-demand") => Announce::OnDemand,
+        Ok("named-or-grouped") => Announce::NamedOrGrouped,
         _ => Announce::All,
     };
     ractor_cluster::node::register_spawnable("test", || Spawnable);
@@ -313,6 +328,11 @@ async fn peer_main(name: &str) {
                 }
                 "OK".to_owned()
             }
+            "where-is" => match ractor_cluster::node::where_is(&arg) {
+                Some(cell) if cell.get_id().is_local() => format!("AT {}", node.id),
+                Some(cell) => format!("AT {}", cell.get_id().node()),
+                None => "NONE".to_owned(),
+            },
             other => format!("ERR unknown command {other:?}"),
         };
         println!("{answer}");
@@ -371,20 +391,44 @@ impl Peer {
             .expect("the peer exited")
     }
 
-    async fn ok(&mut self, command: &str) {
+    async fn ask(&mut self, command: &str) -> String {
         let stdin = self.stdin.as_mut().unwrap();
         stdin
             .write_all(format!("{command}\n").as_bytes())
             .await
             .unwrap();
-        let answer = self.read_line().await;
+        self.read_line().await
+    }
+
+    async fn ok(&mut self, command: &str) {
+        let answer = self.ask(command).await;
         assert_eq!(answer, "OK", "{command:?} answered {answer:?}");
+    }
+
+    /// Asks `command` until the answer is `wanted`, or fails after [`WAIT`].
+    async fn eventually_answers(&mut self, command: &str, wanted: &str) {
+        within(&format!("{command:?} to answer {wanted:?}"), async {
+            while self.ask(command).await != wanted {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
     }
 
     async fn kill(&mut self) {
         self.child.start_kill().unwrap();
         within("the peer to die", self.child.wait()).await.unwrap();
     }
+}
+
+/// A (this process) and B, connected.
+async fn two_nodes(tag: &str, announce_b: &str) -> (LocalNode, Peer) {
+    let a = start_node(&format!("{tag}-a"), Announce::All).await;
+    let mut b = spawn_peer(&format!("{tag}-b"), announce_b).await;
+    b.ok(&format!("connect {}", a.port)).await;
+    wait_ready(&a.server, 1).await;
+    b.ok("wait-peers 1").await;
+    (a, b)
 }
 
 /// A (this process), B and C, all connected (B and C through A, transitively).

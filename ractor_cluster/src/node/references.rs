@@ -199,12 +199,20 @@ pub(crate) fn proxy_down(proxy: &ActorCell) {
     });
 }
 
+/// Whether `proxy` still stands for its actor (it has not begun to stop).
+fn is_running(proxy: &ActorCell) -> bool {
+    proxy.get_status() < ractor::ActorStatus::Draining
+}
+
 /// The running proxy of `pid` on `node`, if any.
+///
+/// A proxy that has stopped but whose end its session has not handled yet is not returned.
 pub(crate) fn proxy_of(node: NodeId, pid: u64) -> Option<ActorCell> {
     directory()
         .proxies
         .get(&(node, pid))
         .map(|(proxy, _)| proxy.clone())
+        .filter(is_running)
 }
 
 /// Finds an actor by name, here or on any connected node.
@@ -222,7 +230,13 @@ pub fn where_is(name: &str) -> Option<ActorCell> {
         directory()
             .names
             .get(name)
-            .and_then(|claims| claims.values().next().map(|(proxy, _)| proxy.clone()))
+            .and_then(|claims| {
+                claims
+                    .values()
+                    .map(|(proxy, _)| proxy)
+                    .find(|proxy| is_running(proxy))
+                    .cloned()
+            })
     })
 }
 
@@ -320,7 +334,11 @@ fn proxy_on_demand(node: NodeId, pid: u64, link: &PeerLink) -> Option<ActorCell>
     // Another task may have started one for the same actor meanwhile: keep the first.
     {
         let mut directory = directory();
-        if let Some((existing, _)) = directory.proxies.get(&(node, pid)) {
+        if let Some((existing, _)) = directory
+            .proxies
+            .get(&(node, pid))
+            .filter(|(existing, _)| is_running(existing))
+        {
             let existing = existing.clone();
             drop(directory);
             proxy.stop(None);

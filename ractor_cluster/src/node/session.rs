@@ -188,6 +188,16 @@ struct Live {
     ready: bool,
 }
 
+impl Live {
+    /// Keeps `proxy` as the one of the peer's actor `pid`, and monitors it: a user may link the
+    /// proxy to an actor of their own, which then replaces the session as its supervisor, and the
+    /// session must still learn when it ends.
+    fn keep_proxy(&mut self, pid: u64, proxy: ActorRef<RemoteActorMessage>) {
+        self.myself.monitor(proxy.get_cell());
+        self.proxies.insert(pid, proxy);
+    }
+}
+
 /// Runs however the session ends, including when ractor kills it without `post_stop`.
 impl Drop for Live {
     fn drop(&mut self) {
@@ -364,7 +374,7 @@ impl NodeSessionState {
                             actor.name.as_deref(),
                         )
                         .unwrap_or(existing);
-                        live.proxies.insert(actor.pid, kept.into());
+                        live.keep_proxy(actor.pid, kept.into());
                         continue;
                     }
                     let Some(writer) = self.writer.clone() else {
@@ -400,11 +410,11 @@ impl NodeSessionState {
                                 actor.name.as_deref(),
                             ) {
                                 None => {
-                                    live.proxies.insert(actor.pid, proxy);
+                                    live.keep_proxy(actor.pid, proxy);
                                 }
                                 Some(existing) => {
                                     proxy.stop(None);
-                                    live.proxies.insert(actor.pid, existing.into());
+                                    live.keep_proxy(actor.pid, existing.into());
                                 }
                             }
                         }
@@ -506,10 +516,14 @@ impl NodeSessionState {
             proxy.stop(Some(references::NODE_LOST.to_owned()));
             return;
         };
-        if live.proxies.contains_key(&pid) {
+        if live
+            .proxies
+            .get(&pid)
+            .is_some_and(|kept| kept.get_status() < ractor::ActorStatus::Draining)
+        {
             return;
         }
-        live.proxies.insert(pid, proxy);
+        live.keep_proxy(pid, proxy);
         if live.minor >= 1 {
             self.send_control(ControlMessage::ActorsWanted(vec![pid]));
         }
