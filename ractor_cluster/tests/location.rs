@@ -1,6 +1,7 @@
-//! Location transparency across three nodes in separate processes: actor references in messages
-//! and replies (also through a third node), announce-on-demand, remote spawn, remote monitors
-//! (exit reasons and node loss) and the cluster-wide name lookup with its conflict rule.
+//! Location transparency across two or three nodes in separate processes: actor references in
+//! messages and replies (also through a third node, and to actors that are gone), the announce
+//! modes (on demand, named or grouped), remote spawn, remote monitors and links (exit reasons,
+//! failures and node loss) and the cluster-wide name lookup with its conflict rules.
 //!
 //! Like `process_peer.rs`, this executable is both the runner (`harness = false`) and, started
 //! with `RACTOR_CLUSTER_LOCATION_PEER=<name>`, a peer node on 127.0.0.1 that prints
@@ -590,6 +591,170 @@ async fn names_resolve_across_the_cluster_with_a_deterministic_conflict_rule() {
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
 }
 
+/// B announces only named and grouped actors: of its 50 unnamed actors and its holder (in a
+/// group), A mirrors the holder only; named actors started later are announced as they start;
+/// an unnamed actor is still reachable through a reference.
+async fn named_or_grouped_announces_only_named_and_grouped_actors() {
+    let before = ractor_cluster::node::proxies_created();
+    let (a, mut b) = two_nodes("named", "named-or-grouped").await;
+    let on_b = holder_of(b.id).await;
+    // Everything B announced arrived before its session was ready.
+    assert_eq!(ractor_cluster::node::proxies_created() - before, 1);
+
+    b.ok("spawn-named first").await;
+    b.ok("spawn-named second").await;
+    eventually("B's named actors on A", || {
+        ["first", "second"].iter().all(|name| {
+            ractor_cluster::node::where_is(name).is_some_and(|cell| cell.get_id().node() == b.id)
+        })
+    })
+    .await;
+    assert_eq!(ractor_cluster::node::proxies_created() - before, 3);
+
+    let fresh = ractor::call_t!(on_b, HolderMessage::Fresh, 5_000).unwrap();
+    assert_eq!(
+        ractor::call_t!(fresh, TestMessage::Double, 5_000, 6).unwrap(),
+        12
+    );
+    assert_eq!(ractor_cluster::node::proxies_created() - before, 4);
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+    drop(b);
+}
+
+/// A local actor always wins a name on its own node, even over a remote one found first; the
+/// other nodes apply the smallest-node-id rule; when the local one stops, the remote one is found
+/// again.
+async fn a_local_actor_wins_a_name_conflict_on_its_own_node() {
+    let (a, mut b, mut c) = three_nodes("local", "all").await;
+    b.ok("spawn-named shared").await;
+    eventually("B's actor under the name", || {
+        ractor_cluster::node::where_is("shared").is_some_and(|cell| cell.get_id().node() == b.id)
+    })
+    .await;
+    let (local, _) = Actor::spawn(Some("shared".to_owned()), TestActor, ())
+        .await
+        .unwrap();
+    assert_eq!(
+        ractor_cluster::node::where_is("shared").map(|cell| cell.get_id()),
+        Some(local.get_id())
+    );
+    // B keeps its own; C, which sees both as remote, picks the smaller node id.
+    assert_eq!(b.ask("where-is shared").await, format!("AT {}", b.id));
+    c.eventually_answers("where-is shared", &format!("AT {}", a.id.min(b.id)))
+        .await;
+
+    local.stop_and_wait(None, Some(WAIT)).await.unwrap();
+    assert_eq!(
+        ractor_cluster::node::where_is("shared").map(|cell| cell.get_id().node()),
+        Some(b.id)
+    );
+    c.eventually_answers("where-is shared", &format!("AT {}", b.id))
+        .await;
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+    drop((b, c));
+}
+
+/// Asserts that `actor` stands for no actor: a call and a cast fail at once.
+async fn assert_fails_clearly(actor: &ActorRef<TestMessage>) {
+    let started = std::time::Instant::now();
+    let call = ractor::call_t!(actor, TestMessage::Double, 5_000, 1);
+    assert!(call.is_err(), "a call to a gone actor answered {call:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the call took {:?} to fail",
+        started.elapsed()
+    );
+    assert!(actor.cast(TestMessage::Num(1)).is_err());
+    eventually("the cell to stop", || {
+        actor.get_status() == ActorStatus::Stopped
+    })
+    .await;
+}
+
+/// References to actors that are gone: a local actor that stopped while B held a reference to it
+/// comes back as a stopped cell; an actor of B that stopped before its reference arrived becomes
+/// a proxy that stops with `NO_SUCH_ACTOR`. Using either fails at once.
+async fn references_to_gone_actors_fail_clearly() {
+    let (a, b) = two_nodes("gone", "on-demand").await;
+    let on_b = holder_of(b.id).await;
+
+    let (local, _) = Actor::spawn(None, TestActor, ()).await.unwrap();
+    on_b.cast(HolderMessage::Hold(local.clone())).unwrap();
+    assert_eq!(
+        ractor::call_t!(on_b, HolderMessage::AskHeld, 5_000, 2).unwrap(),
+        4
+    );
+    local.stop_and_wait(None, Some(WAIT)).await.unwrap();
+    let back: ActorRef<TestMessage> = ractor::call_t!(on_b, HolderMessage::HeldCell, 5_000)
+        .unwrap()
+        .expect("B holds a reference")
+        .into();
+    assert_eq!(back.get_id().pid(), local.get_id().pid());
+    assert_fails_clearly(&back).await;
+
+    let (watcher, mut events) = watcher().await;
+    let dead = ractor::call_t!(on_b, HolderMessage::Dead, 5_000).unwrap();
+    assert_eq!(dead.get_id().node(), b.id);
+    watcher.get_cell().monitor(dead.get_cell());
+    let event = within("the gone actor's proxy to stop", events.recv())
+        .await
+        .unwrap();
+    assert_eq!(
+        event,
+        format!(
+            "terminated {} {}",
+            dead.get_id(),
+            ractor_cluster::node::NO_SUCH_ACTOR
+        )
+    );
+    assert_fails_clearly(&dead).await;
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+    drop(b);
+}
+
+/// A local actor linked to a proxy (ractor's `link`, not only a monitor) supervises the remote
+/// actor: it receives the real actor's failure with its error text, and the node loss; the
+/// session forgets the failed proxy all the same.
+async fn a_local_supervisor_linked_to_a_proxy_receives_the_failure() {
+    let (a, mut b) = two_nodes("link", "all").await;
+    let timeout = Duration::from_secs(5);
+    let (supervisor, mut events) = watcher().await;
+    let worker: ActorRef<TestMessage> =
+        ractor_cluster::node::spawn_remote(b.id, "test", &(), timeout)
+            .await
+            .unwrap()
+            .into();
+    worker.get_cell().link(supervisor.get_cell());
+    assert_eq!(
+        ractor::call_t!(worker, TestMessage::Double, 5_000, 7).unwrap(),
+        14
+    );
+    let running = ractor_cluster::node::proxies_running();
+    worker.cast(TestMessage::Num(POISON)).unwrap();
+    let event = within("the worker's failure", events.recv()).await.unwrap();
+    assert_eq!(event, format!("failed {} poisoned", worker.get_id()));
+    eventually("the failed proxy to be forgotten", || {
+        ractor_cluster::node::proxies_running() == running - 1
+    })
+    .await;
+
+    let second = ractor_cluster::node::spawn_remote(b.id, "test", &(), timeout)
+        .await
+        .unwrap();
+    second.link(supervisor.get_cell());
+    b.kill().await;
+    let event = within("the node loss", events.recv()).await.unwrap();
+    assert_eq!(
+        event,
+        format!(
+            "terminated {} {}",
+            second.get_id(),
+            ractor_cluster::node::NODE_LOST
+        )
+    );
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The runner
 
@@ -606,6 +771,20 @@ const TESTS: &[(&str, TestFn)] = &[
     (
         "names_resolve_across_the_cluster_with_a_deterministic_conflict_rule",
         || Box::pin(names_resolve_across_the_cluster_with_a_deterministic_conflict_rule()),
+    ),
+    (
+        "named_or_grouped_announces_only_named_and_grouped_actors",
+        || Box::pin(named_or_grouped_announces_only_named_and_grouped_actors()),
+    ),
+    ("a_local_actor_wins_a_name_conflict_on_its_own_node", || {
+        Box::pin(a_local_actor_wins_a_name_conflict_on_its_own_node())
+    }),
+    ("references_to_gone_actors_fail_clearly", || {
+        Box::pin(references_to_gone_actors_fail_clearly())
+    }),
+    (
+        "a_local_supervisor_linked_to_a_proxy_receives_the_failure",
+        || Box::pin(a_local_supervisor_linked_to_a_proxy_receives_the_failure()),
     ),
 ];
 

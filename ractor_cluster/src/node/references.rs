@@ -227,16 +227,13 @@ pub(crate) fn proxy_of(node: NodeId, pid: u64) -> Option<ActorCell> {
 /// announced as soon as it starts.
 pub fn where_is(name: &str) -> Option<ActorCell> {
     ractor::registry::where_is(name).or_else(|| {
-        directory()
-            .names
-            .get(name)
-            .and_then(|claims| {
-                claims
-                    .values()
-                    .map(|(proxy, _)| proxy)
-                    .find(|proxy| is_running(proxy))
-                    .cloned()
-            })
+        directory().names.get(name).and_then(|claims| {
+            claims
+                .values()
+                .map(|(proxy, _)| proxy)
+                .find(|proxy| is_running(proxy))
+                .cloned()
+        })
     })
 }
 
@@ -394,6 +391,10 @@ fn gone(reference: WireReference, reason: &str) -> Result<ActorCell, FieldError>
     });
     match cell {
         Some(cell) => {
+            // Draining closes the mailbox at once, so that every send to the cell fails from now
+            // on (a message queued before the stop took effect would be dropped unanswered); the
+            // stop then ends it with `reason`, which monitors see.
+            let _ = cell.drain();
             cell.stop(Some(reason.to_owned()));
             Ok(cell.get_cell())
         }
@@ -450,7 +451,8 @@ impl Actor for GoneActor {
         message: SerializedMessage,
         (): &mut (),
     ) -> Result<(), ActorProcessingErr> {
-        // Sent before the stop took effect: a caller learns at once that no answer will come.
+        // Not expected (the mailbox is closed before the cell is handed out), but should a call
+        // get in, its caller learns at once that no answer will come.
         if let SerializedMessage::Call { metadata, .. } = message {
             if let Some(ticket) = metadata.as_deref().and_then(CallTicket::from_metadata) {
                 reply::complete_call(ticket, Err(CallFailure::Remote));
