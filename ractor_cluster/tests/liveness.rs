@@ -8,12 +8,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::link::{Fault, Link};
+use common::link::{linked, linked_with_actor, Fault, Link};
 use common::{
-    failed, remote_members, spawn_in_group, start_node_with, tls_pair, wait_for_proxy, within,
-    Event, Node, NodeOptions, TestMessage, FAST_LIVENESS,
+    failed, held_call, remote_members, start_node_with, tls_pair, wait_for_proxy, within, Event,
+    Node, NodeOptions, TestMessage, FAST_LIVENESS,
 };
-use ractor::ActorRef;
 use ractor_cluster::node::ReconnectPolicy;
 use ractor_cluster::{ConnectError, IncomingEncryptionMode};
 use tokio::io::AsyncReadExt;
@@ -27,23 +26,6 @@ fn fast() -> NodeOptions {
     }
 }
 
-/// `a` dials `b` through a new link, and both wait until the session is ready.
-async fn linked(a: &mut Node, b: &mut Node) -> Link {
-    let link = Link::start(b.port).await;
-    let session = ractor_cluster::client_connect_and_wait(
-        &a.server,
-        ("127.0.0.1", link.port),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
-    assert_eq!(session.peer_name.unwrap().name, b.name);
-    let ready = Event::Ready(a.name.clone());
-    b.wait_event(|e| *e == ready).await;
-    a.drain_events();
-    link
-}
-
 /// Waits for `node` to report the loss of its session with `peer`; returns when that happened.
 async fn lost(node: &mut Node, peer: &str) -> Instant {
     let gone = Event::Disconnected(Some(peer.to_owned()));
@@ -51,30 +33,12 @@ async fn lost(node: &mut Node, peer: &str) -> Instant {
     Instant::now()
 }
 
-/// A call that the actor behind `proxy` holds without answering; only the end of the session can
-/// end it.
-async fn held_call(
-    proxy: &ActorRef<TestMessage>,
-) -> tokio::task::JoinHandle<Result<ractor::rpc::CallResult<u64>, ractor::MessagingErr<TestMessage>>>
-{
-    let held = tokio::spawn({
-        let proxy = proxy.clone();
-        async move { proxy.call(TestMessage::Hold, None).await }
-    });
-    // A later call's answer on the same path means the held call has reached the actor.
-    ractor::call_t!(proxy, TestMessage::Numbers, 5_000).unwrap();
-    assert!(!held.is_finished());
-    held
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_black_holed_link_is_declared_down_in_time_and_fails_the_pending_call() {
     let (heartbeat, down_after) = FAST_LIVENESS;
     let mut a = start_node_with("bh-a", fast()).await;
     let mut b = start_node_with("bh-b", fast()).await;
-    let actor = spawn_in_group("bh-group").await;
-    let link = linked(&mut a, &mut b).await;
-    let proxy = wait_for_proxy("bh-group", b.id, &actor.get_cell()).await;
+    let (link, actor, proxy) = linked_with_actor(&mut a, &mut b, "bh-group").await;
     let held = held_call(&proxy).await;
 
     link.set(Fault::BlackHole);
@@ -125,9 +89,7 @@ async fn a_black_holed_link_is_declared_down_in_time_and_fails_the_pending_call(
 async fn a_cut_link_is_dialed_again_with_proxies_and_groups_restored() {
     let mut a = start_node_with("cut-a", fast()).await;
     let mut b = start_node_with("cut-b", fast()).await;
-    let on_b = spawn_in_group("cut-group").await;
-    let link = linked(&mut a, &mut b).await;
-    let old = wait_for_proxy("cut-group", b.id, &on_b.get_cell()).await;
+    let (link, on_b, old) = linked_with_actor(&mut a, &mut b, "cut-group").await;
     let held = held_call(&old).await;
 
     link.cut();
@@ -172,9 +134,7 @@ async fn a_cut_link_is_dialed_again_with_proxies_and_groups_restored() {
 async fn a_cast_flood_and_a_slow_link_are_not_mistaken_for_a_dead_peer() {
     let mut a = start_node_with("flood-a", fast()).await;
     let mut b = start_node_with("flood-b", fast()).await;
-    let on_b = spawn_in_group("flood-group").await;
-    let link = linked(&mut a, &mut b).await;
-    let proxy = wait_for_proxy("flood-group", b.id, &on_b.get_cell()).await;
+    let (link, on_b, proxy) = linked_with_actor(&mut a, &mut b, "flood-group").await;
     let (_, down_after) = FAST_LIVENESS;
 
     // Four times `down_after` of casts as fast as the sender can go, in bursts of 20,000 (each

@@ -4,7 +4,7 @@
 //! failures and node loss) and the cluster-wide name lookup with its conflict rules.
 //!
 //! Like `process_peer.rs`, this executable is both the runner (`harness = false`) and, started
-//! with `RACTOR_CLUSTER_LOCATION_PEER=<name>`, a peer node on 127.0.0.1 that prints
+//! with `RACTOR_CLUSTER_TEST_PEER=<name>`, a peer node on 127.0.0.1 that prints
 //! `READY <port> <node id>` and then follows one command per line on stdin:
 //!
 //! | command              | effect                                                    | answer  |
@@ -22,11 +22,11 @@
 
 mod common;
 
-use std::panic::AssertUnwindSafe;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use common::peer_process::{tests, Commands, PeerProcess, TestFn};
 use common::{eventually, within, TestActor, TestMessage, WAIT};
 use ractor::{
     pg, Actor, ActorCell, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SupervisionEvent,
@@ -35,11 +35,8 @@ use ractor_cluster::node::{Announce, RemoteSpawnError};
 use ractor_cluster::{
     NodeConnectionMode, NodeId, NodeServer, NodeServerMessage, RactorClusterMessage,
 };
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
 
-const PEER_ENV: &str = "RACTOR_CLUSTER_LOCATION_PEER";
 const ANNOUNCE_ENV: &str = "RACTOR_CLUSTER_LOCATION_ANNOUNCE";
 const HOLDERS: &str = "holders";
 /// The number that makes a remotely spawned test actor fail, with the error text `poisoned`.
@@ -234,16 +231,6 @@ async fn holder_of(node: NodeId) -> ActorRef<HolderMessage> {
 
 static SPAWNED: Mutex<Vec<ActorCell>> = Mutex::new(Vec::new());
 
-fn run_peer(name: &str) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(peer_main(name));
-    ExitCode::SUCCESS
-}
-
 /// Spawned by `register_spawnable`: a test actor that the peer can stop on command.
 struct Spawnable;
 
@@ -289,10 +276,9 @@ async fn peer_main(name: &str) {
     for _ in 0..50 {
         quiet.push(Actor::spawn(None, TestActor, ()).await.unwrap().0);
     }
-    println!("READY {} {}", node.port, node.id);
     let mut named = std::collections::HashMap::new();
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut commands = Commands::ready(node.port, node.id);
+    while let Some(line) = commands.next().await {
         let mut words = line.split_whitespace();
         let command = words.next().unwrap_or_default();
         let arg = words.next().unwrap_or_default().to_owned();
@@ -336,90 +322,18 @@ async fn peer_main(name: &str) {
             },
             other => format!("ERR unknown command {other:?}"),
         };
-        println!("{answer}");
+        commands.answer(&answer);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The parent's handle on a peer
 
-struct Peer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Lines<BufReader<ChildStdout>>,
-    port: u16,
-    id: NodeId,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
+/// A peer process of this executable.
+type Peer = PeerProcess;
 
 async fn spawn_peer(name: &str, announce: &str) -> Peer {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .env(PEER_ENV, name)
-        .env(ANNOUNCE_ENV, announce)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("cannot start the peer process");
-    let stdin = child.stdin.take();
-    let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut peer = Peer {
-        child,
-        stdin,
-        stdout,
-        port: 0,
-        id: 0,
-    };
-    let ready = peer.read_line().await;
-    let mut words = ready.split_whitespace();
-    assert_eq!(words.next(), Some("READY"), "{ready}");
-    peer.port = words.next().and_then(|w| w.parse().ok()).unwrap();
-    peer.id = words.next().and_then(|w| w.parse().ok()).unwrap();
-    peer
-}
-
-impl Peer {
-    async fn read_line(&mut self) -> String {
-        within("a line from a peer", self.stdout.next_line())
-            .await
-            .unwrap()
-            .expect("the peer exited")
-    }
-
-    async fn ask(&mut self, command: &str) -> String {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin
-            .write_all(format!("{command}\n").as_bytes())
-            .await
-            .unwrap();
-        self.read_line().await
-    }
-
-    async fn ok(&mut self, command: &str) {
-        let answer = self.ask(command).await;
-        assert_eq!(answer, "OK", "{command:?} answered {answer:?}");
-    }
-
-    /// Asks `command` until the answer is `wanted`, or fails after [`WAIT`].
-    async fn eventually_answers(&mut self, command: &str, wanted: &str) {
-        within(&format!("{command:?} to answer {wanted:?}"), async {
-            while self.ask(command).await != wanted {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-    }
-
-    async fn kill(&mut self) {
-        self.child.start_kill().unwrap();
-        within("the peer to die", self.child.wait()).await.unwrap();
-    }
+    PeerProcess::spawn(name, &[(ANNOUNCE_ENV, announce.to_owned())]).await
 }
 
 /// A (this process) and B, connected.
@@ -537,15 +451,7 @@ async fn remote_spawn_and_remote_monitors() {
         .unwrap();
     watcher.get_cell().monitor(second.clone());
     b.kill().await;
-    let event = within("the node loss", events.recv()).await.unwrap();
-    assert_eq!(
-        event,
-        format!(
-            "terminated {} {}",
-            second.get_id(),
-            ractor_cluster::node::NODE_LOST
-        )
-    );
+    the_node_loss_arrives(&mut events, &second).await;
     assert_eq!(second.get_status(), ActorStatus::Stopped);
     drop(c);
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
@@ -639,7 +545,7 @@ async fn a_local_actor_wins_a_name_conflict_on_its_own_node() {
         Some(local.get_id())
     );
     // B keeps its own; C, which sees both as remote, picks the smaller node id.
-    assert_eq!(b.ask("where-is shared").await, format!("AT {}", b.id));
+    assert_eq!(b.command("where-is shared").await, format!("AT {}", b.id));
     c.eventually_answers("where-is shared", &format!("AT {}", a.id.min(b.id)))
         .await;
 
@@ -652,6 +558,19 @@ async fn a_local_actor_wins_a_name_conflict_on_its_own_node() {
         .await;
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
     drop((b, c));
+}
+
+/// Waits for the supervision event that reports `actor`'s node lost.
+async fn the_node_loss_arrives(events: &mut mpsc::UnboundedReceiver<String>, actor: &ActorCell) {
+    let event = within("the node loss", events.recv()).await.unwrap();
+    assert_eq!(
+        event,
+        format!(
+            "terminated {} {}",
+            actor.get_id(),
+            ractor_cluster::node::NODE_LOST
+        )
+    );
 }
 
 /// Asserts that `actor` stands for no actor: a call and a cast fail at once.
@@ -743,88 +662,25 @@ async fn a_local_supervisor_linked_to_a_proxy_receives_the_failure() {
         .unwrap();
     second.link(supervisor.get_cell());
     b.kill().await;
-    let event = within("the node loss", events.recv()).await.unwrap();
-    assert_eq!(
-        event,
-        format!(
-            "terminated {} {}",
-            second.get_id(),
-            ractor_cluster::node::NODE_LOST
-        )
-    );
+    the_node_loss_arrives(&mut events, &second).await;
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
 }
 
 // ---------------------------------------------------------------------------------------------
 // The runner
 
-type TestFn = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
-
-const TESTS: &[(&str, TestFn)] = &[
-    (
-        "references_travel_through_a_third_node_and_announce_on_demand",
-        || Box::pin(references_travel_through_a_third_node_and_announce_on_demand()),
-    ),
-    ("remote_spawn_and_remote_monitors", || {
-        Box::pin(remote_spawn_and_remote_monitors())
-    }),
-    (
-        "names_resolve_across_the_cluster_with_a_deterministic_conflict_rule",
-        || Box::pin(names_resolve_across_the_cluster_with_a_deterministic_conflict_rule()),
-    ),
-    (
-        "named_or_grouped_announces_only_named_and_grouped_actors",
-        || Box::pin(named_or_grouped_announces_only_named_and_grouped_actors()),
-    ),
-    ("a_local_actor_wins_a_name_conflict_on_its_own_node", || {
-        Box::pin(a_local_actor_wins_a_name_conflict_on_its_own_node())
-    }),
-    ("references_to_gone_actors_fail_clearly", || {
-        Box::pin(references_to_gone_actors_fail_clearly())
-    }),
-    (
-        "a_local_supervisor_linked_to_a_proxy_receives_the_failure",
-        || Box::pin(a_local_supervisor_linked_to_a_proxy_receives_the_failure()),
-    ),
+const TESTS: &[(&str, TestFn)] = tests![
+    references_travel_through_a_third_node_and_announce_on_demand,
+    remote_spawn_and_remote_monitors,
+    names_resolve_across_the_cluster_with_a_deterministic_conflict_rule,
+    named_or_grouped_announces_only_named_and_grouped_actors,
+    a_local_actor_wins_a_name_conflict_on_its_own_node,
+    references_to_gone_actors_fail_clearly,
+    a_local_supervisor_linked_to_a_proxy_receives_the_failure,
 ];
 
 fn main() -> ExitCode {
-    if let Ok(name) = std::env::var(PEER_ENV) {
-        return run_peer(&name);
-    }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        for (name, _) in TESTS {
-            println!("{name}: test");
-        }
-        return ExitCode::SUCCESS;
-    }
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let mut failed = Vec::new();
-    for (name, test) in TESTS {
-        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            runtime.block_on(async { tokio::time::timeout(WAIT * 6, test()).await })
-        }));
-        runtime.shutdown_timeout(Duration::from_secs(1));
-        if matches!(outcome, Ok(Ok(()))) {
-            println!("test {name} ... ok");
-        } else {
-            println!("test {name} ... FAILED");
-            failed.push(*name);
-        }
-    }
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        println!("failures: {failed:?}");
-        ExitCode::FAILURE
-    }
+    common::peer_process::main(TESTS, Some(WAIT * 6), |name| async move {
+        peer_main(&name).await
+    })
 }

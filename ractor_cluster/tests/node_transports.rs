@@ -10,8 +10,9 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    connect_ready, failed, patterned, remote_members, spawn_in_group, start_node, start_node_with,
-    tls_pair, wait_for_proxy, within, Event, Node, NodeOptions, TestMessage,
+    connect_ready, failed, nodes_with_different_cookies, patterned, remote_members, spawn_in_group,
+    start_node, start_node_with, tls_pair, wait_for_proxy, within, Event, Node, NodeOptions,
+    TestMessage,
 };
 use ractor::ActorRef;
 use ractor_cluster::{ClusterBidiStream, IncomingEncryptionMode, NodeServerMessage};
@@ -372,25 +373,7 @@ async fn a_wrong_cookie_creates_no_proxies_on_either_side() {
     let actor = spawn_in_group("badcookie-group").await;
     for client_first in [true, false] {
         let tag = if client_first { "badc1" } else { "badc2" };
-        let mut a = start_node(&format!("{tag}-a")).await;
-        let mut b = start_node_with(
-            &format!("{tag}-b"),
-            NodeOptions {
-                cookie: "wrong".into(),
-                ..NodeOptions::default()
-            },
-        )
-        .await;
-        if client_first {
-            a.connect_to(&b).await;
-        } else {
-            b.connect_to(&a).await;
-        }
-        for node in [&mut a, &mut b] {
-            assert_eq!(node.next_event().await, Event::Opened);
-            assert_eq!(node.next_event().await, Event::Disconnected(None));
-            assert!(node.sessions().await.is_empty());
-        }
+        let (a, b) = nodes_with_different_cookies(tag, client_first).await;
         let ids = [a.id, b.id];
         assert!(
             !remote_members("badcookie-group")

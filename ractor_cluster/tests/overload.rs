@@ -5,10 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::link::{Fault, Link};
+use common::link::{linked_with_actor, Fault};
 use common::{
-    checksum, patterned, spawn_in_group, start_node_with, wait_for_proxy, within, Event, Node,
-    NodeOptions, TestMessage, FAST_LIVENESS,
+    checksum, patterned, start_node_with, within, Event, Node, NodeOptions, TestMessage,
+    FAST_LIVENESS,
 };
 use ractor_cluster::backpressure::{outbound_backlog, wait_for_outbound_room};
 
@@ -18,22 +18,6 @@ fn options(max_outbound: Option<usize>) -> NodeOptions {
         max_outbound,
         ..NodeOptions::default()
     }
-}
-
-/// `a` dials `b` through a new link, and both wait until the session is ready.
-async fn linked(a: &mut Node, b: &mut Node) -> Link {
-    let link = Link::start(b.port).await;
-    ractor_cluster::client_connect_and_wait(
-        &a.server,
-        ("127.0.0.1", link.port),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
-    let ready = Event::Ready(a.name.clone());
-    b.wait_event(|e| *e == ready).await;
-    a.drain_events();
-    link
 }
 
 fn assert_still_connected(node: &mut Node) {
@@ -49,9 +33,7 @@ fn assert_still_connected(node: &mut Node) {
 async fn a_16_mib_message_on_a_slow_link_does_not_get_its_sender_declared_down() {
     let mut a = start_node_with("big-a", options(None)).await;
     let mut b = start_node_with("big-b", options(None)).await;
-    let on_b = spawn_in_group("big-group").await;
-    let link = linked(&mut a, &mut b).await;
-    let proxy = wait_for_proxy("big-group", b.id, &on_b.get_cell()).await;
+    let (link, on_b, proxy) = linked_with_actor(&mut a, &mut b, "big-group").await;
     let (_, down_after) = FAST_LIVENESS;
 
     // At most 64 KiB per 10 ms: the message takes several times `down_after` to cross, so
@@ -90,9 +72,7 @@ async fn the_outbound_queue_to_a_slow_peer_stays_within_its_bound() {
     };
     let mut a = start_node_with("slow-a", outbound).await;
     let mut b = start_node_with("slow-b", NodeOptions::default()).await;
-    let on_b = spawn_in_group("slow-group").await;
-    let link = linked(&mut a, &mut b).await;
-    let proxy = wait_for_proxy("slow-group", b.id, &on_b.get_cell()).await;
+    let (link, on_b, proxy) = linked_with_actor(&mut a, &mut b, "slow-group").await;
 
     // The peer stops reading. A sender that does not pace itself casts 8 MiB at once, far over
     // the bound: the socket buffers fill, then the queue, then the proxy stops taking casts from

@@ -24,20 +24,16 @@
 
 mod common;
 
-use std::panic::AssertUnwindSafe;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use common::{
-    remote_members, spawn_in_group, start_node_with, within, Event, Node, NodeOptions, TestMessage,
-    WAIT,
+    held_call, remote_members, spawn_in_group, start_node_with, within, CallTask, Event, Node,
+    NodeOptions, TestMessage, WAIT,
 };
 use ractor::ActorRef;
 use ractor_cluster::{NodeConnectionMode, NodeId};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-const PEER_ENV: &str = "RACTOR_CLUSTER_TEST_PEER";
 const GROUP_ENV: &str = "RACTOR_CLUSTER_TEST_GROUP";
 const MODE_ENV: &str = "RACTOR_CLUSTER_TEST_MODE";
 /// The port the peer listens on (a free one if unset).
@@ -54,13 +50,7 @@ const FAST_DOWN_AFTER: Duration = Duration::from_millis(1500);
 // ---------------------------------------------------------------------------------------------
 // The runner
 
-type TestFn = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
-
-macro_rules! tests {
-    ($($name:ident),* $(,)?) => {
-        &[$((stringify!($name), || Box::pin($name()) as _)),*]
-    };
-}
+use common::peer_process::{tests, Commands, PeerProcess, TestFn};
 
 const TESTS: &[(&str, TestFn)] = tests![
     a_killed_peer_ends_its_session_and_fails_the_pending_call,
@@ -74,91 +64,11 @@ const TESTS: &[(&str, TestFn)] = tests![
 ];
 
 fn main() -> ExitCode {
-    if let Ok(name) = std::env::var(PEER_ENV) {
-        return run_peer(&name);
-    }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        for (name, _) in TESTS {
-            println!("{name}: test");
-        }
-        return ExitCode::SUCCESS;
-    }
-    // libtest's arguments, as far as they matter here: filters, `--exact` and `--skip`; the
-    // values of other flags that take one are skipped.
-    let (mut filters, mut skips, mut exact) = (Vec::new(), Vec::new(), false);
-    let mut words = args.iter();
-    while let Some(arg) = words.next() {
-        match arg.as_str() {
-            "--exact" => exact = true,
-            "--skip" => skips.extend(words.next()),
-            "--test-threads" | "--format" | "--color" | "--logfile" | "-Z" => {
-                words.next();
-            }
-            flag if flag.starts_with('-') => {}
-            filter => filters.push(filter),
-        }
-    }
-    let matches = |name: &str, pattern: &str| {
-        if exact {
-            name == pattern
-        } else {
-            name.contains(pattern)
-        }
-    };
-    let selected = TESTS.iter().filter(|(name, _)| {
-        (filters.is_empty() || filters.iter().any(|f| matches(name, f)))
-            && !skips.iter().any(|s| matches(name, s))
-    });
-
-    let started = std::time::Instant::now();
-    let (mut passed, mut failed) = (0, Vec::new());
-    for (name, test) in selected {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(test())));
-        // Tasks a failed test left behind must not outlive it.
-        runtime.shutdown_timeout(Duration::from_secs(1));
-        match outcome {
-            Ok(()) => {
-                println!("test {name} ... ok");
-                passed += 1;
-            }
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed.push(*name);
-            }
-        }
-    }
-    println!(
-        "\ntest result: {}. {passed} passed; {} failed; finished in {:.2}s",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        failed.len(),
-        started.elapsed().as_secs_f64()
-    );
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        println!("failures: {failed:?}");
-        ExitCode::FAILURE
-    }
+    common::peer_process::main(TESTS, None, |name| async move { peer_main(&name).await })
 }
 
 // ---------------------------------------------------------------------------------------------
 // The peer
-
-fn run_peer(name: &str) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(peer_main(name));
-    ExitCode::SUCCESS
-}
 
 async fn peer_main(name: &str) {
     let group = std::env::var(GROUP_ENV).expect("the peer's group");
@@ -182,16 +92,14 @@ async fn peer_main(name: &str) {
     )
     .await;
     let _actor = spawn_in_group(&group).await;
-    println!("READY {} {}", node.port, node.id);
-
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut commands = Commands::ready(node.port, node.id);
     // The parent closing stdin (or dying) ends the peer.
-    while let Ok(Some(line)) = lines.next_line().await {
+    while let Some(line) = commands.next().await {
         let answer = match peer_command(&node, &group, &line).await {
             Ok(answer) => answer,
             Err(reason) => format!("ERR {reason}"),
         };
-        println!("{answer}");
+        commands.answer(&answer);
     }
 }
 
@@ -272,21 +180,8 @@ fn any_remote(group: &str) -> Result<ActorRef<TestMessage>, String> {
 // ---------------------------------------------------------------------------------------------
 // The parent's handle on a peer
 
-/// A peer process. Killed when dropped, whatever the test's outcome.
-struct Peer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Lines<BufReader<ChildStdout>>,
-    port: u16,
-    name: String,
-    id: NodeId,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
+/// A peer process of this executable.
+type Peer = PeerProcess;
 
 async fn spawn_peer(name: &str, group: &str, mode: NodeConnectionMode) -> Peer {
     spawn_peer_with(name, group, mode, &[]).await
@@ -299,74 +194,17 @@ async fn spawn_peer_with(
     mode: NodeConnectionMode,
     env: &[(&str, String)],
 ) -> Peer {
-    let exe = std::env::current_exe().expect("the test executable");
     let mode = match mode {
         NodeConnectionMode::Transitive => "transitive",
         NodeConnectionMode::Isolated => "isolated",
     };
-    let mut child = Command::new(exe)
-        .env(PEER_ENV, name)
-        .env(GROUP_ENV, group)
-        .env(MODE_ENV, mode)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("cannot start the peer process");
-    let stdin = child.stdin.take();
-    let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let mut peer = Peer {
-        child,
-        stdin,
-        stdout,
-        port: 0,
-        name: format!("{name}@localhost"),
-        id: 0,
-    };
-    let ready = peer.read_line().await;
-    let mut words = ready.split_whitespace();
-    assert_eq!(words.next(), Some("READY"), "{ready}");
-    peer.port = words.next().and_then(|w| w.parse().ok()).expect("a port");
-    peer.id = words
-        .next()
-        .and_then(|w| w.parse().ok())
-        .expect("a node id");
-    peer
+    let mut vars = vec![(GROUP_ENV, group.to_owned()), (MODE_ENV, mode.to_owned())];
+    vars.extend_from_slice(env);
+    PeerProcess::spawn(name, &vars).await
 }
 
-impl Peer {
-    async fn read_line(&mut self) -> String {
-        within(
-            &format!("a line from {}", self.name),
-            self.stdout.next_line(),
-        )
-        .await
-        .expect("the peer's stdout")
-        .unwrap_or_else(|| panic!("{} exited", self.name))
-    }
-
-    /// Sends a command and returns the answer.
-    async fn command(&mut self, command: &str) -> String {
-        let stdin = self.stdin.as_mut().expect("the peer's stdin is open");
-        stdin
-            .write_all(format!("{command}\n").as_bytes())
-            .await
-            .expect("the peer's stdin");
-        self.read_line().await
-    }
-
-    /// Sends a command that must answer `OK`.
-    async fn ok(&mut self, command: &str) {
-        let answer = self.command(command).await;
-        assert_eq!(
-            answer, "OK",
-            "{} answered {command:?} with {answer:?}",
-            self.name
-        );
-    }
-
+/// The commands particular to this file's peers.
+impl PeerProcess {
     async fn peer_names(&mut self) -> Vec<String> {
         let answer = self.command("sessions").await;
         let list = answer
@@ -394,43 +232,6 @@ impl Peer {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    /// Kills the process (SIGKILL on Unix) and waits for it to be gone.
-    async fn kill(&mut self) {
-        self.child.start_kill().expect("cannot kill the peer");
-        within("the peer to die", self.child.wait())
-            .await
-            .expect("the peer's exit status");
-    }
-
-    /// Stops the process without ending it (SIGSTOP): its connections stay open and silent, as
-    /// with a peer whose machine hangs.
-    fn freeze(&self) {
-        let pid = self.child.id().expect("the peer is running");
-        let status = std::process::Command::new("kill")
-            .args(["-STOP", &pid.to_string()])
-            .status()
-            .expect("cannot run kill");
-        assert!(status.success());
-    }
-
-    /// Resumes a frozen process (SIGCONT).
-    fn thaw(&self) {
-        let pid = self.child.id().expect("the peer is running");
-        let status = std::process::Command::new("kill")
-            .args(["-CONT", &pid.to_string()])
-            .status()
-            .expect("cannot run kill");
-        assert!(status.success());
-    }
-
-    /// Closes stdin, which ends the peer, and waits for it to exit.
-    async fn finish(mut self) {
-        self.stdin = None;
-        within("the peer to exit", self.child.wait())
-            .await
-            .expect("the peer's exit status");
     }
 }
 
@@ -461,13 +262,7 @@ async fn connected_peer_with_a_held_call(
     node: &mut Node,
     peer_name: &str,
     group: &str,
-) -> (
-    Peer,
-    ActorRef<TestMessage>,
-    tokio::task::JoinHandle<
-        Result<ractor::rpc::CallResult<u64>, ractor::MessagingErr<TestMessage>>,
-    >,
-) {
+) -> (Peer, ActorRef<TestMessage>, CallTask<u64>) {
     let peer = spawn_peer(peer_name, group, NodeConnectionMode::Isolated).await;
     ractor_cluster::client_connect(&node.server, ("127.0.0.1", peer.port))
         .await
@@ -480,13 +275,7 @@ async fn connected_peer_with_a_held_call(
         42
     );
     // No timeout: only the end of the session can end this call.
-    let held = tokio::spawn({
-        let proxy = proxy.clone();
-        async move { proxy.call(TestMessage::Hold, None).await }
-    });
-    // The answer to a later call on the same path means the held call has reached the actor.
-    let _ = ractor::call_t!(proxy, TestMessage::Numbers, 5_000).unwrap();
-    assert!(!held.is_finished());
+    let held = held_call(&proxy).await;
     (peer, proxy, held)
 }
 
@@ -497,9 +286,7 @@ async fn the_session_is_gone(
     peer: &Peer,
     group: &str,
     proxy: &ActorRef<TestMessage>,
-    held: tokio::task::JoinHandle<
-        Result<ractor::rpc::CallResult<u64>, ractor::MessagingErr<TestMessage>>,
-    >,
+    held: CallTask<u64>,
 ) {
     let lost = tokio::time::Instant::now();
     let result = within("the held call to fail", held).await.unwrap();
@@ -652,11 +439,7 @@ async fn a_frozen_peer_is_declared_down_within_the_bound() {
             ractor::call_t!(proxy, TestMessage::Double, 5_000, 21).unwrap(),
             42
         );
-        let held = tokio::spawn({
-            let proxy = proxy.clone();
-            async move { proxy.call(TestMessage::Hold, None).await }
-        });
-        let _ = ractor::call_t!(proxy, TestMessage::Numbers, 5_000).unwrap();
+        let held = held_call(&proxy).await;
         peer.freeze();
         let frozen = tokio::time::Instant::now();
         common::eventually("the session to end", || {

@@ -14,6 +14,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use ractor::ActorRef;
+
+use super::{spawn_in_group, wait_for_proxy, Event, Node, TestMessage};
+
 /// What the link does to the bytes it carries, in both directions, from now on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fault {
@@ -129,4 +133,34 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut fault: watch:
             return;
         }
     }
+}
+
+/// `a` dials `b` through a new link, and both wait until the session is ready.
+pub(crate) async fn linked(a: &mut Node, b: &mut Node) -> Link {
+    let link = Link::start(b.port).await;
+    let session = ractor_cluster::client_connect_and_wait(
+        &a.server,
+        ("127.0.0.1", link.port),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(session.peer_name.unwrap().name, b.name);
+    let ready = Event::Ready(a.name.clone());
+    b.wait_event(|e| *e == ready).await;
+    a.drain_events();
+    link
+}
+
+/// A test actor in `group`, then `a` [`linked`] to `b`, and the proxy in `group` that stands for
+/// the actor as `b`'s: returns the link, the actor and the proxy.
+pub(crate) async fn linked_with_actor(
+    a: &mut Node,
+    b: &mut Node,
+    group: &str,
+) -> (Link, ActorRef<TestMessage>, ActorRef<TestMessage>) {
+    let actor = spawn_in_group(group).await;
+    let link = linked(a, b).await;
+    let proxy = wait_for_proxy(group, b.id, &actor.get_cell()).await;
+    (link, actor, proxy)
 }

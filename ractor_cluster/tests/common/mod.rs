@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 pub(crate) mod link;
+pub(crate) mod peer_process;
+mod tls_certificate;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,7 +24,6 @@ use ractor_cluster::{
     NodeServerMessage, RactorClusterMessage,
 };
 use tokio::sync::mpsc;
-use tokio_native_tls::{native_tls, TlsAcceptor, TlsConnector};
 
 /// Longest any single step of a test may take.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
@@ -256,6 +257,32 @@ pub(crate) async fn connect_ready(a: &mut Node, b: &mut Node) {
     b.wait_event(|e| *e == Event::Ready(a_name.clone())).await;
 }
 
+/// Starts `<tag>-a` with the default cookie and `<tag>-b` with another, has `a` dial `b` (or `b`
+/// dial `a` if not `a_dials`), and asserts that on both sides the session opens and ends
+/// without authenticating, leaving no session.
+pub(crate) async fn nodes_with_different_cookies(tag: &str, a_dials: bool) -> (Node, Node) {
+    let mut a = start_node(&format!("{tag}-a")).await;
+    let mut b = start_node_with(
+        &format!("{tag}-b"),
+        NodeOptions {
+            cookie: "wrong".into(),
+            ..NodeOptions::default()
+        },
+    )
+    .await;
+    if a_dials {
+        a.connect_to(&b).await;
+    } else {
+        b.connect_to(&a).await;
+    }
+    for node in [&mut a, &mut b] {
+        assert_eq!(node.next_event().await, Event::Opened);
+        assert_eq!(node.next_event().await, Event::Disconnected(None));
+        assert!(node.sessions().await.is_empty());
+    }
+    (a, b)
+}
+
 // ---------------------------------------------------------------------------------------------
 // A remote-capable test actor
 
@@ -265,10 +292,18 @@ pub(crate) enum TestMessage {
     #[rpc]
     Numbers(RpcReplyPort<Vec<u64>>),
     #[rpc]
+    Echo(String, RpcReplyPort<String>),
+    #[rpc]
     Double(u64, RpcReplyPort<u64>),
+    /// Answers `Double` after 20 ms, without holding up the messages that follow.
+    #[rpc]
+    SlowDouble(u64, RpcReplyPort<u64>),
     /// Keeps the reply port and never answers.
     #[rpc]
     Hold(RpcReplyPort<u64>),
+    /// Drops the reply port and stops: the caller must get an error, not hang.
+    #[rpc]
+    DieNow(RpcReplyPort<u64>),
     /// Records the length and checksum of a payload.
     Blob(Vec<u8>),
     /// The lengths and checksums of the payloads received so far.
@@ -315,7 +350,7 @@ impl Actor for TestActor {
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -324,10 +359,23 @@ impl Actor for TestActor {
             TestMessage::Numbers(reply) => {
                 let _ = reply.send(state.numbers.clone());
             }
+            TestMessage::Echo(text, reply) => {
+                let _ = reply.send(text);
+            }
             TestMessage::Double(n, reply) => {
                 let _ = reply.send(n * 2);
             }
+            TestMessage::SlowDouble(n, reply) => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let _ = reply.send(n * 2);
+                });
+            }
             TestMessage::Hold(reply) => state.held.push(reply),
+            TestMessage::DieNow(reply) => {
+                drop(reply);
+                myself.stop(None);
+            }
             TestMessage::Blob(bytes) => state.blobs.push((bytes.len() as u64, checksum(&bytes))),
             TestMessage::Blobs(reply) => {
                 let _ = reply.send(state.blobs.clone());
@@ -381,6 +429,24 @@ pub(crate) fn remote_members(group: &str) -> Vec<ActorCell> {
         .collect()
 }
 
+/// A call in flight, as `tokio::spawn` returns it.
+pub(crate) type CallTask<T> =
+    tokio::task::JoinHandle<Result<ractor::rpc::CallResult<T>, ractor::MessagingErr<TestMessage>>>;
+
+/// A call that the actor behind `proxy` holds without answering; only the end of the session can
+/// end it.
+pub(crate) async fn held_call(proxy: &ActorRef<TestMessage>) -> CallTask<u64> {
+    let held = tokio::spawn({
+        let proxy = proxy.clone();
+        async move { proxy.call(TestMessage::Hold, None).await }
+    });
+    // A later call's answer on the same path means the held call has most likely reached the
+    // actor (if not, it is held all the same).
+    ractor::call_t!(proxy, TestMessage::Numbers, 5_000).unwrap();
+    assert!(!held.is_finished());
+    held
+}
+
 /// Whether a call ended without a value (an error of any kind, but not a hang).
 pub(crate) fn failed<T: std::fmt::Debug, E: std::fmt::Debug>(
     result: &Result<ractor::rpc::CallResult<T>, E>,
@@ -391,20 +457,6 @@ pub(crate) fn failed<T: std::fmt::Debug, E: std::fmt::Debug>(
 // ---------------------------------------------------------------------------------------------
 // TLS
 
-/// A server acceptor with a fresh self-signed certificate for `localhost`, and a client
-/// connector that trusts exactly that certificate (verification stays on).
-pub(crate) fn tls_pair() -> (TlsAcceptor, TlsConnector) {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert_pem = cert.pem();
-    let key_pem = signing_key.serialize_pem();
-    let identity =
-        native_tls::Identity::from_pkcs8(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
-    let acceptor = native_tls::TlsAcceptor::new(identity).unwrap();
-    let trusted = native_tls::Certificate::from_pem(cert_pem.as_bytes()).unwrap();
-    let connector = native_tls::TlsConnector::builder()
-        .add_root_certificate(trusted)
-        .build()
-        .unwrap();
-    (acceptor.into(), connector.into())
-}
+// Not every test binary uses TLS.
+#[allow(unused_imports)]
+pub(crate) use tls_certificate::tls_pair;

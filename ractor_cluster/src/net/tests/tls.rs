@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_native_tls::{native_tls, TlsAcceptor, TlsConnector};
+use tokio_native_tls::TlsAcceptor;
 
 use super::{frame, patterned_body, within};
 use crate::net::{
@@ -14,27 +14,12 @@ use crate::net::{
     ListenerHandle, NetworkStream,
 };
 
-/// The name the test certificate is issued for, and that clients verify.
-const SERVER_NAME: &str = "localhost";
+// The certificate generation of the integration tests: this unit-test module cannot use
+// `tests/common`, so it includes the one file.
+#[path = "../../../tests/common/tls_certificate.rs"]
+mod tls_certificate;
 
-/// A server acceptor with a fresh self-signed certificate, and a client connector that trusts
-/// exactly that certificate (certificate verification stays on).
-fn tls_pair() -> (TlsAcceptor, TlsConnector) {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_owned()]).unwrap();
-    let cert_pem = cert.pem();
-    // rcgen writes the private key as PKCS#8, which is what `from_pkcs8` reads.
-    let key_pem = signing_key.serialize_pem();
-    let identity =
-        native_tls::Identity::from_pkcs8(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
-    let acceptor = native_tls::TlsAcceptor::new(identity).unwrap();
-    let trusted = native_tls::Certificate::from_pem(cert_pem.as_bytes()).unwrap();
-    let connector = native_tls::TlsConnector::builder()
-        .add_root_certificate(trusted)
-        .build()
-        .unwrap();
-    (acceptor.into(), connector.into())
-}
+use tls_certificate::{tls_pair, SERVER_NAME};
 
 /// A TLS listener on 127.0.0.1 whose ready connections arrive on the returned channel.
 async fn tls_listener(
