@@ -110,6 +110,20 @@ struct Shared {
 }
 
 impl Shared {
+    /// Waits until the queue is below its limit, or the writer has stopped.
+    async fn wait_for_room(&self) {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            // Registered before the check, so a wake-up between the check and the wait is kept.
+            room.as_mut().enable();
+            if self.queued.load(Ordering::Relaxed) < self.limit || self.lock().closed {
+                return;
+            }
+            room.await;
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queue> {
         // Every update of the queue is a plain append or take: it is consistent even if a holder
         // panicked.
@@ -254,16 +268,7 @@ impl WriterHandle {
 
     /// Waits until the queue is below its limit, or the writer has stopped.
     pub(crate) async fn wait_for_room(&self) {
-        loop {
-            let room = self.shared.room.notified();
-            tokio::pin!(room);
-            // Registered before the check, so a wake-up between the check and the wait is kept.
-            room.as_mut().enable();
-            if !self.is_congested() || self.is_closed() {
-                return;
-            }
-            room.await;
-        }
+        self.shared.wait_for_room().await;
     }
 
     /// Whether the writer has stopped (the connection failed or was shut down).
@@ -304,18 +309,9 @@ impl WriterProbe {
 
     /// Waits until the queue is below its limit, or the writer is gone.
     pub(crate) async fn wait_for_room(&self) {
-        loop {
-            let Some(shared) = self.shared.upgrade() else {
-                return;
-            };
-            let room = shared.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            if shared.queued.load(Ordering::Relaxed) < shared.limit || shared.lock().closed {
-                return;
-            }
-            // The wait holds the queue alive; the writer wakes us on every write and at its end.
-            room.await;
+        // The wait holds the queue alive; the writer wakes waiters on every write and at its end.
+        if let Some(shared) = self.shared.upgrade() {
+            shared.wait_for_room().await;
         }
     }
 }
