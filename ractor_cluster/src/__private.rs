@@ -378,6 +378,12 @@ pub trait Reference: Sized {
 /// The wire form of an actor reference (PROTOCOL.md, "Actor references").
 pub use crate::node::references::WireReference;
 
+/// Registers the message types of non-generic `#[derive(RactorClusterMessage)]` enums, whose
+/// named actors other nodes make findable with `ractor::registry::where_is` (see
+/// `node::register_message_type`).
+pub use crate::node::names::MessageType;
+pub use inventory;
+
 fn required(wire: Option<WireReference>) -> Result<WireReference, FieldError> {
     wire.ok_or_else(|| FieldError::new("expected an actor reference, found none"))
 }

@@ -3,8 +3,10 @@
 //! A *node* is a process that runs a [`NodeServer`] and connects to other nodes that share its
 //! *magic cookie*. Every actor whose message type supports remoting is then reachable from the
 //! other nodes through a proxy: found through [`ractor::pg`] groups or by name
-//! ([`node::where_is`]), cast to and called with `#[rpc]` like a local actor, monitored like a
-//! local actor, and gone when its node goes.
+//! ([`node::where_is`], or ractor's own [`ractor::registry::where_is`] on a node built
+//! [`with_remote_names_in_registry`](NodeServer::with_remote_names_in_registry)), cast to and
+//! called with `#[rpc]` like a local actor, monitored like a local actor, and gone when its node
+//! goes.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -56,6 +58,13 @@
 //!                                                  ├─ writer task   (outbound queue → socket)
 //!                                                  ├─ liveness task (heartbeats, down detection)
 //!                                                  └─ RemoteActor proxies (one per peer actor)
+//!
+//! graveyard (one per process) ─┬─ gone cells (references to actors that cannot be reached)
+//!                              └─ waiting proxies (references to actors of a node not connected
+//!                                 yet; handed to that node's session once it is up)
+//!
+//! name keeper (one per process, on nodes that put remote names in ractor's registry)
+//!   └─ name forwarders (one per remote name it registers; each monitors its proxy)
 //! ```
 //!
 //! # Data flow of a cast

@@ -28,6 +28,7 @@
 
 pub mod client;
 mod liveness;
+pub(crate) mod names;
 mod reader;
 mod reconnect;
 pub(crate) mod references;
@@ -52,6 +53,7 @@ use crate::protocol::message::{self as wire, PeerAnnouncement};
 use client::{ConnectError, Waiter};
 use reconnect::DialTarget;
 
+pub use names::{register_message_type, registered_message_type, NAME_MOVED};
 pub use reconnect::ReconnectPolicy;
 #[doc(hidden)]
 pub use references::{proxies_created, proxies_running};
@@ -98,6 +100,10 @@ pub const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS: usize = 64;
 /// Default bound on the bytes of casts, calls and replies queued for one peer and not yet written
 /// (32 MiB); see [`NodeServer::with_max_outbound_queue`].
 pub const DEFAULT_MAX_OUTBOUND_QUEUE: usize = crate::net::DEFAULT_OUTBOUND_LIMIT;
+
+/// How long, by default, a reference to an actor of a node that this node has no session with
+/// waits for one before it fails; see [`NodeServer::with_reference_wait`].
+pub const DEFAULT_REFERENCE_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a node tries to connect (and finish the TLS handshake, if any) to a peer it learned
 /// about in transitive mode.
@@ -259,6 +265,7 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::Redialed { .. } => "Redialed",
             ServerEvent::UseTlsConnector(_) => "UseTlsConnector",
             ServerEvent::Describe(_) => "Describe",
+            ServerEvent::WhereIsNode { .. } => "WhereIsNode",
         };
         f.write_str(kind)
     }
@@ -316,6 +323,12 @@ pub(crate) enum ServerEvent {
     UseTlsConnector(TlsConnector),
     /// [`node_info`] asks who this node is.
     Describe(RpcReplyPort<NodeInfo>),
+    /// A peer asked `asker` where `node` is (it holds a reference to one of its actors): if this
+    /// node has a session with it, `asker` tells the peer.
+    WhereIsNode {
+        node: NodeId,
+        asker: ActorRef<NodeSessionMessage>,
+    },
 }
 
 /// What a running node says about itself; see [`node_info`].
@@ -416,6 +429,8 @@ pub struct NodeServer {
     max_outbound_queue: usize,
     reconnect: ReconnectPolicy,
     announce: Announce,
+    reference_wait: Duration,
+    remote_names_in_registry: bool,
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -471,7 +486,38 @@ impl NodeServer {
             max_outbound_queue: DEFAULT_MAX_OUTBOUND_QUEUE,
             reconnect: ReconnectPolicy::default(),
             announce: Announce::default(),
+            reference_wait: DEFAULT_REFERENCE_WAIT,
+            remote_names_in_registry: false,
         }
+    }
+
+    /// Makes the named actors of peers findable with ractor's own
+    /// [`ractor::registry::where_is`] on this node (default: off, as in the published crate,
+    /// where ractor's registry holds local actors only; [`where_is`] finds remote names either
+    /// way).
+    ///
+    /// ractor's registry accepts only local actors, so this node registers a local *name
+    /// forwarder* under the name of a peer's actor, which passes everything on to it and ends as
+    /// it does (see [`register_message_type`] for which message types qualify, and the README for
+    /// the rules when several nodes use a name). The price: while a forwarder holds a name,
+    /// spawning a local actor under that name fails with `SpawnErr::ActorAlreadyRegistered`, as
+    /// it does for any taken name. Turn it on when names are meant to be unique in the cluster;
+    /// leave it off when every node runs its own actor under a common name.
+    pub fn with_remote_names_in_registry(mut self, enabled: bool) -> Self {
+        self.remote_names_in_registry = enabled;
+        self
+    }
+
+    /// How long a reference to an actor of a node that this node has no session with yet waits
+    /// for one (default [`DEFAULT_REFERENCE_WAIT`]). Only a [`NodeConnectionMode::Transitive`]
+    /// node waits: it asks its peers where that node is and connects to it, and messages sent to
+    /// the reference meanwhile are kept (up to 1,024 messages or 4 MiB) and sent once connected.
+    /// When the time is up, the reference's proxy stops with [`UNREACHABLE`] and the calls it kept
+    /// fail. An [`Isolated`](NodeConnectionMode::Isolated) node resolves such a reference to a
+    /// cell stopped with [`UNREACHABLE`] at once.
+    pub fn with_reference_wait(mut self, wait: Duration) -> Self {
+        self.reference_wait = wait;
+        self
     }
 
     /// Chooses which local actors this node announces to its peers (default [`Announce::All`]).
@@ -583,6 +629,8 @@ pub(crate) struct NodeConfig {
     pub(crate) announce: Announce,
     /// Bound on the queued bytes of casts, calls and replies per peer.
     pub(crate) max_outbound_queue: usize,
+    /// Whether peers' named actors get name forwarders in ractor's registry (see `names`).
+    pub(crate) remote_names_in_registry: bool,
 }
 
 /// One session, as the server tracks it.
@@ -1071,6 +1119,26 @@ impl NodeServerState {
         }
     }
 
+    /// Answers a peer that asked where `node` is, through its session `asker`, if this node has an
+    /// authenticated session with `node`.
+    fn where_is_node(&self, node: NodeId, asker: &ActorRef<NodeSessionMessage>) {
+        let known = self
+            .sessions
+            .values()
+            .filter(|e| e.status == SessionStatus::Authenticated && e.info.node_id == node)
+            .find_map(|e| e.info.peer_name.as_ref());
+        if let Some(name) = known {
+            let peer = PeerAnnouncement {
+                name: name.name.clone(),
+                connection_string: name.connection_string.clone(),
+                tls: self.tls_connector.is_some(),
+            };
+            let _ = asker.cast(NodeSessionMessage::internal(SessionEvent::SendPeers(vec![
+                peer,
+            ])));
+        }
+    }
+
     /// Connects to the peers of a peer that this node has no session with, nor is dialing.
     ///
     /// A peer announced by two nodes at once is dialed once: a second connection would only be
@@ -1160,9 +1228,15 @@ impl Actor for NodeServer {
             heartbeat_interval: self.heartbeat_interval,
             down_after: self.down_after,
             announce: self.announce,
+            remote_names_in_registry: self.remote_names_in_registry,
             max_outbound_queue: self.max_outbound_queue,
         };
-        references::local_node_up(node_id_of(&config.local.name), config.incarnation);
+        references::local_node_up(
+            node_id_of(&config.local.name),
+            config.incarnation,
+            (config.connection_mode == NodeConnectionMode::Transitive)
+                .then_some(self.reference_wait),
+        );
         tracing::info!(node = %config.local.name, addr = %handle.local_addr(), "node listening");
         Ok(NodeServerState {
             listener: handle,
@@ -1249,6 +1323,7 @@ impl Actor for NodeServer {
                 }),
                 ServerEvent::Ready(session) => state.on_ready(session),
                 ServerEvent::Dial(peers) => state.dial(&myself, peers),
+                ServerEvent::WhereIsNode { node, asker } => state.where_is_node(node, &asker),
                 ServerEvent::Dialed {
                     peer,
                     stream,

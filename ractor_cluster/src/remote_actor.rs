@@ -8,13 +8,14 @@
 //! metadata carries; the proxy records the ticket in the session's [`InFlightCalls`] so that the
 //! session can fail it if it ends before the reply comes.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use ractor::message::SerializedMessage;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::net::{Lane, WriterClosed, WriterHandle};
+use crate::node::references::{self, ProxyExit};
 use crate::protocol::message::{encode_call_frame, encode_cast_frame};
 use crate::reply::{self, CallFailure, CallTicket};
 
@@ -117,6 +118,58 @@ impl RemoteActorArgs {
     }
 }
 
+impl RemoteActorArgs {
+    /// Frames a message for the peer and queues it on the session's writer, once the writer has
+    /// room.
+    async fn send(&self, message: SerializedMessage) {
+        if self.writer.is_congested() {
+            // The peer does not keep up: take no more from the mailbox until the writer has made
+            // room, so the outbound queue stays bounded (see `crate::backpressure`).
+            self.writer.wait_for_room().await;
+        }
+        match message {
+            SerializedMessage::Cast { args, .. } => {
+                let (pid, max_frame) = (self.pid, self.max_frame);
+                let queued = self.writer.push(Lane::Actor(pid), args.len(), |out| {
+                    encode_cast_frame(pid, &args, max_frame, out)
+                });
+                // A closed writer means the session is ending and this proxy with it.
+                if let Ok(Err(err)) = queued {
+                    tracing::warn!(pid, %err, "cannot send a cast to a remote actor; it is dropped");
+                }
+            }
+            SerializedMessage::Call { args, metadata, .. } => {
+                match metadata.as_deref().and_then(CallTicket::from_metadata) {
+                    Some(ticket) => self.send_call(ticket, &args),
+                    // Not serialized by this crate's derive: there is no way to route its reply.
+                    // Dropping the message drops its reply port, which the caller sees as an error.
+                    None => tracing::warn!(
+                        pid = self.pid,
+                        "dropping a call to a remote actor: its message carries no call ticket"
+                    ),
+                }
+            }
+            SerializedMessage::CallReply(..) => {}
+        }
+    }
+}
+
+/// Ends the proxy `myself` if `message` is the session's instruction to (see
+/// [`references::end_proxy`]). `Err` is the failure to end with.
+fn ended_by(
+    myself: &ActorRef<RemoteActorMessage>,
+    message: &SerializedMessage,
+) -> Result<bool, ActorProcessingErr> {
+    match references::proxy_exit(message) {
+        Some(ProxyExit::Stopped(reason)) => {
+            myself.stop(reason);
+            Ok(true)
+        }
+        Some(ProxyExit::Failed(error)) => Err(error.into()),
+        None => Ok(false),
+    }
+}
+
 impl Actor for RemoteActor {
     type Msg = RemoteActorMessage;
     type State = RemoteActorArgs;
@@ -138,42 +191,169 @@ impl Actor for RemoteActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         // The session tells a proxy to end, after what was queued before, with its actor's exit.
-        match crate::node::references::proxy_exit(&message) {
-            Some(crate::node::references::ProxyExit::Stopped(reason)) => {
-                myself.stop(reason);
-                return Ok(());
+        if !ended_by(&myself, &message)? {
+            state.send(message).await;
+        }
+        Ok(())
+    }
+}
+
+/// The session a [`WaitingProxy`] waits for, handed over by `references` once it is up.
+#[derive(Debug, Default)]
+pub(crate) struct PendingLink {
+    args: Mutex<Option<RemoteActorArgs>>,
+}
+
+impl PendingLink {
+    /// Hands the proxy what it needs to send. The proxy picks it up with the next message it
+    /// handles (`references` sends it one to make sure).
+    pub(crate) fn fill(&self, args: RemoteActorArgs) {
+        *self
+            .args
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(args);
+    }
+
+    fn take(&self) -> Option<RemoteActorArgs> {
+        self.args
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// At most this many messages wait in a [`WaitingProxy`]; later ones are refused (casts dropped,
+/// calls failed) until the session is up.
+pub(crate) const WAITING_MAX_MESSAGES: usize = 1024;
+/// At most this many payload bytes wait in a [`WaitingProxy`].
+pub(crate) const WAITING_MAX_BYTES: usize = 4 << 20;
+
+/// The proxy of an actor on a node this node has no session with yet (a reference to it arrived
+/// from a third node, see `references`). It keeps what is sent to it, in order and bounded, until
+/// the session is up, then sends it and behaves as a [`RemoteActor`]. If no session comes in time,
+/// it stops with [`UNREACHABLE`](references::UNREACHABLE) and the calls it kept fail.
+#[derive(Debug)]
+pub(crate) struct WaitingProxy;
+
+/// The state of a [`WaitingProxy`].
+#[derive(Debug)]
+pub(crate) struct WaitingState {
+    link: std::sync::Arc<PendingLink>,
+    linked: Option<RemoteActorArgs>,
+    kept: VecDeque<SerializedMessage>,
+    kept_bytes: usize,
+}
+
+/// What a [`WaitingProxy`] receives from `references` besides user messages.
+const LINKED_VARIANT: &str = "ractor_cluster::proxy_linked";
+const WAIT_EXPIRED_VARIANT: &str = "ractor_cluster::proxy_wait_expired";
+
+/// Tells a waiting proxy to look for its session, or that its time is up. The derive always
+/// leaves `variant` empty, so no user message can be taken for these.
+pub(crate) fn poke_waiting(proxy: &ractor::ActorCell, expired: bool) {
+    let variant = if expired {
+        WAIT_EXPIRED_VARIANT
+    } else {
+        LINKED_VARIANT
+    };
+    let _ = proxy.send_serialized(SerializedMessage::Cast {
+        variant: variant.to_owned(),
+        args: Vec::new(),
+        metadata: None,
+    });
+}
+
+fn payload_len(message: &SerializedMessage) -> usize {
+    match message {
+        SerializedMessage::Cast { args, .. } | SerializedMessage::Call { args, .. } => args.len(),
+        SerializedMessage::CallReply(_, args) => args.len(),
+    }
+}
+
+/// Fails a call that will never be sent.
+fn fail_unsent(message: SerializedMessage, failure: CallFailure) {
+    if let SerializedMessage::Call { metadata, .. } = message {
+        if let Some(ticket) = metadata.as_deref().and_then(CallTicket::from_metadata) {
+            reply::complete_call(ticket, Err(failure));
+        }
+    }
+}
+
+impl Actor for WaitingProxy {
+    type Msg = RemoteActorMessage;
+    type State = WaitingState;
+    type Arguments = std::sync::Arc<PendingLink>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        link: std::sync::Arc<PendingLink>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(WaitingState {
+            link,
+            linked: None,
+            kept: VecDeque::new(),
+            kept_bytes: 0,
+        })
+    }
+
+    async fn handle_serialized(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: SerializedMessage,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if ended_by(&myself, &message)? {
+            return Ok(());
+        }
+        if state.linked.is_none() {
+            if let Some(args) = state.link.take() {
+                crate::backpressure::register(myself.get_id().node(), args.writer.probe());
+                for kept in std::mem::take(&mut state.kept) {
+                    args.send(kept).await;
+                }
+                state.kept_bytes = 0;
+                state.linked = Some(args);
             }
-            Some(crate::node::references::ProxyExit::Failed(error)) => return Err(error.into()),
-            None => {}
         }
-        if state.writer.is_congested() {
-            // The peer does not keep up: take no more from the mailbox until the writer has made
-            // room, so the outbound queue stays bounded (see `crate::backpressure`).
-            state.writer.wait_for_room().await;
-        }
-        match message {
-            SerializedMessage::Cast { args, .. } => {
-                let (pid, max_frame) = (state.pid, state.max_frame);
-                let queued = state.writer.push(Lane::Actor(pid), args.len(), |out| {
-                    encode_cast_frame(pid, &args, max_frame, out)
-                });
-                // A closed writer means the session is ending and this proxy with it.
-                if let Ok(Err(err)) = queued {
-                    tracing::warn!(pid, %err, "cannot send a cast to a remote actor; it is dropped");
+        let variant = match &message {
+            SerializedMessage::Cast { variant, .. } => variant.as_str(),
+            _ => "",
+        };
+        match (variant, &state.linked) {
+            (LINKED_VARIANT, _) | (WAIT_EXPIRED_VARIANT, Some(_)) => {}
+            (WAIT_EXPIRED_VARIANT, None) => {
+                myself.stop(Some(references::UNREACHABLE.to_owned()));
+            }
+            (_, Some(args)) => args.send(message).await,
+            (_, None) => {
+                let len = payload_len(&message);
+                if state.kept.len() < WAITING_MAX_MESSAGES
+                    && state.kept_bytes + len <= WAITING_MAX_BYTES
+                {
+                    state.kept_bytes += len;
+                    state.kept.push_back(message);
+                } else {
+                    tracing::warn!(
+                        actor = %myself.get_id(),
+                        "a message to an actor whose node is not connected yet is refused: too \
+                         many are waiting"
+                    );
+                    fail_unsent(message, CallFailure::SessionEnded);
                 }
             }
-            SerializedMessage::Call { args, metadata, .. } => {
-                match metadata.as_deref().and_then(CallTicket::from_metadata) {
-                    Some(ticket) => state.send_call(ticket, &args),
-                    // Not serialized by this crate's derive: there is no way to route its reply.
-                    // Dropping the message drops its reply port, which the caller sees as an error.
-                    None => tracing::warn!(
-                        pid = state.pid,
-                        "dropping a call to a remote actor: its message carries no call ticket"
-                    ),
-                }
-            }
-            SerializedMessage::CallReply(..) => {}
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // The calls kept here were never sent: their callers learn now that no reply will come.
+        for kept in std::mem::take(&mut state.kept) {
+            fail_unsent(kept, CallFailure::SessionEnded);
         }
         Ok(())
     }

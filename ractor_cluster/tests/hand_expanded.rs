@@ -15,6 +15,15 @@ enum Msg {
     Ask(u32, RpcReplyPort<String>),
 }
 
+// A non-generic enum registers its type for name forwarding.
+::ractor_cluster::__private::inventory::submit! {
+    ::ractor_cluster::__private::MessageType::new::<Msg>(::core::concat!(
+        ::core::module_path!(),
+        "::",
+        "Msg"
+    ))
+}
+
 impl ::ractor::Message for Msg {
     fn serializable() -> bool {
         true
@@ -108,6 +117,14 @@ impl ::ractor::Message for Msg {
 fn cast_round_trip(msg: Msg) -> Msg {
     let serialized = msg.serialize().expect("serializes");
     Msg::deserialize(serialized).expect("deserializes")
+}
+
+#[test]
+fn the_type_is_registered_under_its_module_path() {
+    assert_eq!(
+        ractor_cluster::node::registered_message_type::<Msg>(),
+        Some("hand_expanded::Msg")
+    );
 }
 
 #[test]

@@ -15,10 +15,17 @@
 //! | `stop-named <name>`  | stops it with the reason `bye <name>`                      | `OK`    |
 //! | `stop-spawned`       | stops every actor spawned remotely here, reason `retired`  | `OK`    |
 //! | `where-is <name>`    | looks the name up with `node::where_is`                    | `AT <node id>` or `NONE` |
+//! | `spawn-named-holder <name>` | spawns a [`Holder`] registered under `name`         | `OK`    |
+//! | `spawn-named-failing <name>` | spawns an actor under `name` that fails on `Num(POISON)` | `OK` |
+//! | `spawn-named-untyped <name>` | spawns an actor of an unregistered message type under `name` | `OK` |
+//! | `registry-at <name>` | finds `name` with `ractor::registry::where_is`, as a holder: where it runs (see [`registry_node`]) | `AT <node id>` or `NONE` |
+//! | `ready-peers`        | counts the sessions that are ready                         | `PEERS <n>` |
 //!
 //! Each peer runs a [`Holder`] in the group `holders` and registers the spawnable kind `test`
-//! (a test actor, arguments `()`, that fails when it receives `Num(POISON)`). ractor's registries
-//! are global to a process, so each node runs in its own.
+//! (a test actor, arguments `()`, that fails when it receives `Num(POISON)`). A peer is
+//! transitive unless `RACTOR_CLUSTER_LOCATION_MODE=isolated`, and puts its peers' named actors
+//! in ractor's registry if `RACTOR_CLUSTER_LOCATION_REGISTRY=on`. ractor's registries are global
+//! to a process, so each node runs in its own.
 
 mod common;
 
@@ -29,7 +36,8 @@ use std::time::Duration;
 use common::peer_process::{tests, Commands, PeerProcess, TestFn};
 use common::{eventually, within, TestActor, TestMessage, WAIT};
 use ractor::{
-    pg, Actor, ActorCell, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SupervisionEvent,
+    pg, Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort,
+    SupervisionEvent,
 };
 use ractor_cluster::node::{Announce, RemoteSpawnError};
 use ractor_cluster::{
@@ -38,6 +46,9 @@ use ractor_cluster::{
 use tokio::sync::mpsc;
 
 const ANNOUNCE_ENV: &str = "RACTOR_CLUSTER_LOCATION_ANNOUNCE";
+const MODE_ENV: &str = "RACTOR_CLUSTER_LOCATION_MODE";
+/// `on`: the peer's node puts its peers' named actors in ractor's registry.
+const REGISTRY_ENV: &str = "RACTOR_CLUSTER_LOCATION_REGISTRY";
 const HOLDERS: &str = "holders";
 /// The number that makes a remotely spawned test actor fail, with the error text `poisoned`.
 const POISON: u64 = 666;
@@ -114,6 +125,25 @@ impl Actor for Holder {
     }
 }
 
+/// The message of [`Untyped`]: generic, so the derive does not register it for name forwarding.
+#[derive(RactorClusterMessage)]
+enum UntypedMessage<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> {
+    Ping(T),
+}
+
+/// A named actor whose message type no node registers: found by `node::where_is` only.
+struct Untyped;
+
+impl Actor for Untyped {
+    type Msg = UntypedMessage<u64>;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<Self::Msg>, (): ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+}
+
 /// Forwards the supervision events of the actors it monitors to a channel.
 struct Watcher;
 
@@ -168,16 +198,29 @@ struct LocalNode {
 }
 
 async fn start_node(name: &str, announce: Announce) -> LocalNode {
+    start_node_with(name, announce, NodeConnectionMode::Transitive, |server| {
+        server
+    })
+    .await
+}
+
+async fn start_node_with(
+    name: &str,
+    announce: Announce,
+    mode: NodeConnectionMode,
+    configure: impl FnOnce(NodeServer) -> NodeServer,
+) -> LocalNode {
     let server = NodeServer::new(
         0,
         "cookie".into(),
         name.into(),
         "localhost".into(),
         None,
-        Some(NodeConnectionMode::Transitive),
+        Some(mode),
     )
     .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
     .with_announcement(announce);
+    let server = configure(server);
     let (server, _) = Actor::spawn(None, server, ()).await.unwrap();
     let info = ractor_cluster::node::node_info(&server).await.unwrap();
     LocalNode {
@@ -210,6 +253,31 @@ async fn wait_ready(server: &ActorRef<NodeServerMessage>, count: usize) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
+    .await;
+}
+
+/// Where the holder that ractor's registry finds under `name` runs: `own` for a local one, else
+/// the node of the test actor that its `Fresh` makes. A name forwarder thus answers for the
+/// remote holder it stands for.
+async fn registry_node(name: &str, own: NodeId) -> Option<NodeId> {
+    let holder: ActorRef<HolderMessage> = ractor::registry::where_is(name)?.into();
+    let fresh = ractor::call_t!(holder, HolderMessage::Fresh, 5_000).ok()?;
+    Some(match fresh.get_id() {
+        ActorId::Local(_) => own,
+        ActorId::Remote { node_id, .. } => node_id,
+    })
+}
+
+/// Waits until ractor's registry of this process finds the holder `name` on node `node`.
+async fn registry_eventually_at(name: &str, own: NodeId, node: NodeId) {
+    within(
+        &format!("ractor's registry to find {name} on {node}"),
+        async {
+            while registry_node(name, own).await != Some(node) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        },
+    )
     .await;
 }
 
@@ -267,8 +335,16 @@ async fn peer_main(name: &str) {
         Ok("named-or-grouped") => Announce::NamedOrGrouped,
         _ => Announce::All,
     };
+    let mode = match std::env::var(MODE_ENV).as_deref() {
+        Ok("isolated") => NodeConnectionMode::Isolated,
+        _ => NodeConnectionMode::Transitive,
+    };
     ractor_cluster::node::register_spawnable("test", || Spawnable);
-    let node = start_node(name, announce).await;
+    let registry = std::env::var(REGISTRY_ENV).as_deref() == Ok("on");
+    let node = start_node_with(name, announce, mode, |server| {
+        server.with_remote_names_in_registry(registry)
+    })
+    .await;
     let (holder, _) = Actor::spawn(None, Holder, ()).await.unwrap();
     pg::join(HOLDERS.to_owned(), vec![holder.get_cell()]);
     // Plenty of actors that an on-demand node does not announce.
@@ -297,10 +373,35 @@ async fn peer_main(name: &str) {
             }
             "spawn-named" => match Actor::spawn(Some(arg.clone()), TestActor, ()).await {
                 Ok((actor, _)) => {
-                    named.insert(arg, actor);
+                    named.insert(arg, actor.get_cell());
                     "OK".to_owned()
                 }
                 Err(err) => format!("ERR {err}"),
+            },
+            "spawn-named-holder" => match Actor::spawn(Some(arg.clone()), Holder, ()).await {
+                Ok((actor, _)) => {
+                    named.insert(arg, actor.get_cell());
+                    "OK".to_owned()
+                }
+                Err(err) => format!("ERR {err}"),
+            },
+            "spawn-named-failing" => match Actor::spawn(Some(arg.clone()), Spawnable, ()).await {
+                Ok((actor, _)) => {
+                    named.insert(arg, actor.get_cell());
+                    "OK".to_owned()
+                }
+                Err(err) => format!("ERR {err}"),
+            },
+            "spawn-named-untyped" => match Actor::spawn(Some(arg.clone()), Untyped, ()).await {
+                Ok((actor, _)) => {
+                    named.insert(arg, actor.get_cell());
+                    "OK".to_owned()
+                }
+                Err(err) => format!("ERR {err}"),
+            },
+            "registry-at" => match registry_node(&arg, node.id).await {
+                Some(at) => format!("AT {at}"),
+                None => "NONE".to_owned(),
             },
             "stop-named" => match named.remove(&arg) {
                 Some(actor) => {
@@ -320,6 +421,7 @@ async fn peer_main(name: &str) {
                 Some(cell) => format!("AT {}", cell.get_id().node()),
                 None => "NONE".to_owned(),
             },
+            "ready-peers" => format!("PEERS {}", ready_sessions(&node.server).await),
             other => format!("ERR unknown command {other:?}"),
         };
         commands.answer(&answer);
@@ -334,6 +436,40 @@ type Peer = PeerProcess;
 
 async fn spawn_peer(name: &str, announce: &str) -> Peer {
     PeerProcess::spawn(name, &[(ANNOUNCE_ENV, announce.to_owned())]).await
+}
+
+/// A node of this process whose peers' named actors are in ractor's registry.
+async fn start_registry_node(name: &str) -> LocalNode {
+    start_node_with(
+        name,
+        Announce::All,
+        NodeConnectionMode::Transitive,
+        |server| server.with_remote_names_in_registry(true),
+    )
+    .await
+}
+
+/// A peer whose peers' named actors are in ractor's registry.
+async fn spawn_registry_peer(name: &str) -> Peer {
+    PeerProcess::spawn(
+        name,
+        &[
+            (ANNOUNCE_ENV, "all".to_owned()),
+            (REGISTRY_ENV, "on".to_owned()),
+        ],
+    )
+    .await
+}
+
+async fn spawn_isolated_peer(name: &str, announce: &str) -> Peer {
+    PeerProcess::spawn(
+        name,
+        &[
+            (ANNOUNCE_ENV, announce.to_owned()),
+            (MODE_ENV, "isolated".to_owned()),
+        ],
+    )
+    .await
 }
 
 /// A (this process) and B, connected.
@@ -457,8 +593,9 @@ async fn remote_spawn_and_remote_monitors() {
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
 }
 
-/// Names: B's named actor is found on A; B and C both naming one actor `dup` resolve to the
-/// node with the smaller id, and to the other once the winner stops.
+/// Names: B's named actor is found on A (with `node::where_is`; not in ractor's registry, by
+/// default); B and C both naming one actor `dup` resolve to the node with the smaller id, and to
+/// the other once the winner stops.
 async fn names_resolve_across_the_cluster_with_a_deterministic_conflict_rule() {
     let (a, mut b, mut c) = three_nodes("names", "all").await;
     b.ok("spawn-named solo").await;
@@ -469,6 +606,8 @@ async fn names_resolve_across_the_cluster_with_a_deterministic_conflict_rule() {
     })
     .await;
     assert_eq!(solo.unwrap().get_id().node(), b.id);
+    // By default ractor's registry keeps local actors only (B and C spawn `dup` after they met).
+    assert!(ractor::registry::where_is("solo").is_none());
 
     b.ok("spawn-named dup").await;
     c.ok("spawn-named dup").await;
@@ -558,6 +697,261 @@ async fn a_local_actor_wins_a_name_conflict_on_its_own_node() {
         .await;
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
     drop((b, c));
+}
+
+/// ractor's own registry finds B's named actor on A, through a local name forwarder: casts and
+/// calls reach B's actor, a reference to the forwarder travels as one to B's actor, and a monitor
+/// of the forwarder sees B's actor stop with its reason, or fail with its error text; the name
+/// then disappears.
+async fn a_remote_named_actor_is_found_in_ractors_registry() {
+    let a = start_registry_node("registry-a").await;
+    let mut b = spawn_registry_peer("registry-b").await;
+    b.ok(&format!("connect {}", a.port)).await;
+    wait_ready(&a.server, 1).await;
+    b.ok("wait-peers 1").await;
+    let on_b = holder_of(b.id).await;
+    b.ok("spawn-named found").await;
+    let mut found = None;
+    eventually("B's named actor in ractor's registry", || {
+        found = ractor::registry::where_is("found");
+        found.is_some()
+    })
+    .await;
+    let forwarder: ActorRef<TestMessage> = found.unwrap().into();
+    let proxy = ractor_cluster::node::where_is("found").expect("B's actor by name");
+    assert!(forwarder.get_id().is_local(), "a local stand-in");
+    assert_eq!(proxy.get_id().node(), b.id);
+
+    forwarder.cast(TestMessage::Num(3)).unwrap();
+    forwarder.cast(TestMessage::Num(4)).unwrap();
+    assert_eq!(
+        ractor::call_t!(forwarder, TestMessage::Numbers, 5_000).unwrap(),
+        vec![3, 4]
+    );
+    assert_eq!(
+        ractor::call_t!(forwarder, TestMessage::Double, 5_000, 21).unwrap(),
+        42
+    );
+
+    // Sent to B, the forwarder arrives as B's own actor, and comes back as its proxy.
+    on_b.cast(HolderMessage::Hold(forwarder.clone())).unwrap();
+    assert_eq!(
+        ractor::call_t!(on_b, HolderMessage::AskHeld, 5_000, 5).unwrap(),
+        10
+    );
+    let back = ractor::call_t!(on_b, HolderMessage::HeldCell, 5_000)
+        .unwrap()
+        .expect("B holds a reference");
+    assert_eq!(back.get_id(), proxy.get_id());
+
+    let (watcher, mut events) = watcher().await;
+    watcher.get_cell().monitor(forwarder.get_cell());
+    b.ok("stop-named found").await;
+    let event = within("the named actor's end", events.recv())
+        .await
+        .unwrap();
+    assert_eq!(
+        event,
+        format!("terminated {} bye found", forwarder.get_id())
+    );
+    eventually("the name to go", || {
+        ractor::registry::where_is("found").is_none()
+    })
+    .await;
+
+    b.ok("spawn-named-failing doomed").await;
+    let mut doomed = None;
+    eventually("B's failing actor in ractor's registry", || {
+        doomed = ractor::registry::where_is("doomed");
+        doomed.is_some()
+    })
+    .await;
+    let doomed: ActorRef<TestMessage> = doomed.unwrap().into();
+    watcher.get_cell().monitor(doomed.get_cell());
+    doomed.cast(TestMessage::Num(POISON)).unwrap();
+    let event = within("the named actor's failure", events.recv())
+        .await
+        .unwrap();
+    assert_eq!(event, format!("failed {} poisoned", doomed.get_id()));
+    eventually("the name to go", || {
+        ractor::registry::where_is("doomed").is_none()
+    })
+    .await;
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+    drop(b);
+}
+
+/// Two remote nodes with one name: ractor's registry finds the one with the smaller node id, and
+/// moves to it when it joins after the other (the first forwarder stops with `NAME_MOVED`); each
+/// of the two keeps its own; when the winner stops, every other node finds the other one.
+async fn names_in_ractors_registry_follow_the_conflict_rule() {
+    // B and C name theirs before they meet: once a name is known, it is taken on every node
+    // that puts remote names in ractor's registry.
+    let a = start_registry_node("regnames-a").await;
+    let mut b = spawn_registry_peer("regnames-b").await;
+    let mut c = spawn_registry_peer("regnames-c").await;
+    b.ok("spawn-named-holder dupe").await;
+    c.ok("spawn-named-holder dupe").await;
+    let (small, large) = if b.id < c.id {
+        (&mut b, &mut c)
+    } else {
+        (&mut c, &mut b)
+    };
+    let (small_id, large_id) = (small.id, large.id);
+    large.ok(&format!("connect {}", a.port)).await;
+    registry_eventually_at("dupe", a.id, large_id).await;
+    let first = ractor::registry::where_is("dupe").expect("a forwarder");
+    let (watcher, mut events) = watcher().await;
+    watcher.get_cell().monitor(first.clone());
+
+    // The node with the smaller id joins (and, transitively, meets the other).
+    small.ok(&format!("connect {}", a.port)).await;
+    wait_ready(&a.server, 2).await;
+    small.ok("wait-peers 2").await;
+    large.ok("wait-peers 2").await;
+    let event = within("the first forwarder to make way", events.recv())
+        .await
+        .unwrap();
+    assert_eq!(
+        event,
+        format!(
+            "terminated {} {}",
+            first.get_id(),
+            ractor_cluster::node::NAME_MOVED
+        )
+    );
+    registry_eventually_at("dupe", a.id, small_id).await;
+    assert_eq!(
+        small.command("registry-at dupe").await,
+        format!("AT {small_id}")
+    );
+    assert_eq!(
+        large.command("registry-at dupe").await,
+        format!("AT {large_id}")
+    );
+
+    let second = ractor::registry::where_is("dupe").expect("a forwarder");
+    watcher.get_cell().monitor(second.clone());
+    small.ok("stop-named dupe").await;
+    let event = within("the winner's end", events.recv()).await.unwrap();
+    assert_eq!(event, format!("terminated {} bye dupe", second.get_id()));
+    registry_eventually_at("dupe", a.id, large_id).await;
+    small
+        .eventually_answers("registry-at dupe", &format!("AT {large_id}"))
+        .await;
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+    drop((b, c));
+}
+
+/// The winner of a name whose message type is not registered here has no forwarder (nor does
+/// the name resolve to the loser's); when it stops, the next winner gets one.
+async fn a_name_passes_to_the_next_winner_after_an_unregistered_type() {
+    let a = start_registry_node("untyped-a").await;
+    let mut b = spawn_registry_peer("untyped-b").await;
+    let mut c = spawn_registry_peer("untyped-c").await;
+    let (small, large) = if b.id < c.id {
+        (&mut b, &mut c)
+    } else {
+        (&mut c, &mut b)
+    };
+    let (small_id, large_id) = (small.id, large.id);
+    small.ok("spawn-named-untyped mixed").await;
+    large.ok("spawn-named-holder mixed").await;
+    small.ok(&format!("connect {}", a.port)).await;
+    large.ok(&format!("connect {}", a.port)).await;
+    wait_ready(&a.server, 2).await;
+    small.ok("wait-peers 2").await;
+    large.ok("wait-peers 2").await;
+    // Announced after the initial announcements: once its forwarder is here, so is all the rest.
+    large.ok("spawn-named-holder mixed-marker").await;
+    registry_eventually_at("mixed-marker", a.id, large_id).await;
+    assert_eq!(
+        ractor_cluster::node::where_is("mixed").map(|cell| cell.get_id().node()),
+        Some(small_id)
+    );
+    assert!(ractor::registry::where_is("mixed").is_none());
+
+    small.ok("stop-named mixed").await;
+    registry_eventually_at("mixed", a.id, large_id).await;
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+    drop((b, c));
+}
+
+/// Name forwarders are never announced: of B and C, the one with the larger node id (H) names an
+/// actor; the other (O) and A each get a forwarder for it. Were O's forwarder announced, A would see
+/// O's smaller id win the name.
+async fn name_forwarders_are_not_announced() {
+    let a = start_registry_node("quiet-a").await;
+    let mut b = spawn_registry_peer("quiet-b").await;
+    let mut c = spawn_registry_peer("quiet-c").await;
+    b.ok(&format!("connect {}", a.port)).await;
+    c.ok(&format!("connect {}", a.port)).await;
+    wait_ready(&a.server, 2).await;
+    b.ok("wait-peers 2").await;
+    c.ok("wait-peers 2").await;
+    let (host, other) = if b.id > c.id {
+        (&mut b, &mut c)
+    } else {
+        (&mut c, &mut b)
+    };
+    let host_id = host.id;
+    let other_id = other.id;
+    host.ok("spawn-named-holder tri").await;
+    other
+        .eventually_answers("registry-at tri", &format!("AT {host_id}"))
+        .await;
+    registry_eventually_at("tri", a.id, host_id).await;
+    // Announced after O's forwarder started: once A knows the marker, it knows all O announced.
+    other.ok("spawn-named tri-marker").await;
+    eventually("O's marker on A", || {
+        ractor_cluster::node::where_is("tri-marker")
+            .is_some_and(|cell| cell.get_id().node() == other_id)
+    })
+    .await;
+    assert_eq!(
+        ractor_cluster::node::where_is("tri").map(|cell| cell.get_id().node()),
+        Some(host_id)
+    );
+    assert_eq!(other.command("where-is tri").await, format!("AT {host_id}"));
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+    drop((b, c));
+}
+
+/// A local actor keeps its name in ractor's registry over a remote one (on each node); once it
+/// stops, the remote one takes the name here, and a local actor spawned under it then finds it
+/// taken.
+async fn a_local_actor_keeps_its_name_in_ractors_registry_until_it_stops() {
+    // A and B name theirs before they meet: once a name is known, it is taken on every node.
+    let a = start_registry_node("reglocal-a").await;
+    let (local, _) = Actor::spawn(Some("kept".to_owned()), Holder, ())
+        .await
+        .unwrap();
+    let mut b = spawn_registry_peer("reglocal-b").await;
+    b.ok("spawn-named-holder kept").await;
+    b.ok(&format!("connect {}", a.port)).await;
+    wait_ready(&a.server, 1).await;
+    b.ok("wait-peers 1").await;
+    // Announced after B's initial announcements: once its forwarder is here, B's claim of `kept`
+    // was seen.
+    b.ok("spawn-named-holder kept-marker").await;
+    registry_eventually_at("kept-marker", a.id, b.id).await;
+    assert_eq!(registry_node("kept", a.id).await, Some(a.id));
+    assert_eq!(b.command("registry-at kept").await, format!("AT {}", b.id));
+    assert_eq!(
+        ractor_cluster::node::where_is("kept").map(|cell| cell.get_id()),
+        Some(local.get_id())
+    );
+
+    local.stop_and_wait(None, Some(WAIT)).await.unwrap();
+    registry_eventually_at("kept", a.id, b.id).await;
+    let taken = Actor::spawn(Some("kept".to_owned()), TestActor, ()).await;
+    assert!(
+        matches!(taken, Err(ractor::SpawnErr::ActorAlreadyRegistered(_))),
+        "{:?}",
+        taken.err()
+    );
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+    drop(b);
 }
 
 /// Waits for the supervision event that reports `actor`'s node lost.
@@ -666,6 +1060,114 @@ async fn a_local_supervisor_linked_to_a_proxy_receives_the_failure() {
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
 }
 
+/// A reference to an actor of a node that the receiver has no session with yet: C learns of B's
+/// actor from A before anyone told C about B (C connected to A first; B, isolated, connected to
+/// A later and dials nobody). C asks A where B is, connects to B, and what it sent meanwhile is
+/// delivered.
+async fn a_reference_to_a_node_not_yet_connected_waits_for_the_session() {
+    let a = start_node("wait-a", Announce::All).await;
+    let mut c = spawn_peer("wait-c", "all").await;
+    c.ok(&format!("connect {}", a.port)).await;
+    wait_ready(&a.server, 1).await;
+    c.ok("wait-peers 1").await;
+    let mut b = spawn_isolated_peer("wait-b", "all").await;
+    b.ok(&format!("connect {}", a.port)).await;
+    wait_ready(&a.server, 2).await;
+    b.ok("wait-peers 1").await;
+    let on_b = holder_of(b.id).await;
+    let on_c = holder_of(c.id).await;
+    assert_eq!(c.command("ready-peers").await, "PEERS 1", "C knows only A");
+
+    let fresh = ractor::call_t!(on_b, HolderMessage::Fresh, 5_000).unwrap();
+    // C calls B's actor right after it receives the reference, before it can be connected to B.
+    on_c.cast(HolderMessage::Hold(fresh.clone())).unwrap();
+    assert_eq!(
+        ractor::call_t!(on_c, HolderMessage::AskHeld, 5_000, 21).unwrap(),
+        42
+    );
+    assert_eq!(
+        c.command("ready-peers").await,
+        "PEERS 2",
+        "C connected to B"
+    );
+    // The proxy is C's ordinary proxy of B's actor from now on: it comes back as the same actor.
+    let back = ractor::call_t!(on_c, HolderMessage::HeldCell, 5_000)
+        .unwrap()
+        .expect("C holds a reference");
+    assert_eq!(back.get_id(), fresh.get_id());
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+    drop((b, c));
+}
+
+/// A trivial handler for a remote cell made up by a test.
+struct Nowhere;
+
+impl Actor for Nowhere {
+    type Msg = TestMessage;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<TestMessage>, (): ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+/// A reference to an actor of a node that no peer knows: a transitive node waits for a session as
+/// long as configured, keeping what is sent; then the proxy stops with `UNREACHABLE` and the call
+/// it kept fails at once (well before the caller's timeout).
+async fn a_reference_to_an_unknown_node_fails_after_the_wait() {
+    use ractor::Message;
+
+    let a = start_node_with(
+        "nowhere-a",
+        Announce::All,
+        NodeConnectionMode::Transitive,
+        |server| server.with_reference_wait(Duration::from_millis(300)),
+    )
+    .await;
+    let (watcher, mut events) = watcher().await;
+    let unknown = ActorId::Remote {
+        node_id: 0x5eed,
+        pid: 9,
+    };
+    let (made_up, _) =
+        ractor::ActorRuntime::spawn_linked_remote(None, Nowhere, unknown, (), watcher.get_cell())
+            .await
+            .unwrap();
+    // The reference as it arrives in a message; the made-up cell is gone by then.
+    let bytes = HolderMessage::Hold(made_up.clone()).serialize().unwrap();
+    made_up.stop_and_wait(None, Some(WAIT)).await.unwrap();
+    let _ = within("the made-up cell's end", events.recv()).await;
+    let arrived = HolderMessage::deserialize(bytes).unwrap();
+    let HolderMessage::Hold(waiting) = arrived else {
+        unreachable!("a Hold decodes as a Hold")
+    };
+    assert_eq!(waiting.get_id(), unknown);
+    watcher.get_cell().monitor(waiting.get_cell());
+    waiting
+        .cast(TestMessage::Num(1))
+        .expect("kept while waiting");
+    let started = std::time::Instant::now();
+    let call = ractor::call_t!(waiting, TestMessage::Double, 5_000, 1);
+    assert!(
+        call.is_err(),
+        "a call to an unreachable actor answered {call:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the call failed only after {:?}",
+        started.elapsed()
+    );
+    let event = within("the waiting proxy to stop", events.recv())
+        .await
+        .unwrap();
+    assert_eq!(
+        event,
+        format!("terminated {unknown} {}", ractor_cluster::node::UNREACHABLE)
+    );
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The runner
 
@@ -675,8 +1177,15 @@ const TESTS: &[(&str, TestFn)] = tests![
     names_resolve_across_the_cluster_with_a_deterministic_conflict_rule,
     named_or_grouped_announces_only_named_and_grouped_actors,
     a_local_actor_wins_a_name_conflict_on_its_own_node,
+    a_remote_named_actor_is_found_in_ractors_registry,
+    names_in_ractors_registry_follow_the_conflict_rule,
+    a_local_actor_keeps_its_name_in_ractors_registry_until_it_stops,
+    name_forwarders_are_not_announced,
+    a_name_passes_to_the_next_winner_after_an_unregistered_type,
     references_to_gone_actors_fail_clearly,
     a_local_supervisor_linked_to_a_proxy_receives_the_failure,
+    a_reference_to_a_node_not_yet_connected_waits_for_the_session,
+    a_reference_to_an_unknown_node_fails_after_the_wait,
 ];
 
 fn main() -> ExitCode {

@@ -30,7 +30,10 @@ pub(crate) fn cluster_message(message: &MessageEnum<'_>) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let serialize_arms = message.variants.iter().map(serialize_arm);
     let deserialize_arms = message.variants.iter().map(deserialize_arm);
+    let registration = type_registration(message);
     quote! {
+        #registration
+
         impl #impl_generics ::ractor::Message for #ident #ty_generics #where_clause {
             fn serializable() -> bool {
                 true
@@ -65,6 +68,26 @@ pub(crate) fn cluster_message(message: &MessageEnum<'_>) -> TokenStream {
                     }
                 })
             }
+        }
+    }
+}
+
+/// Registers a non-generic enum as a message type whose named actors can be found by name on
+/// other nodes (`ractor_cluster::node::register_message_type`), under `module::path::Name`. A
+/// generic enum has no single type to register: its users call that function themselves.
+fn type_registration(message: &MessageEnum<'_>) -> TokenStream {
+    if !message.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let ident = message.ident;
+    let name = LitStr::new(&wire_name(ident), ident.span());
+    quote! {
+        ::ractor_cluster::__private::inventory::submit! {
+            ::ractor_cluster::__private::MessageType::new::<#ident>(::core::concat!(
+                ::core::module_path!(),
+                "::",
+                #name
+            ))
         }
     }
 }

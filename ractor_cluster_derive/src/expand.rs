@@ -41,6 +41,7 @@ mod tests {
     use quote::quote;
 
     const SNAPSHOT: &str = "tests/snapshots/cluster_message.expanded.rs";
+    const REGISTERED_SNAPSHOT: &str = "tests/snapshots/registered_message.expanded.rs";
 
     fn pretty(tokens: proc_macro2::TokenStream) -> String {
         let file: syn::File = syn::parse2(tokens).expect("the expansion is a valid file");
@@ -63,6 +64,23 @@ mod tests {
                 Snapshot { reply: ractor::RpcReplyPort<Vec<T>>, limit: usize },
             }
         };
+        assert_matches_snapshot(input, SNAPSHOT);
+    }
+
+    /// A non-generic enum also registers its type for name forwarding (`inventory::submit!`).
+    #[test]
+    fn a_non_generic_enum_registers_its_type() {
+        let input = quote! {
+            enum r#PingMessage {
+                Ping,
+                #[rpc]
+                Pong(RpcReplyPort<u8>),
+            }
+        };
+        assert_matches_snapshot(input, REGISTERED_SNAPSHOT);
+    }
+
+    fn assert_matches_snapshot(input: proc_macro2::TokenStream, snapshot: &str) {
         let expanded = super::cluster_message(input.clone());
         let actual = format!(
             "// The input:\n//\n{}\n// expands to:\n\n{}",
@@ -73,7 +91,7 @@ mod tests {
             pretty(expanded)
         );
 
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SNAPSHOT);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(snapshot);
         if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|value| value == "1") {
             std::fs::write(&path, &actual).expect("writes the snapshot");
             return;
@@ -81,7 +99,7 @@ mod tests {
         let expected = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             expected == actual,
-            "the expansion differs from {SNAPSHOT}; if the change is intended, rerun with \
+            "the expansion differs from {snapshot}; if the change is intended, rerun with \
              UPDATE_SNAPSHOTS=1 and review the diff.\n\nactual:\n{actual}"
         );
     }

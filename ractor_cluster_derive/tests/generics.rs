@@ -100,3 +100,32 @@ fn const_generics_are_kept() {
         Fixed::Block(vec![1, 2, 3])
     );
 }
+
+/// A non-generic enum registers its type for name forwarding by itself, under its module path;
+/// a generic one cannot, and is registered by hand, once per instantiation.
+#[test]
+fn only_non_generic_enums_register_their_type() {
+    #[derive(RactorClusterMessage)]
+    enum Plain {
+        Tick,
+    }
+    let _ = Plain::Tick;
+    assert_eq!(
+        ractor_cluster::node::registered_message_type::<Plain>(),
+        Some("generics::Plain")
+    );
+
+    assert_eq!(
+        ractor_cluster::node::registered_message_type::<MapMessage<u8, u8>>(),
+        None
+    );
+    ractor_cluster::node::register_message_type::<MapMessage<u8, u8>>();
+    assert_eq!(
+        ractor_cluster::node::registered_message_type::<MapMessage<u8, u8>>(),
+        Some(std::any::type_name::<MapMessage<u8, u8>>())
+    );
+    assert_eq!(
+        ractor_cluster::node::registered_message_type::<MapMessage<u8, u16>>(),
+        None
+    );
+}

@@ -17,22 +17,37 @@
 //!   (messages go straight to the peer), and the session asks the peer to report the actor's end
 //!   (`ActorsWanted`). If the actor is already gone, the peer answers so and the proxy stops with
 //!   the reason [`NO_SUCH_ACTOR`]; meanwhile casts to it are dropped by the peer and calls fail;
+//! * a *waiting* proxy, if there is no session to the actor's node yet and a node of this process
+//!   is [`Transitive`](super::NodeConnectionMode::Transitive) (a reference from a third node can
+//!   arrive before the connection to the actor's node is made, or when no peer told this node
+//!   about it): every peer is asked where the node is (`WhereIsNode`), one that knows answers with
+//!   its address, and the transitive node dials it. Meanwhile the proxy keeps what it is sent, in
+//!   order and bounded; once the session is up it sends it and becomes an ordinary proxy made on
+//!   demand. If no session comes within
+//!   [`with_reference_wait`](super::NodeServer::with_reference_wait), it stops with
+//!   [`UNREACHABLE`] and the calls it kept fail;
 //! * otherwise a *gone* cell: stopped with [`UNREACHABLE`] or [`NO_SUCH_ACTOR`]. Casts to it fail
 //!   with ractor's `SendErr`; it never delivers anything. This happens for an actor of a node this
-//!   node has no session with (in [`Transitive`](super::NodeConnectionMode::Transitive) mode such a
-//!   session normally exists already, since a node connects to every peer of its peers), for a
-//!   node that restarted since the reference was made (another incarnation), and for a local actor
-//!   that has stopped.
+//!   node has no session with when no node of this process is transitive, for a node that
+//!   restarted since the reference was made (another incarnation), and for a local actor that has
+//!   stopped.
 //!
 //! # Names
 //! ractor's name registry accepts local actors only, so proxies are found by name through
-//! [`where_is`] instead, which looks in ractor's registry first. When several nodes announce an
-//! actor under the same name, the rule is the same on every node: a local actor always wins on
-//! its own node; among remote actors, the one on the node with the smallest node id wins. When the
-//! winner stops, the next one takes its place.
+//! [`where_is`], which looks in ractor's registry first. When several nodes announce an actor
+//! under the same name, the rule is the same on every node: a local actor always wins on its own
+//! node; among remote actors, the one on the node with the smallest node id wins. When the winner
+//! stops, the next one takes its place.
+//!
+//! ractor's own `ractor::registry::where_is` finds the same winner when its message type is
+//! registered on both nodes (see [`register_message_type`](super::register_message_type)): a
+//! local *name forwarder* holds the name there for it, forwards what it receives to the proxy,
+//! and ends as the proxy ends. A reference to a forwarder is encoded as one to the remote actor.
+//! See the `names` module for the details, and [`NAME_MOVED`](super::NAME_MOVED).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use ractor::message::SerializedMessage;
@@ -43,7 +58,10 @@ use super::session::{NodeSessionMessage, SessionEvent};
 use super::NodeId;
 use crate::__private::FieldError;
 use crate::net::WriterHandle;
-use crate::remote_actor::{InFlightCalls, RemoteActor, RemoteActorArgs, RemoteActorMessage};
+use crate::remote_actor::{
+    poke_waiting, InFlightCalls, PendingLink, RemoteActor, RemoteActorArgs, RemoteActorMessage,
+    WaitingProxy,
+};
 use crate::reply::{self, CallFailure, CallTicket};
 
 /// The exit reason of every proxy of a node whose session ended (the node was lost, stopped, or
@@ -91,6 +109,20 @@ struct Directory {
     names: HashMap<String, BTreeMap<NodeId, (ActorCell, ActorId)>>,
     /// Proxies created in total, for tests of announcement modes.
     proxies_created: u64,
+    /// The nodes of this process that connect to the peers of their peers, with how long a
+    /// reference waits for a session; while there is one, a reference to an actor of a node with
+    /// no session yet waits for that session (as long as the longest wait).
+    transitive: Vec<(NodeId, Duration)>,
+    /// Proxies waiting for a session to their node, by node id.
+    waiting: HashMap<NodeId, Vec<Waiting>>,
+}
+
+/// A proxy made for a reference to an actor of a node with no session yet.
+struct Waiting {
+    pid: u64,
+    incarnation: u64,
+    proxy: ActorRef<RemoteActorMessage>,
+    link: Arc<PendingLink>,
 }
 
 fn directory() -> MutexGuard<'static, Directory> {
@@ -101,21 +133,75 @@ fn directory() -> MutexGuard<'static, Directory> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A node server of this process started.
-pub(crate) fn local_node_up(node: NodeId, incarnation: u64) {
-    directory().local.push((node, incarnation));
+/// A node server of this process started; `reference_wait` if it connects to its peers' peers
+/// (see [`NodeServer::with_reference_wait`](super::NodeServer::with_reference_wait)).
+pub(crate) fn local_node_up(node: NodeId, incarnation: u64, reference_wait: Option<Duration>) {
+    let mut directory = directory();
+    directory.local.push((node, incarnation));
+    if let Some(wait) = reference_wait {
+        directory.transitive.push((node, wait));
+    }
 }
 
 /// A node server of this process stopped.
 pub(crate) fn local_node_down(node: NodeId, incarnation: u64) {
-    directory()
+    let mut directory = directory();
+    directory
         .local
         .retain(|entry| *entry != (node, incarnation));
+    if let Some(at) = directory.transitive.iter().position(|(n, _)| *n == node) {
+        directory.transitive.remove(at);
+    }
 }
 
-/// A session authenticated its peer.
-pub(crate) fn peer_up(node: NodeId, link: PeerLink) {
-    directory().peers.entry(node).or_default().push(link);
+/// A session authenticated its peer. Proxies that wait for it are handed the session.
+pub(crate) fn peer_up(node: NodeId, link: &PeerLink) {
+    let waiting = {
+        let mut directory = directory();
+        directory.peers.entry(node).or_default().push(link.clone());
+        let waiting = directory.waiting.remove(&node).unwrap_or_default();
+        for entry in &waiting {
+            if entry.incarnation == link.incarnation {
+                if let Some(kept) = directory.proxies.get_mut(&(node, entry.pid)) {
+                    kept.1 = link.session.get_id();
+                }
+            }
+        }
+        waiting
+    };
+    for entry in waiting {
+        if !is_running(&entry.proxy.get_cell()) {
+            continue;
+        }
+        if entry.incarnation == link.incarnation {
+            hand_over(entry, link);
+        } else {
+            // The node restarted since the reference was made: its actor is gone.
+            end_proxy(
+                &entry.proxy.get_cell(),
+                ProxyExit::Stopped(Some(UNREACHABLE.to_owned())),
+            );
+        }
+    }
+}
+
+/// Gives a waiting proxy its session: it sends what it kept, and the session supervises it and
+/// asks the peer to report the actor's end, as for a proxy made on demand.
+fn hand_over(entry: Waiting, link: &PeerLink) {
+    entry.link.fill(RemoteActorArgs {
+        pid: entry.pid,
+        writer: link.writer.clone(),
+        in_flight: Arc::clone(&link.in_flight),
+        max_frame: link.max_frame,
+    });
+    entry.proxy.get_cell().link(link.session.get_cell());
+    poke_waiting(&entry.proxy.get_cell(), false);
+    let _ = link
+        .session
+        .cast(NodeSessionMessage::internal(SessionEvent::Adopt {
+            pid: entry.pid,
+            proxy: entry.proxy,
+        }));
 }
 
 /// A session ended: its link, proxies and names are forgotten.
@@ -225,16 +311,44 @@ pub(crate) fn proxy_of(node: NodeId, pid: u64) -> Option<ActorCell> {
 /// Remote actors are found only once announced: with [`Announce::All`](super::Announce::All) (the
 /// default) or [`Announce::NamedOrGrouped`](super::Announce::NamedOrGrouped), a named actor is
 /// announced as soon as it starts.
+///
+/// A remote actor is returned as its proxy, never as the name forwarder that may stand for it in
+/// ractor's registry (see the module docs), so this works whatever the message type.
 pub fn where_is(name: &str) -> Option<ActorCell> {
-    ractor::registry::where_is(name).or_else(|| {
-        directory().names.get(name).and_then(|claims| {
-            claims
-                .values()
-                .map(|(proxy, _)| proxy)
-                .find(|proxy| is_running(proxy))
-                .cloned()
-        })
+    // A name forwarder (see `names`) is not a local actor: its name resolves to the proxy.
+    ractor::registry::where_is(name)
+        .filter(|cell| !super::names::is_forwarder(cell))
+        .or_else(|| remote_winner(name))
+}
+
+/// The proxy that wins `name` among the remote actors announced under it, if any: the one of the
+/// node with the smallest node id.
+pub(crate) fn remote_winner(name: &str) -> Option<ActorCell> {
+    directory().names.get(name).and_then(|claims| {
+        claims
+            .values()
+            .map(|(proxy, _)| proxy)
+            .find(|proxy| is_running(proxy))
+            .cloned()
     })
+}
+
+/// The running proxies of the actors `pids` of `node` that were announced under a name, with
+/// their names.
+pub(crate) fn named_proxies_of(
+    node: NodeId,
+    pids: &std::collections::HashSet<u64>,
+) -> Vec<(ActorCell, String)> {
+    directory()
+        .names
+        .iter()
+        .filter_map(|(name, claims)| {
+            claims
+                .get(&node)
+                .filter(|(proxy, _)| pids.contains(&proxy.get_id().pid()) && is_running(proxy))
+                .map(|(proxy, _)| (proxy.clone(), name.clone()))
+        })
+        .collect()
 }
 
 /// How many proxies this process has started since it began (all nodes together). For tests and
@@ -252,6 +366,10 @@ pub fn proxies_running() -> usize {
 
 /// The reference to `cell` as it travels.
 pub(crate) fn encode(cell: &ActorCell) -> Result<WireReference, FieldError> {
+    if let Some(proxy) = super::names::forwarded_to(cell) {
+        // A name forwarder travels as the remote actor it stands for.
+        return encode(&proxy);
+    }
     match cell.get_id() {
         ActorId::Local(pid) => {
             if !cell.supports_remoting() {
@@ -307,9 +425,119 @@ pub(crate) fn resolve(reference: WireReference) -> Result<ActorCell, FieldError>
             Some(proxy) => Ok(proxy),
             None => gone(reference, UNREACHABLE),
         },
-        _ => gone(reference, UNREACHABLE),
+        None => match may_wait().and_then(|wait| waiting_proxy(reference, wait)) {
+            Some(proxy) => Ok(proxy),
+            None => gone(reference, UNREACHABLE),
+        },
+        Some(_) => gone(reference, UNREACHABLE),
     }
 }
+
+/// Whether a reference to an actor of a node with no session may wait for one: a node of this
+/// process dials the peers of its peers, and not too many proxies wait already. How long if so.
+fn may_wait() -> Option<Duration> {
+    let directory = directory();
+    if directory.waiting.values().map(Vec::len).sum::<usize>() >= MAX_WAITING {
+        return None;
+    }
+    directory.transitive.iter().map(|(_, wait)| *wait).max()
+}
+
+/// Starts a proxy of an actor on a node with no session yet, that keeps what it is sent until the
+/// session is up (see [`WaitingProxy`]); asks every peer where the node is, so that a transitive
+/// node can dial it, and gives up after `wait`.
+fn waiting_proxy(reference: WireReference, wait: Duration) -> Option<ActorCell> {
+    let WireReference {
+        node,
+        incarnation,
+        pid,
+    } = reference;
+    let link = Arc::new(PendingLink::default());
+    let id = ActorId::Remote { node_id: node, pid };
+    let (proxy, graveyard) = start_in_graveyard(|graveyard| {
+        ActorRuntime::spawn_linked_remote(None, WaitingProxy, id, Arc::clone(&link), graveyard)
+    })?;
+    let entry = Waiting {
+        pid,
+        incarnation,
+        proxy: proxy.clone(),
+        link,
+    };
+    let mut directory = directory();
+    if let Some((existing, _)) = directory
+        .proxies
+        .get(&(node, pid))
+        .filter(|(existing, _)| is_running(existing))
+    {
+        // Made by another task meanwhile: keep the first.
+        let existing = existing.clone();
+        drop(directory);
+        proxy.stop(None);
+        return Some(existing);
+    }
+    directory
+        .proxies
+        .insert((node, pid), (proxy.get_cell(), graveyard.get_id()));
+    directory.proxies_created += 1;
+    // The session may have come up since `resolve` looked.
+    if let Some(link) = directory.peers.get(&node).and_then(|l| l.first()).cloned() {
+        if link.incarnation == incarnation {
+            if let Some(kept) = directory.proxies.get_mut(&(node, pid)) {
+                kept.1 = link.session.get_id();
+            }
+            drop(directory);
+            hand_over(entry, &link);
+        } else {
+            drop(directory);
+            end_proxy(
+                &proxy.get_cell(),
+                ProxyExit::Stopped(Some(UNREACHABLE.to_owned())),
+            );
+        }
+        return Some(proxy.get_cell());
+    }
+    let first = !directory.waiting.contains_key(&node);
+    directory.waiting.entry(node).or_default().push(entry);
+    let sessions: Vec<ActorRef<NodeSessionMessage>> = if first {
+        directory
+            .peers
+            .values()
+            .flatten()
+            .map(|link| link.session.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    drop(directory);
+    for session in sessions {
+        let _ = session.cast(NodeSessionMessage::internal(SessionEvent::AskWhereIs(node)));
+    }
+    let cell = proxy.get_cell();
+    let timer = cell.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        stop_waiting(node, &timer);
+    });
+    Some(cell)
+}
+
+/// A waiting proxy's time is up: it no longer waits, and stops unless its session came.
+fn stop_waiting(node: NodeId, proxy: &ActorCell) {
+    {
+        let mut directory = directory();
+        if let Some(entries) = directory.waiting.get_mut(&node) {
+            entries.retain(|entry| entry.proxy.get_id() != proxy.get_id());
+            if entries.is_empty() {
+                directory.waiting.remove(&node);
+            }
+        }
+    }
+    poke_waiting(proxy, true);
+}
+
+/// How many proxies wait for a session at most; a reference beyond resolves to a gone cell, so
+/// that references to nodes that never connect cannot make proxies without bound.
+const MAX_WAITING: usize = 4096;
 
 /// Starts a proxy of `pid` on `node` now, supervised by the session, and tells the session, which
 /// asks the peer to report the actor's end.
@@ -380,17 +608,11 @@ fn gone(reference: WireReference, reason: &str) -> Result<ActorCell, FieldError>
         node_id: reference.node,
         pid: reference.pid,
     };
-    let cell = graveyard().and_then(|graveyard| {
-        start_now(ActorRuntime::spawn_linked_remote(
-            None,
-            GoneActor,
-            id,
-            (),
-            graveyard,
-        ))
+    let cell = start_in_graveyard(|graveyard| {
+        ActorRuntime::spawn_linked_remote(None, GoneActor, id, (), graveyard)
     });
     match cell {
-        Some(cell) => {
+        Some((cell, _)) => {
             // Draining closes the mailbox at once, so that every send to the cell fails from now
             // on (a message queued before the stop took effect would be dropped unanswered); the
             // stop then ends it with `reason`, which monitors see.
@@ -405,15 +627,41 @@ fn gone(reference: WireReference, reason: &str) -> Result<ActorCell, FieldError>
     }
 }
 
-/// The local actor that supervises gone cells (ractor requires a supervisor for remote cells).
-fn graveyard() -> Option<ActorCell> {
-    static GRAVEYARD: OnceLock<ActorCell> = OnceLock::new();
-    if let Some(cell) = GRAVEYARD.get() {
-        return Some(cell.clone());
-    }
+/// The local actor that supervises gone cells and waiting proxies (ractor requires a supervisor
+/// for remote cells). `renew` replaces it: the one there may belong to a tokio runtime that has
+/// ended (a process can run several in turn, as tests do), and then nothing can be linked to it.
+fn graveyard(renew: bool) -> Option<ActorCell> {
+    static GRAVEYARD: Mutex<Option<ActorCell>> = Mutex::new(None);
     tokio::runtime::Handle::try_current().ok()?;
-    let (actor, _) = ActorRuntime::spawn_instant(None, Graveyard, ()).ok()?;
-    Some(GRAVEYARD.get_or_init(|| actor.get_cell()).clone())
+    let mut graveyard = GRAVEYARD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match &*graveyard {
+        Some(cell) if !renew && is_running(cell) => Some(cell.clone()),
+        _ => {
+            let (actor, _) = ActorRuntime::spawn_instant(None, Graveyard, ()).ok()?;
+            *graveyard = Some(actor.get_cell());
+            Some(actor.get_cell())
+        }
+    }
+}
+
+/// Starts a remote cell supervised by the graveyard (see [`start_now`]), with a new graveyard if
+/// the current one cannot take it.
+fn start_in_graveyard<M: Message, F>(
+    spawn: impl Fn(ActorCell) -> F,
+) -> Option<(ActorRef<M>, ActorCell)>
+where
+    F: std::future::Future<
+        Output = Result<(ActorRef<M>, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr>,
+    >,
+{
+    let graveyard_now = graveyard(false)?;
+    if let Some(actor) = start_now(spawn(graveyard_now.clone())) {
+        return Some((actor, graveyard_now));
+    }
+    let renewed = graveyard(true)?;
+    start_now(spawn(renewed.clone())).map(|actor| (actor, renewed))
 }
 
 /// Supervises gone cells and ignores their end.

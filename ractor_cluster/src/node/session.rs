@@ -15,9 +15,10 @@ use ractor::{
 use tokio::task::JoinHandle;
 
 use super::liveness::{spawn_liveness, LivenessTiming, ReceivedFrames};
+use super::names;
 use super::reader::{spawn_reader, ReaderContext};
 use super::references::{self, PeerLink, ProxyExit};
-use super::{spawn, Announce, NodeConfig, NodeServerMessage, ServerEvent};
+use super::{spawn, Announce, NodeConfig, NodeId, NodeServerMessage, ServerEvent};
 use crate::net::{
     spawn_writer_with_limit, BoxRead, FrameReader, NetworkStream, WriterExit, WriterHandle,
 };
@@ -93,6 +94,7 @@ impl std::fmt::Debug for NodeSessionInternal {
             SessionEvent::PeerSilent(_) => "PeerSilent",
             SessionEvent::Close(_) => "Close",
             SessionEvent::Adopt { .. } => "Adopt",
+            SessionEvent::AskWhereIs(_) => "AskWhereIs",
         })
     }
 }
@@ -126,6 +128,9 @@ pub(crate) enum SessionEvent {
         pid: u64,
         proxy: ActorRef<RemoteActorMessage>,
     },
+    /// A reference named an actor on `node`, with which this node has no session yet: ask the
+    /// peer where it is (a 1.2 peer answers with `PeersKnown` if it knows).
+    AskWhereIs(NodeId),
 }
 
 /// What the handshake task hands over.
@@ -282,8 +287,17 @@ impl NodeSessionState {
                 }
             })
             .collect::<Vec<_>>();
+        // 1.2: the message types of the named ones, so the peer can register forwarders.
+        let types = if live.minor >= 2 {
+            names::types_to_announce(cells, &fresh)
+        } else {
+            Vec::new()
+        };
         if !fresh.is_empty() {
             self.send_control(ControlMessage::ActorsSpawned(fresh));
+        }
+        if !types.is_empty() {
+            self.send_control(ControlMessage::NamedActorTypes(types));
         }
     }
 
@@ -360,6 +374,7 @@ impl NodeSessionState {
         match control {
             ControlMessage::Heartbeat => {}
             ControlMessage::ActorsSpawned(actors) => {
+                let named: Vec<String> = actors.iter().filter_map(|a| a.name.clone()).collect();
                 for actor in actors {
                     if live.proxies.contains_key(&actor.pid) {
                         continue;
@@ -425,6 +440,15 @@ impl NodeSessionState {
                             "cannot start a proxy for a remote actor"
                         ),
                     }
+                }
+                // The winner of a name may have changed (see `names`).
+                if self.config.remote_names_in_registry {
+                    names::names_announced(named);
+                }
+            }
+            ControlMessage::NamedActorTypes(types) => {
+                if self.config.remote_names_in_registry {
+                    names::types_announced(live.peer_node_id, types);
                 }
             }
             ControlMessage::ActorStopped { pid, reason } => {
@@ -496,6 +520,14 @@ impl NodeSessionState {
                         .server
                         .cast(NodeServerMessage::internal(ServerEvent::Dial(peers)));
                 }
+            }
+            ControlMessage::WhereIsNode { node } => {
+                let _ = self
+                    .server
+                    .cast(NodeServerMessage::internal(ServerEvent::WhereIsNode {
+                        node,
+                        asker: myself.clone(),
+                    }));
             }
             ControlMessage::InitialSyncDone => {
                 live.synced_there = true;
@@ -580,7 +612,7 @@ impl NodeSessionState {
         tracing::info!(peer = %auth.peer.name, addr = %self.peer_label, "session authenticated");
         references::peer_up(
             auth.peer_node_id,
-            PeerLink {
+            &PeerLink {
                 session: myself.clone(),
                 incarnation: auth.peer_incarnation,
                 writer: writer_for_links,
@@ -609,7 +641,8 @@ impl NodeSessionState {
 }
 
 fn is_remotable_local(cell: &ActorCell) -> bool {
-    cell.get_id().is_local() && cell.supports_remoting()
+    // A name forwarder stands for a remote actor: it is never announced (see `names`).
+    cell.get_id().is_local() && cell.supports_remoting() && !names::is_forwarder(cell)
 }
 
 fn proxies_of(
@@ -931,6 +964,11 @@ impl Actor for NodeSession {
                     myself.stop(Some(reason));
                 }
                 SessionEvent::Adopt { pid, proxy } => state.adopt(pid, proxy),
+                SessionEvent::AskWhereIs(node) => {
+                    if state.live.as_ref().is_some_and(|live| live.minor >= 2) {
+                        state.send_control(ControlMessage::WhereIsNode { node });
+                    }
+                }
                 SessionEvent::Close(reason) => {
                     let peer = state.live.as_ref().map(|l| l.peer_name.clone());
                     tracing::info!(peer = ?peer, addr = %state.peer_label, %reason, "session ended");

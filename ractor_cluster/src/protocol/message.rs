@@ -18,7 +18,7 @@ use super::frame::{self, FrameEncodeError};
 /// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
 /// handshake and sends only variants that the lower of the two minors defines (rule V4); a
 /// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
-pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 1 };
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 2 };
 
 /// A protocol version, `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -429,6 +429,18 @@ pub(crate) enum ControlMessage {
         /// The new actor, or why there is none.
         outcome: SpawnOutcome,
     },
+    /// Since 1.2. The sender holds a reference to an actor on `node` but has no session with it:
+    /// if the receiver has one, it answers with `PeersKnown` naming that node, so that a
+    /// transitive sender can connect (PROTOCOL.md, "Actor references").
+    WhereIsNode {
+        /// The node id asked for.
+        node: u64,
+    },
+    /// Since 1.2. The message types of named actors the sender just announced, for the types
+    /// registered on the sender (`register_message_type`, or any non-generic
+    /// `#[derive(RactorClusterMessage)]` type): a receiver that has the same type registered
+    /// makes the name findable with `ractor::registry::where_is` (PROTOCOL.md, "Names").
+    NamedActorTypes(Vec<NamedActorType>),
 }
 
 /// What became of a `SpawnRequest` (since 1.1).
@@ -463,6 +475,8 @@ impl ControlMessage {
             ControlMessage::ActorFailed { .. } => "ActorFailed",
             ControlMessage::SpawnRequest { .. } => "SpawnRequest",
             ControlMessage::SpawnReply { .. } => "SpawnReply",
+            ControlMessage::WhereIsNode { .. } => "WhereIsNode",
+            ControlMessage::NamedActorTypes(_) => "NamedActorTypes",
         }
     }
 }
@@ -476,6 +490,15 @@ pub(crate) struct ActorAnnouncement {
     pub(crate) name: Option<String>,
 }
 
+/// The message type of a named actor of the sender (since 1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NamedActorType {
+    /// Its pid on the sender, as announced in `ActorsSpawned`.
+    pub(crate) pid: u64,
+    /// The wire name of its message type. A name the receiver does not know is ignored.
+    pub(crate) type_name: String,
+}
+
 /// A node the sender is connected to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PeerAnnouncement {
@@ -487,46 +510,29 @@ pub(crate) struct PeerAnnouncement {
     pub(crate) tls: bool,
 }
 
-/// Borrowed twins of the hot-path variants of [`SessionMessage`], so a cast, call or reply can be
-/// framed straight from the caller's bytes without first building an owned `Vec`.
-///
-/// Variant order and fields must mirror `SessionMessage` exactly (these are tags 0, 1 and 2); the
-/// test `hot_path_frames_equal_owned_frames` checks the bytes are identical.
-#[derive(Serialize)]
-enum SessionMessageRef<'a> {
-    Cast {
-        to: u64,
-        #[serde(with = "payload")]
-        args: &'a [u8],
-    },
-    Call {
-        to: u64,
-        call: u64,
-        #[serde(with = "payload")]
-        args: &'a [u8],
-    },
-    Reply {
-        call: u64,
-        outcome: ReplyOutcomeRef<'a>,
-    },
-}
-
-/// Borrowed twin of [`ReplyOutcome`]; same variant order.
-#[derive(Serialize)]
-enum ReplyOutcomeRef<'a> {
-    Value(#[serde(with = "payload")] &'a [u8]),
-    Failed(CallFailure),
-}
+/// The tags of the hot-path variants of `SessionMessage` and of `ReplyOutcome` (their positions in
+/// the enums), for the frames written by hand below.
+const CAST_TAG: u64 = 0;
+const CALL_TAG: u64 = 1;
+const REPLY_TAG: u64 = 2;
+const VALUE_TAG: u64 = 0;
+const FAILED_TAG: u64 = 1;
 
 /// Appends the frame of `SessionMessage::Cast { to, args }` to `out`, byte for byte what encoding the
-/// owned message would give; `out` is left as it was on error.
+/// owned message would give; `out` is left as it was on error. Written by hand, as casts and calls
+/// are nearly every frame: the generic encoder cost as much as the rest of framing a small cast.
+/// The test `hot_path_frames_equal_owned_frames` checks the bytes against the codec's.
 pub(crate) fn encode_cast_frame(
     to: u64,
     args: &[u8],
     limit: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
-    frame::encode_frame(&SessionMessageRef::Cast { to, args }, limit, out)
+    encode_frame_by_hand(limit, out, args.len() + 10, |body| {
+        codec::write_varint(CAST_TAG, body);
+        codec::write_varint(to, body);
+        codec::write_byte_string(args, body);
+    })
 }
 
 /// Appends the frame of `SessionMessage::Call { to, call, args }` to `out` (see
@@ -538,7 +544,39 @@ pub(crate) fn encode_call_frame(
     limit: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
-    frame::encode_frame(&SessionMessageRef::Call { to, call, args }, limit, out)
+    encode_frame_by_hand(limit, out, args.len() + 19, |body| {
+        codec::write_varint(CALL_TAG, body);
+        codec::write_varint(to, body);
+        codec::write_varint(call, body);
+        codec::write_byte_string(args, body);
+    })
+}
+
+/// Appends one frame whose body `write` appends by hand, after reserving `body_hint` bytes for it;
+/// `out` is left as it was if the body is empty or exceeds `limit` (as `frame::encode_frame`).
+fn encode_frame_by_hand(
+    limit: u32,
+    out: &mut Vec<u8>,
+    body_hint: usize,
+    write: impl FnOnce(&mut Vec<u8>),
+) -> Result<(), FrameEncodeError> {
+    let start = out.len();
+    out.reserve(frame::FRAME_HEADER_LEN + body_hint);
+    out.extend_from_slice(&[0; frame::FRAME_HEADER_LEN]);
+    write(out);
+    let size = out.len().saturating_sub(start + frame::FRAME_HEADER_LEN);
+    match u32::try_from(size) {
+        Ok(length) if length <= limit && length > 0 => {
+            if let Some(header) = out.get_mut(start..start + frame::FRAME_HEADER_LEN) {
+                header.copy_from_slice(&length.to_le_bytes());
+            }
+            Ok(())
+        }
+        _ => {
+            out.truncate(start);
+            Err(FrameEncodeError::Oversized { size, limit })
+        }
+    }
 }
 
 /// Appends the frame of `SessionMessage::Reply { call, outcome }` to `out`, where `Ok(bytes)` stands
@@ -549,11 +587,22 @@ pub(crate) fn encode_reply_frame(
     limit: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
-    let outcome = match outcome {
-        Ok(value) => ReplyOutcomeRef::Value(value),
-        Err(failure) => ReplyOutcomeRef::Failed(failure),
-    };
-    frame::encode_frame(&SessionMessageRef::Reply { call, outcome }, limit, out)
+    let hint = outcome.map_or(0, <[u8]>::len) + 20;
+    encode_frame_by_hand(limit, out, hint, |body| {
+        codec::write_varint(REPLY_TAG, body);
+        codec::write_varint(call, body);
+        match outcome {
+            Ok(value) => {
+                codec::write_varint(VALUE_TAG, body);
+                codec::write_byte_string(value, body);
+            }
+            Err(failure) => {
+                codec::write_varint(FAILED_TAG, body);
+                // A unit variant is its index, which for this field-less enum is its discriminant.
+                codec::write_varint(failure as u64, body);
+            }
+        }
+    })
 }
 
 /// Byte payloads as one length (varint) followed by the raw bytes (rule C1), instead of serde's
@@ -570,24 +619,11 @@ pub(crate) fn encode_fragment_frame(
     limit: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
-    let start = out.len();
-    out.extend_from_slice(&[0; frame::FRAME_HEADER_LEN]);
-    codec::write_varint(FRAGMENT_TAG, out);
-    out.push(u8::from(more));
-    codec::write_byte_string(chunk, out);
-    let size = out.len().saturating_sub(start + frame::FRAME_HEADER_LEN);
-    match u32::try_from(size) {
-        Ok(length) if length <= limit => {
-            if let Some(header) = out.get_mut(start..start + frame::FRAME_HEADER_LEN) {
-                header.copy_from_slice(&length.to_le_bytes());
-            }
-            Ok(())
-        }
-        _ => {
-            out.truncate(start);
-            Err(FrameEncodeError::Oversized { size, limit })
-        }
-    }
+    encode_frame_by_hand(limit, out, chunk.len() + 11, |body| {
+        codec::write_varint(FRAGMENT_TAG, body);
+        body.push(u8::from(more));
+        codec::write_byte_string(chunk, body);
+    })
 }
 
 mod payload {

@@ -254,6 +254,19 @@ fn session_golden() -> Vec<(SessionMessage, &'static str)> {
             "03 0b 04 03 01 79",
         ),
         (
+            SessionMessage::Control(C::WhereIsNode { node: 300 }),
+            // tag 12 | node 300 as a varint
+            "03 0c fb2c01",
+        ),
+        (
+            SessionMessage::Control(C::NamedActorTypes(vec![NamedActorType {
+                pid: 7,
+                type_name: "a::M".to_owned(),
+            }])),
+            // tag 13 | one entry | pid 7 | type_name "a::M"
+            "03 0d 01 07 04 613a3a4d",
+        ),
+        (
             SessionMessage::Fragment {
                 more: true,
                 chunk: vec![0xAB, 0xCD],
@@ -340,7 +353,9 @@ fn golden_samples_cover_every_variant() {
                 | ControlMessage::Disconnect { .. }
                 | ControlMessage::ActorsWanted(_)
                 | ControlMessage::ActorFailed { .. }
-                | ControlMessage::SpawnRequest { .. } => control.kind(),
+                | ControlMessage::SpawnRequest { .. }
+                | ControlMessage::WhereIsNode { .. }
+                | ControlMessage::NamedActorTypes(_) => control.kind(),
                 ControlMessage::SpawnReply { outcome, .. } => match outcome {
                     SpawnOutcome::Spawned { .. } => "SpawnReply/Spawned",
                     SpawnOutcome::UnknownKind => "SpawnReply/UnknownKind",
@@ -352,7 +367,7 @@ fn golden_samples_cover_every_variant() {
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 22);
+    assert_eq!(seen.len(), 24);
 }
 
 #[test]

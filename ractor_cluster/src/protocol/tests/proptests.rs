@@ -119,6 +119,11 @@ fn control_message() -> impl Strategy<Value = ControlMessage> {
         }),
         (any::<u64>(), spawn_outcome())
             .prop_map(|(request, outcome)| ControlMessage::SpawnReply { request, outcome }),
+        vec(
+            (any::<u64>(), text()).prop_map(|(pid, type_name)| NamedActorType { pid, type_name }),
+            0..4
+        )
+        .prop_map(ControlMessage::NamedActorTypes),
     ]
 }
 
