@@ -8,25 +8,31 @@
 //! runs one tokio worker thread. Every throughput and latency scenario runs in rounds, ours then
 //! the baseline, again and again (A, B, A, B, …); the table at the end gives the median of the
 //! rounds, and is also written to `target/bench-report.md`.
+//!
+//! Each round also measures the *ractor ceilings*: the same messages through ractor alone, in this
+//! process, with no network (a local actor; a bare ractor remote cell, the sending half of a remote
+//! cast; `send_serialized` to a local actor, the receiving half). They bound what any layer built
+//! on ractor 0.16 can reach against the baseline.
 
 use std::fmt::Write as _;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
-use ractor::{pg, Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::message::SerializedMessage;
+use ractor::{pg, Actor, ActorId, ActorProcessingErr, ActorRef, Message, SupervisionEvent};
 use ractor_cluster::node::NodeServerSessionInformation;
 use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage};
 use ractor_cluster_benches::baseline::{self, BaselineClient};
 use ractor_cluster_benches::peer::{Peer, PeerCommand, PeerKind};
 use ractor_cluster_benches::stats::{self, ProcStats};
-use ractor_cluster_benches::{BenchMessage, COOKIE, SINK_GROUP};
+use ractor_cluster_benches::{BenchMessage, Sink, COOKIE, SINK_GROUP};
 use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 /// Casts per iteration of a flood: fixed, since with unbounded queues both throughput and memory
 /// depend on how many messages are in flight.
@@ -54,14 +60,43 @@ const WAIT: Duration = Duration::from_secs(30);
 enum System {
     Ours,
     Tcp,
+    /// Ceiling: the same messages to a local ractor actor (`Sink`), in this process.
+    LocalActor,
+    /// Ceiling: the sending half of a remote cast with no network: a bare ractor remote cell
+    /// whose `handle_serialized` only counts.
+    RemoteCell,
+    /// Ceiling: the receiving half with no network: the serialized bytes handed to the local
+    /// `Sink` with `send_serialized`, as our reader does, which deserializes them.
+    ReceiveHalf,
 }
+
+/// How many systems there are: the two compared, and the ractor ceilings.
+const SYSTEMS: usize = 5;
+
+/// The systems of the cast scenarios and of the call scenarios.
+const CAST_SYSTEMS: [System; 5] = [
+    System::Ours,
+    System::Tcp,
+    System::LocalActor,
+    System::RemoteCell,
+    System::ReceiveHalf,
+];
+const CALL_SYSTEMS: [System; 3] = [System::Ours, System::Tcp, System::LocalActor];
+const COMPARED: [System; 2] = [System::Ours, System::Tcp];
 
 impl System {
     fn id(self) -> &'static str {
         match self {
             Self::Ours => "ractor_cluster",
             Self::Tcp => "plain_tcp",
+            Self::LocalActor => "ceiling_local_actor",
+            Self::RemoteCell => "ceiling_remote_cell",
+            Self::ReceiveHalf => "ceiling_receive_half",
         }
+    }
+
+    fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -71,6 +106,12 @@ enum Client {
     /// The proxy of the peer node's receiving actor.
     Ours(ActorRef<BenchMessage>),
     Tcp(BaselineClient),
+    /// A local `Sink`.
+    Local(ActorRef<BenchMessage>),
+    /// A bare remote cell, and what its handler counted.
+    RemoteCell(ActorRef<BenchMessage>, Arc<Progress>),
+    /// A local `Sink` reached through `send_serialized`.
+    ReceiveHalf(ActorRef<BenchMessage>),
 }
 
 impl Client {
@@ -82,6 +123,11 @@ impl Client {
                 .call(payload)
                 .await
                 .unwrap_or_else(|err| panic!("baseline call failed: {err}")),
+            Self::Local(sink) => ractor::call!(sink, BenchMessage::Echo, payload.to_vec())
+                .unwrap_or_else(|err| panic!("local call failed: {err}")),
+            Self::RemoteCell(..) | Self::ReceiveHalf(_) => {
+                unreachable!("the half ceilings take casts only")
+            }
         }
     }
 
@@ -125,10 +171,201 @@ impl Client {
                 }
                 client.count().await.expect("baseline count failed")
             }
+            Self::Local(sink) => {
+                for sent in 1..=count {
+                    sink.cast(BenchMessage::Payload(payload.to_vec()))
+                        .unwrap_or_else(|err| panic!("local cast failed: {err}"));
+                    if sent % YIELD_EVERY == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                ractor::call!(sink, BenchMessage::Count)
+                    .unwrap_or_else(|err| panic!("local count failed: {err}"))
+            }
+            Self::RemoteCell(cell, progress) => {
+                progress.start(count);
+                for sent in 1..=count {
+                    cell.cast(BenchMessage::Payload(payload.to_vec()))
+                        .unwrap_or_else(|err| panic!("cast to the remote cell failed: {err}"));
+                    if sent % YIELD_EVERY == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                // No call: its reply would need this crate's reply table. The handler signals
+                // when it has counted the last cast instead.
+                progress.wait().await
+            }
+            Self::ReceiveHalf(sink) => {
+                // What the peer's reader gets from a frame: the serialized arguments, which it
+                // copies out of its read buffer into the message it delivers.
+                let Ok(SerializedMessage::Cast { args, .. }) =
+                    BenchMessage::Payload(payload.to_vec()).serialize()
+                else {
+                    unreachable!("a payload serializes as a cast")
+                };
+                let cell = sink.get_cell();
+                for sent in 1..=count {
+                    let message = SerializedMessage::Cast {
+                        variant: String::new(),
+                        args: args.clone(),
+                        metadata: None,
+                    };
+                    if cell.send_serialized(message).is_err() {
+                        panic!("the local sink stopped");
+                    }
+                    if sent % YIELD_EVERY == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                ractor::call!(sink, BenchMessage::Count)
+                    .unwrap_or_else(|err| panic!("local count failed: {err}"))
+            }
         };
         let elapsed = start.elapsed();
         assert_eq!(received, count, "the receiver did not get every cast");
         elapsed
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ractor ceilings: ractor's own cost per message, with no network
+
+/// What the remote cell's handler has counted, and a signal when it reaches its target.
+#[derive(Debug, Default)]
+struct Progress {
+    handled: AtomicU64,
+    target: AtomicU64,
+    done: Notify,
+}
+
+impl Progress {
+    fn start(&self, target: u64) {
+        self.handled.store(0, Ordering::Relaxed);
+        self.target.store(target, Ordering::Relaxed);
+    }
+
+    /// Waits until the target is reached; returns how many were handled.
+    async fn wait(&self) -> u64 {
+        tokio::time::timeout(WAIT, self.done.notified())
+            .await
+            .expect("the remote cell did not handle every cast in time");
+        self.handled.load(Ordering::Relaxed)
+    }
+}
+
+/// The handler of a bare ractor remote cell: counts the casts ractor serializes for it, as our
+/// proxy's `handle_serialized` would frame them.
+struct CountingRemoteCell;
+
+impl Actor for CountingRemoteCell {
+    type Msg = BenchMessage;
+    type State = Arc<Progress>;
+    type Arguments = Arc<Progress>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        progress: Arc<Progress>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(progress)
+    }
+
+    async fn handle_serialized(
+        &self,
+        _: ActorRef<Self::Msg>,
+        message: SerializedMessage,
+        progress: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SerializedMessage::Cast { args, .. } = message {
+            std::hint::black_box(args);
+            let handled = progress.handled.fetch_add(1, Ordering::Relaxed) + 1;
+            if handled == progress.target.load(Ordering::Relaxed) {
+                progress.done.notify_one();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A remote cell with the default (do-nothing) handler, for the memory of bare cells.
+struct BareRemoteCell;
+
+impl Actor for BareRemoteCell {
+    type Msg = BenchMessage;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        (): (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+/// Supervises the remote cells (ractor spawns a remote cell linked to a supervisor).
+struct Parent;
+
+impl Actor for Parent {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        (): (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+/// The node id of the ceiling's remote cells: no session has it.
+const CEILING_NODE: u64 = u64::MAX - 1;
+
+/// The receivers of the ceiling scenarios, in this process.
+struct Ceiling {
+    sink: ActorRef<BenchMessage>,
+    remote: ActorRef<BenchMessage>,
+    progress: Arc<Progress>,
+    parent: ActorRef<()>,
+}
+
+async fn start_ceiling() -> Ceiling {
+    let (sink, _) = Actor::spawn(None, Sink, ())
+        .await
+        .expect("cannot start the local sink");
+    let (parent, _) = Actor::spawn(None, Parent, ())
+        .await
+        .expect("cannot start the remote cells' parent");
+    let progress = Arc::new(Progress::default());
+    let id = ActorId::Remote {
+        node_id: CEILING_NODE,
+        pid: 0,
+    };
+    let (remote, _) = ractor::ActorRuntime::spawn_linked_remote(
+        None,
+        CountingRemoteCell,
+        id,
+        Arc::clone(&progress),
+        parent.get_cell(),
+    )
+    .await
+    .expect("cannot start the remote cell");
+    Ceiling {
+        sink,
+        remote,
+        progress,
+        parent,
+    }
+}
+
+impl Ceiling {
+    fn stop(self) {
+        self.remote.stop(None);
+        self.parent.stop(None);
+        self.sink.stop(None);
     }
 }
 
@@ -405,20 +642,32 @@ where
 
 /// One criterion routine call: reads both processes' CPU time around `future`, records a sample,
 /// returns the time the future measured.
-fn measure<F>(rt: &Runtime, peer: &mut Peer, round: &mut Round, units: u64, future: F) -> Duration
+/// The ceilings have no peer process.
+fn measure<F>(
+    rt: &Runtime,
+    mut peer: Option<&mut Peer>,
+    round: &mut Round,
+    units: u64,
+    future: F,
+) -> Duration
 where
     F: Future<Output = (Duration, Vec<u64>)> + Send + 'static,
 {
-    let peer_before = peer.stats().expect("the peer does not answer");
+    let mut peer_cpu = || {
+        peer.as_mut().map_or(0.0, |peer| {
+            peer.stats().expect("the peer does not answer").cpu_seconds
+        })
+    };
+    let peer_before = peer_cpu();
     let bench_before = ProcStats::current();
     let (elapsed, latencies) = run(rt, future);
     let bench_after = ProcStats::current();
-    let peer_after = peer.stats().expect("the peer does not answer");
+    let peer_after = peer_cpu();
     round.samples.push(Sample {
         units,
         elapsed,
         cpu_bench: bench_after.cpu_seconds - bench_before.cpu_seconds,
-        cpu_peer: peer_after.cpu_seconds - peer_before.cpu_seconds,
+        cpu_peer: peer_after - peer_before,
         latencies,
     });
     elapsed
@@ -431,6 +680,7 @@ struct Suite {
     tcp_peer: Peer,
     node: Option<BenchNode>,
     tcp: BaselineClient,
+    ceiling: Option<Ceiling>,
     quick: bool,
     rounds: usize,
 }
@@ -438,33 +688,42 @@ struct Suite {
 /// The rounds of one system in one scenario.
 type Rounds = Vec<Round>;
 
+/// The rounds of every system in one scenario, by [`System::index`]; systems a scenario does not
+/// run have none.
+type BySystem = [Rounds; SYSTEMS];
+
 /// Everything measured, for the report.
 #[derive(Default)]
 struct Results {
-    cast16: [Rounds; 2],
-    cast1k: [Rounds; 2],
-    seq_call: [Rounds; 2],
-    par_call: [Rounds; 2],
-    first_reply: [Rounds; 2],
+    cast16: BySystem,
+    cast1k: BySystem,
+    seq_call: BySystem,
+    par_call: BySystem,
+    first_reply: BySystem,
     convergence: Rounds,
     /// (system, (bench RSS before, bench peak, peer RSS before, peer peak)) in KiB.
     flood_memory: Vec<(System, [u64; 4])>,
     /// (proxies announced, RSS growth of the bench in KiB, time until all were visible).
     proxy_memory: Option<(usize, i64, Duration)>,
+    /// (bare remote cells spawned, RSS growth of a fresh process in KiB).
+    remote_cell_memory: Option<(usize, i64)>,
 }
 
 impl Suite {
-    fn peer(&mut self, system: System) -> &mut Peer {
-        match system {
-            System::Ours => &mut self.node_peer,
-            System::Tcp => &mut self.tcp_peer,
-        }
+    fn peer(&mut self, system: System) -> Option<&mut Peer> {
+        peer_of(&mut self.node_peer, &mut self.tcp_peer, system)
     }
 
     fn client(&self, system: System) -> Client {
+        let ceiling = || self.ceiling.as_ref().expect("no ceiling receivers");
         match system {
             System::Ours => Client::Ours(self.node.as_ref().expect("no bench node").sink.clone()),
             System::Tcp => Client::Tcp(self.tcp.clone()),
+            System::LocalActor => Client::Local(ceiling().sink.clone()),
+            System::RemoteCell => {
+                Client::RemoteCell(ceiling().remote.clone(), Arc::clone(&ceiling().progress))
+            }
+            System::ReceiveHalf => Client::ReceiveHalf(ceiling().sink.clone()),
         }
     }
 
@@ -476,23 +735,25 @@ impl Suite {
         }
     }
 
-    /// Runs `scenario` in rounds, ours then the baseline each round.
+    /// Runs `scenario` in rounds, each round every one of `systems` in turn (ours, the baseline,
+    /// then the ceilings).
     fn interleaved(
         &mut self,
         c: &mut Criterion,
         name: &str,
+        systems: &[System],
         configure: impl Fn(&mut BenchmarkGroup<'_, criterion::measurement::WallTime>),
         mut scenario: impl FnMut(&mut Self, System, &mut criterion::Bencher<'_>, &mut Round),
-        results: &mut [Rounds; 2],
+        results: &mut BySystem,
     ) {
         for round in 1..=self.rounds {
             let mut group = c.benchmark_group(format!("{name}/round{round}"));
             configure(&mut group);
-            for (index, system) in [System::Ours, System::Tcp].into_iter().enumerate() {
+            for &system in systems {
                 let mut record = Round::default();
                 group.bench_function(system.id(), |b| scenario(self, system, b, &mut record));
                 if !record.samples.is_empty() {
-                    results[index].push(record);
+                    results[system.index()].push(record);
                 }
             }
             group.finish();
@@ -510,10 +771,7 @@ fn flood_scenario(
             let payload = vec![0xA5u8; payload_len];
             let count = iters * casts;
             let rt = &suite.rt;
-            let peer = match system {
-                System::Ours => &mut suite.node_peer,
-                System::Tcp => &mut suite.tcp_peer,
-            };
+            let peer = peer_of(&mut suite.node_peer, &mut suite.tcp_peer, system);
             measure(rt, peer, record, count, async move {
                 (client.flood(&payload, count).await, Vec::new())
             })
@@ -594,7 +852,7 @@ fn first_reply(
     b.iter_custom(|iters| {
         let mut total = Duration::ZERO;
         for _ in 0..iters {
-            let addr = suite.peer(system).addr();
+            let addr = suite.peer(system).expect("first_reply has a peer").addr();
             let (rt, peer) = (
                 &suite.rt,
                 peer_of(&mut suite.node_peer, &mut suite.tcp_peer, system),
@@ -611,7 +869,7 @@ fn first_reply(
                         node.stop().await;
                         (elapsed, Vec::new())
                     }
-                    System::Tcp => {
+                    _ => {
                         let start = Instant::now();
                         let client = BaselineClient::connect(addr)
                             .await
@@ -628,10 +886,11 @@ fn first_reply(
     })
 }
 
-fn peer_of<'a>(node: &'a mut Peer, tcp: &'a mut Peer, system: System) -> &'a mut Peer {
+fn peer_of<'a>(node: &'a mut Peer, tcp: &'a mut Peer, system: System) -> Option<&'a mut Peer> {
     match system {
-        System::Ours => node,
-        System::Tcp => tcp,
+        System::Ours => Some(node),
+        System::Tcp => Some(tcp),
+        System::LocalActor | System::RemoteCell | System::ReceiveHalf => None,
     }
 }
 
@@ -668,6 +927,10 @@ fn memory_in_child(role: &str, quick: bool) -> Vec<u64> {
 /// one `memory …` line.
 fn memory_child(role: &str) {
     let quick = std::env::var_os(MEMORY_QUICK).is_some();
+    if role == "remote-cells" {
+        remote_cells_child(quick);
+        return;
+    }
     let casts = if quick { 1_000 } else { CASTS_PER_ITER };
     let exe = Path::new(env!("CARGO_BIN_EXE_bench_peer"));
     let kind = if role == "flood-tcp" {
@@ -735,6 +998,54 @@ fn flood_memory(quick: bool, results: &mut Results) {
     }
 }
 
+/// The body of the `remote-cells` memory child: RSS growth for `PROXIES` bare ractor remote cells
+/// spawned in a fresh process with no node, no network and no process group. Prints
+/// `memory <count> <RSS before> <RSS after>`.
+fn remote_cells_child(quick: bool) {
+    let count = if quick { 100 } else { PROXIES };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("cannot build the runtime");
+    let (before, after) = run(&rt, async move {
+        let (parent, _) = Actor::spawn(None, Parent, ())
+            .await
+            .expect("cannot start the remote cells' parent");
+        let before = ProcStats::current().rss_kib;
+        let mut cells = Vec::with_capacity(count);
+        for pid in 0..count as u64 {
+            let id = ActorId::Remote {
+                node_id: CEILING_NODE,
+                pid,
+            };
+            let (cell, handle) = ractor::ActorRuntime::spawn_linked_remote(
+                None,
+                BareRemoteCell,
+                id,
+                (),
+                parent.get_cell(),
+            )
+            .await
+            .expect("cannot start a remote cell");
+            cells.push((cell, handle));
+        }
+        // Every cell has run its `pre_start` and waits on its mailbox.
+        tokio::task::yield_now().await;
+        let after = ProcStats::current().rss_kib;
+        std::hint::black_box(&cells);
+        (before, after)
+    });
+    println!("memory {count} {before} {after}");
+}
+
+/// RSS growth of a fresh process for `PROXIES` bare ractor remote cells.
+fn remote_cell_memory(quick: bool, results: &mut Results) {
+    if let [count, before, after] = memory_in_child("remote-cells", quick)[..] {
+        results.remote_cell_memory = Some((count as usize, after as i64 - before as i64));
+    }
+}
+
 /// RSS growth of a bench process while `PROXIES` remote actors get announced to it.
 fn proxy_memory(quick: bool, results: &mut Results) {
     if let [count, before, after, nanos] = memory_in_child("proxies", quick)[..] {
@@ -780,12 +1091,17 @@ fn fmt_cpu((bench, peer): (f64, f64)) -> String {
     format!("{bench:.2} + {peer:.2}")
 }
 
-/// Medians over rounds of a per-round figure, for both systems.
-fn medians(rounds: &[Rounds; 2], figure: impl Fn(&Round) -> f64) -> (f64, f64) {
+/// Medians over rounds of a per-round figure, for ours and the baseline.
+fn medians(rounds: &BySystem, figure: impl Fn(&Round) -> f64) -> (f64, f64) {
     (
-        median(rounds[0].iter().map(&figure).collect()),
-        median(rounds[1].iter().map(&figure).collect()),
+        median_of(&rounds[System::Ours.index()], &figure),
+        median_of(&rounds[System::Tcp.index()], &figure),
     )
+}
+
+/// Median over rounds of a per-round figure.
+fn median_of(rounds: &Rounds, figure: impl Fn(&Round) -> f64) -> f64 {
+    median(rounds.iter().map(figure).collect())
 }
 
 fn cpu_medians(rounds: &Rounds) -> (f64, f64) {
@@ -797,6 +1113,15 @@ fn cpu_medians(rounds: &Rounds) -> (f64, f64) {
 
 fn per_round(rounds: &Rounds, figure: impl Fn(&Round) -> String) -> String {
     rounds.iter().map(figure).collect::<Vec<_>>().join(", ")
+}
+
+fn ceiling_label(system: System) -> &'static str {
+    match system {
+        System::LocalActor => "local actor, no network",
+        System::RemoteCell => "send half, bare remote cell, no network",
+        System::ReceiveHalf => "receive half, `send_serialized` to a local actor, no network",
+        System::Ours | System::Tcp => "",
+    }
 }
 
 fn machine() -> String {
@@ -834,8 +1159,10 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
         "| scenario | ractor_cluster | plain TCP | ratio | goal | CPU µs/op ours | CPU µs/op TCP |"
     );
     let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- |");
-    let mut throughput_row = |name: &str, rounds: &[Rounds; 2], goal: &str, bytes: Option<f64>| {
-        if rounds[0].is_empty() || rounds[1].is_empty() {
+    let mut throughput_row = |name: &str, rounds: &BySystem, goal: &str, bytes: Option<f64>| {
+        let (ours_rounds, tcp_rounds) =
+            (&rounds[System::Ours.index()], &rounds[System::Tcp.index()]);
+        if ours_rounds.is_empty() || tcp_rounds.is_empty() {
             return;
         }
         let (ours, tcp) = medians(rounds, Round::rate);
@@ -849,9 +1176,38 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
             show(ours),
             show(tcp),
             ours / tcp,
-            fmt_cpu(cpu_medians(&rounds[0])),
-            fmt_cpu(cpu_medians(&rounds[1])),
+            fmt_cpu(cpu_medians(ours_rounds)),
+            fmt_cpu(cpu_medians(tcp_rounds)),
         );
+        // The ractor ceilings of this scenario, as a ratio to the same baseline.
+        let mut halves = Vec::new();
+        for system in [System::LocalActor, System::RemoteCell, System::ReceiveHalf] {
+            let ceiling = &rounds[system.index()];
+            if ceiling.is_empty() {
+                continue;
+            }
+            let rate = median_of(ceiling, Round::rate);
+            if system != System::LocalActor {
+                halves.push(rate);
+            }
+            let _ = writeln!(
+                out,
+                "| ↳ ractor ceiling: {} | {} | | {:.2} | | {:.2} | |",
+                ceiling_label(system),
+                show(rate),
+                rate / tcp,
+                cpu_medians(ceiling).0,
+            );
+        }
+        if halves.len() == 2 {
+            let slower = halves[0].min(halves[1]);
+            let _ = writeln!(
+                out,
+                "| ↳ ractor ceiling: best any layer on ractor 0.16 could reach (the slower half) | {} | | {:.2} | | | |",
+                show(slower),
+                slower / tcp,
+            );
+        }
     };
     throughput_row("cast 16 B", &results.cast16, "≥ 0.4", None);
     throughput_row("cast 1 KiB", &results.cast1k, "≥ 0.5", Some(1024.0));
@@ -861,20 +1217,46 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
         "≥ 0.7",
         None,
     );
-    if !results.seq_call[0].is_empty() && !results.seq_call[1].is_empty() {
+    let seq = &results.seq_call;
+    let (seq_ours, seq_tcp, seq_local) = (
+        &seq[System::Ours.index()],
+        &seq[System::Tcp.index()],
+        &seq[System::LocalActor.index()],
+    );
+    if !seq_ours.is_empty() && !seq_tcp.is_empty() {
         for (label, q, goal) in [
             ("p50", 0.5, "≤ 1.1"),
             ("p99", 0.99, "≤ 1.3"),
             ("p99.9", 0.999, ""),
         ] {
-            let (ours, tcp) = medians(&results.seq_call, |r| r.latency_us(q));
+            let (ours, tcp) = medians(seq, |r| r.latency_us(q));
             let _ = writeln!(
                 out,
                 "| sequential call 16 B, {label} | {ours:.1} µs | {tcp:.1} µs | {:.2} | {goal} | {} | {} |",
                 ours / tcp,
-                fmt_cpu(cpu_medians(&results.seq_call[0])),
-                fmt_cpu(cpu_medians(&results.seq_call[1])),
+                fmt_cpu(cpu_medians(seq_ours)),
+                fmt_cpu(cpu_medians(seq_tcp)),
             );
+            if !seq_local.is_empty() && q < 0.999 {
+                let local = median_of(seq_local, |r| r.latency_us(q));
+                let _ = writeln!(
+                    out,
+                    "| ↳ ractor ceiling: {} | {local:.1} µs | | {:.2} | | {:.2} | |",
+                    ceiling_label(System::LocalActor),
+                    local / tcp,
+                    cpu_medians(seq_local).0,
+                );
+                if q == 0.5 {
+                    // A remote call crosses at least the hops of one local call on top of what a
+                    // hand-written protocol does: the target's mailbox and its reply port.
+                    let _ = writeln!(
+                        out,
+                        "| ↳ ractor ceiling: estimate, TCP p50 + local call p50 | {:.1} µs | | {:.2} | | | |",
+                        tcp + local,
+                        (tcp + local) / tcp,
+                    );
+                }
+            }
         }
         let (ours, tcp) = medians(&results.seq_call, |r| r.time_per_unit().as_secs_f64());
         let _ = writeln!(
@@ -885,7 +1267,9 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
             ours / tcp,
         );
     }
-    if !results.first_reply[0].is_empty() && !results.first_reply[1].is_empty() {
+    if !results.first_reply[System::Ours.index()].is_empty()
+        && !results.first_reply[System::Tcp.index()].is_empty()
+    {
         let (ours, tcp) = medians(&results.first_reply, |r| r.time_per_unit().as_secs_f64());
         let _ = writeln!(
             out,
@@ -936,44 +1320,52 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
             growth_kib as f64 * 1024.0 / proxies as f64,
         );
     }
+    if let Some((cells, growth_kib)) = results.remote_cell_memory {
+        let _ = writeln!(
+            out,
+            "| ↳ ractor ceiling: one bare ractor remote cell ({cells} spawned in a fresh process, no node) | {:.0} B | | | | | |",
+            growth_kib as f64 * 1024.0 / cells as f64,
+        );
+    }
 
-    let _ = writeln!(out, "\nPer round (ractor_cluster | plain TCP):\n");
-    let rate_rounds = |name: &str, rounds: &[Rounds; 2]| {
-        format!(
-            "- {name}: {} | {}\n",
-            per_round(&rounds[0], |r| fmt_rate(r.rate())),
-            per_round(&rounds[1], |r| fmt_rate(r.rate())),
-        )
+    let _ = writeln!(
+        out,
+        "\nPer round (ractor_cluster | plain TCP, then the ractor ceilings measured: local actor | \
+         remote cell | receive half):\n"
+    );
+    // Every system the scenario ran, in `System` order; a scenario filtered out has no line.
+    let mut line = |name: &str, rounds: &[Rounds], figure: &dyn Fn(&Round) -> String| {
+        let ran: Vec<String> = rounds
+            .iter()
+            .filter(|rounds| !rounds.is_empty())
+            .map(|rounds| per_round(rounds, figure))
+            .collect();
+        if !ran.is_empty() {
+            let _ = writeln!(out, "- {name}: {}", ran.join(" | "));
+        }
     };
-    out.push_str(&rate_rounds("cast 16 B", &results.cast16));
-    out.push_str(&rate_rounds("cast 1 KiB", &results.cast1k));
-    out.push_str(&rate_rounds("32 callers", &results.par_call));
-    let _ = writeln!(
-        out,
-        "- sequential call p50/p99/p99.9 µs: {} | {}",
-        per_round(&results.seq_call[0], |r| format!(
-            "{:.0}/{:.0}/{:.0}",
-            r.latency_us(0.5),
-            r.latency_us(0.99),
-            r.latency_us(0.999)
-        )),
-        per_round(&results.seq_call[1], |r| format!(
-            "{:.0}/{:.0}/{:.0}",
-            r.latency_us(0.5),
-            r.latency_us(0.99),
-            r.latency_us(0.999)
-        )),
+    let rate = |r: &Round| fmt_rate(r.rate());
+    line("cast 16 B", &results.cast16, &rate);
+    line("cast 1 KiB", &results.cast1k, &rate);
+    line("32 callers", &results.par_call, &rate);
+    line(
+        "sequential call p50/p99/p99.9 µs",
+        &results.seq_call,
+        &|r| {
+            format!(
+                "{:.1}/{:.1}/{:.1}",
+                r.latency_us(0.5),
+                r.latency_us(0.99),
+                r.latency_us(0.999)
+            )
+        },
     );
-    let _ = writeln!(
-        out,
-        "- first reply: {} | {}",
-        per_round(&results.first_reply[0], |r| fmt_duration(r.time_per_unit())),
-        per_round(&results.first_reply[1], |r| fmt_duration(r.time_per_unit())),
-    );
-    let _ = writeln!(
-        out,
-        "- pg convergence: {}",
-        per_round(&results.convergence, |r| fmt_duration(r.time_per_unit())),
+    let time = |r: &Round| fmt_duration(r.time_per_unit());
+    line("first reply", &results.first_reply, &time);
+    line(
+        "pg convergence",
+        std::slice::from_ref(&results.convergence),
+        &time,
     );
     out
 }
@@ -1032,6 +1424,7 @@ fn main() {
         tcp_peer,
         node: None,
         tcp,
+        ceiling: None,
         quick,
         rounds,
     };
@@ -1044,6 +1437,7 @@ fn main() {
     suite.interleaved(
         &mut c,
         "first_reply",
+        &COMPARED,
         flat,
         first_reply,
         &mut results.first_reply,
@@ -1052,8 +1446,11 @@ fn main() {
     // The node every other scenario uses.
     let node_addr = suite.node_peer.addr();
     suite.node = Some(run(&suite.rt, start_bench_node(node_addr)));
+    // The receivers of the ceilings, in this process.
+    suite.ceiling = Some(run(&suite.rt, start_ceiling()));
 
     proxy_memory(suite.quick, &mut results);
+    remote_cell_memory(suite.quick, &mut results);
 
     for round in 1..=suite.rounds {
         let mut group = c.benchmark_group(format!("pg_convergence/round{round}"));
@@ -1094,6 +1491,7 @@ fn main() {
         suite.interleaved(
             &mut c,
             name,
+            &CAST_SYSTEMS,
             |group| {
                 group.sampling_mode(SamplingMode::Flat);
                 group.throughput(Throughput::Elements(casts));
@@ -1107,6 +1505,7 @@ fn main() {
     suite.interleaved(
         &mut c,
         "sequential_call_16B",
+        &CALL_SYSTEMS,
         |group| {
             group.throughput(Throughput::Elements(1));
         },
@@ -1117,6 +1516,7 @@ fn main() {
     suite.interleaved(
         &mut c,
         "calls_32_callers_16B",
+        &CALL_SYSTEMS,
         |group| {
             group.sampling_mode(SamplingMode::Flat);
             group.throughput(Throughput::Elements(per_iter));
@@ -1127,6 +1527,9 @@ fn main() {
 
     if let Some(node) = suite.node.take() {
         run(&suite.rt, node.stop());
+    }
+    if let Some(ceiling) = suite.ceiling.take() {
+        ceiling.stop();
     }
     c.final_summary();
 

@@ -4,7 +4,7 @@
 //!
 //! The suite itself is `benches/cluster.rs`; `README.md` beside this crate says how to run it.
 
-use ractor::RpcReplyPort;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 
 pub mod baseline;
@@ -29,4 +29,46 @@ pub enum BenchMessage {
     /// benchmarks end with it: FIFO order means every payload before it has been handled).
     #[rpc]
     Count(RpcReplyPort<u64>),
+}
+
+/// The actor the benchmarks send to: counts payloads, answers calls. The peer node runs it as the
+/// receiving end of every cluster scenario; the bench runs one locally for the ractor ceilings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sink;
+
+impl Actor for Sink {
+    type Msg = BenchMessage;
+    /// Payloads handled since the last `Count`.
+    type State = u64;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        (): (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(0)
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        payloads: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            BenchMessage::Payload(payload) => {
+                *payloads += 1;
+                std::hint::black_box(payload);
+            }
+            BenchMessage::Echo(payload, reply) => {
+                let _ = reply.send(payload.len() as u64);
+            }
+            BenchMessage::Count(reply) => {
+                let _ = reply.send(*payloads);
+                *payloads = 0;
+            }
+        }
+        Ok(())
+    }
 }

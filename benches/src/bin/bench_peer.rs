@@ -15,48 +15,9 @@ use ractor::{pg, Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster::NodeServer;
 use ractor_cluster_benches::peer::{PeerCommand, PeerKind};
 use ractor_cluster_benches::stats::{self, ProcStats};
-use ractor_cluster_benches::{baseline, BenchMessage, COOKIE, SINK_GROUP};
+use ractor_cluster_benches::{baseline, BenchMessage, Sink, COOKIE, SINK_GROUP};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The actor the benchmarks send to: counts payloads, answers calls.
-struct Sink;
-
-impl Actor for Sink {
-    type Msg = BenchMessage;
-    type State = u64;
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<Self::Msg>,
-        (): (),
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(0)
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        payloads: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            BenchMessage::Payload(payload) => {
-                *payloads += 1;
-                std::hint::black_box(payload);
-            }
-            BenchMessage::Echo(payload, reply) => {
-                let _ = reply.send(payload.len() as u64);
-            }
-            BenchMessage::Count(reply) => {
-                let _ = reply.send(*payloads);
-                *payloads = 0;
-            }
-        }
-        Ok(())
-    }
-}
 
 /// An actor that only joins a group (in its `pre_start`, as an application's actor would), for
 /// the process-group benchmarks.

@@ -73,13 +73,7 @@ impl FrameReader {
     pub(crate) async fn next_frame(&mut self, limit: u32) -> Result<Option<&[u8]>, ReadError> {
         loop {
             if let Some(consumed) = self.buffered_frame_len(limit)? {
-                let frame_start = self.start;
-                self.start += consumed;
-                // `parse_frame` just found a whole frame of `consumed` bytes (header included) at
-                // `frame_start`, so this range lies within `buf`: the indexing cannot fail.
-                return Ok(Some(
-                    &self.buf[frame_start + FRAME_HEADER_LEN..frame_start + consumed],
-                ));
+                return Ok(Some(self.take_frame(consumed)));
             }
             self.make_room(limit)?;
             // Reads into the spare capacity only: `make_room` guarantees there is some.
@@ -88,6 +82,27 @@ impl FrameReader {
                 return self.end_of_stream(limit);
             }
         }
+    }
+
+    /// The next frame's body if it is already buffered whole, without reading: lets a caller
+    /// handle every frame that one read brought in before it waits on anything else. `Ok(None)`
+    /// says nothing about the stream, only that [`Self::next_frame`] would have to read.
+    ///
+    /// An error is the same as from [`Self::next_frame`]: the framing is lost.
+    pub(crate) fn buffered_frame(&mut self, limit: u32) -> Result<Option<&[u8]>, FrameError> {
+        Ok(self
+            .buffered_frame_len(limit)?
+            .map(|consumed| self.take_frame(consumed)))
+    }
+
+    /// Consumes the whole frame of `consumed` bytes (header included) that
+    /// [`Self::buffered_frame_len`] just found at the front of the buffer; returns its body.
+    fn take_frame(&mut self, consumed: usize) -> &[u8] {
+        let frame_start = self.start;
+        self.start += consumed;
+        // `parse_frame` found a whole frame of `consumed` bytes at `frame_start`, so this range
+        // lies within `buf`: the indexing cannot fail.
+        &self.buf[frame_start + FRAME_HEADER_LEN..frame_start + consumed]
     }
 
     /// The length (header included) of the whole frame at the front of the buffer, if there is one.
