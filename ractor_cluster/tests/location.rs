@@ -281,6 +281,22 @@ async fn registry_eventually_at(name: &str, own: NodeId, node: NodeId) {
     .await;
 }
 
+/// Hands `holder` a reference to `actor`, and checks that the holder calls `actor` through it.
+async fn hold_and_call(holder: &ActorRef<HolderMessage>, actor: &ActorRef<TestMessage>, n: u64) {
+    holder.cast(HolderMessage::Hold(actor.clone())).unwrap();
+    assert_eq!(
+        ractor::call_t!(holder, HolderMessage::AskHeld, 5_000, n).unwrap(),
+        2 * n
+    );
+}
+
+/// The reference that `holder` holds, as it comes back here.
+async fn held_by(holder: &ActorRef<HolderMessage>) -> ActorCell {
+    ractor::call_t!(holder, HolderMessage::HeldCell, 5_000)
+        .unwrap()
+        .expect("the holder holds a reference")
+}
+
 /// The holder of node `node`, as a proxy in the `holders` group.
 async fn holder_of(node: NodeId) -> ActorRef<HolderMessage> {
     let mut found = None;
@@ -520,24 +536,14 @@ async fn references_travel_through_a_third_node_and_announce_on_demand() {
     );
 
     // Through a third node: C gets it from A and calls B's actor itself.
-    on_c.cast(HolderMessage::Hold(fresh.clone())).unwrap();
-    assert_eq!(
-        ractor::call_t!(on_c, HolderMessage::AskHeld, 5_000, 21).unwrap(),
-        42
-    );
+    hold_and_call(&on_c, &fresh, 21).await;
     // And back: C's reference to B's actor arrives here as the same proxy.
-    let back = ractor::call_t!(on_c, HolderMessage::HeldCell, 5_000)
-        .unwrap()
-        .expect("C holds a reference");
+    let back = held_by(&on_c).await;
     assert_eq!(back.get_id(), fresh.get_id());
 
     // A local actor of A, sent to B: B calls it here.
     let (local, _) = Actor::spawn(None, TestActor, ()).await.unwrap();
-    on_b.cast(HolderMessage::Hold(local.clone())).unwrap();
-    assert_eq!(
-        ractor::call_t!(on_b, HolderMessage::AskHeld, 5_000, 5).unwrap(),
-        10
-    );
+    hold_and_call(&on_b, &local, 5).await;
     drop((b, c));
     local.stop(None);
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
@@ -734,14 +740,8 @@ async fn a_remote_named_actor_is_found_in_ractors_registry() {
     );
 
     // Sent to B, the forwarder arrives as B's own actor, and comes back as its proxy.
-    on_b.cast(HolderMessage::Hold(forwarder.clone())).unwrap();
-    assert_eq!(
-        ractor::call_t!(on_b, HolderMessage::AskHeld, 5_000, 5).unwrap(),
-        10
-    );
-    let back = ractor::call_t!(on_b, HolderMessage::HeldCell, 5_000)
-        .unwrap()
-        .expect("B holds a reference");
+    hold_and_call(&on_b, &forwarder, 5).await;
+    let back = held_by(&on_b).await;
     assert_eq!(back.get_id(), proxy.get_id());
 
     let (watcher, mut events) = watcher().await;
@@ -992,16 +992,9 @@ async fn references_to_gone_actors_fail_clearly() {
     let on_b = holder_of(b.id).await;
 
     let (local, _) = Actor::spawn(None, TestActor, ()).await.unwrap();
-    on_b.cast(HolderMessage::Hold(local.clone())).unwrap();
-    assert_eq!(
-        ractor::call_t!(on_b, HolderMessage::AskHeld, 5_000, 2).unwrap(),
-        4
-    );
+    hold_and_call(&on_b, &local, 2).await;
     local.stop_and_wait(None, Some(WAIT)).await.unwrap();
-    let back: ActorRef<TestMessage> = ractor::call_t!(on_b, HolderMessage::HeldCell, 5_000)
-        .unwrap()
-        .expect("B holds a reference")
-        .into();
+    let back: ActorRef<TestMessage> = held_by(&on_b).await.into();
     assert_eq!(back.get_id().pid(), local.get_id().pid());
     assert_fails_clearly(&back).await;
 
@@ -1080,20 +1073,14 @@ async fn a_reference_to_a_node_not_yet_connected_waits_for_the_session() {
 
     let fresh = ractor::call_t!(on_b, HolderMessage::Fresh, 5_000).unwrap();
     // C calls B's actor right after it receives the reference, before it can be connected to B.
-    on_c.cast(HolderMessage::Hold(fresh.clone())).unwrap();
-    assert_eq!(
-        ractor::call_t!(on_c, HolderMessage::AskHeld, 5_000, 21).unwrap(),
-        42
-    );
+    hold_and_call(&on_c, &fresh, 21).await;
     assert_eq!(
         c.command("ready-peers").await,
         "PEERS 2",
         "C connected to B"
     );
     // The proxy is C's ordinary proxy of B's actor from now on: it comes back as the same actor.
-    let back = ractor::call_t!(on_c, HolderMessage::HeldCell, 5_000)
-        .unwrap()
-        .expect("C holds a reference");
+    let back = held_by(&on_c).await;
     assert_eq!(back.get_id(), fresh.get_id());
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
     drop((b, c));

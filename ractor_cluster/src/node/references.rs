@@ -125,6 +125,30 @@ struct Waiting {
     link: Arc<PendingLink>,
 }
 
+impl Directory {
+    /// Files `proxy`, just started for `pid` on `node` and owned by `owner`, as the one that
+    /// stands for that actor, unless another task started one meanwhile: that one is kept and
+    /// returned, and the caller stops its own.
+    fn file_new_proxy(
+        &mut self,
+        node: NodeId,
+        pid: u64,
+        proxy: &ActorRef<RemoteActorMessage>,
+        owner: ActorId,
+    ) -> Option<ActorCell> {
+        if let Some((existing, _)) = self
+            .proxies
+            .get(&(node, pid))
+            .filter(|(existing, _)| is_running(existing))
+        {
+            return Some(existing.clone());
+        }
+        self.proxies.insert((node, pid), (proxy.get_cell(), owner));
+        self.proxies_created += 1;
+        None
+    }
+}
+
 fn directory() -> MutexGuard<'static, Directory> {
     static DIRECTORY: LazyLock<Mutex<Directory>> = LazyLock::new(Mutex::default);
     // The maps stay consistent even if a holder panicked.
@@ -464,21 +488,11 @@ fn waiting_proxy(reference: WireReference, wait: Duration) -> Option<ActorCell> 
         link,
     };
     let mut directory = directory();
-    if let Some((existing, _)) = directory
-        .proxies
-        .get(&(node, pid))
-        .filter(|(existing, _)| is_running(existing))
-    {
-        // Made by another task meanwhile: keep the first.
-        let existing = existing.clone();
+    if let Some(existing) = directory.file_new_proxy(node, pid, &proxy, graveyard.get_id()) {
         drop(directory);
         proxy.stop(None);
         return Some(existing);
     }
-    directory
-        .proxies
-        .insert((node, pid), (proxy.get_cell(), graveyard.get_id()));
-    directory.proxies_created += 1;
     // The session may have come up since `resolve` looked.
     if let Some(link) = directory.peers.get(&node).and_then(|l| l.first()).cloned() {
         if link.incarnation == incarnation {
@@ -556,23 +570,14 @@ fn proxy_on_demand(node: NodeId, pid: u64, link: &PeerLink) -> Option<ActorCell>
         args,
         link.session.get_cell(),
     ))?;
-    // Another task may have started one for the same actor meanwhile: keep the first.
     {
         let mut directory = directory();
-        if let Some((existing, _)) = directory
-            .proxies
-            .get(&(node, pid))
-            .filter(|(existing, _)| is_running(existing))
-        {
-            let existing = existing.clone();
+        let owner = link.session.get_id();
+        if let Some(existing) = directory.file_new_proxy(node, pid, &proxy, owner) {
             drop(directory);
             proxy.stop(None);
             return Some(existing);
         }
-        directory
-            .proxies
-            .insert((node, pid), (proxy.get_cell(), link.session.get_id()));
-        directory.proxies_created += 1;
     }
     let _ = link
         .session
