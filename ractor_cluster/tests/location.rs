@@ -1099,12 +1099,36 @@ impl Actor for Nowhere {
     }
 }
 
+/// A reference to actor `pid` of node `node_id` (a node nobody knows), as it arrives in a message:
+/// made from a remote cell of this process that is gone by then. `watcher` supervises that cell,
+/// and its end is taken from `events`.
+async fn reference_from_unknown_node(
+    node_id: NodeId,
+    pid: u64,
+    watcher: &ActorRef<()>,
+    events: &mut mpsc::UnboundedReceiver<String>,
+) -> ActorRef<TestMessage> {
+    use ractor::Message;
+
+    let unknown = ActorId::Remote { node_id, pid };
+    let (made_up, _) =
+        ractor::ActorRuntime::spawn_linked_remote(None, Nowhere, unknown, (), watcher.get_cell())
+            .await
+            .unwrap();
+    let bytes = HolderMessage::Hold(made_up.clone()).serialize().unwrap();
+    made_up.stop_and_wait(None, Some(WAIT)).await.unwrap();
+    let _ = within("the made-up cell's end", events.recv()).await;
+    let HolderMessage::Hold(arrived) = HolderMessage::deserialize(bytes).unwrap() else {
+        unreachable!("a Hold decodes as a Hold")
+    };
+    assert_eq!(arrived.get_id(), unknown);
+    arrived
+}
+
 /// A reference to an actor of a node that no peer knows: a transitive node waits for a session as
 /// long as configured, keeping what is sent; then the proxy stops with `UNREACHABLE` and the call
 /// it kept fails at once (well before the caller's timeout).
 async fn a_reference_to_an_unknown_node_fails_after_the_wait() {
-    use ractor::Message;
-
     let a = start_node_with(
         "nowhere-a",
         Announce::All,
@@ -1113,23 +1137,7 @@ async fn a_reference_to_an_unknown_node_fails_after_the_wait() {
     )
     .await;
     let (watcher, mut events) = watcher().await;
-    let unknown = ActorId::Remote {
-        node_id: 0x5eed,
-        pid: 9,
-    };
-    let (made_up, _) =
-        ractor::ActorRuntime::spawn_linked_remote(None, Nowhere, unknown, (), watcher.get_cell())
-            .await
-            .unwrap();
-    // The reference as it arrives in a message; the made-up cell is gone by then.
-    let bytes = HolderMessage::Hold(made_up.clone()).serialize().unwrap();
-    made_up.stop_and_wait(None, Some(WAIT)).await.unwrap();
-    let _ = within("the made-up cell's end", events.recv()).await;
-    let arrived = HolderMessage::deserialize(bytes).unwrap();
-    let HolderMessage::Hold(waiting) = arrived else {
-        unreachable!("a Hold decodes as a Hold")
-    };
-    assert_eq!(waiting.get_id(), unknown);
+    let waiting = reference_from_unknown_node(0x5eed, 9, &watcher, &mut events).await;
     watcher.get_cell().monitor(waiting.get_cell());
     waiting
         .cast(TestMessage::Num(1))
@@ -1150,8 +1158,41 @@ async fn a_reference_to_an_unknown_node_fails_after_the_wait() {
         .unwrap();
     assert_eq!(
         event,
-        format!("terminated {unknown} {}", ractor_cluster::node::UNREACHABLE)
+        format!(
+            "terminated {} {}",
+            waiting.get_id(),
+            ractor_cluster::node::UNREACHABLE
+        )
     );
+    let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
+}
+
+/// A waiting reference keeps at most 1,024 messages: beyond that, a call fails at once instead
+/// of waiting (here for a session that would take 60 s to give up on).
+async fn a_waiting_reference_refuses_messages_beyond_its_bound() {
+    let a = start_node_with(
+        "bound-a",
+        Announce::All,
+        NodeConnectionMode::Transitive,
+        |server| server.with_reference_wait(Duration::from_secs(60)),
+    )
+    .await;
+    let (watcher, mut events) = watcher().await;
+    let waiting = reference_from_unknown_node(0xb0b0, 3, &watcher, &mut events).await;
+    for n in 0..1024 {
+        waiting
+            .cast(TestMessage::Num(n))
+            .expect("kept while waiting");
+    }
+    let started = std::time::Instant::now();
+    let call = ractor::call_t!(waiting, TestMessage::Double, 30_000, 1);
+    assert!(call.is_err(), "a refused call answered {call:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the refused call failed only after {:?}",
+        started.elapsed()
+    );
+    waiting.get_cell().stop(None);
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
 }
 
@@ -1173,6 +1214,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     a_local_supervisor_linked_to_a_proxy_receives_the_failure,
     a_reference_to_a_node_not_yet_connected_waits_for_the_session,
     a_reference_to_an_unknown_node_fails_after_the_wait,
+    a_waiting_reference_refuses_messages_beyond_its_bound,
 ];
 
 fn main() -> ExitCode {
