@@ -3,11 +3,12 @@
 //!
 //! Run with `cargo bench -p ractor_cluster_benches --bench cluster` (criterion options go after
 //! `--`, e.g. `-- --warm-up-time 1 --measurement-time 2`; `BENCH_ROUNDS=5` for more rounds).
-//! `benches/README.md` describes every scenario. The bench starts two `bench_peer` processes (a
-//! node and a baseline server) and stops them when it ends. Each process, this one included,
-//! runs one tokio worker thread. Every throughput and latency scenario runs in rounds, ours then
-//! the baseline, again and again (A, B, A, B, …); the table at the end gives the median of the
-//! rounds, and is also written to `target/bench-report.md`.
+//! `benches/README.md` describes every scenario. The bench starts three `bench_peer` processes (a
+//! node of ours, a node of the published `ractor_cluster` 0.16.5 and a baseline server) and stops
+//! them when it ends. Each process, this one included, runs one tokio worker thread. Every
+//! throughput and latency scenario runs in rounds, ours, the published crate (casts and calls
+//! only), then the baseline, again and again (A, P, B, A, P, B, …); the table at the end gives the
+//! median of the rounds, and is also written to `target/bench-report.md`.
 //!
 //! Each round also measures the *ractor ceilings*: the same messages through ractor alone, in this
 //! process, with no network (a local actor; a bare ractor remote cell, the sending half of a remote
@@ -29,6 +30,7 @@ use ractor_cluster::node::NodeServerSessionInformation;
 use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage};
 use ractor_cluster_benches::baseline::{self, BaselineClient};
 use ractor_cluster_benches::peer::{Peer, PeerCommand, PeerKind};
+use ractor_cluster_benches::published::{PublishedMessage, PublishedNode};
 use ractor_cluster_benches::stats::{self, ProcStats};
 use ractor_cluster_benches::{BenchMessage, Sink, COOKIE, SINK_GROUP};
 use tokio::runtime::Runtime;
@@ -59,6 +61,8 @@ const WAIT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum System {
     Ours,
+    /// The published `ractor_cluster` 0.16.5, between this process and its own peer process.
+    Published,
     Tcp,
     /// Ceiling: the same messages to a local ractor actor (`Sink`), in this process.
     LocalActor,
@@ -70,24 +74,31 @@ enum System {
     ReceiveHalf,
 }
 
-/// How many systems there are: the two compared, and the ractor ceilings.
-const SYSTEMS: usize = 5;
+/// How many systems there are: the three compared, and the ractor ceilings.
+const SYSTEMS: usize = 6;
 
-/// The systems of the cast scenarios and of the call scenarios.
-const CAST_SYSTEMS: [System; 5] = [
+/// The systems of the cast scenarios and of the call scenarios, in the order a round runs them.
+const CAST_SYSTEMS: [System; 6] = [
     System::Ours,
+    System::Published,
     System::Tcp,
     System::LocalActor,
     System::RemoteCell,
     System::ReceiveHalf,
 ];
-const CALL_SYSTEMS: [System; 3] = [System::Ours, System::Tcp, System::LocalActor];
+const CALL_SYSTEMS: [System; 4] = [
+    System::Ours,
+    System::Published,
+    System::Tcp,
+    System::LocalActor,
+];
 const COMPARED: [System; 2] = [System::Ours, System::Tcp];
 
 impl System {
     fn id(self) -> &'static str {
         match self {
             Self::Ours => "ractor_cluster",
+            Self::Published => "published_ractor_cluster",
             Self::Tcp => "plain_tcp",
             Self::LocalActor => "ceiling_local_actor",
             Self::RemoteCell => "ceiling_remote_cell",
@@ -105,6 +116,8 @@ impl System {
 enum Client {
     /// The proxy of the peer node's receiving actor.
     Ours(ActorRef<BenchMessage>),
+    /// The proxy of the published peer's receiving actor.
+    Published(ActorRef<PublishedMessage>),
     Tcp(BaselineClient),
     /// A local `Sink`.
     Local(ActorRef<BenchMessage>),
@@ -119,6 +132,10 @@ impl Client {
         match self {
             Self::Ours(proxy) => ractor::call!(proxy, BenchMessage::Echo, payload.to_vec())
                 .unwrap_or_else(|err| panic!("remote call failed: {err}")),
+            Self::Published(proxy) => {
+                ractor::call!(proxy, PublishedMessage::Echo, payload.to_vec())
+                    .unwrap_or_else(|err| panic!("published remote call failed: {err}"))
+            }
             Self::Tcp(client) => client
                 .call(payload)
                 .await
@@ -150,6 +167,19 @@ impl Client {
                 }
                 ractor::call!(proxy, BenchMessage::Count)
                     .unwrap_or_else(|err| panic!("remote count failed: {err}"))
+            }
+            Self::Published(proxy) => {
+                for sent in 1..=count {
+                    proxy
+                        .cast(PublishedMessage::Payload(payload.to_vec()))
+                        .unwrap_or_else(|err| panic!("published remote cast failed: {err}"));
+                    if sent % YIELD_EVERY == 0 {
+                        // The published crate has no outbound bound to wait on: only yield.
+                        tokio::task::yield_now().await;
+                    }
+                }
+                ractor::call!(proxy, PublishedMessage::Count)
+                    .unwrap_or_else(|err| panic!("published remote count failed: {err}"))
             }
             Self::Tcp(client) => {
                 let capacity = CHUNK_BYTES + payload.len() + 5;
@@ -673,12 +703,32 @@ where
     elapsed
 }
 
-/// The bench's side of everything: the runtime, both peers, and a connection to each.
+/// The peer processes, one per system compared.
+struct Peers {
+    node: Peer,
+    published: Peer,
+    tcp: Peer,
+}
+
+impl Peers {
+    /// The peer process of `system`; the ceilings have none.
+    fn of(&mut self, system: System) -> Option<&mut Peer> {
+        match system {
+            System::Ours => Some(&mut self.node),
+            System::Published => Some(&mut self.published),
+            System::Tcp => Some(&mut self.tcp),
+            System::LocalActor | System::RemoteCell | System::ReceiveHalf => None,
+        }
+    }
+}
+
+/// The bench's side of everything: the runtime, the peers, and a connection to each.
 struct Suite {
     rt: Runtime,
-    node_peer: Peer,
-    tcp_peer: Peer,
+    peers: Peers,
     node: Option<BenchNode>,
+    /// Connected only for the cast and call scenarios, so that the other scenarios run without it.
+    published: Option<PublishedNode>,
     tcp: BaselineClient,
     ceiling: Option<Ceiling>,
     quick: bool,
@@ -710,14 +760,17 @@ struct Results {
 }
 
 impl Suite {
-    fn peer(&mut self, system: System) -> Option<&mut Peer> {
-        peer_of(&mut self.node_peer, &mut self.tcp_peer, system)
-    }
-
     fn client(&self, system: System) -> Client {
         let ceiling = || self.ceiling.as_ref().expect("no ceiling receivers");
         match system {
             System::Ours => Client::Ours(self.node.as_ref().expect("no bench node").sink.clone()),
+            System::Published => Client::Published(
+                self.published
+                    .as_ref()
+                    .expect("no published bench node")
+                    .sink
+                    .clone(),
+            ),
             System::Tcp => Client::Tcp(self.tcp.clone()),
             System::LocalActor => Client::Local(ceiling().sink.clone()),
             System::RemoteCell => {
@@ -735,8 +788,8 @@ impl Suite {
         }
     }
 
-    /// Runs `scenario` in rounds, each round every one of `systems` in turn (ours, the baseline,
-    /// then the ceilings).
+    /// Runs `scenario` in rounds, each round every one of `systems` in turn (ours, the published
+    /// crate, the baseline, then the ceilings).
     fn interleaved(
         &mut self,
         c: &mut Criterion,
@@ -771,7 +824,7 @@ fn flood_scenario(
             let payload = vec![0xA5u8; payload_len];
             let count = iters * casts;
             let rt = &suite.rt;
-            let peer = peer_of(&mut suite.node_peer, &mut suite.tcp_peer, system);
+            let peer = suite.peers.of(system);
             measure(rt, peer, record, count, async move {
                 (client.flood(&payload, count).await, Vec::new())
             })
@@ -787,10 +840,7 @@ fn sequential_calls(
 ) {
     b.iter_custom(|iters| {
         let client = suite.client(system);
-        let (rt, peer) = (
-            &suite.rt,
-            peer_of(&mut suite.node_peer, &mut suite.tcp_peer, system),
-        );
+        let (rt, peer) = (&suite.rt, suite.peers.of(system));
         measure(rt, peer, record, iters, async move {
             let payload = [0x5Au8; 16];
             let mut latencies = Vec::with_capacity(iters as usize);
@@ -815,10 +865,7 @@ fn concurrent_calls(
     let per_caller = if suite.quick { 10 } else { CALLS_PER_CALLER };
     b.iter_custom(|iters| {
         let client = suite.client(system);
-        let (rt, peer) = (
-            &suite.rt,
-            peer_of(&mut suite.node_peer, &mut suite.tcp_peer, system),
-        );
+        let (rt, peer) = (&suite.rt, suite.peers.of(system));
         let calls = iters * per_caller;
         measure(rt, peer, record, calls * CALLERS, async move {
             let start = Instant::now();
@@ -852,11 +899,12 @@ fn first_reply(
     b.iter_custom(|iters| {
         let mut total = Duration::ZERO;
         for _ in 0..iters {
-            let addr = suite.peer(system).expect("first_reply has a peer").addr();
-            let (rt, peer) = (
-                &suite.rt,
-                peer_of(&mut suite.node_peer, &mut suite.tcp_peer, system),
-            );
+            let addr = suite
+                .peers
+                .of(system)
+                .expect("first_reply has a peer")
+                .addr();
+            let (rt, peer) = (&suite.rt, suite.peers.of(system));
             total += measure(rt, peer, record, 1, async move {
                 let payload = [0x5Au8; 16];
                 match system {
@@ -884,14 +932,6 @@ fn first_reply(
         }
         total
     })
-}
-
-fn peer_of<'a>(node: &'a mut Peer, tcp: &'a mut Peer, system: System) -> Option<&'a mut Peer> {
-    match system {
-        System::Ours => Some(node),
-        System::Tcp => Some(tcp),
-        System::LocalActor | System::RemoteCell | System::ReceiveHalf => None,
-    }
 }
 
 /// Environment variable that makes this binary a memory measurement child (see [`memory_child`]).
@@ -953,6 +993,7 @@ fn memory_child(role: &str) {
                     .await
                     .expect("cannot connect to the baseline"),
             ),
+            PeerKind::Published => unreachable!("no memory figures of the published crate"),
         }
     });
     if role == "proxies" {
@@ -1120,7 +1161,7 @@ fn ceiling_label(system: System) -> &'static str {
         System::LocalActor => "local actor, no network",
         System::RemoteCell => "send half, bare remote cell, no network",
         System::ReceiveHalf => "receive half, `send_serialized` to a local actor, no network",
-        System::Ours | System::Tcp => "",
+        System::Ours | System::Published | System::Tcp => "",
     }
 }
 
@@ -1144,14 +1185,22 @@ fn machine() -> String {
     format!("{cpus} CPUs ({model}), {date}")
 }
 
+/// The label of the published crate's rows.
+const PUBLISHED_LABEL: &str = "published ractor_cluster 0.16.5";
+
 fn report(results: &Results, rounds: usize, casts: u64) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "### Cluster benchmarks: ractor_cluster vs plain TCP\n");
+    let _ = writeln!(
+        out,
+        "### Cluster benchmarks: ractor_cluster vs the published ractor_cluster 0.16.5 vs plain TCP\n"
+    );
     let _ = writeln!(
         out,
         "Machine: {}. Two processes over 127.0.0.1, one tokio worker each; median of {rounds} \
          interleaved rounds; floods of {casts} casts per iteration. CPU is µs per message or call, \
-         bench process + peer process.\n",
+         bench process + peer process. Rows `↳ published` give the published crate's figure, its \
+         ratio to plain TCP, and ours ÷ published (above 1 is ours faster for a rate, slower for a \
+         latency); their CPU is in the `ours` column.\n",
         machine()
     );
     let _ = writeln!(
@@ -1179,6 +1228,18 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
             fmt_cpu(cpu_medians(ours_rounds)),
             fmt_cpu(cpu_medians(tcp_rounds)),
         );
+        let published_rounds = &rounds[System::Published.index()];
+        if !published_rounds.is_empty() {
+            let published = median_of(published_rounds, Round::rate);
+            let _ = writeln!(
+                out,
+                "| ↳ {PUBLISHED_LABEL} (ours ÷ published: {:.2}) | {} | | {:.2} | | {} | |",
+                ours / published,
+                show(published),
+                published / tcp,
+                fmt_cpu(cpu_medians(published_rounds)),
+            );
+        }
         // The ractor ceilings of this scenario, as a ratio to the same baseline.
         let mut halves = Vec::new();
         for system in [System::LocalActor, System::RemoteCell, System::ReceiveHalf] {
@@ -1218,8 +1279,9 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
         None,
     );
     let seq = &results.seq_call;
-    let (seq_ours, seq_tcp, seq_local) = (
+    let (seq_ours, seq_published, seq_tcp, seq_local) = (
         &seq[System::Ours.index()],
+        &seq[System::Published.index()],
         &seq[System::Tcp.index()],
         &seq[System::LocalActor.index()],
     );
@@ -1237,6 +1299,16 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
                 fmt_cpu(cpu_medians(seq_ours)),
                 fmt_cpu(cpu_medians(seq_tcp)),
             );
+            if !seq_published.is_empty() && q < 0.999 {
+                let published = median_of(seq_published, |r| r.latency_us(q));
+                let _ = writeln!(
+                    out,
+                    "| ↳ {PUBLISHED_LABEL} (ours ÷ published: {:.2}) | {published:.1} µs | | {:.2} | | {} | |",
+                    ours / published,
+                    published / tcp,
+                    fmt_cpu(cpu_medians(seq_published)),
+                );
+            }
             if !seq_local.is_empty() && q < 0.999 {
                 let local = median_of(seq_local, |r| r.latency_us(q));
                 let _ = writeln!(
@@ -1330,8 +1402,9 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
 
     let _ = writeln!(
         out,
-        "\nPer round (ractor_cluster | plain TCP, then the ractor ceilings measured: local actor | \
-         remote cell | receive half):\n"
+        "\nPer round (ractor_cluster | published ractor_cluster 0.16.5 | plain TCP, then the \
+         ractor ceilings measured: local actor | remote cell | receive half; first reply: ours | \
+         plain TCP):\n"
     );
     // Every system the scenario ran, in `System` order; a scenario filtered out has no line.
     let mut line = |name: &str, rounds: &[Rounds], figure: &dyn Fn(&Round) -> String| {
@@ -1405,14 +1478,18 @@ fn main() {
         .configure_from_args();
 
     let exe = Path::new(env!("CARGO_BIN_EXE_bench_peer"));
-    let node_peer = Peer::start(exe, PeerKind::Node).expect("cannot start the node peer");
-    let tcp_peer = Peer::start(exe, PeerKind::Tcp).expect("cannot start the baseline peer");
+    let peers = Peers {
+        node: Peer::start(exe, PeerKind::Node).expect("cannot start the node peer"),
+        published: Peer::start(exe, PeerKind::Published)
+            .expect("cannot start the published node peer"),
+        tcp: Peer::start(exe, PeerKind::Tcp).expect("cannot start the baseline peer"),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("cannot build the runtime");
-    let tcp_addr = tcp_peer.addr();
+    let tcp_addr = peers.tcp.addr();
     let tcp = run(&rt, async move {
         BaselineClient::connect(tcp_addr)
             .await
@@ -1420,9 +1497,9 @@ fn main() {
     });
     let mut suite = Suite {
         rt,
-        node_peer,
-        tcp_peer,
+        peers,
         node: None,
+        published: None,
         tcp,
         ceiling: None,
         quick,
@@ -1444,7 +1521,7 @@ fn main() {
     );
 
     // The node every other scenario uses.
-    let node_addr = suite.node_peer.addr();
+    let node_addr = suite.peers.node.addr();
     suite.node = Some(run(&suite.rt, start_bench_node(node_addr)));
     // The receivers of the ceilings, in this process.
     suite.ceiling = Some(run(&suite.rt, start_ceiling()));
@@ -1464,7 +1541,7 @@ fn main() {
                 for _ in 0..iters {
                     let group = format!("conv{}", counter.fetch_add(1, Ordering::Relaxed));
                     let (elapsed, _, _) =
-                        converge(&suite.rt, &mut suite.node_peer, &group, GROUP_SIZE);
+                        converge(&suite.rt, &mut suite.peers.node, &group, GROUP_SIZE);
                     record.samples.push(Sample {
                         units: 1,
                         elapsed,
@@ -1480,6 +1557,15 @@ fn main() {
         }
         group.finish();
     }
+
+    // The published node, connected only now: its session forwards every process-group change
+    // of this process to its peer, our proxies' included, which would load the scenarios above.
+    let published_addr = suite.peers.published.addr();
+    suite.published = Some(run(&suite.rt, async move {
+        PublishedNode::connect(published_addr, WAIT)
+            .await
+            .unwrap_or_else(|err| panic!("cannot connect to the published peer: {err}"))
+    }));
 
     let casts = suite.casts();
     for (name, len) in [("cast_16B", 16usize), ("cast_1KiB", 1024)] {
@@ -1525,6 +1611,9 @@ fn main() {
         &mut results.par_call,
     );
 
+    if let Some(published) = suite.published.take() {
+        published.stop();
+    }
     if let Some(node) = suite.node.take() {
         run(&suite.rt, node.stop());
     }

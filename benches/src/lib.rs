@@ -1,6 +1,7 @@
 //! Benchmarks of `ractor_cluster`. What the benchmarks and their peer process share lives here:
-//! the message every benchmark sends, the plain TCP baseline, the conversation with the peer
-//! process, and reading a process's CPU time and memory.
+//! the message every benchmark sends, the plain TCP baseline, the published `ractor_cluster`
+//! measured beside ours, the conversation with the peer process, and reading a process's CPU time
+//! and memory.
 //!
 //! The suite itself is `benches/cluster.rs`; `README.md` beside this crate says how to run it.
 
@@ -9,6 +10,7 @@ use ractor_cluster::RactorClusterMessage;
 
 pub mod baseline;
 pub mod peer;
+pub mod published;
 pub mod stats;
 
 /// The cookie the bench node and the peer node share.

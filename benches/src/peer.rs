@@ -21,6 +21,9 @@ pub enum PeerKind {
     Node,
     /// The plain TCP baseline server ([`crate::baseline`]).
     Tcp,
+    /// A node of the published `ractor_cluster` with a receiving actor in
+    /// [`crate::published::PUBLISHED_SINK_GROUP`].
+    Published,
 }
 
 impl PeerKind {
@@ -29,6 +32,7 @@ impl PeerKind {
         match self {
             Self::Node => "node",
             Self::Tcp => "tcp",
+            Self::Published => "published",
         }
     }
 
@@ -37,6 +41,7 @@ impl PeerKind {
         match arg {
             "node" => Some(Self::Node),
             "tcp" => Some(Self::Tcp),
+            "published" => Some(Self::Published),
             _ => None,
         }
     }

@@ -1,5 +1,6 @@
 //! The peer process of the benchmark suite: `bench_peer node` runs a `ractor_cluster` node with a
-//! receiving actor, `bench_peer tcp` the plain TCP baseline server. Either runs on one tokio
+//! receiving actor, `bench_peer published` a node of the published `ractor_cluster` 0.16.5 with a
+//! receiving actor, `bench_peer tcp` the plain TCP baseline server. Each runs on one tokio
 //! worker thread, prints `port <n>` when it listens, answers the commands of
 //! `ractor_cluster_benches::peer::PeerCommand` read on stdin, and exits when stdin closes.
 //!
@@ -14,6 +15,7 @@ use ractor::concurrency::JoinHandle;
 use ractor::{pg, Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster::NodeServer;
 use ractor_cluster_benches::peer::{PeerCommand, PeerKind};
+use ractor_cluster_benches::published;
 use ractor_cluster_benches::stats::{self, ProcStats};
 use ractor_cluster_benches::{baseline, BenchMessage, Sink, COOKIE, SINK_GROUP};
 
@@ -98,6 +100,7 @@ fn run(kind: PeerKind) -> Result<(), BoxError> {
     let port = match kind {
         PeerKind::Node => handle.block_on(handle.spawn(start_node()))??,
         PeerKind::Tcp => handle.block_on(handle.spawn(start_baseline()))??,
+        PeerKind::Published => handle.block_on(handle.spawn(published::start_peer_node()))??,
     };
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "port {port}")?;
@@ -114,7 +117,7 @@ fn run(kind: PeerKind) -> Result<(), BoxError> {
                 false => "error cannot reset the peak RSS".to_owned(),
             },
             Some(PeerCommand::Join { .. }) if kind != PeerKind::Node => {
-                "error only a node peer has process groups".to_owned()
+                "error only the `node` peer takes join".to_owned()
             }
             Some(PeerCommand::Join { group, count }) => {
                 match handle.block_on(handle.spawn(spawn_members(group.clone(), count))) {
@@ -152,7 +155,7 @@ fn main() -> ExitCode {
         .as_deref()
         .and_then(PeerKind::from_arg)
     else {
-        eprintln!("usage: bench_peer node|tcp");
+        eprintln!("usage: bench_peer node|published|tcp");
         return ExitCode::from(2);
     };
     match run(kind) {
