@@ -145,27 +145,37 @@ fn peek_length(buf: &[u8], limit: u32) -> Result<Option<u32>, FrameError> {
     Ok(Some(claimed))
 }
 
-/// Appends `message` to `out` as one frame whose body is at most `limit` bytes.
-///
-/// The body is encoded in place after a reserved header, which is then patched with the length. On
-/// any error `out` is truncated back to its previous length, so a failed message leaves no partial
-/// frame behind in a shared outgoing buffer.
+/// Appends `message` to `out` as one frame whose body is at most `limit` bytes; see
+/// [`encode_frame_with`].
 pub(crate) fn encode_frame<T: Serialize + ?Sized>(
     message: &T,
     limit: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
+    encode_frame_with(limit, out, |body| {
+        codec::encode_into(message, body).map_err(FrameEncodeError::Codec)
+    })
+}
+
+/// Appends one frame to `out` whose body `write` appends, and which must be 1 to `limit` bytes.
+///
+/// The body is written in place after a reserved header, which is then patched with the length. On
+/// any error `out` is truncated back to its previous length, so a failed message leaves no partial
+/// frame behind in a shared outgoing buffer.
+pub(crate) fn encode_frame_with(
+    limit: u32,
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), FrameEncodeError>,
+) -> Result<(), FrameEncodeError> {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-    let result = codec::encode_into(message, out)
-        .map_err(FrameEncodeError::Codec)
-        .and_then(|()| {
-            let size = out.len().saturating_sub(start + FRAME_HEADER_LEN);
-            match u32::try_from(size) {
-                Ok(length) if length <= limit && length > 0 => Ok(length),
-                _ => Err(FrameEncodeError::Oversized { size, limit }),
-            }
-        });
+    let result = write(out).and_then(|()| {
+        let size = out.len().saturating_sub(start + FRAME_HEADER_LEN);
+        match u32::try_from(size) {
+            Ok(length) if length <= limit && length > 0 => Ok(length),
+            _ => Err(FrameEncodeError::Oversized { size, limit }),
+        }
+    });
     match result {
         Ok(length) => {
             if let Some(header) = out.get_mut(start..start + FRAME_HEADER_LEN) {

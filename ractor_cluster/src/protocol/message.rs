@@ -552,31 +552,19 @@ pub(crate) fn encode_call_frame(
     })
 }
 
-/// Appends one frame whose body `write` appends by hand, after reserving `body_hint` bytes for it;
-/// `out` is left as it was if the body is empty or exceeds `limit` (as `frame::encode_frame`).
+/// Appends one frame whose body `write` appends by hand, after reserving room for the header and
+/// `body_hint` bytes (see [`frame::encode_frame_with`]).
 fn encode_frame_by_hand(
     limit: u32,
     out: &mut Vec<u8>,
     body_hint: usize,
     write: impl FnOnce(&mut Vec<u8>),
 ) -> Result<(), FrameEncodeError> {
-    let start = out.len();
     out.reserve(frame::FRAME_HEADER_LEN + body_hint);
-    out.extend_from_slice(&[0; frame::FRAME_HEADER_LEN]);
-    write(out);
-    let size = out.len().saturating_sub(start + frame::FRAME_HEADER_LEN);
-    match u32::try_from(size) {
-        Ok(length) if length <= limit && length > 0 => {
-            if let Some(header) = out.get_mut(start..start + frame::FRAME_HEADER_LEN) {
-                header.copy_from_slice(&length.to_le_bytes());
-            }
-            Ok(())
-        }
-        _ => {
-            out.truncate(start);
-            Err(FrameEncodeError::Oversized { size, limit })
-        }
-    }
+    frame::encode_frame_with(limit, out, |body| {
+        write(body);
+        Ok(())
+    })
 }
 
 /// Appends the frame of `SessionMessage::Reply { call, outcome }` to `out`, where `Ok(bytes)` stands
