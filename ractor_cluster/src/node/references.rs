@@ -731,20 +731,24 @@ const EXIT_VARIANT: &str = "ractor_cluster::proxy_exit";
 /// Tells `proxy` to end once it has sent what is queued before this instruction (so that queued
 /// calls still reach the peer, or fail if the session is gone).
 pub(crate) fn end_proxy(proxy: &ActorCell, exit: ProxyExit) {
+    if proxy.send_serialized(exit_instruction(exit)).is_err() {
+        // Already ending.
+        proxy.stop(None);
+    }
+}
+
+/// The message that tells a proxy to end with `exit`; read back by [`proxy_exit`].
+fn exit_instruction(exit: ProxyExit) -> SerializedMessage {
     let (failed, text) = match exit {
         ProxyExit::Stopped(reason) => (false, reason),
         ProxyExit::Failed(error) => (true, Some(error)),
     };
     let mut metadata = vec![u8::from(failed), u8::from(text.is_some())];
     metadata.extend_from_slice(text.unwrap_or_default().as_bytes());
-    let message = SerializedMessage::Cast {
+    SerializedMessage::Cast {
         variant: EXIT_VARIANT.to_owned(),
         args: Vec::new(),
         metadata: Some(metadata),
-    };
-    if proxy.send_serialized(message).is_err() {
-        // Already ending.
-        proxy.stop(None);
     }
 }
 
@@ -780,17 +784,7 @@ mod tests {
             ProxyExit::Stopped(Some(NODE_LOST.to_owned())),
             ProxyExit::Failed("boom".to_owned()),
         ] {
-            let (failed, text) = match &exit {
-                ProxyExit::Stopped(reason) => (false, reason.clone()),
-                ProxyExit::Failed(error) => (true, Some(error.clone())),
-            };
-            let mut metadata = vec![u8::from(failed), u8::from(text.is_some())];
-            metadata.extend_from_slice(text.unwrap_or_default().as_bytes());
-            let message = SerializedMessage::Cast {
-                variant: EXIT_VARIANT.to_owned(),
-                args: Vec::new(),
-                metadata: Some(metadata),
-            };
+            let message = exit_instruction(exit.clone());
             assert_eq!(proxy_exit(&message), Some(exit));
         }
         let user = SerializedMessage::Cast {
