@@ -363,7 +363,7 @@ struct Ceiling {
 }
 
 async fn start_ceiling() -> Ceiling {
-    let (sink, _) = Actor::spawn(None, Sink, ())
+    let (sink, _) = Actor::spawn(None, Sink::<BenchMessage>::new(), ())
         .await
         .expect("cannot start the local sink");
     let (parent, _) = Actor::spawn(None, Parent, ())

@@ -33,13 +33,53 @@ pub enum BenchMessage {
     Count(RpcReplyPort<u64>),
 }
 
+/// What a [`Sink`] is asked, whichever crate's derive built the message type it arrived in.
+#[derive(Debug)]
+pub enum SinkRequest {
+    /// Count this payload.
+    Payload(Vec<u8>),
+    /// Answer with the payload's length.
+    Echo(Vec<u8>, RpcReplyPort<u64>),
+    /// Answer with how many payloads arrived since the previous `Count`.
+    Count(RpcReplyPort<u64>),
+}
+
+/// A message type a [`Sink`] can receive: [`BenchMessage`], or the published crate's twin of it.
+pub trait SinkMessage: ractor::Message {
+    /// The request this message makes.
+    fn into_request(self) -> SinkRequest;
+}
+
+impl SinkMessage for BenchMessage {
+    fn into_request(self) -> SinkRequest {
+        match self {
+            BenchMessage::Payload(payload) => SinkRequest::Payload(payload),
+            BenchMessage::Echo(payload, reply) => SinkRequest::Echo(payload, reply),
+            BenchMessage::Count(reply) => SinkRequest::Count(reply),
+        }
+    }
+}
+
 /// The actor the benchmarks send to: counts payloads, answers calls. The peer node runs it as the
 /// receiving end of every cluster scenario; the bench runs one locally for the ractor ceilings.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Sink;
+#[derive(Debug)]
+pub struct Sink<M = BenchMessage>(std::marker::PhantomData<fn() -> M>);
 
-impl Actor for Sink {
-    type Msg = BenchMessage;
+impl<M> Sink<M> {
+    /// A sink for messages of type `M`.
+    pub const fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<M> Default for Sink<M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<M: SinkMessage> Actor for Sink<M> {
+    type Msg = M;
     /// Payloads handled since the last `Count`.
     type State = u64;
     type Arguments = ();
@@ -58,15 +98,15 @@ impl Actor for Sink {
         message: Self::Msg,
         payloads: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        match message {
-            BenchMessage::Payload(payload) => {
+        match message.into_request() {
+            SinkRequest::Payload(payload) => {
                 *payloads += 1;
                 std::hint::black_box(payload);
             }
-            BenchMessage::Echo(payload, reply) => {
+            SinkRequest::Echo(payload, reply) => {
                 let _ = reply.send(payload.len() as u64);
             }
-            BenchMessage::Count(reply) => {
+            SinkRequest::Count(reply) => {
                 let _ = reply.send(*payloads);
                 *payloads = 0;
             }

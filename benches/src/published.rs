@@ -9,10 +9,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use ractor::{pg, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{pg, Actor, ActorRef, RpcReplyPort};
 use ractor_cluster_published::{NodeServer, NodeServerMessage};
 
-use crate::COOKIE;
+use crate::{Sink, SinkMessage, SinkRequest, COOKIE};
 
 /// The process group the published peer's receiving actor joins.
 pub const PUBLISHED_SINK_GROUP: &str = "bench_sink_published";
@@ -33,44 +33,13 @@ pub enum PublishedMessage {
     Count(RpcReplyPort<u64>),
 }
 
-/// The published peer's receiving actor: [`crate::Sink`] for [`PublishedMessage`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PublishedSink;
-
-impl Actor for PublishedSink {
-    type Msg = PublishedMessage;
-    /// Payloads handled since the last `Count`.
-    type State = u64;
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<Self::Msg>,
-        (): (),
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(0)
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        payloads: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            PublishedMessage::Payload(payload) => {
-                *payloads += 1;
-                std::hint::black_box(payload);
-            }
-            PublishedMessage::Echo(payload, reply) => {
-                let _ = reply.send(payload.len() as u64);
-            }
-            PublishedMessage::Count(reply) => {
-                let _ = reply.send(*payloads);
-                *payloads = 0;
-            }
+impl SinkMessage for PublishedMessage {
+    fn into_request(self) -> SinkRequest {
+        match self {
+            PublishedMessage::Payload(payload) => SinkRequest::Payload(payload),
+            PublishedMessage::Echo(payload, reply) => SinkRequest::Echo(payload, reply),
+            PublishedMessage::Count(reply) => SinkRequest::Count(reply),
         }
-        Ok(())
     }
 }
 
@@ -100,7 +69,7 @@ pub async fn start_peer_node() -> Result<u16, BoxError> {
         .local_addr()?
         .port();
     spawn_server(port, "bench_peer_published").await?;
-    let (sink, _) = Actor::spawn(None, PublishedSink, ()).await?;
+    let (sink, _) = Actor::spawn(None, Sink::<PublishedMessage>::new(), ()).await?;
     pg::join(PUBLISHED_SINK_GROUP.to_owned(), vec![sink.get_cell()]);
     Ok(port)
 }
@@ -110,7 +79,7 @@ pub async fn start_peer_node() -> Result<u16, BoxError> {
 #[derive(Debug)]
 pub struct PublishedNode {
     server: ActorRef<NodeServerMessage>,
-    /// The proxy of the peer's [`PublishedSink`].
+    /// The proxy of the peer's [`Sink`] of [`PublishedMessage`].
     pub sink: ActorRef<PublishedMessage>,
 }
 

@@ -73,7 +73,7 @@ async fn start_node() -> Result<u16, BoxError> {
     .with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let (server, _) = Actor::spawn(None, server, ()).await?;
     let info = ractor_cluster::node::node_info(&server).await?;
-    let (sink, _) = Actor::spawn(None, Sink, ()).await?;
+    let (sink, _) = Actor::spawn(None, Sink::<BenchMessage>::new(), ()).await?;
     pg::join(SINK_GROUP.to_owned(), vec![sink.get_cell()]);
     Ok(info.listen_addr.port())
 }
