@@ -345,6 +345,21 @@ impl Actor for Spawnable {
     }
 }
 
+/// Spawns `actor` under `name` and keeps it in `named`; the peer's answer.
+async fn spawn_named<A: Actor<Arguments = ()>>(
+    named: &mut std::collections::HashMap<String, ActorCell>,
+    name: String,
+    actor: A,
+) -> String {
+    match Actor::spawn(Some(name.clone()), actor, ()).await {
+        Ok((actor, _)) => {
+            named.insert(name, actor.get_cell());
+            "OK".to_owned()
+        }
+        Err(err) => format!("ERR {err}"),
+    }
+}
+
 async fn peer_main(name: &str) {
     let announce = match std::env::var(ANNOUNCE_ENV).as_deref() {
         Ok("on-demand") => Announce::OnDemand,
@@ -387,34 +402,10 @@ async fn peer_main(name: &str) {
                 wait_ready(&node.server, count).await;
                 "OK".to_owned()
             }
-            "spawn-named" => match Actor::spawn(Some(arg.clone()), TestActor, ()).await {
-                Ok((actor, _)) => {
-                    named.insert(arg, actor.get_cell());
-                    "OK".to_owned()
-                }
-                Err(err) => format!("ERR {err}"),
-            },
-            "spawn-named-holder" => match Actor::spawn(Some(arg.clone()), Holder, ()).await {
-                Ok((actor, _)) => {
-                    named.insert(arg, actor.get_cell());
-                    "OK".to_owned()
-                }
-                Err(err) => format!("ERR {err}"),
-            },
-            "spawn-named-failing" => match Actor::spawn(Some(arg.clone()), Spawnable, ()).await {
-                Ok((actor, _)) => {
-                    named.insert(arg, actor.get_cell());
-                    "OK".to_owned()
-                }
-                Err(err) => format!("ERR {err}"),
-            },
-            "spawn-named-untyped" => match Actor::spawn(Some(arg.clone()), Untyped, ()).await {
-                Ok((actor, _)) => {
-                    named.insert(arg, actor.get_cell());
-                    "OK".to_owned()
-                }
-                Err(err) => format!("ERR {err}"),
-            },
+            "spawn-named" => spawn_named(&mut named, arg, TestActor).await,
+            "spawn-named-holder" => spawn_named(&mut named, arg, Holder).await,
+            "spawn-named-failing" => spawn_named(&mut named, arg, Spawnable).await,
+            "spawn-named-untyped" => spawn_named(&mut named, arg, Untyped).await,
             "registry-at" => match registry_node(&arg, node.id).await {
                 Some(at) => format!("AT {at}"),
                 None => "NONE".to_owned(),
