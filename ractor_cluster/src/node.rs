@@ -1105,11 +1105,7 @@ impl NodeServerState {
             .iter()
             .filter(|(id, e)| **id != session && e.status == SessionStatus::Authenticated)
             .filter_map(|(_, e)| e.info.peer_name.as_ref())
-            .map(|name| PeerAnnouncement {
-                name: name.name.clone(),
-                connection_string: name.connection_string.clone(),
-                tls: self.tls_connector.is_some(),
-            })
+            .map(|name| self.announcement_of(name))
             .collect::<Vec<_>>();
         if !peers.is_empty() {
             let _ = entry
@@ -1128,14 +1124,19 @@ impl NodeServerState {
             .filter(|e| e.status == SessionStatus::Authenticated && e.info.node_id == node)
             .find_map(|e| e.info.peer_name.as_ref());
         if let Some(name) = known {
-            let peer = PeerAnnouncement {
-                name: name.name.clone(),
-                connection_string: name.connection_string.clone(),
-                tls: self.tls_connector.is_some(),
-            };
+            let peer = self.announcement_of(name);
             let _ = asker.cast(NodeSessionMessage::internal(SessionEvent::SendPeers(vec![
                 peer,
             ])));
+        }
+    }
+
+    /// How a peer learns to reach `node` (dialed the way the user dialed: see [`Self::dial`]).
+    fn announcement_of(&self, node: &NodeName) -> PeerAnnouncement {
+        PeerAnnouncement {
+            name: node.name.clone(),
+            connection_string: node.connection_string.clone(),
+            tls: self.tls_connector.is_some(),
         }
     }
 

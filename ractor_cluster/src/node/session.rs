@@ -374,7 +374,12 @@ impl NodeSessionState {
         match control {
             ControlMessage::Heartbeat => {}
             ControlMessage::ActorsSpawned(actors) => {
-                let named: Vec<String> = actors.iter().filter_map(|a| a.name.clone()).collect();
+                // Only a node that puts remote names in ractor's registry needs them (see `names`).
+                let named: Vec<String> = if self.config.remote_names_in_registry {
+                    actors.iter().filter_map(|a| a.name.clone()).collect()
+                } else {
+                    Vec::new()
+                };
                 for actor in actors {
                     if live.proxies.contains_key(&actor.pid) {
                         continue;
@@ -441,10 +446,8 @@ impl NodeSessionState {
                         ),
                     }
                 }
-                // The winner of a name may have changed (see `names`).
-                if self.config.remote_names_in_registry {
-                    names::names_announced(named);
-                }
+                // The winner of a name may have changed.
+                names::names_announced(named);
             }
             ControlMessage::NamedActorTypes(types) => {
                 if self.config.remote_names_in_registry {
