@@ -12,10 +12,10 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use ractor::message::SerializedMessage;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 
 use crate::net::{Lane, WriterClosed, WriterHandle};
-use crate::node::references::{self, ProxyExit};
+use crate::node::references;
 use crate::protocol::message::{encode_call_frame, encode_cast_frame};
 use crate::reply::{self, CallFailure, CallTicket};
 
@@ -154,19 +154,100 @@ impl RemoteActorArgs {
     }
 }
 
-/// Ends the proxy `myself` if `message` is the session's instruction to (see
-/// [`references::end_proxy`]). `Err` is the failure to end with.
-fn ended_by(
-    myself: &ActorRef<RemoteActorMessage>,
-    message: &SerializedMessage,
-) -> Result<bool, ActorProcessingErr> {
-    match references::proxy_exit(message) {
-        Some(ProxyExit::Stopped(reason)) => {
-            myself.stop(reason);
-            Ok(true)
+/// How a proxy ends when its actor has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProxyExit {
+    /// The actor stopped (or the node was lost): the proxy stops with the same reason.
+    Stopped(Option<String>),
+    /// The actor failed: the proxy fails with the same error text.
+    Failed(String),
+}
+
+/// What this node tells a proxy. It travels through the proxy's mailbox, so that it takes effect
+/// after everything sent to the proxy before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProxyInstruction {
+    /// End with the actor's exit (so that queued calls still reach the peer, or fail if the
+    /// session is gone).
+    End(ProxyExit),
+    /// A waiting proxy: its session may be up, send what was kept.
+    LookForSession,
+    /// A waiting proxy: stop waiting; end with `UNREACHABLE` if no session came.
+    StopWaiting,
+}
+
+/// The variant name that marks an instruction. The derive always leaves `variant` empty, and so
+/// does the session reader for what peers send, so no message from a user or a peer is taken for
+/// one.
+const INSTRUCTION_VARIANT: &str = "ractor_cluster::proxy_instruction";
+
+impl ProxyInstruction {
+    /// As a message: `metadata` is a kind byte (stop, fail, look, stop waiting), whether a text
+    /// follows, and the text.
+    fn into_message(self) -> SerializedMessage {
+        let (kind, text) = match self {
+            Self::End(ProxyExit::Stopped(reason)) => (0, reason),
+            Self::End(ProxyExit::Failed(error)) => (1, Some(error)),
+            Self::LookForSession => (2, None),
+            Self::StopWaiting => (3, None),
+        };
+        let mut metadata = vec![kind, u8::from(text.is_some())];
+        metadata.extend_from_slice(text.unwrap_or_default().as_bytes());
+        SerializedMessage::Cast {
+            variant: INSTRUCTION_VARIANT.to_owned(),
+            args: Vec::new(),
+            metadata: Some(metadata),
         }
-        Some(ProxyExit::Failed(error)) => Err(error.into()),
-        None => Ok(false),
+    }
+
+    /// The instruction `message` carries, if it is one.
+    fn read(message: &SerializedMessage) -> Option<Self> {
+        let SerializedMessage::Cast {
+            variant, metadata, ..
+        } = message
+        else {
+            return None;
+        };
+        if variant != INSTRUCTION_VARIANT {
+            return None;
+        }
+        let (kind, rest) = metadata.as_deref()?.split_first()?;
+        let (has_text, text) = rest.split_first()?;
+        let text = (*has_text == 1).then(|| String::from_utf8_lossy(text).into_owned());
+        match kind {
+            0 => Some(Self::End(ProxyExit::Stopped(text))),
+            1 => Some(Self::End(ProxyExit::Failed(text.unwrap_or_default()))),
+            2 => Some(Self::LookForSession),
+            3 => Some(Self::StopWaiting),
+            _ => None,
+        }
+    }
+}
+
+/// Sends `instruction` to `proxy`; `false` if the proxy no longer takes messages.
+pub(crate) fn instruct(proxy: &ActorCell, instruction: ProxyInstruction) -> bool {
+    proxy.send_serialized(instruction.into_message()).is_ok()
+}
+
+/// Tells `proxy` to end with `exit` once it has sent what is queued before this instruction.
+pub(crate) fn end_proxy(proxy: &ActorCell, exit: ProxyExit) {
+    if !instruct(proxy, ProxyInstruction::End(exit)) {
+        // Already ending.
+        proxy.stop(None);
+    }
+}
+
+/// Ends the proxy `myself` as `exit` says. `Err` is the failure to end with.
+fn end_as(
+    myself: &ActorRef<RemoteActorMessage>,
+    exit: ProxyExit,
+) -> Result<(), ActorProcessingErr> {
+    match exit {
+        ProxyExit::Stopped(reason) => {
+            myself.stop(reason);
+            Ok(())
+        }
+        ProxyExit::Failed(error) => Err(error.into()),
     }
 }
 
@@ -190,9 +271,11 @@ impl Actor for RemoteActor {
         message: SerializedMessage,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        // The session tells a proxy to end, after what was queued before, with its actor's exit.
-        if !ended_by(&myself, &message)? {
-            state.send(message).await;
+        match ProxyInstruction::read(&message) {
+            None => state.send(message).await,
+            Some(ProxyInstruction::End(exit)) => end_as(&myself, exit)?,
+            // For waiting proxies only.
+            Some(ProxyInstruction::LookForSession | ProxyInstruction::StopWaiting) => {}
         }
         Ok(())
     }
@@ -224,9 +307,9 @@ impl PendingLink {
 
 /// At most this many messages wait in a [`WaitingProxy`]; later ones are refused (casts dropped,
 /// calls failed) until the session is up.
-pub(crate) const WAITING_MAX_MESSAGES: usize = 1024;
+const WAITING_MAX_MESSAGES: usize = 1024;
 /// At most this many payload bytes wait in a [`WaitingProxy`].
-pub(crate) const WAITING_MAX_BYTES: usize = 4 << 20;
+const WAITING_MAX_BYTES: usize = 4 << 20;
 
 /// The proxy of an actor on a node this node has no session with yet (a reference to it arrived
 /// from a third node, see `references`). It keeps what is sent to it, in order and bounded, until
@@ -242,25 +325,6 @@ pub(crate) struct WaitingState {
     linked: Option<RemoteActorArgs>,
     kept: VecDeque<SerializedMessage>,
     kept_bytes: usize,
-}
-
-/// What a [`WaitingProxy`] receives from `references` besides user messages.
-const LINKED_VARIANT: &str = "ractor_cluster::proxy_linked";
-const WAIT_EXPIRED_VARIANT: &str = "ractor_cluster::proxy_wait_expired";
-
-/// Tells a waiting proxy to look for its session, or that its time is up. The derive always
-/// leaves `variant` empty, so no user message can be taken for these.
-pub(crate) fn poke_waiting(proxy: &ractor::ActorCell, expired: bool) {
-    let variant = if expired {
-        WAIT_EXPIRED_VARIANT
-    } else {
-        LINKED_VARIANT
-    };
-    let _ = proxy.send_serialized(SerializedMessage::Cast {
-        variant: variant.to_owned(),
-        args: Vec::new(),
-        metadata: None,
-    });
 }
 
 fn payload_len(message: &SerializedMessage) -> usize {
@@ -303,8 +367,9 @@ impl Actor for WaitingProxy {
         message: SerializedMessage,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if ended_by(&myself, &message)? {
-            return Ok(());
+        let instruction = ProxyInstruction::read(&message);
+        if let Some(ProxyInstruction::End(exit)) = instruction {
+            return end_as(&myself, exit);
         }
         if state.linked.is_none() {
             if let Some(args) = state.link.take() {
@@ -316,15 +381,11 @@ impl Actor for WaitingProxy {
                 state.linked = Some(args);
             }
         }
-        let variant = match &message {
-            SerializedMessage::Cast { variant, .. } => variant.as_str(),
-            _ => "",
-        };
-        match (variant, &state.linked) {
-            (LINKED_VARIANT, _) | (WAIT_EXPIRED_VARIANT, Some(_)) => {}
-            (WAIT_EXPIRED_VARIANT, None) => {
+        match (instruction, &state.linked) {
+            (Some(ProxyInstruction::StopWaiting), None) => {
                 myself.stop(Some(references::UNREACHABLE.to_owned()));
             }
+            (Some(_), _) => {}
             (_, Some(args)) => args.send(message).await,
             (_, None) => {
                 let len = payload_len(&message);
@@ -356,5 +417,30 @@ impl Actor for WaitingProxy {
             fail_unsent(kept, CallFailure::SessionEnded);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_round_trip() {
+        for instruction in [
+            ProxyInstruction::End(ProxyExit::Stopped(None)),
+            ProxyInstruction::End(ProxyExit::Stopped(Some(references::NODE_LOST.to_owned()))),
+            ProxyInstruction::End(ProxyExit::Failed("boom".to_owned())),
+            ProxyInstruction::LookForSession,
+            ProxyInstruction::StopWaiting,
+        ] {
+            let message = instruction.clone().into_message();
+            assert_eq!(ProxyInstruction::read(&message), Some(instruction));
+        }
+        let user = SerializedMessage::Cast {
+            variant: String::new(),
+            args: vec![1],
+            metadata: None,
+        };
+        assert_eq!(ProxyInstruction::read(&user), None);
     }
 }

@@ -59,8 +59,8 @@ use super::NodeId;
 use crate::__private::FieldError;
 use crate::net::WriterHandle;
 use crate::remote_actor::{
-    poke_waiting, InFlightCalls, PendingLink, RemoteActor, RemoteActorArgs, RemoteActorMessage,
-    WaitingProxy,
+    end_proxy, instruct, InFlightCalls, PendingLink, ProxyExit, ProxyInstruction, RemoteActor,
+    RemoteActorArgs, RemoteActorMessage, WaitingProxy,
 };
 use crate::reply::{self, CallFailure, CallTicket};
 
@@ -219,7 +219,7 @@ fn hand_over(entry: Waiting, link: &PeerLink) {
         max_frame: link.max_frame,
     });
     entry.proxy.get_cell().link(link.session.get_cell());
-    poke_waiting(&entry.proxy.get_cell(), false);
+    instruct(&entry.proxy.get_cell(), ProxyInstruction::LookForSession);
     let _ = link
         .session
         .cast(NodeSessionMessage::internal(SessionEvent::Adopt {
@@ -546,7 +546,7 @@ fn stop_waiting(node: NodeId, proxy: &ActorCell) {
             }
         }
     }
-    poke_waiting(proxy, true);
+    instruct(proxy, ProxyInstruction::StopWaiting);
 }
 
 /// How many proxies wait for a session at most; a reference beyond resolves to a gone cell, so
@@ -712,86 +712,5 @@ impl Actor for GoneActor {
             }
         }
         Ok(())
-    }
-}
-
-/// How a proxy ends when its actor has ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ProxyExit {
-    /// The actor stopped (or the node was lost): the proxy stops with the same reason.
-    Stopped(Option<String>),
-    /// The actor failed: the proxy fails with the same error text.
-    Failed(String),
-}
-
-/// The variant name that marks a proxy's exit instruction. The derive always leaves `variant`
-/// empty, so no user message can be taken for one.
-const EXIT_VARIANT: &str = "ractor_cluster::proxy_exit";
-
-/// Tells `proxy` to end once it has sent what is queued before this instruction (so that queued
-/// calls still reach the peer, or fail if the session is gone).
-pub(crate) fn end_proxy(proxy: &ActorCell, exit: ProxyExit) {
-    if proxy.send_serialized(exit_instruction(exit)).is_err() {
-        // Already ending.
-        proxy.stop(None);
-    }
-}
-
-/// The message that tells a proxy to end with `exit`; read back by [`proxy_exit`].
-fn exit_instruction(exit: ProxyExit) -> SerializedMessage {
-    let (failed, text) = match exit {
-        ProxyExit::Stopped(reason) => (false, reason),
-        ProxyExit::Failed(error) => (true, Some(error)),
-    };
-    let mut metadata = vec![u8::from(failed), u8::from(text.is_some())];
-    metadata.extend_from_slice(text.unwrap_or_default().as_bytes());
-    SerializedMessage::Cast {
-        variant: EXIT_VARIANT.to_owned(),
-        args: Vec::new(),
-        metadata: Some(metadata),
-    }
-}
-
-/// The exit instruction `message` carries, if it is one.
-pub(crate) fn proxy_exit(message: &SerializedMessage) -> Option<ProxyExit> {
-    let SerializedMessage::Cast {
-        variant, metadata, ..
-    } = message
-    else {
-        return None;
-    };
-    if variant != EXIT_VARIANT {
-        return None;
-    }
-    let (failed, rest) = metadata.as_deref()?.split_first()?;
-    let (has_text, text) = rest.split_first()?;
-    let text = (*has_text == 1).then(|| String::from_utf8_lossy(text).into_owned());
-    Some(if *failed == 1 {
-        ProxyExit::Failed(text.unwrap_or_default())
-    } else {
-        ProxyExit::Stopped(text)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_instructions_round_trip() {
-        for exit in [
-            ProxyExit::Stopped(None),
-            ProxyExit::Stopped(Some(NODE_LOST.to_owned())),
-            ProxyExit::Failed("boom".to_owned()),
-        ] {
-            let message = exit_instruction(exit.clone());
-            assert_eq!(proxy_exit(&message), Some(exit));
-        }
-        let user = SerializedMessage::Cast {
-            variant: String::new(),
-            args: vec![1],
-            metadata: None,
-        };
-        assert_eq!(proxy_exit(&user), None);
     }
 }

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use super::liveness::{spawn_liveness, LivenessTiming, ReceivedFrames};
 use super::names;
 use super::reader::{spawn_reader, ReaderContext};
-use super::references::{self, PeerLink, ProxyExit};
+use super::references::{self, PeerLink};
 use super::{spawn, Announce, NodeConfig, NodeId, NodeServerMessage, ServerEvent};
 use crate::net::{
     spawn_writer_with_limit, BoxRead, FrameReader, NetworkStream, WriterExit, WriterHandle,
@@ -29,7 +29,9 @@ use crate::protocol::handshake::{
 use crate::protocol::message::{
     ActorAnnouncement, ControlMessage, PeerAnnouncement, Rejection, SessionMessage,
 };
-use crate::remote_actor::{InFlightCalls, RemoteActor, RemoteActorArgs, RemoteActorMessage};
+use crate::remote_actor::{
+    end_proxy, InFlightCalls, ProxyExit, RemoteActor, RemoteActorArgs, RemoteActorMessage,
+};
 use crate::reply;
 
 /// How long a stopping session lets its writer flush what is queued before cutting it off.
@@ -461,13 +463,13 @@ impl NodeSessionState {
                     // still reach the peer, which answers them with an error, so no caller is left
                     // waiting. The proxy stops with the actor's reason, which its monitors see;
                     // stopping also takes it out of every group.
-                    references::end_proxy(&proxy.get_cell(), ProxyExit::Stopped(reason));
+                    end_proxy(&proxy.get_cell(), ProxyExit::Stopped(reason));
                 }
             }
             ControlMessage::ActorFailed { pid, error } => {
                 if let Some(proxy) = live.proxies.remove(&pid) {
                     tracing::debug!(peer = %live.peer_name, pid, %error, "a remote actor failed");
-                    references::end_proxy(&proxy.get_cell(), ProxyExit::Failed(error));
+                    end_proxy(&proxy.get_cell(), ProxyExit::Failed(error));
                 }
             }
             ControlMessage::ActorsWanted(pids) => {
@@ -900,7 +902,7 @@ impl Actor for NodeSession {
             live.in_flight.close_and_fail_all();
             // Monitors of the proxies learn that the node is lost, not that the actors stopped.
             for proxy in live.proxies.values() {
-                references::end_proxy(
+                end_proxy(
                     &proxy.get_cell(),
                     ProxyExit::Stopped(Some(references::NODE_LOST.to_owned())),
                 );
