@@ -147,6 +147,20 @@ impl Directory {
         self.proxies_created += 1;
         None
     }
+
+    /// Takes the proxies waiting for a session to `node`, now that `link` is one; those that will
+    /// be handed to it are filed as owned by its session.
+    fn take_waiting(&mut self, node: NodeId, link: &PeerLink) -> Vec<Waiting> {
+        let waiting = self.waiting.remove(&node).unwrap_or_default();
+        for entry in &waiting {
+            if entry.incarnation == link.incarnation {
+                if let Some(kept) = self.proxies.get_mut(&(node, entry.pid)) {
+                    kept.1 = link.session.get_id();
+                }
+            }
+        }
+        waiting
+    }
 }
 
 fn directory() -> MutexGuard<'static, Directory> {
@@ -183,16 +197,14 @@ pub(crate) fn peer_up(node: NodeId, link: &PeerLink) {
     let waiting = {
         let mut directory = directory();
         directory.peers.entry(node).or_default().push(link.clone());
-        let waiting = directory.waiting.remove(&node).unwrap_or_default();
-        for entry in &waiting {
-            if entry.incarnation == link.incarnation {
-                if let Some(kept) = directory.proxies.get_mut(&(node, entry.pid)) {
-                    kept.1 = link.session.get_id();
-                }
-            }
-        }
-        waiting
+        directory.take_waiting(node, link)
     };
+    settle_waiting(waiting, link);
+}
+
+/// Hands each of `waiting` (see [`Directory::take_waiting`]) to `link`, or ends it if it stands
+/// for another run of the node.
+fn settle_waiting(waiting: Vec<Waiting>, link: &PeerLink) {
     for entry in waiting {
         if !is_running(&entry.proxy.get_cell()) {
             continue;
@@ -493,25 +505,15 @@ fn waiting_proxy(reference: WireReference, wait: Duration) -> Option<ActorCell> 
         proxy.stop(None);
         return Some(existing);
     }
-    // The session may have come up since `resolve` looked.
-    if let Some(link) = directory.peers.get(&node).and_then(|l| l.first()).cloned() {
-        if link.incarnation == incarnation {
-            if let Some(kept) = directory.proxies.get_mut(&(node, pid)) {
-                kept.1 = link.session.get_id();
-            }
-            drop(directory);
-            hand_over(entry, &link);
-        } else {
-            drop(directory);
-            end_proxy(
-                &proxy.get_cell(),
-                ProxyExit::Stopped(Some(UNREACHABLE.to_owned())),
-            );
-        }
-        return Some(proxy.get_cell());
-    }
     let first = !directory.waiting.contains_key(&node);
     directory.waiting.entry(node).or_default().push(entry);
+    // The session may have come up since `resolve` looked.
+    if let Some(link) = directory.peers.get(&node).and_then(|l| l.first()).cloned() {
+        let waiting = directory.take_waiting(node, &link);
+        drop(directory);
+        settle_waiting(waiting, &link);
+        return Some(proxy.get_cell());
+    }
     let sessions: Vec<ActorRef<NodeSessionMessage>> = if first {
         directory
             .peers
