@@ -14,9 +14,15 @@
 //! still queued waits behind it, as its *follower*) and among control frames (never fragmented).
 //! Replies and heartbeats have no order to keep.
 //!
-//! The bytes of casts, calls and replies waiting here are bounded by the queue's limit; what a
-//! sender does when the queue is full is the caller's policy ([`WriterHandle::is_congested`],
-//! [`WriterHandle::wait_for_room`]). Control frames are not bounded here: they are few.
+//! Two counts bound what waits here, each against the queue's limit; what a sender does when one
+//! is over it is the caller's policy:
+//! - *queued*: casts, calls and replies. Proxies take no more casts and calls from their mailboxes
+//!   while it is over the limit ([`WriterHandle::is_congested`], [`WriterHandle::wait_for_room`]).
+//! - *unpaced*: replies and control frames, which no sender waits for before queuing, because
+//!   they answer what the peer asked. The session's reader reads nothing more from the peer while
+//!   it is over the limit ([`WriterHandle::is_unpaced_over_limit`],
+//!   [`WriterHandle::wait_for_unpaced_room`]): a peer that asks and does not read what it asked
+//!   for cannot grow this queue without bound.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -55,6 +61,7 @@ pub(crate) fn spawn_writer_with_limit(
         room: Notify::new(),
         handles: AtomicUsize::new(1),
         queued: AtomicUsize::new(0),
+        unpaced: AtomicUsize::new(0),
         limit,
     });
     let task = tokio::spawn(run_writer(write, Arc::clone(&shared)));
@@ -106,21 +113,30 @@ struct Shared {
     handles: AtomicUsize,
     /// Bytes of casts, calls and replies queued and not written yet.
     queued: AtomicUsize,
+    /// Bytes of replies and control frames queued and not written yet.
+    unpaced: AtomicUsize,
     limit: usize,
 }
 
 impl Shared {
     /// Waits until the queue is below its limit, or the writer has stopped.
     async fn wait_for_room(&self) {
+        self.wait_below_limit(&self.queued, || {}).await;
+    }
+
+    /// Waits until `count` is below the limit, or the writer has stopped; calls `on_write` after
+    /// every write the writer makes meanwhile.
+    async fn wait_below_limit(&self, count: &AtomicUsize, mut on_write: impl FnMut()) {
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
             // Registered before the check, so a wake-up between the check and the wait is kept.
             room.as_mut().enable();
-            if self.queued.load(Ordering::Relaxed) < self.limit || self.lock().closed {
+            if count.load(Ordering::Relaxed) < self.limit || self.lock().closed {
                 return;
             }
             room.await;
+            on_write();
         }
     }
 
@@ -168,12 +184,15 @@ impl fmt::Debug for WriterHandle {
 
 impl WriterHandle {
     /// Queues a whole frame as control traffic: in order with other control frames, never
-    /// fragmented, not counted against the limit.
+    /// fragmented, counted as unpaced.
     pub(crate) fn send(&self, frame: Vec<u8>) -> Result<(), WriterClosed> {
         let mut queue = self.shared.lock();
         if queue.closed {
             return Err(WriterClosed);
         }
+        self.shared
+            .unpaced
+            .fetch_add(frame.len(), Ordering::Relaxed);
         if queue.urgent.is_empty() {
             // Nothing to append to: take the frame's buffer as it is.
             let spare = std::mem::replace(&mut queue.urgent, frame);
@@ -252,6 +271,9 @@ impl WriterHandle {
         };
         drop(queue);
         self.shared.queued.fetch_add(added, Ordering::Relaxed);
+        if lane == Lane::Reply {
+            self.shared.unpaced.fetch_add(added, Ordering::Relaxed);
+        }
         self.shared.work.notify_one();
         Ok(Ok(()))
     }
@@ -269,6 +291,21 @@ impl WriterHandle {
     /// Waits until the queue is below its limit, or the writer has stopped.
     pub(crate) async fn wait_for_room(&self) {
         self.shared.wait_for_room().await;
+    }
+
+    /// Whether the replies and control frames queued reach the limit: the peer does not read
+    /// what it asked for as fast as it asks.
+    pub(crate) fn is_unpaced_over_limit(&self) -> bool {
+        self.shared.unpaced.load(Ordering::Relaxed) >= self.shared.limit
+    }
+
+    /// Waits until the replies and control frames queued are below the limit, or the writer has
+    /// stopped. `on_write` is called after every write the writer makes meanwhile: each one is
+    /// a sign that the peer reads.
+    pub(crate) async fn wait_for_unpaced_room(&self, on_write: impl FnMut()) {
+        self.shared
+            .wait_below_limit(&self.shared.unpaced, on_write)
+            .await;
     }
 
     /// Whether the writer has stopped (the connection failed or was shut down).
@@ -384,6 +421,8 @@ struct Turn {
     data: Vec<u8>,
     /// Counted bytes this turn writes (of `data`, a large frame, and replies).
     counted: usize,
+    /// Unpaced bytes this turn writes (all of `urgent`, and a large reply).
+    unpaced: usize,
 }
 
 async fn run_writer(mut write: BoxWrite, shared: Arc<Shared>) -> WriterExit {
@@ -397,6 +436,7 @@ async fn run_writer(mut write: BoxWrite, shared: Arc<Shared>) -> WriterExit {
                 return WriterExit::Failed(err);
             }
             shared.queued.fetch_sub(turn.counted, Ordering::Relaxed);
+            shared.unpaced.fetch_sub(turn.unpaced, Ordering::Relaxed);
             shared.room.notify_waiters();
             continue;
         }
@@ -420,6 +460,7 @@ fn take_turn(shared: &Shared, turn: &mut Turn) -> bool {
     std::mem::swap(&mut queue.urgent, &mut turn.urgent);
     std::mem::swap(&mut queue.data, &mut turn.data);
     turn.counted = std::mem::take(&mut queue.urgent_counted) + turn.data.len();
+    turn.unpaced = turn.urgent.len();
     if let Some(head) = queue.large.front_mut() {
         let piece = fragment::pieces(&head.frame).nth(head.sent);
         if let Some((more, chunk)) = piece {
@@ -430,6 +471,9 @@ fn take_turn(shared: &Shared, turn: &mut Turn) -> bool {
         if piece.is_none_or(|(more, _)| !more) {
             if let Some(done) = queue.large.pop_front() {
                 turn.counted += done.frame.len();
+                if done.lane == Lane::Reply {
+                    turn.unpaced += done.frame.len();
+                }
                 queue.release(done);
             }
         }
@@ -457,7 +501,9 @@ mod tests {
     use super::*;
     use crate::net::FrameReader;
     use crate::protocol::fragment::FRAGMENT_CHUNK;
-    use crate::protocol::message::{encode_cast_frame, ControlMessage, SessionMessage};
+    use crate::protocol::message::{
+        encode_cast_frame, encode_reply_frame, ControlMessage, SessionMessage,
+    };
 
     const LIMIT: u32 = 64 * 1024 * 1024;
 
@@ -573,6 +619,57 @@ mod tests {
             .await
             .expect("room once the peer reads");
         assert!(!writer.is_congested());
+        drain.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn replies_and_control_frames_count_as_unpaced_until_written() {
+        let (near, far) = tokio::io::duplex(4096);
+        let (writer, _task) = spawn_writer_with_limit(Box::new(near), 16 * 1024);
+        let mut reader = FrameReader::new(Box::new(far));
+
+        // Casts are paced by their senders: they never count as unpaced.
+        let mut sent = 0;
+        while !writer.is_congested() {
+            cast(&writer, 1, &[1u8; 1024]);
+            sent += 1;
+            tokio::task::yield_now().await;
+        }
+        assert!(!writer.is_unpaced_over_limit());
+
+        // Replies and control frames are.
+        while !writer.is_unpaced_over_limit() {
+            writer.send(heartbeat()).unwrap();
+            writer
+                .push(Lane::Reply, 1024, |out| {
+                    encode_reply_frame(9, Ok(&[2u8; 1024]), LIMIT, out)
+                })
+                .unwrap()
+                .unwrap();
+            sent += 2;
+            tokio::task::yield_now().await;
+        }
+        let mut writes = 0;
+        let waiting = tokio::time::timeout(
+            Duration::from_millis(50),
+            writer.wait_for_unpaced_room(|| writes += 1),
+        )
+        .await;
+        assert!(waiting.is_err(), "no room while the peer reads nothing");
+
+        let drain = tokio::spawn(async move {
+            read_frames(&mut reader, sent).await;
+            reader
+        });
+        let mut writes = 0;
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            writer.wait_for_unpaced_room(|| writes += 1),
+        )
+        .await
+        .expect("room once the peer reads");
+        assert!(writes > 0, "every write the peer takes is reported");
+        assert!(!writer.is_unpaced_over_limit());
         drain.await.unwrap();
     }
 }
