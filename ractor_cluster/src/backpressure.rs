@@ -17,6 +17,12 @@
 //! }
 //! # }
 //! ```
+//!
+//! Replies and control answers are not paced by a sender: they answer what the peer asked for.
+//! They are bounded apart, by the same limit: while they fill it, the session reads nothing more
+//! from the peer (whose own senders then wait, since its socket fills), and a peer that reads none
+//! of them for `down_after` is declared down. Nor does a session read more of a peer that has
+//! 1,024 calls delivered here and not answered yet.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};

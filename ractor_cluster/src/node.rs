@@ -584,6 +584,10 @@ impl NodeServer {
     /// Sets how many bytes of casts, calls and replies may wait for one peer before its proxies
     /// stop taking messages from their mailboxes (default [`DEFAULT_MAX_OUTBOUND_QUEUE`], 32 MiB).
     /// See [`crate::backpressure`] for what happens beyond it and how a sender can pace itself.
+    ///
+    /// The same bound applies to what the peer asked for: when the replies and control answers
+    /// waiting for it reach this many bytes, the session reads nothing more from the peer until
+    /// they drain, and a peer that then reads nothing at all for `down_after` is declared down.
     pub fn with_max_outbound_queue(mut self, bytes: usize) -> Self {
         self.max_outbound_queue = bytes.max(1);
         self

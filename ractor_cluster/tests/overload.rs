@@ -1,5 +1,6 @@
-//! Large messages and floods: heartbeats are not starved by a 16 MiB message on a slow link, and
-//! the outbound queue to a peer that cannot keep up stays within its bound.
+//! Large messages and floods: heartbeats are not starved by a 16 MiB message on a slow link, the
+//! outbound queue to a peer that cannot keep up stays within its bound, and a peer cannot make a
+//! node hold more for it than a bound, whether or not it reads what it asked for.
 
 mod common;
 
@@ -7,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use common::link::{linked_with_actor, Fault};
 use common::{
-    checksum, patterned, start_node_with, within, Event, Node, NodeOptions, TestMessage,
-    FAST_LIVENESS,
+    checksum, patterned, spawn_in_group, start_node_with, wait_for_proxy, within, Event, Node,
+    NodeOptions, TestMessage, FAST_LIVENESS,
 };
+use ractor::rpc::CallResult;
 use ractor_cluster::backpressure::{outbound_backlog, wait_for_outbound_room};
 
 fn options(max_outbound: Option<usize>) -> NodeOptions {
@@ -116,6 +118,115 @@ async fn the_outbound_queue_to_a_slow_peer_stays_within_its_bound() {
     assert_eq!(numbers.len(), paced);
     assert_still_connected(&mut a);
     on_b.stop(None);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Liveness for the node that must not end the session itself: heartbeats as usual, but down only
+/// after a minute, far beyond every wait of these tests.
+fn patient() -> NodeOptions {
+    NodeOptions {
+        liveness: Some((Duration::from_millis(100), Duration::from_secs(60))),
+        ..NodeOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_does_not_read_the_replies_it_asked_for_is_cut_off() {
+    const LIMIT: usize = 1024 * 1024;
+    const DOWN_AFTER: Duration = Duration::from_secs(2);
+    let mut a = start_node_with("greedy-a", patient()).await;
+    // Down after 2 s: longer than b's reader takes to make all the replies below (it encodes
+    // them), so that only not reading can make b declare a down.
+    let mut b = start_node_with(
+        "greedy-b",
+        NodeOptions {
+            liveness: Some((Duration::from_millis(100), DOWN_AFTER)),
+            max_outbound: Some(LIMIT),
+            ..NodeOptions::default()
+        },
+    )
+    .await;
+    let (link, on_b, proxy) = linked_with_actor(&mut a, &mut b, "greedy-group").await;
+
+    // `a` keeps sending (heartbeats, small calls) but reads nothing `b` sends. Its calls ask for
+    // 32 MiB of replies in all: far over b's bound and what the sockets between them hold.
+    link.set_back(Fault::Stall);
+    let calls: Vec<_> = (0..32)
+        .map(|_| {
+            let proxy = proxy.clone();
+            tokio::spawn(async move {
+                proxy
+                    .call(
+                        |reply| TestMessage::MakeBlob(1 << 20, reply),
+                        Some(Duration::from_secs(30)),
+                    )
+                    .await
+            })
+        })
+        .collect();
+
+    // `b` stops reading once its replies fill the bound, then hears nothing for down_after and
+    // ends the session. Without that, a's heartbeats would keep it up for a's whole minute while
+    // the replies piled up.
+    let ended = Event::Disconnected(Some(a.name.clone()));
+    tokio::time::timeout(DOWN_AFTER * 4, b.wait_event(|e| *e == ended))
+        .await
+        .expect("b to end the session with the peer that reads nothing");
+    for call in calls {
+        let result = within("a call to end", call).await.unwrap();
+        assert!(
+            !matches!(result, Ok(CallResult::Success(_))),
+            "no reply can have arrived"
+        );
+    }
+    on_b.stop(None);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_takes_no_more_calls_from_a_peer_than_it_has_answered_plus_a_bound() {
+    /// `reader::MAX_UNANSWERED_CALLS`.
+    const MAX_UNANSWERED_CALLS: usize = 1024;
+    let mut a = start_node_with("asker-a", patient()).await;
+    let mut b = start_node_with("asker-b", options(None)).await;
+    let (_link, holder, hold_proxy) = linked_with_actor(&mut a, &mut b, "asker-holds").await;
+    let other = spawn_in_group("asker-other").await;
+    let other_proxy = wait_for_proxy("asker-other", b.id, &other.get_cell()).await;
+
+    // As many calls as the bound, which b's actor holds unanswered, then a cast behind them
+    // (through the same proxy, so in that order). The calls are made as `ActorRef::call` makes
+    // them, without waiting for each.
+    let mut held = Vec::new();
+    for _ in 0..MAX_UNANSWERED_CALLS {
+        let (port, answer) = ractor::concurrency::oneshot::<u64>();
+        hold_proxy.cast(TestMessage::Hold(port.into())).unwrap();
+        held.push(answer);
+    }
+    hold_proxy.cast(TestMessage::Num(7)).unwrap();
+
+    // b reads nothing past the bound while its actor holds the calls, and does not hold its own
+    // deafness against a: the session outlives down_after (600 ms) twice over.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let numbers = ractor::call_t!(holder, TestMessage::Numbers, 5_000).unwrap();
+    assert!(numbers.is_empty(), "read past the bound: {numbers:?}");
+    assert_still_connected(&mut b);
+
+    // Once the held calls are answered (with an error: their ports are dropped), b reads on.
+    holder.stop(None);
+    for answer in held {
+        let answer = within("a held call to end", answer).await;
+        assert!(answer.is_err(), "{answer:?}");
+    }
+    let doubled = within("a call once the calls are answered", async {
+        ractor::call_t!(other_proxy, TestMessage::Double, 5_000, 21)
+    })
+    .await
+    .unwrap();
+    assert_eq!(doubled, 42);
+    assert_still_connected(&mut b);
+    other.stop(None);
     a.stop().await;
     b.stop().await;
 }

@@ -13,7 +13,7 @@
 //! least `down_after` and less than `down_after + min(heartbeat_interval, down_after / 8)`; never
 //! earlier.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,16 +27,31 @@ use crate::protocol::message::{ControlMessage, SessionMessage};
 
 /// Counts the frames a session's reader has received: the only thing the reader does for liveness.
 #[derive(Debug, Default)]
-pub(crate) struct ReceivedFrames(AtomicU64);
+pub(crate) struct ReceivedFrames {
+    count: AtomicU64,
+    /// Set while the reader reads nothing for a reason of this node's own (its actors have not
+    /// answered the peer's calls yet): the peer's silence then says nothing about the peer.
+    not_listening: AtomicBool,
+}
 
 impl ReceivedFrames {
-    /// Called by the reader for every frame, whatever it carries.
+    /// Called by the reader for every frame, whatever it carries, and for any other sign that the
+    /// peer is alive.
     pub(crate) fn frame_received(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The reader stops or resumes reading for a reason of this node's own.
+    pub(crate) fn set_not_listening(&self, not_listening: bool) {
+        self.not_listening.store(not_listening, Ordering::Relaxed);
     }
 
     fn count(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn is_listening(&self) -> bool {
+        !self.not_listening.load(Ordering::Relaxed)
     }
 }
 
@@ -100,7 +115,7 @@ async fn watch(
     loop {
         let now = Instant::now();
         let count = received.count();
-        if count != seen {
+        if count != seen || !received.is_listening() {
             seen = count;
             last_traffic = now;
         }
@@ -171,6 +186,29 @@ mod tests {
         // Down only once the feeder stopped, 18 s in, and then after at least five silent seconds.
         assert!(
             started.elapsed() >= Duration::from_secs(18 + 5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(silence >= TIMING.down_after);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_while_the_reader_does_not_listen_does_not_count() {
+        let received = Arc::new(ReceivedFrames::default());
+        received.set_not_listening(true);
+        let listener = {
+            let received = Arc::clone(&received);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(12)).await;
+                received.set_not_listening(false);
+            })
+        };
+        let started = Instant::now();
+        let silence = watch(TIMING, &received, || true).await.unwrap();
+        listener.await.unwrap();
+        // Twelve seconds of not listening, then five of silence.
+        assert!(
+            started.elapsed() >= Duration::from_secs(12 + 5),
             "{:?}",
             started.elapsed()
         );

@@ -4,6 +4,18 @@
 //! into the target actor's mailbox; a call too, with a byte reply port whose answer the same task
 //! awaits (in a [`FuturesUnordered`] polled next to the socket) and frames as the `Reply`; a reply
 //! completes the caller's ticket. Only control messages go to the session actor.
+//!
+//! The reader stops reading (the peer's socket then fills, and its senders wait) while either of
+//! two things the peer asked for has reached its bound:
+//! - the peer's calls delivered here and not answered yet: [`MAX_UNANSWERED_CALLS`]. Each holds a
+//!   message in an actor's mailbox and will make a reply. Reading resumes with the next answer;
+//!   meanwhile the peer's silence is not held against it (the liveness task is told so).
+//! - replies and control frames waiting to be written: the outbound queue's limit (see
+//!   `net::frame_writer`). Every write the writer makes meanwhile counts as a sign of the peer's
+//!   life (it read something); a peer that reads nothing at all is declared down after
+//!   `down_after`, and the session ends.
+//!
+//! So what a peer can make this node hold for it is bounded, whether or not it reads.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +35,11 @@ use crate::protocol::fragment::{FragmentError, Reassembly};
 use crate::protocol::message::{encode_reply_frame, CallFailure, ReplyOutcome, SessionMessage};
 use crate::remote_actor::InFlightCalls;
 use crate::reply::{self, CallTicket, ForwarderInbox};
+
+/// The most calls of a peer that may be delivered to actors here and wait for their answers; the
+/// reader reads nothing more from the peer until one is answered. An HTTP/2 server bounds the
+/// streams a client may open at once for the same reason.
+pub(crate) const MAX_UNANSWERED_CALLS: usize = 1024;
 
 /// What the reader needs besides the read half.
 pub(crate) struct ReaderContext {
@@ -50,21 +67,35 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
     let mut reassembly = Reassembly::default();
     let mut last_target = LastTarget::default();
     let reason = loop {
+        let unread = context.writer.is_unpaced_over_limit();
+        let busy = replies.len() >= MAX_UNANSWERED_CALLS;
+        // Not listening for a reason of our own; when the peer does not read either, its silence
+        // counts (unless the writer makes progress).
+        context.received.set_not_listening(busy && !unread);
         tokio::select! {
-            frame = reader.next_frame(context.max_frame) => match frame {
+            frame = reader.next_frame(context.max_frame), if !unread && !busy => match frame {
                 Ok(Some(body)) => {
                     context.received.frame_received();
-                    let mut receive = |body: &[u8]| {
-                        context.receive(body, &mut reassembly, &route, &mut last_target, &mut replies)
-                    };
-                    let handled = receive(body);
+                    let handled =
+                        context.receive(body, &mut reassembly, &route, &mut last_target, &mut replies);
                     // Then every frame the same read brought in, without a turn of this `select!`
-                    // (and its polls of the other branches) for each.
+                    // (and its polls of the other branches) for each, while the peer may be read.
                     let handled = handled.and_then(|()| loop {
+                        if replies.len() >= MAX_UNANSWERED_CALLS
+                            || context.writer.is_unpaced_over_limit()
+                        {
+                            break Ok(());
+                        }
                         match reader.buffered_frame(context.max_frame) {
                             Ok(Some(body)) => {
                                 context.received.frame_received();
-                                receive(body)?;
+                                context.receive(
+                                    body,
+                                    &mut reassembly,
+                                    &route,
+                                    &mut last_target,
+                                    &mut replies,
+                                )?;
                             }
                             Ok(None) => break Ok(()),
                             Err(err) => break Err(ReadError::from(err).to_string()),
@@ -77,6 +108,12 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                 Ok(None) => break "the peer closed the connection".to_owned(),
                 Err(err) => break err.to_string(),
             },
+            () = context.writer.wait_for_unpaced_room(|| context.received.frame_received()),
+                if unread => {
+                if context.writer.is_closed() {
+                    break "cannot write to the peer".to_owned();
+                }
+            }
             Some(forwarder) = inbox.recv() => forwarders.push(forwarder),
             Some(()) = forwarders.next(), if !forwarders.is_empty() => {}
             Some((call, outcome)) = replies.next(), if !replies.is_empty() => {

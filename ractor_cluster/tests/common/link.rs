@@ -36,7 +36,10 @@ pub(crate) enum Fault {
 pub(crate) struct Link {
     /// Where the proxy listens on 127.0.0.1.
     pub(crate) port: u16,
+    /// The fault on the bytes from the dialing node to the target node.
     fault: watch::Sender<Fault>,
+    /// The fault on the bytes back, from the target node to the dialing node.
+    fault_back: watch::Sender<Fault>,
     cuts: watch::Sender<u64>,
     task: JoinHandle<()>,
 }
@@ -54,6 +57,7 @@ impl Link {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (fault, fault_rx) = watch::channel(Fault::Pass);
+        let (fault_back, fault_back_rx) = watch::channel(Fault::Pass);
         let (cuts, cuts_rx) = watch::channel(0u64);
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
@@ -61,7 +65,8 @@ impl Link {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((near, _)) = accepted else { continue };
-                        connections.spawn(carry(near, target, fault_rx.clone(), cuts_rx.clone()));
+                        let faults = (fault_rx.clone(), fault_back_rx.clone());
+                        connections.spawn(carry(near, target, faults, cuts_rx.clone()));
                     }
                     Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 }
@@ -70,14 +75,21 @@ impl Link {
         Link {
             port,
             fault,
+            fault_back,
             cuts,
             task,
         }
     }
 
-    /// Applies `fault` to every connection, open or to come.
+    /// Applies `fault` to every connection, open or to come, both ways.
     pub(crate) fn set(&self, fault: Fault) {
         self.fault.send_replace(fault);
+        self.fault_back.send_replace(fault);
+    }
+
+    /// Applies `fault` to the bytes from the target node back to the dialing node only.
+    pub(crate) fn set_back(&self, fault: Fault) {
+        self.fault_back.send_replace(fault);
     }
 
     /// Closes every connection open now; later ones are carried as before.
@@ -90,7 +102,7 @@ impl Link {
 async fn carry(
     near: TcpStream,
     target: u16,
-    fault: watch::Receiver<Fault>,
+    (fault, fault_back): (watch::Receiver<Fault>, watch::Receiver<Fault>),
     mut cuts: watch::Receiver<u64>,
 ) {
     cuts.borrow_and_update();
@@ -102,8 +114,8 @@ async fn carry(
     let (near_read, near_write) = near.into_split();
     let (far_read, far_write) = far.into_split();
     tokio::select! {
-        () = pump(near_read, far_write, fault.clone()) => {}
-        () = pump(far_read, near_write, fault) => {}
+        () = pump(near_read, far_write, fault) => {}
+        () = pump(far_read, near_write, fault_back) => {}
         _ = cuts.changed() => {}
     }
     // Both sockets are dropped here: each end sees the connection close.
