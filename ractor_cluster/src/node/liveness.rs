@@ -46,7 +46,7 @@ impl ReceivedFrames {
         self.not_listening.store(not_listening, Ordering::Relaxed);
     }
 
-    fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
 

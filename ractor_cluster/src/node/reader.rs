@@ -5,6 +5,11 @@
 //! awaits (in a [`FuturesUnordered`] polled next to the socket) and frames as the `Reply`; a reply
 //! completes the caller's ticket. Only control messages go to the session actor.
 //!
+//! Every frame it hands on counts against the task's tokio coop budget, as a message taken from a
+//! channel does: in a burst, the actors it delivers to get the worker every 128 messages or so,
+//! instead of receiving the whole burst into their unbounded mailboxes before they first run
+//! (which held most of a 100 MiB flood in the receiving node's memory).
+//!
 //! The reader stops reading (the peer's socket then fills, and its senders wait) while either of
 //! two things the peer asked for has reached its bound:
 //! - the peer's calls delivered here and not answered yet: [`MAX_UNANSWERED_CALLS`]. Each holds a
@@ -76,31 +81,34 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
             frame = reader.next_frame(context.max_frame), if !unread && !busy => match frame {
                 Ok(Some(body)) => {
                     context.received.frame_received();
-                    let handled =
+                    let mut handled =
                         context.receive(body, &mut reassembly, &route, &mut last_target, &mut replies);
                     // Then every frame the same read brought in, without a turn of this `select!`
                     // (and its polls of the other branches) for each, while the peer may be read.
-                    let handled = handled.and_then(|()| loop {
-                        if replies.len() >= MAX_UNANSWERED_CALLS
-                            || context.writer.is_unpaced_over_limit()
-                        {
-                            break Ok(());
-                        }
+                    while handled.is_ok()
+                        && replies.len() < MAX_UNANSWERED_CALLS
+                        && !context.writer.is_unpaced_over_limit()
+                    {
+                        // Each frame counts against this task's coop budget, as a message taken
+                        // from a channel would: the reader then hands the worker to the actors it
+                        // delivers to every so many messages, instead of filling their (unbounded)
+                        // mailboxes with a whole burst before they run.
+                        tokio::task::coop::consume_budget().await;
                         match reader.buffered_frame(context.max_frame) {
                             Ok(Some(body)) => {
                                 context.received.frame_received();
-                                context.receive(
+                                handled = context.receive(
                                     body,
                                     &mut reassembly,
                                     &route,
                                     &mut last_target,
                                     &mut replies,
-                                )?;
+                                );
                             }
-                            Ok(None) => break Ok(()),
-                            Err(err) => break Err(ReadError::from(err).to_string()),
+                            Ok(None) => break,
+                            Err(err) => handled = Err(ReadError::from(err).to_string()),
                         }
-                    });
+                    }
                     if let Err(reason) = handled {
                         break reason;
                     }
@@ -285,5 +293,137 @@ impl Future for PendingReply {
         Pin::new(&mut self.rx)
             .poll(cx)
             .map(|answer| (call, answer.map_err(|_| CallFailure::ReplyDropped)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use ractor::message::BoxedDowncastErr;
+    use ractor::{Actor, ActorProcessingErr, Message};
+
+    use super::*;
+    use crate::net::{spawn_writer, FrameReader};
+    use crate::protocol::message::encode_cast_frame;
+
+    /// A message that claims to be remotable, so that the reader may deliver casts to its actor.
+    #[derive(Debug)]
+    struct Tick;
+
+    impl Message for Tick {
+        fn serializable() -> bool {
+            true
+        }
+
+        fn serialize(self) -> Result<SerializedMessage, BoxedDowncastErr> {
+            Ok(SerializedMessage::Cast {
+                variant: String::new(),
+                args: Vec::new(),
+                metadata: None,
+            })
+        }
+
+        fn deserialize(_: SerializedMessage) -> Result<Self, BoxedDowncastErr> {
+            Ok(Tick)
+        }
+    }
+
+    /// Records, when it handles its first message, how many frames the reader had received then.
+    struct FirstLook(Arc<ReceivedFrames>, Arc<AtomicU64>);
+
+    impl Actor for FirstLook {
+        type Msg = Tick;
+        type State = ();
+        type Arguments = ();
+
+        async fn pre_start(&self, _: ActorRef<Tick>, (): ()) -> Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+
+        async fn handle(
+            &self,
+            _: ActorRef<Tick>,
+            _: Tick,
+            (): &mut (),
+        ) -> Result<(), ActorProcessingErr> {
+            let _ =
+                self.1
+                    .compare_exchange(0, self.0.count(), Ordering::Relaxed, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    /// Stands in for the session actor, which this test does not need.
+    struct Silent;
+
+    impl Actor for Silent {
+        type Msg = NodeSessionMessage;
+        type State = ();
+        type Arguments = ();
+
+        async fn pre_start(
+            &self,
+            _: ActorRef<NodeSessionMessage>,
+            (): (),
+        ) -> Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+    }
+
+    // One thread, as in a node running one tokio worker: the reader and the actor take turns.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_reader_lets_the_actor_run_during_a_burst() {
+        const BURST: u64 = 5_000;
+        let received = Arc::new(ReceivedFrames::default());
+        let first_look = Arc::new(AtomicU64::new(0));
+        let (actor, _) = Actor::spawn(
+            None,
+            FirstLook(Arc::clone(&received), Arc::clone(&first_look)),
+            (),
+        )
+        .await
+        .unwrap();
+        let (session, _) = Actor::spawn(None, Silent, ()).await.unwrap();
+
+        // The whole burst is in the socket before the reader starts.
+        let (mut near, far) = tokio::io::duplex(1 << 20);
+        let mut burst = Vec::new();
+        for _ in 0..BURST {
+            encode_cast_frame(actor.get_id().pid(), &[], u32::MAX, &mut burst).unwrap();
+        }
+        tokio::io::AsyncWriteExt::write_all(&mut near, &burst)
+            .await
+            .unwrap();
+        let (replies, _far_replies) = tokio::io::duplex(1 << 16);
+        let (writer, _writer_task) = spawn_writer(Box::new(replies));
+        let reader = spawn_reader(
+            FrameReader::new(Box::new(far)),
+            ReaderContext {
+                session: session.clone(),
+                writer,
+                in_flight: Arc::default(),
+                max_frame: u32::MAX,
+                received: Arc::clone(&received),
+            },
+        );
+
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while received.count() < BURST || first_look.load(Ordering::Relaxed) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the burst to be read and handled");
+        let seen = first_look.load(Ordering::Relaxed);
+        // Without the reader's yields, the actor would first run after all of them.
+        assert!(
+            seen < BURST / 4,
+            "the actor first ran after {seen} of {BURST} frames"
+        );
+        reader.abort();
+        actor.stop(None);
+        session.stop(None);
     }
 }
