@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use ractor::message::SerializedMessage;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 
+use crate::backpressure::PaceEntry;
 use crate::net::{Lane, WriterClosed, WriterHandle};
 use crate::node::references;
 use crate::protocol::message::{encode_call_frame, encode_cast_frame};
@@ -251,9 +252,16 @@ fn end_as(
     }
 }
 
+/// A proxy's state: what it needs to send, and how far behind `paced_cast` it is.
+#[derive(Debug)]
+pub(crate) struct ProxyState {
+    args: RemoteActorArgs,
+    pace: PaceEntry,
+}
+
 impl Actor for RemoteActor {
     type Msg = RemoteActorMessage;
-    type State = RemoteActorArgs;
+    type State = ProxyState;
     type Arguments = RemoteActorArgs;
 
     async fn pre_start(
@@ -262,7 +270,10 @@ impl Actor for RemoteActor {
         args: RemoteActorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         crate::backpressure::register(myself.get_id().node(), args.writer.probe());
-        Ok(args)
+        Ok(ProxyState {
+            args,
+            pace: PaceEntry::file(myself.get_id()),
+        })
     }
 
     async fn handle_serialized(
@@ -272,7 +283,16 @@ impl Actor for RemoteActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match ProxyInstruction::read(&message) {
-            None => state.send(message).await,
+            None => {
+                let cast = match &message {
+                    SerializedMessage::Cast { args, .. } => Some(args.len()),
+                    _ => None,
+                };
+                state.args.send(message).await;
+                if let Some(bytes) = cast {
+                    state.pace.pace().taken(bytes);
+                }
+            }
             Some(ProxyInstruction::End(exit)) => end_as(&myself, exit)?,
             // For waiting proxies only.
             Some(ProxyInstruction::LookForSession | ProxyInstruction::StopWaiting) => {}

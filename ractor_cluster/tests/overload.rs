@@ -12,7 +12,9 @@ use common::{
     NodeOptions, TestMessage, FAST_LIVENESS,
 };
 use ractor::rpc::CallResult;
-use ractor_cluster::backpressure::{outbound_backlog, wait_for_outbound_room};
+use ractor_cluster::backpressure::{
+    outbound_backlog, paced_cast, wait_for_outbound_room, PACED_MAILBOX_BYTES,
+};
 
 fn options(max_outbound: Option<usize>) -> NodeOptions {
     NodeOptions {
@@ -227,6 +229,68 @@ async fn a_node_takes_no_more_calls_from_a_peer_than_it_has_answered_plus_a_boun
     assert_eq!(doubled, 42);
     assert_still_connected(&mut b);
     other.stop(None);
+    a.stop().await;
+    b.stop().await;
+}
+
+// One thread, so that the sender and the proxy take turns: with only the queue to wait on, the
+// sender would cast the whole flood into the proxy's mailbox before the proxy first ran.
+#[tokio::test(flavor = "current_thread")]
+async fn paced_casts_wait_for_the_proxy_and_its_queue() {
+    const LIMIT: usize = 256 * 1024;
+    const COUNT: usize = 64 * 1024;
+    let outbound = NodeOptions {
+        max_outbound: Some(LIMIT),
+        ..NodeOptions::default()
+    };
+    let mut a = start_node_with("paced-a", outbound).await;
+    let mut b = start_node_with("paced-b", NodeOptions::default()).await;
+    let (link, on_b, proxy) = linked_with_actor(&mut a, &mut b, "paced-group").await;
+
+    // The peer reads nothing: 64 MiB of paced casts stop at the sockets' buffers, the queue's
+    // bound and the proxy mailbox's allowance.
+    link.set(Fault::Stall);
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sender = tokio::spawn({
+        let (proxy, accepted) = (proxy.clone(), accepted.clone());
+        async move {
+            for _ in 0..COUNT {
+                paced_cast(&proxy, TestMessage::Blob(vec![1u8; 1024]))
+                    .await
+                    .unwrap();
+                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    let count = || accepted.load(std::sync::atomic::Ordering::Relaxed);
+    // Until the count stops moving for 200 ms (at most the usual wait).
+    within("the paced sender to stop", async {
+        let mut last = usize::MAX;
+        while count() != last {
+            last = count();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let stopped_at = count();
+    assert!(
+        !sender.is_finished(),
+        "all {COUNT} casts went into the mailbox"
+    );
+    // Whatever the loopback's socket buffers hold, plus the queue and the allowance.
+    let bounded = LIMIT + PACED_MAILBOX_BYTES as usize;
+    assert!(
+        stopped_at < COUNT / 2 && stopped_at >= bounded / 1024,
+        "stopped after {stopped_at} casts"
+    );
+
+    // The peer reads again: every cast arrives, in full.
+    link.set(Fault::Pass);
+    within("the paced sender to finish", sender).await.unwrap();
+    let blobs = ractor::call_t!(proxy, TestMessage::Blobs, 30_000).unwrap();
+    assert_eq!(blobs.len(), COUNT);
+    assert_still_connected(&mut a);
+    on_b.stop(None);
     a.stop().await;
     b.stop().await;
 }
