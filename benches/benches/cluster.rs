@@ -154,14 +154,16 @@ impl Client {
         let received = match self {
             Self::Ours(proxy) => {
                 for sent in 1..=count {
-                    proxy
-                        .cast(BenchMessage::Payload(payload.to_vec()))
-                        .unwrap_or_else(|err| panic!("remote cast failed: {err}"));
+                    // Paced by the proxy's mailbox and the connection's outbound queue, as the
+                    // baseline is by its socket: a flood then holds bounded memory on the
+                    // sending side.
+                    ractor_cluster::backpressure::paced_cast(
+                        proxy,
+                        BenchMessage::Payload(payload.to_vec()),
+                    )
+                    .await
+                    .unwrap_or_else(|err| panic!("remote cast failed: {err}"));
                     if sent % YIELD_EVERY == 0 {
-                        // Paced by the connection's outbound queue, as the baseline is by its
-                        // socket: a flood then holds bounded memory on the sending side.
-                        ractor_cluster::backpressure::wait_for_outbound_room(&proxy.get_cell())
-                            .await;
                         tokio::task::yield_now().await;
                     }
                 }
