@@ -90,7 +90,8 @@ pub async fn wait_for_outbound_room(actor: &ActorCell) {
 }
 
 /// How many bytes of casts made with [`paced_cast`] may wait in a remote actor's proxy mailbox
-/// (not yet taken into the connection's outbound queue) before `paced_cast` waits.
+/// (not yet taken into the connection's outbound queue) before `paced_cast` waits. A cast counts
+/// for its serialized size, and at least 1 KiB, so at most 1,024 casts wait there.
 pub const PACED_MAILBOX_BYTES: u64 = 1024 * 1024;
 
 /// Casts `message` to `actor` once the way to it has room, and waits for that room without
@@ -160,6 +161,7 @@ impl Pace {
     }
 
     fn sent(&self, bytes: usize) {
+        let bytes = charge(bytes);
         // Casts made without `paced_cast` were taken but not counted as sent: start from what was
         // taken, so that they loosen the pacing instead of leaving it without effect.
         self.sent
@@ -169,7 +171,7 @@ impl Pace {
 
     /// Called by the proxy for every cast it has taken from its mailbox.
     pub(crate) fn taken(&self, bytes: usize) {
-        self.taken.fetch_add(bytes as u64, Ordering::SeqCst);
+        self.taken.fetch_add(charge(bytes) as u64, Ordering::SeqCst);
         if self.waiting.load(Ordering::SeqCst) && self.behind() <= PACED_MAILBOX_BYTES / 2 {
             self.waiting.store(false, Ordering::SeqCst);
             self.caught_up.notify_waiters();
@@ -190,6 +192,12 @@ impl Pace {
             caught_up.await;
         }
     }
+}
+
+/// What a cast of `bytes` counts for against the allowance: at least 1 KiB, so that small casts
+/// are bounded in number too (each also costs ractor an envelope and a mailbox slot).
+fn charge(bytes: usize) -> usize {
+    bytes.max(1024)
 }
 
 /// The pace of each proxy of this process, by actor id.
