@@ -594,19 +594,29 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_full_queue_makes_senders_wait_until_the_peer_reads() {
-        // A pipe that holds 4 KiB and a queue limit of 16 KiB: nothing drains until we read.
+    /// A writer on a pipe that holds 4 KiB, with a queue limit of 16 KiB, and the pipe's far end:
+    /// nothing drains until the test reads.
+    fn small_pipe() -> (WriterHandle, FrameReader) {
         let (near, far) = tokio::io::duplex(4096);
         let (writer, _task) = spawn_writer_with_limit(Box::new(near), 16 * 1024);
-        let mut reader = FrameReader::new(Box::new(far));
+        (writer, FrameReader::new(Box::new(far)))
+    }
 
+    /// Casts 1 KiB until the queue holds its limit; returns how many frames that took.
+    async fn fill_with_casts(writer: &WriterHandle) -> usize {
         let mut sent = 0;
         while !writer.is_congested() {
-            cast(&writer, 1, &[1u8; 1024]);
+            cast(writer, 1, &[1u8; 1024]);
             sent += 1;
             tokio::task::yield_now().await;
         }
+        sent
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_senders_wait_until_the_peer_reads() {
+        let (writer, mut reader) = small_pipe();
+        let sent = fill_with_casts(&writer).await;
         assert!(writer.queued_bytes() >= 16 * 1024);
         let waiting = tokio::time::timeout(Duration::from_millis(50), writer.wait_for_room()).await;
         assert!(waiting.is_err(), "no room while the peer reads nothing");
@@ -624,17 +634,9 @@ mod tests {
 
     #[tokio::test]
     async fn replies_and_control_frames_count_as_unpaced_until_written() {
-        let (near, far) = tokio::io::duplex(4096);
-        let (writer, _task) = spawn_writer_with_limit(Box::new(near), 16 * 1024);
-        let mut reader = FrameReader::new(Box::new(far));
-
+        let (writer, mut reader) = small_pipe();
         // Casts are paced by their senders: they never count as unpaced.
-        let mut sent = 0;
-        while !writer.is_congested() {
-            cast(&writer, 1, &[1u8; 1024]);
-            sent += 1;
-            tokio::task::yield_now().await;
-        }
+        let mut sent = fill_with_casts(&writer).await;
         assert!(!writer.is_unpaced_over_limit());
 
         // Replies and control frames are.
