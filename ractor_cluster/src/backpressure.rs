@@ -39,7 +39,7 @@
 //! They are bounded apart, by the same limit: while they fill it, the session reads nothing more
 //! from the peer (whose own senders then wait, since its socket fills), and a peer that reads none
 //! of them for `down_after` is declared down. Nor does a session read more of a peer that has
-//! 1,024 calls delivered here and not answered yet.
+//! 1,024 calls (by default) delivered here and not answered yet.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -89,7 +89,7 @@
 //! between them; the outbound queue per peer is bounded, and a sender can wait for room in it and in
 //! the proxy's mailbox with [`backpressure::paced_cast`]. So is what a peer can
 //! make a node hold for it: the reader task reads nothing more from a peer that has 1,024 calls
-//! unanswered here, or whose replies and control answers fill the outbound bound, until they are
+//! (`NodeServer::with_max_unanswered_calls`) unanswered here, or whose replies and control answers fill the outbound bound, until they are
 //! answered or read.
 //!
 //! # Failure model

@@ -101,6 +101,11 @@ pub const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS: usize = 64;
 /// (32 MiB); see [`NodeServer::with_max_outbound_queue`].
 pub const DEFAULT_MAX_OUTBOUND_QUEUE: usize = crate::net::DEFAULT_OUTBOUND_LIMIT;
 
+/// Default number of a peer's calls that may wait for their answers on this node before the
+/// session reads nothing more from that peer (1,024); see
+/// [`NodeServer::with_max_unanswered_calls`].
+pub const DEFAULT_MAX_UNANSWERED_CALLS: usize = 1024;
+
 /// How long, by default, a reference to an actor of a node that this node has no session with
 /// waits for one before it fails; see [`NodeServer::with_reference_wait`].
 pub const DEFAULT_REFERENCE_WAIT: Duration = Duration::from_secs(10);
@@ -427,6 +432,7 @@ pub struct NodeServer {
     down_after: Duration,
     max_unauthenticated_connections: usize,
     max_outbound_queue: usize,
+    max_unanswered_calls: usize,
     reconnect: ReconnectPolicy,
     announce: Announce,
     reference_wait: Duration,
@@ -484,6 +490,7 @@ impl NodeServer {
             down_after: DEFAULT_DOWN_AFTER,
             max_unauthenticated_connections: DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
             max_outbound_queue: DEFAULT_MAX_OUTBOUND_QUEUE,
+            max_unanswered_calls: DEFAULT_MAX_UNANSWERED_CALLS,
             reconnect: ReconnectPolicy::default(),
             announce: Announce::default(),
             reference_wait: DEFAULT_REFERENCE_WAIT,
@@ -593,6 +600,18 @@ impl NodeServer {
         self
     }
 
+    /// Sets how many of a peer's calls may be delivered to actors here and wait for their answers
+    /// before the session reads nothing more from that peer (default
+    /// [`DEFAULT_MAX_UNANSWERED_CALLS`], 1,024; at least 1). Reading resumes with the next answer,
+    /// and the wait is not held against the peer's liveness. Each unanswered call holds a message
+    /// and will make a reply, so this bounds what a peer's calls can make this node hold. Raise it
+    /// for workloads with more concurrent calls from one peer, nested calls back to that peer
+    /// included: a call served here that calls the peer and waits counts until it is answered.
+    pub fn with_max_unanswered_calls(mut self, calls: usize) -> Self {
+        self.max_unanswered_calls = calls.max(1);
+        self
+    }
+
     /// Sets whether and how often a lost peer that this node had dialed is dialed again (default
     /// [`ReconnectPolicy::default`]: from 100 ms, doubling, at most 10 s apart, with jitter).
     pub fn with_reconnect(mut self, policy: ReconnectPolicy) -> Self {
@@ -633,6 +652,8 @@ pub(crate) struct NodeConfig {
     pub(crate) announce: Announce,
     /// Bound on the queued bytes of casts, calls and replies per peer.
     pub(crate) max_outbound_queue: usize,
+    /// Bound on a peer's calls delivered here and not answered yet.
+    pub(crate) max_unanswered_calls: usize,
     /// Whether peers' named actors get name forwarders in ractor's registry (see `names`).
     pub(crate) remote_names_in_registry: bool,
 }
@@ -1235,6 +1256,7 @@ impl Actor for NodeServer {
             announce: self.announce,
             remote_names_in_registry: self.remote_names_in_registry,
             max_outbound_queue: self.max_outbound_queue,
+            max_unanswered_calls: self.max_unanswered_calls,
         };
         references::local_node_up(
             node_id_of(&config.local.name),

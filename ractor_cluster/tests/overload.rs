@@ -189,10 +189,17 @@ async fn a_peer_that_does_not_read_the_replies_it_asked_for_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_takes_no_more_calls_from_a_peer_than_it_has_answered_plus_a_bound() {
-    /// `reader::MAX_UNANSWERED_CALLS`.
-    const MAX_UNANSWERED_CALLS: usize = 1024;
+    /// b's bound, below the default so that the test shows the setting at work.
+    const MAX_UNANSWERED_CALLS: usize = 100;
     let mut a = start_node_with("asker-a", patient()).await;
-    let mut b = start_node_with("asker-b", options(None)).await;
+    let mut b = start_node_with(
+        "asker-b",
+        NodeOptions {
+            max_unanswered_calls: Some(MAX_UNANSWERED_CALLS),
+            ..options(None)
+        },
+    )
+    .await;
     let (_link, holder, hold_proxy) = linked_with_actor(&mut a, &mut b, "asker-holds").await;
     let other = spawn_in_group("asker-other").await;
     let other_proxy = wait_for_proxy("asker-other", b.id, &other.get_cell()).await;

@@ -12,9 +12,10 @@
 //!
 //! The reader stops reading (the peer's socket then fills, and its senders wait) while either of
 //! two things the peer asked for has reached its bound:
-//! - the peer's calls delivered here and not answered yet: [`MAX_UNANSWERED_CALLS`]. Each holds a
-//!   message in an actor's mailbox and will make a reply. Reading resumes with the next answer;
-//!   meanwhile the peer's silence is not held against it (the liveness task is told so).
+//! - the peer's calls delivered here and not answered yet, at most
+//!   `NodeServer::with_max_unanswered_calls` (1,024 by default). Each holds a message in an
+//!   actor's mailbox and will make a reply. Reading resumes with the next answer; meanwhile the
+//!   peer's silence is not held against it (the liveness task is told so).
 //! - replies and control frames waiting to be written: the outbound queue's limit (see
 //!   `net::frame_writer`). Every write the writer makes meanwhile counts as a sign of the peer's
 //!   life (it read something); a peer that reads nothing at all is declared down after
@@ -41,11 +42,6 @@ use crate::protocol::message::{encode_reply_frame, CallFailure, ReplyOutcome, Se
 use crate::remote_actor::InFlightCalls;
 use crate::reply::{self, CallTicket, ForwarderInbox};
 
-/// The most calls of a peer that may be delivered to actors here and wait for their answers; the
-/// reader reads nothing more from the peer until one is answered. An HTTP/2 server bounds the
-/// streams a client may open at once for the same reason.
-pub(crate) const MAX_UNANSWERED_CALLS: usize = 1024;
-
 /// What the reader needs besides the read half.
 pub(crate) struct ReaderContext {
     pub(crate) session: ActorRef<NodeSessionMessage>,
@@ -53,6 +49,10 @@ pub(crate) struct ReaderContext {
     pub(crate) in_flight: Arc<InFlightCalls>,
     /// Limit of inbound frames, and of the reply frames this task sends.
     pub(crate) max_frame: u32,
+    /// The most calls of the peer that may be delivered to actors here and wait for their
+    /// answers; the reader reads nothing more from the peer until one is answered. An HTTP/2
+    /// server bounds the streams a client may open at once for the same reason.
+    pub(crate) max_unanswered_calls: usize,
     /// Counts every frame received, for down detection (see `liveness`).
     pub(crate) received: Arc<ReceivedFrames>,
 }
@@ -73,7 +73,7 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
     let mut last_target = LastTarget::default();
     let reason = loop {
         let unread = context.writer.is_unpaced_over_limit();
-        let busy = replies.len() >= MAX_UNANSWERED_CALLS;
+        let busy = replies.len() >= context.max_unanswered_calls;
         // Not listening for a reason of our own; when the peer does not read either, its silence
         // counts (unless the writer makes progress).
         context.received.set_not_listening(busy && !unread);
@@ -86,7 +86,7 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                     // Then every frame the same read brought in, without a turn of this `select!`
                     // (and its polls of the other branches) for each, while the peer may be read.
                     while handled.is_ok()
-                        && replies.len() < MAX_UNANSWERED_CALLS
+                        && replies.len() < context.max_unanswered_calls
                         && !context.writer.is_unpaced_over_limit()
                     {
                         // Each frame counts against this task's coop budget, as a message taken
@@ -405,6 +405,7 @@ mod tests {
                 writer,
                 in_flight: Arc::default(),
                 max_frame: u32::MAX,
+                max_unanswered_calls: crate::node::DEFAULT_MAX_UNANSWERED_CALLS,
                 received: Arc::clone(&received),
             },
         );

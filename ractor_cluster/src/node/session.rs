@@ -611,6 +611,7 @@ impl NodeSessionState {
                 writer,
                 in_flight: Arc::clone(&in_flight),
                 max_frame: self.config.max_frame,
+                max_unanswered_calls: self.config.max_unanswered_calls,
                 received,
             },
         );

@@ -98,6 +98,8 @@ pub(crate) struct NodeOptions {
     pub(crate) max_unauthenticated: Option<usize>,
     /// Bound on the outbound queue per peer, if not the default.
     pub(crate) max_outbound: Option<usize>,
+    /// Bound on a peer's unanswered calls, if not the default.
+    pub(crate) max_unanswered_calls: Option<usize>,
 }
 
 impl Default for NodeOptions {
@@ -113,6 +115,7 @@ impl Default for NodeOptions {
             reconnect: None,
             max_unauthenticated: None,
             max_outbound: None,
+            max_unanswered_calls: None,
         }
     }
 }
@@ -174,6 +177,9 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     }
     if let Some(max) = options.max_outbound {
         server = server.with_max_outbound_queue(max);
+    }
+    if let Some(max) = options.max_unanswered_calls {
+        server = server.with_max_unanswered_calls(max);
     }
     let (server, handle) = Actor::spawn(None, server, ()).await.unwrap();
     let (tx, events) = mpsc::unbounded_channel();
