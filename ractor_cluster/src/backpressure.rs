@@ -119,13 +119,13 @@ pub async fn paced_cast<M: Message>(
     if cell.get_status() >= ractor::ActorStatus::Draining {
         return Err(MessagingErr::SendErr(message));
     }
-    if let Some(probe) = probe_of(&cell) {
-        probe.wait_for_room().await;
-    }
     let Some(pace) = pace_of(cell.get_id()) else {
-        // Not a proxy of this crate's sessions (or one that has ended): nothing to pace on.
+        // Not a proxy of a session (a waiting one, or one that has ended): only the queue of its
+        // node, if there is one, to wait on.
+        wait_for_outbound_room(&cell).await;
         return actor.cast(message);
     };
+    pace.queue.wait_for_room().await;
     if pace.behind() >= PACED_MAILBOX_BYTES {
         pace.wait_for_catch_up().await;
     }
@@ -140,9 +140,11 @@ pub async fn paced_cast<M: Message>(
         .map_err(|_| MessagingErr::ChannelClosed)
 }
 
-/// How far a proxy's taking of casts lags behind the casts made through [`paced_cast`].
-#[derive(Debug, Default)]
+/// How far a proxy's taking of casts lags behind the casts made through [`paced_cast`], and the
+/// queue of its session (so that a paced cast finds both with one lookup).
+#[derive(Debug)]
 pub(crate) struct Pace {
+    queue: WriterProbe,
     /// Bytes cast through `paced_cast`, brought up to `taken` whenever that got ahead.
     sent: AtomicU64,
     /// Bytes of casts the proxy has taken from its mailbox.
@@ -221,9 +223,16 @@ pub(crate) struct PaceEntry {
 }
 
 impl PaceEntry {
-    /// Files a fresh pace for the proxy `id`.
-    pub(crate) fn file(id: ActorId) -> Self {
-        let pace = Arc::new(Pace::default());
+    /// Files a fresh pace for the proxy `id`, which sends through `queue`.
+    pub(crate) fn file(id: ActorId, queue: WriterProbe) -> Self {
+        let pace = Arc::new(Pace {
+            queue,
+            sent: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            caught_up: Notify::new(),
+        });
         PACES
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -269,10 +269,11 @@ impl Actor for RemoteActor {
         myself: ActorRef<Self::Msg>,
         args: RemoteActorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        crate::backpressure::register(myself.get_id().node(), args.writer.probe());
+        let probe = args.writer.probe();
+        crate::backpressure::register(myself.get_id().node(), probe.clone());
         Ok(ProxyState {
             args,
-            pace: PaceEntry::file(myself.get_id()),
+            pace: PaceEntry::file(myself.get_id(), probe),
         })
     }
 
