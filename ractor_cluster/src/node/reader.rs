@@ -89,13 +89,13 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                         && replies.len() < context.max_unanswered_calls
                         && !context.writer.is_unpaced_over_limit()
                     {
-                        // Each frame counts against this task's coop budget, as a message taken
-                        // from a channel would: the reader then hands the worker to the actors it
-                        // delivers to every so many messages, instead of filling their (unbounded)
-                        // mailboxes with a whole burst before they run.
-                        tokio::task::coop::consume_budget().await;
                         match reader.buffered_frame(context.max_frame) {
                             Ok(Some(body)) => {
+                                // Each frame counts against this task's coop budget, as a message
+                                // taken from a channel would: the reader then hands the worker to
+                                // the actors it delivers to every so many messages, instead of
+                                // filling their (unbounded) mailboxes with a whole burst first.
+                                tokio::task::coop::consume_budget().await;
                                 context.received.frame_received();
                                 handled = context.receive(
                                     body,
