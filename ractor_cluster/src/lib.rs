@@ -86,11 +86,11 @@
 //! whose session ends, whose target is gone or whose reply cannot be decoded fails at once.
 //!
 //! Messages over 64 KiB travel in pieces, so heartbeats, replies and other actors' messages pass
-//! between them; the outbound queue per peer is bounded, and a sender can wait for room in it and in
-//! the proxy's mailbox with [`backpressure::paced_cast`]. So is what a peer can
-//! make a node hold for it: the reader task reads nothing more from a peer that has 1,024 calls
-//! (`NodeServer::with_max_unanswered_calls`) unanswered here, or whose replies and control answers fill the outbound bound, until they are
-//! answered or read.
+//! between them; the outbound queue per peer is bounded, and a sender can wait for room in it and
+//! in the proxy's mailbox with [`backpressure::paced_cast`]. What a peer can make a node hold for
+//! it is bounded too: the reader task reads nothing more from a peer that has 1,024 calls
+//! unanswered here ([`node::NodeServer::with_max_unanswered_calls`]), or whose replies and control
+//! answers fill the outbound bound, until they are answered or read.
 //!
 //! # Failure model
 //!
