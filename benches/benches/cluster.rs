@@ -319,28 +319,19 @@ impl Actor for CountingRemoteCell {
     }
 }
 
-/// A remote cell with the default (do-nothing) handler, for the memory of bare cells.
-struct BareRemoteCell;
+/// An actor that does nothing with its messages of type `M`: the bare remote cells of the memory
+/// figure (`Idle<BenchMessage>`) and the supervisor that ractor links remote cells to
+/// (`Idle<()>`).
+struct Idle<M>(std::marker::PhantomData<fn() -> M>);
 
-impl Actor for BareRemoteCell {
-    type Msg = BenchMessage;
-    type State = ();
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<Self::Msg>,
-        (): (),
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(())
+impl<M> Idle<M> {
+    const fn new() -> Self {
+        Self(std::marker::PhantomData)
     }
 }
 
-/// Supervises the remote cells (ractor spawns a remote cell linked to a supervisor).
-struct Parent;
-
-impl Actor for Parent {
-    type Msg = ();
+impl<M: ractor::Message> Actor for Idle<M> {
+    type Msg = M;
     type State = ();
     type Arguments = ();
 
@@ -368,7 +359,7 @@ async fn start_ceiling() -> Ceiling {
     let (sink, _) = Actor::spawn(None, Sink::<BenchMessage>::new(), ())
         .await
         .expect("cannot start the local sink");
-    let (parent, _) = Actor::spawn(None, Parent, ())
+    let (parent, _) = Actor::spawn(None, Idle::<()>::new(), ())
         .await
         .expect("cannot start the remote cells' parent");
     let progress = Arc::new(Progress::default());
@@ -1052,7 +1043,7 @@ fn remote_cells_child(quick: bool) {
         .build()
         .expect("cannot build the runtime");
     let (before, after) = run(&rt, async move {
-        let (parent, _) = Actor::spawn(None, Parent, ())
+        let (parent, _) = Actor::spawn(None, Idle::<()>::new(), ())
             .await
             .expect("cannot start the remote cells' parent");
         let before = ProcStats::current().rss_kib;
@@ -1064,7 +1055,7 @@ fn remote_cells_child(quick: bool) {
             };
             let (cell, handle) = ractor::ActorRuntime::spawn_linked_remote(
                 None,
-                BareRemoteCell,
+                Idle::<BenchMessage>::new(),
                 id,
                 (),
                 parent.get_cell(),
