@@ -114,6 +114,7 @@ pub(crate) mod reply;
 pub mod __private;
 
 pub mod backpressure;
+pub mod discovery;
 pub mod macros;
 pub mod node;
 

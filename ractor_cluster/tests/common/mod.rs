@@ -6,6 +6,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub(crate) mod dns_server;
 pub(crate) mod link;
 pub(crate) mod peer_process;
 mod tls_certificate;

@@ -1,0 +1,159 @@
+//! Finding the nodes to connect to: a [`Discovery`] is asked, again and again, for the addresses
+//! of the nodes this node should be connected to.
+//!
+//! Built in:
+//! * [`StaticSeeds`]: a fixed list of `host:port` addresses, the same on every node;
+//! * [`DnsDiscovery`] (feature `dns`, on by default): every A and AAAA record of a name, with a
+//!   port, as a Kubernetes headless service publishes its pods; or every SRV record of a name.
+//!
+//! Anything else (a cloud provider's API, a service registry, a file) is a type that implements
+//! [`Discovery`]. A discovery result may list this node itself; the node recognises its own
+//! address and never keeps a session with itself.
+
+#[cfg(feature = "dns")]
+mod dns;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+#[cfg(feature = "dns")]
+pub use dns::DnsDiscovery;
+
+/// Default time between two rounds of discovery (and of dialing the nodes found): 2 s.
+///
+/// A round costs one query per node (to DNS, for [`DnsDiscovery`]) and nothing on the wire when
+/// the cluster is complete; a node that is missing is dialed again at the next round whose time
+/// has come under the node's [`ReconnectPolicy`](crate::node::ReconnectPolicy) backoff.
+pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The longest a discovery round may take when the interval is shorter (5 s): long enough for a
+/// DNS resolver's own timeout and retry.
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most addresses one discovery round may return; the rest are ignored with a warning. A
+/// bound on what a misconfigured source (or a hostile DNS answer) can make a node dial.
+pub const MAX_DISCOVERED_ADDRESSES: usize = 4096;
+
+/// What [`Discovery::discover`] returns: the addresses to be connected to, or why they could not
+/// be found this time.
+pub type DiscoveryFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<String>, DiscoveryError>> + Send + 'a>>;
+
+/// A source of the addresses (`host:port`, or a socket address such as `10.1.2.3:4697` or
+/// `[fd00::7]:4697`) of the nodes this node should be connected to.
+///
+/// The node asks it once per interval, on a task of its own, one round at a time, and waits for each answer at most the longer of the interval and
+/// [`DISCOVERY_TIMEOUT`]: a slow source delays nothing else. An error is logged and the next round asks again; the connections already made stay.
+///
+/// ```
+/// use ractor_cluster::discovery::{Discovery, DiscoveryFuture};
+///
+/// /// The nodes listed, one `host:port` a line, in a file that a deployment tool rewrites.
+/// struct FromFile(std::path::PathBuf);
+///
+/// impl Discovery for FromFile {
+///     fn discover(&self) -> DiscoveryFuture<'_> {
+///         Box::pin(async move {
+///             let text = tokio::fs::read_to_string(&self.0).await?;
+///             Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+///         })
+///     }
+/// }
+/// ```
+pub trait Discovery: Send + Sync + 'static {
+    /// The addresses of the nodes this node should be connected to now. It may include this node.
+    fn discover(&self) -> DiscoveryFuture<'_>;
+}
+
+/// A fixed list of seed addresses: every node of the cluster can be given the same list (its own
+/// address included), and each dials the others.
+///
+/// ```
+/// use ractor_cluster::discovery::StaticSeeds;
+///
+/// let seeds = StaticSeeds::new(["10.0.0.1:4697", "10.0.0.2:4697", "10.0.0.3:4697"]);
+/// assert_eq!(seeds.addresses().len(), 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticSeeds {
+    addresses: Vec<String>,
+}
+
+impl StaticSeeds {
+    /// Seeds at these `host:port` addresses.
+    pub fn new<I, S>(addresses: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            addresses: addresses.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The seed addresses.
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+}
+
+impl Discovery for StaticSeeds {
+    fn discover(&self) -> DiscoveryFuture<'_> {
+        Box::pin(std::future::ready(Ok(self.addresses.clone())))
+    }
+}
+
+/// Why a discovery round found nothing: the source could not be asked, or its answer was not
+/// understood. The node logs it and asks again at the next round.
+#[derive(Debug)]
+pub struct DiscoveryError {
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl DiscoveryError {
+    /// Wraps the error of a discovery source.
+    pub fn new(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "discovery failed: {}", self.source)
+    }
+}
+
+impl std::error::Error for DiscoveryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
+impl From<std::io::Error> for DiscoveryError {
+    fn from(err: std::io::Error) -> Self {
+        Self::new(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn static_seeds_return_their_list() {
+        let seeds = StaticSeeds::new(["a:1", "b:2"]);
+        let found = seeds.discover().await.map_err(|e| e.to_string());
+        assert_eq!(found, Ok(vec!["a:1".to_owned(), "b:2".to_owned()]));
+    }
+
+    #[test]
+    fn errors_keep_their_source() {
+        let err = DiscoveryError::from(std::io::Error::other("no route"));
+        assert_eq!(err.to_string(), "discovery failed: no route");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}
