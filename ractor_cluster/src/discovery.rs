@@ -48,16 +48,16 @@ pub type DiscoveryFuture<'a> =
 /// [`DISCOVERY_TIMEOUT`]: a slow source delays nothing else. An error is logged and the next round asks again; the connections already made stay.
 ///
 /// ```
-/// use ractor_cluster::discovery::{Discovery, DiscoveryFuture};
+/// use ractor_cluster::discovery::{Discovery, DiscoveryError, DiscoveryFuture};
 ///
-/// /// The nodes listed, one `host:port` a line, in a file that a deployment tool rewrites.
-/// struct FromFile(std::path::PathBuf);
+/// /// The nodes listed, comma-separated, in an environment variable that a deployment tool sets.
+/// struct FromEnv(&'static str);
 ///
-/// impl Discovery for FromFile {
+/// impl Discovery for FromEnv {
 ///     fn discover(&self) -> DiscoveryFuture<'_> {
 ///         Box::pin(async move {
-///             let text = tokio::fs::read_to_string(&self.0).await?;
-///             Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+///             let list = std::env::var(self.0).map_err(DiscoveryError::new)?;
+///             Ok(list.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect())
 ///         })
 ///     }
 /// }
