@@ -96,6 +96,49 @@ pub(crate) struct PeerLink {
     pub(crate) max_frame: u32,
 }
 
+impl PeerLink {
+    /// What a proxy of the peer's actor `pid` sends with: this session's writer, and its set of
+    /// calls in flight.
+    fn proxy_sender(&self, pid: u64) -> RemoteActorArgs {
+        RemoteActorArgs {
+            pid,
+            writer: self.writer.clone(),
+            in_flight: Arc::clone(&self.in_flight),
+            max_frame: self.max_frame,
+        }
+    }
+}
+
+/// Starts a proxy of the actor `pid` on `node`, named `name`, supervised by `link`'s session: the
+/// one way a proxy of a connected peer's actor is made. It is filed in the directory by the
+/// caller ([`proxy_up`], or [`Directory::file_new_proxy`]). A proxy's `pre_start` never waits,
+/// so the future completes at its first poll (see [`start_now`]).
+pub(crate) fn spawn_proxy(
+    node: NodeId,
+    pid: u64,
+    link: &PeerLink,
+    name: Option<String>,
+) -> impl std::future::Future<
+    Output = Result<
+        (
+            ActorRef<RemoteActorMessage>,
+            ractor::concurrency::JoinHandle<()>,
+        ),
+        ractor::SpawnErr,
+    >,
+> {
+    let id = ActorId::Remote { node_id: node, pid };
+    // ractor's name registry takes local actors only: names of proxies are in this directory
+    // (see `where_is`).
+    ActorRuntime::spawn_linked_remote(
+        name,
+        RemoteActor,
+        id,
+        link.proxy_sender(pid),
+        link.session.get_cell(),
+    )
+}
+
 #[derive(Default)]
 struct Directory {
     /// The nodes running in this process, by node id, with their incarnation; in start order.
@@ -224,12 +267,7 @@ fn settle_waiting(waiting: Vec<Waiting>, link: &PeerLink) {
 /// Gives a waiting proxy its session: it sends what it kept, and the session supervises it and
 /// asks the peer to report the actor's end, as for a proxy made on demand.
 fn hand_over(entry: Waiting, link: &PeerLink) {
-    entry.link.fill(RemoteActorArgs {
-        pid: entry.pid,
-        writer: link.writer.clone(),
-        in_flight: Arc::clone(&link.in_flight),
-        max_frame: link.max_frame,
-    });
+    entry.link.fill(link.proxy_sender(entry.pid));
     entry.proxy.get_cell().link(link.session.get_cell());
     instruct(&entry.proxy.get_cell(), ProxyInstruction::LookForSession);
     let _ = link
@@ -558,20 +596,7 @@ const MAX_WAITING: usize = 4096;
 /// Starts a proxy of `pid` on `node` now, supervised by the session, and tells the session, which
 /// asks the peer to report the actor's end.
 fn proxy_on_demand(node: NodeId, pid: u64, link: &PeerLink) -> Option<ActorCell> {
-    let args = RemoteActorArgs {
-        pid,
-        writer: link.writer.clone(),
-        in_flight: Arc::clone(&link.in_flight),
-        max_frame: link.max_frame,
-    };
-    let id = ActorId::Remote { node_id: node, pid };
-    let proxy = start_now(ActorRuntime::spawn_linked_remote(
-        None,
-        RemoteActor,
-        id,
-        args,
-        link.session.get_cell(),
-    ))?;
+    let proxy = start_now(spawn_proxy(node, pid, link, None))?;
     {
         let mut directory = directory();
         let owner = link.session.get_id();

@@ -1,0 +1,335 @@
+//! How a node is configured: the [`NodeServer`] builder, its defaults, and what every session of
+//! the node is told about it ([`NodeConfig`]).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::net::{IncomingEncryptionMode, Listener};
+use crate::protocol::identity::Cookie;
+use crate::protocol::message as wire;
+
+use super::ReconnectPolicy;
+#[allow(unused_imports)] // doc links
+use super::{where_is, NodeSession, UNREACHABLE};
+
+/// Default largest body, in bytes, of one inbound frame from an authenticated peer (16 MiB).
+///
+/// A frame that claims more ends the session that sent it, before any of it is buffered. Change it
+/// with [`NodeServer::with_max_inbound_frame_size`]; outbound messages are checked against the same
+/// number, so configure every node of a cluster alike.
+pub const DEFAULT_MAX_INBOUND_FRAME_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Default time a peer has, from the moment its connection is accepted, to complete the TLS
+/// handshake (if any) and then the authentication handshake (10 s); see
+/// [`NodeServer::with_handshake_timeout`].
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default time between two heartbeats of a session (1 s); see
+/// [`NodeServer::with_heartbeat_interval`].
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Default silence after which a peer is declared down (5 s); see [`NodeServer::with_down_after`].
+///
+/// Five heartbeat intervals: a peer that is alive but whose scheduler is starved for a moment (a
+/// loaded machine, a long blocking call on one of its threads, a paused VM migrating) misses up to
+/// four heartbeats in a row without being declared down, which would cost a reconnection and
+/// fail its pending calls for nothing; yet a frozen or unreachable peer is reported within about
+/// five seconds instead of the minutes TCP takes on its own.
+pub const DEFAULT_DOWN_AFTER: Duration = Duration::from_secs(5);
+
+/// Default number of connections accepted and not yet authenticated that a node keeps at once
+/// (64); see [`NodeServer::with_max_unauthenticated_connections`].
+pub const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS: usize = 64;
+
+/// Default bound on the bytes of casts, calls and replies queued for one peer and not yet written
+/// (32 MiB); see [`NodeServer::with_max_outbound_queue`].
+pub const DEFAULT_MAX_OUTBOUND_QUEUE: usize = crate::net::DEFAULT_OUTBOUND_LIMIT;
+
+/// Default number of a peer's calls that may wait for their answers on this node before the
+/// session reads nothing more from that peer (1,024); see
+/// [`NodeServer::with_max_unanswered_calls`].
+pub const DEFAULT_MAX_UNANSWERED_CALLS: usize = 1024;
+
+/// How long, by default, a reference to an actor of a node that this node has no session with
+/// waits for one before it fails; see [`NodeServer::with_reference_wait`].
+pub const DEFAULT_REFERENCE_WAIT: Duration = Duration::from_secs(10);
+
+/// Which local actors a node announces to its peers, that is, which ones every peer mirrors with
+/// a proxy. An actor that is not announced is still reachable: a reference to it sent in a message
+/// resolves to a proxy created on demand on the receiving node (see [`where_is`] and the crate
+/// docs, "Location transparency").
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Announce {
+    /// Every actor whose message type supports remoting, as the published crate does.
+    #[default]
+    All,
+    /// Only actors with a name, and members of process groups (announced when they join).
+    NamedOrGrouped,
+    /// Only members of process groups, and actors that a peer asks for because a reference to
+    /// them reached it.
+    OnDemand,
+}
+
+/// Whether a node connects to the peers of its peers ([Erlang's
+/// terminology](https://www.erlang.org/doc/reference_manual/distributed.html#node-connections)).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum NodeConnectionMode {
+    /// When node A connects to B, and B is connected to C, A connects to C too.
+    #[default]
+    Transitive,
+    /// A node only connects to the peers it is told to connect to.
+    Isolated,
+}
+
+/// A node: listens for peers, authenticates them, and runs a [`NodeSession`] for each.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use ractor::Actor;
+/// use ractor_cluster::NodeServer;
+///
+/// let server = NodeServer::new(0, "cookie".into(), "alpha".into(), "localhost".into(), None, None);
+/// let (node, _handle) = Actor::spawn(None, server, ()).await?;
+/// ractor_cluster::client_connect(&node, "127.0.0.1:4697").await?;
+/// # Ok(()) }
+/// ```
+pub struct NodeServer {
+    pub(super) port: u16,
+    pub(super) cookie: String,
+    pub(super) node_name: String,
+    pub(super) hostname: String,
+    pub(super) encryption_mode: IncomingEncryptionMode,
+    pub(super) connection_mode: NodeConnectionMode,
+    pub(super) listen_addr: Option<IpAddr>,
+    pub(super) max_inbound_frame_size: u64,
+    pub(super) handshake_timeout: Duration,
+    pub(super) heartbeat_interval: Duration,
+    pub(super) down_after: Duration,
+    pub(super) max_unauthenticated_connections: usize,
+    pub(super) max_outbound_queue: usize,
+    pub(super) max_unanswered_calls: usize,
+    pub(super) reconnect: ReconnectPolicy,
+    pub(super) announce: Announce,
+    pub(super) reference_wait: Duration,
+    pub(super) remote_names_in_registry: bool,
+}
+
+impl std::fmt::Debug for NodeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeServer")
+            .field("port", &self.port)
+            .field("cookie", &"<redacted>")
+            .field("node_name", &self.node_name)
+            .field("hostname", &self.hostname)
+            .field("encryption_mode", &self.encryption_mode)
+            .field("connection_mode", &self.connection_mode)
+            .field("listen_addr", &self.listen_addr)
+            .field("max_inbound_frame_size", &self.max_inbound_frame_size)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("down_after", &self.down_after)
+            .field(
+                "max_unauthenticated_connections",
+                &self.max_unauthenticated_connections,
+            )
+            .field("reconnect", &self.reconnect)
+            .field("announce", &self.announce)
+            .finish()
+    }
+}
+
+impl NodeServer {
+    /// A node called `node_name@hostname`, listening on `port` (0 picks a free port; the
+    /// connection string the node advertises carries the real one), authenticating peers with
+    /// `cookie`. `encryption_mode` defaults to [`IncomingEncryptionMode::Raw`], `connection_mode`
+    /// to [`NodeConnectionMode::Isolated`].
+    pub fn new(
+        port: u16,
+        cookie: String,
+        node_name: String,
+        hostname: String,
+        encryption_mode: Option<IncomingEncryptionMode>,
+        connection_mode: Option<NodeConnectionMode>,
+    ) -> Self {
+        Self {
+            port,
+            cookie,
+            node_name,
+            hostname,
+            encryption_mode: encryption_mode.unwrap_or(IncomingEncryptionMode::Raw),
+            connection_mode: connection_mode.unwrap_or(NodeConnectionMode::Isolated),
+            listen_addr: None,
+            max_inbound_frame_size: DEFAULT_MAX_INBOUND_FRAME_SIZE,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            down_after: DEFAULT_DOWN_AFTER,
+            max_unauthenticated_connections: DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
+            max_outbound_queue: DEFAULT_MAX_OUTBOUND_QUEUE,
+            max_unanswered_calls: DEFAULT_MAX_UNANSWERED_CALLS,
+            reconnect: ReconnectPolicy::default(),
+            announce: Announce::default(),
+            reference_wait: DEFAULT_REFERENCE_WAIT,
+            remote_names_in_registry: false,
+        }
+    }
+
+    /// Makes the named actors of peers findable with ractor's own
+    /// [`ractor::registry::where_is`] on this node (default: off, as in the published crate,
+    /// where ractor's registry holds local actors only; [`where_is`] finds remote names either
+    /// way).
+    ///
+    /// ractor's registry accepts only local actors, so this node registers a local *name
+    /// forwarder* under the name of a peer's actor, which passes everything on to it and ends as
+    /// it does (see [`register_message_type`] for which message types qualify, and the README for
+    /// the rules when several nodes use a name). The price: while a forwarder holds a name,
+    /// spawning a local actor under that name fails with `SpawnErr::ActorAlreadyRegistered`, as
+    /// it does for any taken name. Turn it on when names are meant to be unique in the cluster;
+    /// leave it off when every node runs its own actor under a common name.
+    pub fn with_remote_names_in_registry(mut self, enabled: bool) -> Self {
+        self.remote_names_in_registry = enabled;
+        self
+    }
+
+    /// How long a reference to an actor of a node that this node has no session with yet waits
+    /// for one (default [`DEFAULT_REFERENCE_WAIT`]). Only a [`NodeConnectionMode::Transitive`]
+    /// node waits: it asks its peers where that node is and connects to it, and messages sent to
+    /// the reference meanwhile are kept (up to 1,024 messages or 4 MiB) and sent once connected.
+    /// When the time is up, the reference's proxy stops with [`UNREACHABLE`] and the calls it kept
+    /// fail. An [`Isolated`](NodeConnectionMode::Isolated) node resolves such a reference to a
+    /// cell stopped with [`UNREACHABLE`] at once.
+    pub fn with_reference_wait(mut self, wait: Duration) -> Self {
+        self.reference_wait = wait;
+        self
+    }
+
+    /// Chooses which local actors this node announces to its peers (default [`Announce::All`]).
+    pub fn with_announcement(mut self, announce: Announce) -> Self {
+        self.announce = announce;
+        self
+    }
+
+    /// Listens on `addr` instead of the default dual-stack `[::]` (which falls back to `0.0.0.0`
+    /// where IPv6 is unavailable).
+    pub fn with_listen_addr(mut self, addr: IpAddr) -> Self {
+        self.listen_addr = Some(addr);
+        self
+    }
+
+    /// Sets the largest inbound frame accepted from an authenticated peer (default
+    /// [`DEFAULT_MAX_INBOUND_FRAME_SIZE`]).
+    pub fn with_max_inbound_frame_size(mut self, max_frame_size: u64) -> Self {
+        self.max_inbound_frame_size = max_frame_size;
+        self
+    }
+
+    /// Sets how long a peer has, once its connection is handed to a session (after the TLS
+    /// handshake, in TLS mode), to authenticate (default [`DEFAULT_HANDSHAKE_TIMEOUT`], 10 s).
+    /// The TLS handshake of an incoming connection gets the same bound, on its own task: a peer
+    /// that stalls holds one connection slot for that long and delays no one.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets how often each session sends a heartbeat (default [`DEFAULT_HEARTBEAT_INTERVAL`],
+    /// 1 s). A heartbeat is a six-byte frame; it proves to the peer that this node is alive and
+    /// reading. Keep it well below the `down_after` of every peer: a few times smaller.
+    pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how long a peer may send nothing at all (no message, no heartbeat) before it is
+    /// declared down (default [`DEFAULT_DOWN_AFTER`], 5 s, where that choice is explained).
+    ///
+    /// A peer declared down loses its session as if its connection had closed: the session ends
+    /// with the reason "no traffic from the peer for … s", subscribers get
+    /// [`node_session_disconnected`](NodeEventSubscription::node_session_disconnected), the
+    /// proxies of the peer's actors stop, calls waiting on it fail at once, and, if this node had
+    /// dialed the peer, it is dialed again (see [`with_reconnect`](Self::with_reconnect)).
+    /// Detection takes at least `down_after` of silence and at most `down_after` plus
+    /// `min(heartbeat interval, down_after / 8)`.
+    pub fn with_down_after(mut self, down_after: Duration) -> Self {
+        self.down_after = down_after.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how many accepted connections may be waiting to authenticate at once (default
+    /// [`DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS`], 64; at least 1), pending TLS handshakes
+    /// included. A connection beyond it is closed as soon as it is accepted, with a log line, so
+    /// that clients that connect and say nothing cannot pile up.
+    pub fn with_max_unauthenticated_connections(mut self, max: usize) -> Self {
+        self.max_unauthenticated_connections = max.max(1);
+        self
+    }
+
+    /// Sets how many bytes of casts, calls and replies may wait for one peer before its proxies
+    /// stop taking messages from their mailboxes (default [`DEFAULT_MAX_OUTBOUND_QUEUE`], 32 MiB).
+    /// See [`crate::backpressure`] for what happens beyond it and how a sender can pace itself.
+    ///
+    /// The same bound applies to what the peer asked for: when the replies and control answers
+    /// waiting for it reach this many bytes, the session reads nothing more from the peer until
+    /// they drain, and a peer that then reads nothing at all for `down_after` is declared down.
+    pub fn with_max_outbound_queue(mut self, bytes: usize) -> Self {
+        self.max_outbound_queue = bytes.max(1);
+        self
+    }
+
+    /// Sets how many of a peer's calls may be delivered to actors here and wait for their answers
+    /// before the session reads nothing more from that peer (default
+    /// [`DEFAULT_MAX_UNANSWERED_CALLS`], 1,024; at least 1). Reading resumes with the next answer,
+    /// and the wait is not held against the peer's liveness. Each unanswered call holds a message
+    /// and will make a reply, so this bounds what a peer's calls can make this node hold. Raise it
+    /// for workloads with more concurrent calls from one peer, nested calls back to that peer
+    /// included: a call served here that calls the peer and waits counts until it is answered.
+    pub fn with_max_unanswered_calls(mut self, calls: usize) -> Self {
+        self.max_unanswered_calls = calls.max(1);
+        self
+    }
+
+    /// Sets whether and how often a lost peer that this node had dialed is dialed again (default
+    /// [`ReconnectPolicy::default`]: from 100 ms, doubling, at most 10 s apart, with jitter).
+    pub fn with_reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    pub(super) async fn bind(&self) -> std::io::Result<Listener> {
+        match self.listen_addr {
+            Some(ip) => Listener::bind(SocketAddr::new(ip, self.port)).await,
+            None => {
+                match Listener::bind(SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), self.port)).await
+                {
+                    Ok(listener) => Ok(listener),
+                    Err(err) => {
+                        tracing::debug!(%err, "cannot listen on [::], falling back to 0.0.0.0");
+                        Listener::bind(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), self.port))
+                            .await
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What every session of a node needs to know about it.
+#[derive(Debug)]
+pub(crate) struct NodeConfig {
+    pub(crate) cookie: Cookie,
+    pub(crate) local: wire::NodeName,
+    pub(crate) incarnation: u64,
+    /// Largest inbound frame body after authentication (also used for outbound frames).
+    pub(crate) max_frame: u32,
+    pub(crate) connection_mode: NodeConnectionMode,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) down_after: Duration,
+    pub(crate) announce: Announce,
+    /// Bound on the queued bytes of casts, calls and replies per peer.
+    pub(crate) max_outbound_queue: usize,
+    /// Bound on a peer's calls delivered here and not answered yet.
+    pub(crate) max_unanswered_calls: usize,
+    /// Whether peers' named actors get name forwarders in ractor's registry (see `names`).
+    pub(crate) remote_names_in_registry: bool,
+}

@@ -1,0 +1,154 @@
+//! Admission: which session a node keeps when several connect it to the same peer, decided alike
+//! on both nodes without talking about it.
+
+use ractor::{ActorId, RpcReplyPort};
+
+use super::{NodeServerState, SessionEntry, SessionStatus};
+use crate::node::events::NodeName;
+use crate::protocol::identity::node_id_of;
+use crate::protocol::message as wire;
+
+/// A session that authenticated its peer and asks to be kept.
+pub(super) struct Admission {
+    pub(super) session: ActorId,
+    pub(super) peer: wire::NodeName,
+    pub(super) incarnation: u64,
+    pub(super) connection_key: [u8; 32],
+    pub(super) reply: RpcReplyPort<bool>,
+}
+
+impl NodeServerState {
+    /// Decides whether a session that just authenticated its peer may continue, and answers it
+    /// now or, when it must first wait for a superseded session to stop, later.
+    ///
+    /// Only one session per peer name is kept, and both nodes must keep the same one without
+    /// talking about it:
+    /// * a peer that comes back with a new incarnation has restarted: its new session replaces
+    ///   the old one, which may be stuck on a connection that died silently;
+    /// * when both nodes dialed each other at once, both keep the session whose *client* has the
+    ///   smaller node name;
+    /// * two connections in the same direction (the user dialed twice, or a reconnect races a
+    ///   dying session): both keep the one with the smaller connection key, which the handshake
+    ///   derives from both nonces. Keeping "the first one" would not do: each node may see a
+    ///   different one first, and each would then close the one the other kept.
+    ///
+    /// A session that replaces an established one waits until the loser has stopped with all
+    /// its proxies: the proxies of both stand for the same remote actors under the same
+    /// `ActorId`s, and ractor's process groups know members by id, so a loser's proxy that leaves
+    /// its groups late would take the winner's proxy out with it.
+    pub(super) fn admit(&mut self, admission: Admission) {
+        let Admission {
+            session,
+            ref peer,
+            incarnation,
+            connection_key,
+            ..
+        } = admission;
+        let Some(is_server) = self.sessions.get(&session).map(|e| e.info.is_server) else {
+            let _ = admission.reply.send(false);
+            return;
+        };
+        let same_peer = |entry: &SessionEntry| {
+            entry.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(peer.name.as_str())
+        };
+        let rival = self.sessions.iter().find(|(id, entry)| {
+            **id != session && entry.status == SessionStatus::Authenticated && same_peer(entry)
+        });
+        if let Some((rival_id, rival)) = rival {
+            let rival_id = *rival_id;
+            let Some(reason) = self.replaces(rival, is_server, peer, incarnation, &connection_key)
+            else {
+                tracing::info!(peer = %peer.name, "refusing a second session to an already connected peer");
+                // Whoever waits on the refused session gets the one that stays.
+                self.move_waiters(session, rival_id, true);
+                let _ = admission.reply.send(false);
+                return;
+            };
+            tracing::info!(peer = %peer.name, %reason, "a new session replaces the established one");
+            self.move_waiters(rival_id, session, true);
+            if let Some(rival) = self.sessions.get_mut(&rival_id) {
+                // Reported as disconnected once it has stopped; no longer listed meanwhile.
+                rival.status = SessionStatus::Superseded;
+                rival.info.actor.stop(Some(reason.into()));
+            }
+        }
+        let superseded_alive = self
+            .sessions
+            .values()
+            .any(|entry| entry.status == SessionStatus::Superseded && same_peer(entry));
+        if superseded_alive {
+            // Decided again when a session ends (see `retry_deferred_admissions`).
+            self.deferred.push(admission);
+            return;
+        }
+        let Some(entry) = self.sessions.get_mut(&session) else {
+            let _ = admission.reply.send(false);
+            return;
+        };
+        entry.status = SessionStatus::Authenticated;
+        entry.incarnation = incarnation;
+        entry.connection_key = connection_key;
+        entry.info.node_id = node_id_of(&peer.name);
+        entry.info.peer_name = Some(NodeName::from(peer));
+        let target = entry.dial_target.clone();
+        self.want(&peer.name, target);
+        self.notify(|s, i| s.node_session_authenticated(i), &session);
+        let _ = admission.reply.send(true);
+    }
+
+    /// Moves the `connect_and_wait` callers of session `from` to session `to`, which stays in
+    /// its place; `from` is ending on purpose when `deliberate`.
+    pub(super) fn move_waiters(&mut self, from: ActorId, to: ActorId, deliberate: bool) {
+        let waiters = match self.sessions.get_mut(&from) {
+            Some(entry) => {
+                entry.deliberate |= deliberate;
+                std::mem::take(&mut entry.waiters)
+            }
+            None => return,
+        };
+        match self.sessions.get_mut(&to) {
+            Some(entry) if entry.ready => {
+                for waiter in waiters {
+                    let _ = waiter.send(Ok(entry.info.clone()));
+                }
+            }
+            Some(entry) => entry.waiters.extend(waiters),
+            None => {}
+        }
+    }
+
+    /// Why a new session to `peer` should replace the established `rival` (see
+    /// [`admit`](Self::admit)), or `None` if the rival stays and the new session is refused.
+    fn replaces(
+        &self,
+        rival: &SessionEntry,
+        is_server: bool,
+        peer: &wire::NodeName,
+        incarnation: u64,
+        connection_key: &[u8; 32],
+    ) -> Option<&'static str> {
+        let client_of = |is_server: bool| {
+            if is_server {
+                peer.name.as_str()
+            } else {
+                self.config.local.name.as_str()
+            }
+        };
+        if rival.incarnation != incarnation {
+            Some("the peer restarted")
+        } else if rival.info.is_server != is_server {
+            (client_of(is_server) < client_of(rival.info.is_server))
+                .then_some("superseded by a simultaneous connection")
+        } else {
+            (*connection_key < rival.connection_key)
+                .then_some("superseded by another connection in the same direction")
+        }
+    }
+
+    /// A session ended: the admissions that waited for it to stop are decided again.
+    pub(super) fn retry_deferred_admissions(&mut self) {
+        for admission in std::mem::take(&mut self.deferred) {
+            self.admit(admission);
+        }
+    }
+}

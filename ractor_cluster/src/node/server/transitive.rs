@@ -1,0 +1,132 @@
+//! Transitive mode: a node connects to the peers of its peers, and tells its peers about the
+//! nodes it is connected to.
+
+use std::time::Duration;
+
+use ractor::{ActorId, ActorRef};
+
+use super::{NodeServerState, ServerEvent, SessionStatus};
+use crate::node::events::NodeName;
+use crate::node::reconnect::DialTarget;
+use crate::node::{NodeId, NodeServerMessage, NodeSessionMessage, SessionEvent};
+use crate::protocol::message::PeerAnnouncement;
+
+/// How long a node tries to connect (and finish the TLS handshake, if any) to a peer it learned
+/// about in transitive mode.
+pub(super) const TRANSITIVE_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl NodeServerState {
+    /// Tells the peer of a session that just became ready about the other peers of this node.
+    pub(super) fn share_peers(&self, session: ActorId) {
+        let Some(entry) = self.sessions.get(&session) else {
+            return;
+        };
+        let peers = self
+            .sessions
+            .iter()
+            .filter(|(id, e)| **id != session && e.status == SessionStatus::Authenticated)
+            .filter_map(|(_, e)| e.info.peer_name.as_ref())
+            .map(|name| self.announcement_of(name))
+            .collect::<Vec<_>>();
+        if !peers.is_empty() {
+            let _ = entry
+                .info
+                .actor
+                .cast(NodeSessionMessage::internal(SessionEvent::SendPeers(peers)));
+        }
+    }
+
+    /// Answers a peer that asked where `node` is, through its session `asker`, if this node has an
+    /// authenticated session with `node`.
+    pub(super) fn where_is_node(&self, node: NodeId, asker: &ActorRef<NodeSessionMessage>) {
+        let known = self
+            .sessions
+            .values()
+            .filter(|e| e.status == SessionStatus::Authenticated && e.info.node_id == node)
+            .find_map(|e| e.info.peer_name.as_ref());
+        if let Some(name) = known {
+            let peer = self.announcement_of(name);
+            let _ = asker.cast(NodeSessionMessage::internal(SessionEvent::SendPeers(vec![
+                peer,
+            ])));
+        }
+    }
+
+    /// How a peer learns to reach `node` (dialed the way the user dialed: see [`Self::dial`]).
+    fn announcement_of(&self, node: &NodeName) -> PeerAnnouncement {
+        PeerAnnouncement {
+            name: node.name.clone(),
+            connection_string: node.connection_string.clone(),
+            tls: self.tls_connector.is_some(),
+        }
+    }
+
+    /// Connects to the peers of a peer that this node has no session with, nor is dialing.
+    ///
+    /// A peer announced by two nodes at once is dialed once: a second connection would only be
+    /// opened to be closed again (see [`admit`](Self::admit)).
+    pub(super) fn dial(
+        &mut self,
+        myself: &ActorRef<NodeServerMessage>,
+        peers: Vec<PeerAnnouncement>,
+    ) {
+        for peer in peers {
+            let known = peer.name == self.config.local.name
+                || self.dialing.contains(&peer.name)
+                || self
+                    .wanted
+                    .get(&peer.name)
+                    .is_some_and(|w| w.task.is_some())
+                || self.sessions.values().any(|e| {
+                    e.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(&peer.name)
+                        || e.dialed_peer.as_deref() == Some(&peer.name)
+                });
+            if known {
+                continue;
+            }
+            self.dialing.insert(peer.name.clone());
+            let server = myself.clone();
+            let connector = self.tls_connector.clone();
+            // Transitive peers are dialed the way the user dialed: with TLS if the user ever used
+            // `client_connect_enc` on this node, with plain TCP otherwise.
+            let target = DialTarget {
+                tls: connector.map(|c| (c, host_of(&peer.connection_string).to_owned())),
+                addr: peer.connection_string,
+            };
+            tokio::spawn(async move {
+                let stream = match target.dial(TRANSITIVE_DIAL_TIMEOUT).await {
+                    Ok(stream) => Some(stream),
+                    Err(err) => {
+                        tracing::info!(peer = %peer.name, addr = %target.addr, %err, "cannot connect to a transitive peer");
+                        None
+                    }
+                };
+                let _ = server.cast(NodeServerMessage::internal(ServerEvent::Dialed {
+                    peer: peer.name,
+                    stream,
+                    target,
+                }));
+            });
+        }
+    }
+}
+
+/// The host part of `host:port` (brackets of an IPv6 literal removed), for TLS name checks.
+fn host_of(connection_string: &str) -> &str {
+    let host = connection_string
+        .rsplit_once(':')
+        .map_or(connection_string, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn host_of_strips_port_and_brackets() {
+        assert_eq!(host_of("node.example:4697"), "node.example");
+        assert_eq!(host_of("[::1]:4697"), "::1");
+        assert_eq!(host_of("plain"), "plain");
+    }
+}

@@ -1,0 +1,224 @@
+//! What the peer tells this node: its control messages (its actors, their ends, its process
+//! groups, its peers), and the proxies that stand for its actors here.
+
+use std::collections::HashMap;
+
+use ractor::pg;
+use ractor::{ActorCell, ActorId, ActorProcessingErr, ActorRef};
+
+use super::sync::is_remotable_local;
+use super::{NodeSessionMessage, NodeSessionState};
+use crate::node::{names, references, spawn, NodeConnectionMode, NodeServerMessage, ServerEvent};
+use crate::protocol::message::ControlMessage;
+use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
+
+impl NodeSessionState {
+    pub(super) async fn on_control(
+        &mut self,
+        myself: &ActorRef<NodeSessionMessage>,
+        control: ControlMessage,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(live) = &mut self.live else {
+            return Ok(());
+        };
+        match control {
+            ControlMessage::Heartbeat => {}
+            ControlMessage::ActorsSpawned(actors) => {
+                // Only a node that puts remote names in ractor's registry needs them (see `names`).
+                let named: Vec<String> = if self.config.remote_names_in_registry {
+                    actors.iter().filter_map(|a| a.name.clone()).collect()
+                } else {
+                    Vec::new()
+                };
+                for actor in actors {
+                    if live.proxies.contains_key(&actor.pid) {
+                        continue;
+                    }
+                    if let Some(existing) = references::proxy_of(live.peer_node_id, actor.pid) {
+                        // Started on demand meanwhile (its `Adopt` is on the way): name it.
+                        let kept = references::proxy_up(
+                            live.peer_node_id,
+                            actor.pid,
+                            &existing,
+                            live.session,
+                            actor.name.as_deref(),
+                        )
+                        .unwrap_or(existing);
+                        live.keep_proxy(actor.pid, kept.into());
+                        continue;
+                    }
+                    match references::spawn_proxy(
+                        live.peer_node_id,
+                        actor.pid,
+                        &live.link,
+                        actor.name.clone(),
+                    )
+                    .await
+                    {
+                        Ok((proxy, _)) => {
+                            match references::proxy_up(
+                                live.peer_node_id,
+                                actor.pid,
+                                &proxy.get_cell(),
+                                live.session,
+                                actor.name.as_deref(),
+                            ) {
+                                None => {
+                                    live.keep_proxy(actor.pid, proxy);
+                                }
+                                Some(existing) => {
+                                    proxy.stop(None);
+                                    live.keep_proxy(actor.pid, existing.into());
+                                }
+                            }
+                        }
+                        Err(err) => tracing::warn!(
+                            peer = %live.peer_name,
+                            pid = actor.pid,
+                            %err,
+                            "cannot start a proxy for a remote actor"
+                        ),
+                    }
+                }
+                // The winner of a name may have changed.
+                names::names_announced(named);
+            }
+            ControlMessage::NamedActorTypes(types) => {
+                if self.config.remote_names_in_registry {
+                    names::types_announced(live.peer_node_id, types);
+                }
+            }
+            ControlMessage::ActorStopped { pid, reason } => {
+                if let Some(proxy) = live.proxies.remove(&pid) {
+                    tracing::debug!(peer = %live.peer_name, pid, ?reason, "a remote actor stopped");
+                    // Ended after what is queued, not at once: calls already queued in the proxy
+                    // still reach the peer, which answers them with an error, so no caller is left
+                    // waiting. The proxy stops with the actor's reason, which its monitors see;
+                    // stopping also takes it out of every group.
+                    end_proxy(&proxy.get_cell(), ProxyExit::Stopped(reason));
+                }
+            }
+            ControlMessage::ActorFailed { pid, error } => {
+                if let Some(proxy) = live.proxies.remove(&pid) {
+                    tracing::debug!(peer = %live.peer_name, pid, %error, "a remote actor failed");
+                    end_proxy(&proxy.get_cell(), ProxyExit::Failed(error));
+                }
+            }
+            ControlMessage::ActorsWanted(pids) => {
+                let mut alive = Vec::new();
+                let mut gone = Vec::new();
+                for pid in pids {
+                    match ractor::registry::where_is_pid(ActorId::Local(pid))
+                        .filter(is_remotable_local)
+                    {
+                        Some(cell) => {
+                            // Announced again even if it was: the peer's proxy is new.
+                            live.announced.remove(&pid);
+                            alive.push(cell);
+                        }
+                        None => gone.push(pid),
+                    }
+                }
+                for pid in gone {
+                    self.send_control(ControlMessage::ActorStopped {
+                        pid,
+                        reason: Some(references::NO_SUCH_ACTOR.to_owned()),
+                    });
+                }
+                self.announce(&alive);
+            }
+            ControlMessage::SpawnRequest {
+                request,
+                kind,
+                args,
+            } => {
+                if let Some(writer) = self.writer.clone() {
+                    spawn::serve(request, &kind, &args, writer, self.config.max_frame);
+                }
+            }
+            ControlMessage::SpawnReply { request, outcome } => {
+                spawn::complete(live.peer_node_id, request, outcome);
+            }
+            ControlMessage::GroupJoined { scope, group, pids } => {
+                let cells = proxies_of(&live.proxies, &pids);
+                if !cells.is_empty() {
+                    pg::join_scoped(scope, group, cells);
+                }
+            }
+            ControlMessage::GroupLeft { scope, group, pids } => {
+                let cells = proxies_of(&live.proxies, &pids);
+                if !cells.is_empty() {
+                    pg::leave_scoped(scope, group, cells);
+                }
+            }
+            ControlMessage::PeersKnown(peers) => {
+                if self.config.connection_mode == NodeConnectionMode::Transitive {
+                    let _ = self
+                        .server
+                        .cast(NodeServerMessage::internal(ServerEvent::Dial(peers)));
+                }
+            }
+            ControlMessage::WhereIsNode { node } => {
+                let _ = self
+                    .server
+                    .cast(NodeServerMessage::internal(ServerEvent::WhereIsNode {
+                        node,
+                        asker: myself.clone(),
+                    }));
+            }
+            ControlMessage::InitialSyncDone => {
+                live.synced_there = true;
+                self.check_ready(myself);
+            }
+            ControlMessage::Disconnect { reason } => {
+                let reason = format!("the peer disconnected: {reason}");
+                tracing::info!(peer = %live.peer_name, %reason, "session ended");
+                myself.stop(Some(reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps a proxy that a reference made on demand, and asks the peer to report its actor's end.
+    pub(super) fn adopt(&mut self, pid: u64, proxy: ActorRef<RemoteActorMessage>) {
+        let Some(live) = &mut self.live else {
+            proxy.stop(Some(references::NODE_LOST.to_owned()));
+            return;
+        };
+        if live
+            .proxies
+            .get(&pid)
+            .is_some_and(|kept| kept.get_status() < ractor::ActorStatus::Draining)
+        {
+            return;
+        }
+        live.keep_proxy(pid, proxy);
+        if live.minor >= 1 {
+            self.send_control(ControlMessage::ActorsWanted(vec![pid]));
+        }
+    }
+}
+
+fn proxies_of(
+    proxies: &HashMap<u64, ActorRef<RemoteActorMessage>>,
+    pids: &[u64],
+) -> Vec<ActorCell> {
+    pids.iter()
+        .filter_map(|pid| proxies.get(pid))
+        .map(|proxy| proxy.get_cell())
+        .collect()
+}
+
+pub(super) fn forget_proxy(state: &mut NodeSessionState, cell: &ActorCell) {
+    references::proxy_down(cell);
+    if let Some(live) = &mut state.live {
+        let pid = cell.get_id().pid();
+        // Proxies of one actor share its id: a duplicate that was stopped (see `proxy_up`) must
+        // not take the running one out.
+        if live.proxies.get(&pid).is_some_and(|p| {
+            p.get_id() == cell.get_id() && p.get_status() >= ractor::ActorStatus::Draining
+        }) {
+            live.proxies.remove(&pid);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The handshake driver: runs `protocol`'s handshake state machine over the connection, bounded
+//! in time, then asks the node server whether to keep the session. The state machine itself has
+//! no I/O; this is where it meets the socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::ActorRef;
+
+use super::{Established, NodeSessionMessage, SessionEvent};
+use crate::net::{BoxRead, FrameReader, WriterHandle};
+use crate::node::{NodeConfig, NodeServerMessage, ServerEvent};
+use crate::protocol::frame::HANDSHAKE_MAX_FRAME;
+use crate::protocol::handshake::{
+    Authenticated, ClientDriver, HandshakeConfig, HandshakeError, HandshakeProgress, ServerDriver,
+};
+use crate::protocol::message::Rejection;
+
+/// Runs the handshake over `read` and the writer, then asks the server whether to keep the
+/// session; reports the outcome to the session.
+pub(super) async fn handshake(
+    read: BoxRead,
+    writer: WriterHandle,
+    is_server: bool,
+    config: Arc<NodeConfig>,
+    server: ActorRef<NodeServerMessage>,
+    session: ActorRef<NodeSessionMessage>,
+) {
+    let outcome = match tokio::time::timeout(
+        config.handshake_timeout,
+        authenticate(read, &writer, is_server, &config),
+    )
+    .await
+    {
+        Ok(Ok((reader, auth))) => admit(&server, &session, reader, auth)
+            .await
+            .map_err(HandshakeFailure::from),
+        Ok(Err(failure)) => Err(failure),
+        Err(_) => Err(HandshakeFailure::from(format!(
+            "the handshake did not complete within {:?}",
+            config.handshake_timeout
+        ))),
+    };
+    let outcome = match outcome {
+        Ok(established) => Ok(established),
+        Err(HandshakeFailure {
+            reason,
+            authentication,
+        }) => {
+            // Answered before the session stops, so the server knows why when it sees it end
+            // (supervision events overtake ordinary messages).
+            let session_id = session.get_id();
+            let _ = server
+                .call(
+                    |reply| {
+                        NodeServerMessage::internal(ServerEvent::HandshakeFailed {
+                            session: session_id,
+                            reason: reason.clone(),
+                            authentication,
+                            reply,
+                        })
+                    },
+                    Some(Duration::from_secs(5)),
+                )
+                .await;
+            Err(reason)
+        }
+    };
+    drop(writer);
+    let _ = session.cast(NodeSessionMessage::internal(SessionEvent::HandshakeDone(
+        outcome,
+    )));
+}
+
+async fn admit(
+    server: &ActorRef<NodeServerMessage>,
+    session: &ActorRef<NodeSessionMessage>,
+    reader: FrameReader,
+    auth: Authenticated,
+) -> Result<Box<Established>, String> {
+    let peer = auth.peer.clone();
+    let session_id = session.get_id();
+    let admitted = server
+        .call(
+            |reply| {
+                NodeServerMessage::internal(ServerEvent::Admit {
+                    session: session_id,
+                    peer,
+                    incarnation: auth.peer_incarnation,
+                    connection_key: auth.connection_key,
+                    reply,
+                })
+            },
+            Some(Duration::from_secs(5)),
+        )
+        .await;
+    match admitted {
+        Ok(ractor::rpc::CallResult::Success(true)) => Ok(Box::new(Established { reader, auth })),
+        Ok(ractor::rpc::CallResult::Success(false)) => Err(format!(
+            "already connected to {} through another session",
+            auth.peer.name
+        )),
+        _ => Err("the node server did not answer".to_owned()),
+    }
+}
+
+/// Why a handshake ended without a session.
+struct HandshakeFailure {
+    reason: String,
+    /// The peers could not authenticate each other (different cookies, same name, incompatible
+    /// versions): dialing again would fail the same way.
+    authentication: bool,
+}
+
+impl From<String> for HandshakeFailure {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            authentication: false,
+        }
+    }
+}
+
+impl From<&str> for HandshakeFailure {
+    fn from(reason: &str) -> Self {
+        Self::from(reason.to_owned())
+    }
+}
+
+/// Whether a handshake error means the two nodes cannot authenticate each other, however often
+/// they try.
+fn is_authentication_failure(err: &HandshakeError) -> bool {
+    matches!(
+        err,
+        HandshakeError::AuthenticationFailed
+            | HandshakeError::PeerIncompatible { .. }
+            | HandshakeError::ConnectionToSelf
+            | HandshakeError::RejectedByPeer(
+                Rejection::BadProof
+                    | Rejection::IncompatibleVersion { .. }
+                    | Rejection::ConnectionToSelf
+            )
+    )
+}
+
+/// The handshake state machine of either side.
+enum Driver {
+    Client(ClientDriver),
+    Server(ServerDriver),
+}
+
+impl Driver {
+    fn receive(
+        &mut self,
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<HandshakeProgress, HandshakeError> {
+        match self {
+            Driver::Client(driver) => driver.receive(body, out),
+            Driver::Server(driver) => driver.receive(body, out),
+        }
+    }
+}
+
+/// The handshake itself: frames in, frames out, until authenticated or refused.
+async fn authenticate(
+    read: BoxRead,
+    writer: &WriterHandle,
+    is_server: bool,
+    config: &NodeConfig,
+) -> Result<(FrameReader, Authenticated), HandshakeFailure> {
+    let handshake_config = HandshakeConfig {
+        cookie: config.cookie.clone(),
+        local: config.local.clone(),
+        incarnation: config.incarnation,
+    };
+    let nonce: [u8; 32] = rand::random();
+    let mut out = Vec::new();
+    let mut driver = if is_server {
+        Driver::Server(ServerDriver::start(handshake_config, nonce))
+    } else {
+        Driver::Client(
+            ClientDriver::start(handshake_config, nonce, &mut out)
+                .map_err(|err| err.to_string())?,
+        )
+    };
+    let mut reader = FrameReader::new(read);
+    loop {
+        if !out.is_empty() {
+            writer
+                .send(std::mem::take(&mut out))
+                .map_err(|err| err.to_string())?;
+        }
+        let body = match reader.next_frame(HANDSHAKE_MAX_FRAME).await {
+            Ok(Some(body)) => body,
+            Ok(None) => return Err("the peer closed the connection during the handshake".into()),
+            Err(err) => return Err(format!("handshake: {err}").into()),
+        };
+        let progress = driver.receive(body, &mut out);
+        if !out.is_empty() {
+            // The last frame (a proof or a rejection) must go out whatever happens next.
+            let _ = writer.send(std::mem::take(&mut out));
+        }
+        match progress {
+            Ok(HandshakeProgress::Continue) => {}
+            Ok(HandshakeProgress::Done(auth)) => return Ok((reader, auth)),
+            Err(err) => {
+                return Err(HandshakeFailure {
+                    reason: format!("handshake failed: {err}"),
+                    authentication: is_authentication_failure(&err),
+                })
+            }
+        }
+    }
+}

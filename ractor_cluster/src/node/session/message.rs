@@ -1,0 +1,112 @@
+//! What a session is told: the public [`NodeSessionMessage`], the events its own tasks and its
+//! server send it, and what it is started with.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{ActorRef, RpcReplyPort};
+
+#[allow(unused_imports)] // doc links
+use super::NodeSession;
+use crate::net::{FrameReader, NetworkStream};
+use crate::node::{NodeConfig, NodeId, NodeServerMessage};
+use crate::protocol::handshake::Authenticated;
+use crate::protocol::message::{ControlMessage, PeerAnnouncement};
+use crate::remote_actor::RemoteActorMessage;
+
+/// Messages of a [`NodeSession`].
+pub enum NodeSessionMessage {
+    /// Whether the peer has authenticated and the session was kept.
+    GetAuthenticationState(RpcReplyPort<bool>),
+    /// Whether both sides finished the initial exchange of actors and process groups.
+    GetReadyState(RpcReplyPort<bool>),
+    /// Sent by the session's own tasks and server; cannot be built outside this crate.
+    #[doc(hidden)]
+    Internal(NodeSessionInternal),
+}
+
+impl std::fmt::Debug for NodeSessionMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::GetAuthenticationState(_) => f.write_str("GetAuthenticationState"),
+            Self::GetReadyState(_) => f.write_str("GetReadyState"),
+            Self::Internal(_) => f.write_str("Internal"),
+        }
+    }
+}
+
+impl ractor::Message for NodeSessionMessage {}
+
+impl NodeSessionMessage {
+    pub(crate) fn internal(event: SessionEvent) -> Self {
+        Self::Internal(NodeSessionInternal(event))
+    }
+}
+
+/// An internal event of a session. Its fields are private, so it cannot be forged.
+#[doc(hidden)]
+pub struct NodeSessionInternal(pub(crate) SessionEvent);
+
+impl std::fmt::Debug for NodeSessionInternal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match &self.0 {
+            SessionEvent::HandshakeDone(_) => "HandshakeDone",
+            SessionEvent::Control(_) => "Control",
+            SessionEvent::ReaderEnded(_) => "ReaderEnded",
+            SessionEvent::SendPeers(_) => "SendPeers",
+            SessionEvent::PeerSilent(_) => "PeerSilent",
+            SessionEvent::Close(_) => "Close",
+            SessionEvent::Adopt { .. } => "Adopt",
+            SessionEvent::AskWhereIs(_) => "AskWhereIs",
+        })
+    }
+}
+
+impl std::fmt::Debug for SessionArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionArgs")
+            .field("stream", &self.stream)
+            .field("is_server", &self.is_server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a session's tasks and its server tell it.
+pub(crate) enum SessionEvent {
+    /// The handshake task finished: the peer is authenticated and admitted, or why not.
+    HandshakeDone(Result<Box<Established>, String>),
+    /// A control message from the peer, forwarded by the reader.
+    Control(ControlMessage),
+    /// The reader stopped, and why.
+    ReaderEnded(String),
+    /// Transitive mode: tell the peer about these nodes.
+    SendPeers(Vec<PeerAnnouncement>),
+    /// The liveness task received nothing from the peer for this long: the peer is down.
+    PeerSilent(Duration),
+    /// The server ends the session on purpose: tell the peer why, then stop.
+    Close(String),
+    /// A reference that arrived in a message made this proxy of the peer's actor `pid`, supervised
+    /// by this session (see `references`): keep it, and ask the peer to report the actor's end.
+    Adopt {
+        pid: u64,
+        proxy: ActorRef<RemoteActorMessage>,
+    },
+    /// A reference named an actor on `node`, with which this node has no session yet: ask the
+    /// peer where it is (a 1.2 peer answers with `PeersKnown` if it knows).
+    AskWhereIs(NodeId),
+}
+
+/// What the handshake task hands over.
+pub(crate) struct Established {
+    pub(crate) reader: FrameReader,
+    pub(crate) auth: Authenticated,
+}
+
+/// What the server hands a new session. Opaque: sessions are started by the node server only.
+#[doc(hidden)]
+pub struct SessionArgs {
+    pub(crate) stream: NetworkStream,
+    pub(crate) is_server: bool,
+    pub(crate) server: ActorRef<NodeServerMessage>,
+    pub(crate) config: Arc<NodeConfig>,
+}

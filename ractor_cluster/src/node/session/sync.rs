@@ -1,0 +1,150 @@
+//! What the peer learns about this node: the initial sync of local actors and process groups, and
+//! their changes afterwards.
+
+use ractor::pg::{self, GroupChangeMessage};
+use ractor::registry::pid_registry;
+use ractor::{ActorCell, ActorRef};
+
+use super::{NodeSessionMessage, NodeSessionState};
+use crate::node::{names, Announce, NodeServerMessage, ServerEvent};
+use crate::protocol::message::{ActorAnnouncement, ControlMessage};
+use crate::remote_actor::ProxyExit;
+
+impl NodeSessionState {
+    /// Announces the local actors in `cells` that the node's [`Announce`] mode lets it announce
+    /// unasked (group members are announced whatever the mode, when they join).
+    pub(super) fn announce_by_mode(&mut self, cells: &[ActorCell]) {
+        match self.config.announce {
+            Announce::All => self.announce(cells),
+            Announce::NamedOrGrouped => {
+                let named: Vec<ActorCell> = cells
+                    .iter()
+                    .filter(|cell| cell.get_name().is_some())
+                    .cloned()
+                    .collect();
+                self.announce(&named);
+            }
+            Announce::OnDemand => {}
+        }
+    }
+
+    /// Announces the local actors in `cells` that the peer does not know yet.
+    pub(super) fn announce(&mut self, cells: &[ActorCell]) {
+        let Some(live) = &mut self.live else { return };
+        let fresh = cells
+            .iter()
+            .filter(|cell| is_remotable_local(cell) && live.announced.insert(cell.get_id().pid()))
+            .map(|cell| {
+                let pid = cell.get_id().pid();
+                // Monitored, so that its end reaches the peer with its reason. Monitor first,
+                // then look: an actor already stopping may have notified its monitors before.
+                live.myself.monitor(cell.clone());
+                if cell.get_status() < ractor::ActorStatus::Stopping {
+                    live.monitored.insert(pid);
+                }
+                ActorAnnouncement {
+                    pid,
+                    name: cell.get_name(),
+                }
+            })
+            .collect::<Vec<_>>();
+        // 1.2: the message types of the named ones, so the peer can register forwarders.
+        let types = if live.minor >= 2 {
+            names::types_to_announce(cells, &fresh)
+        } else {
+            Vec::new()
+        };
+        if !fresh.is_empty() {
+            self.send_control(ControlMessage::ActorsSpawned(fresh));
+        }
+        if !types.is_empty() {
+            self.send_control(ControlMessage::NamedActorTypes(types));
+        }
+    }
+
+    pub(super) fn group_change(&mut self, change: GroupChangeMessage) {
+        if self.live.is_none() {
+            return;
+        }
+        match change {
+            GroupChangeMessage::Join(scope, group, cells) => {
+                let cells = cells
+                    .into_iter()
+                    .filter(is_remotable_local)
+                    .collect::<Vec<_>>();
+                if cells.is_empty() {
+                    return;
+                }
+                // A member must be known to the peer before it can join there.
+                self.announce(&cells);
+                let pids = cells.iter().map(|c| c.get_id().pid()).collect();
+                self.send_control(ControlMessage::GroupJoined { scope, group, pids });
+            }
+            GroupChangeMessage::Leave(scope, group, cells) => {
+                let pids = cells
+                    .iter()
+                    .filter(|c| c.get_id().is_local())
+                    .map(|c| c.get_id().pid())
+                    .collect::<Vec<_>>();
+                if !pids.is_empty() {
+                    self.send_control(ControlMessage::GroupLeft { scope, group, pids });
+                }
+            }
+        }
+    }
+
+    /// Sends everything the peer needs to know now, and starts following changes.
+    pub(super) fn initial_sync(&mut self, myself: &ActorRef<NodeSessionMessage>) {
+        // Monitor first, scan second: whatever changes in between arrives as an event too, and
+        // announcing twice is harmless.
+        pid_registry::monitor(myself.get_cell());
+        pg::monitor_scope(pg::ALL_SCOPES_NOTIFICATION.to_owned(), myself.get_cell());
+        self.announce_by_mode(&pid_registry::get_all_pids());
+        for key in pg::which_scopes_and_groups() {
+            let (scope, group) = (key.get_scope(), key.get_group());
+            let members = pg::get_scoped_local_members(&scope, &group);
+            self.group_change(GroupChangeMessage::Join(scope, group, members));
+        }
+        self.send_control(ControlMessage::InitialSyncDone);
+        if let Some(live) = &mut self.live {
+            live.synced_here = true;
+        }
+        self.check_ready(myself);
+    }
+
+    pub(super) fn check_ready(&mut self, myself: &ActorRef<NodeSessionMessage>) {
+        let Some(live) = &mut self.live else { return };
+        if live.synced_here && live.synced_there && !live.ready {
+            live.ready = true;
+            let _ = self
+                .server
+                .cast(NodeServerMessage::internal(ServerEvent::Ready(
+                    myself.get_id(),
+                )));
+        }
+    }
+
+    /// A monitored local actor ended: the peer learns how.
+    pub(super) fn local_ended(&mut self, cell: &ActorCell, exit: ProxyExit) {
+        let pid = cell.get_id().pid();
+        let Some(live) = &mut self.live else { return };
+        if !(live.monitored.remove(&pid) && live.announced.remove(&pid)) {
+            return;
+        }
+        let minor = live.minor;
+        let control = match exit {
+            ProxyExit::Stopped(reason) => ControlMessage::ActorStopped { pid, reason },
+            ProxyExit::Failed(error) if minor >= 1 => ControlMessage::ActorFailed { pid, error },
+            ProxyExit::Failed(error) => ControlMessage::ActorStopped {
+                pid,
+                reason: Some(error),
+            },
+        };
+        self.send_control(control);
+    }
+}
+
+pub(super) fn is_remotable_local(cell: &ActorCell) -> bool {
+    // A name forwarder stands for a remote actor: it is never announced (see `names`).
+    cell.get_id().is_local() && cell.supports_remoting() && !names::is_forwarder(cell)
+}
