@@ -1,5 +1,20 @@
 //! Finding the nodes to connect to: a [`Discovery`] is asked, again and again, for the addresses
-//! of the nodes this node should be connected to.
+//! of the nodes this node should be connected to, and the node dials those it has no session with
+//! (see [`NodeServer::with_discovery`](crate::NodeServer::with_discovery)).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use ractor::Actor;
+//! use ractor_cluster::discovery::{StaticSeeds, DEFAULT_DISCOVERY_INTERVAL};
+//! use ractor_cluster::NodeServer;
+//!
+//! // The same seed list on every node; each dials the others, and finds itself in it too.
+//! let seeds = StaticSeeds::new(["10.0.0.1:4697", "10.0.0.2:4697", "10.0.0.3:4697"]);
+//! let server = NodeServer::new(4697, "cookie".into(), "a".into(), "10.0.0.1".into(), None, None)
+//!     .with_discovery(seeds, DEFAULT_DISCOVERY_INTERVAL);
+//! let (_node, _handle) = Actor::spawn(None, server, ()).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! Built in:
 //! * [`StaticSeeds`]: a fixed list of `host:port` addresses, the same on every node;
@@ -44,7 +59,8 @@ pub type DiscoveryFuture<'a> =
 /// A source of the addresses (`host:port`, or a socket address such as `10.1.2.3:4697` or
 /// `[fd00::7]:4697`) of the nodes this node should be connected to.
 ///
-/// The node asks it once per interval, on a task of its own, one round at a time, and waits for each answer at most the longer of the interval and
+/// The node asks it once per [interval](crate::NodeServer::with_discovery), on a task of its own,
+/// one round at a time, and waits for each answer at most the longer of the interval and
 /// [`DISCOVERY_TIMEOUT`]: a slow source delays nothing else. An error is logged and the next round asks again; the connections already made stay.
 ///
 /// ```
@@ -65,6 +81,13 @@ pub type DiscoveryFuture<'a> =
 pub trait Discovery: Send + Sync + 'static {
     /// The addresses of the nodes this node should be connected to now. It may include this node.
     fn discover(&self) -> DiscoveryFuture<'_>;
+}
+
+/// A shared source is a source: one can serve several nodes, or be changed by the application.
+impl<D: Discovery + ?Sized> Discovery for std::sync::Arc<D> {
+    fn discover(&self) -> DiscoveryFuture<'_> {
+        (**self).discover()
+    }
 }
 
 /// A fixed list of seed addresses: every node of the cluster can be given the same list (its own

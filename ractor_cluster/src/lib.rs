@@ -54,6 +54,8 @@
 //! ```text
 //! NodeServer ─┬─ accept loop (a task; TLS handshakes on tasks of their own, bounded in time)
 //!             ├─ redial tasks (one per lost peer this node had dialed)
+//!             ├─ discovery task (with a discovery source: asks it once per interval; the
+//!             │  server dials each address found that it has no session with)
 //!             └─ NodeSession (one per connection) ─┬─ reader task   (decodes, delivers, replies)
 //!                                                  ├─ writer task   (outbound queue → socket)
 //!                                                  ├─ liveness task (heartbeats, down detection)
@@ -91,6 +93,15 @@
 //! it is bounded too: the reader task reads nothing more from a peer that has 1,024 calls
 //! unanswered here ([`node::NodeServer::with_max_unanswered_calls`]), or whose replies and control
 //! answers fill the outbound bound, until they are answered or read.
+//!
+//! # Forming a cluster
+//!
+//! A node connects where it is told ([`client_connect`] and friends), to the peers of its peers
+//! in [`NodeConnectionMode::Transitive`], and to every node that a [`discovery::Discovery`]
+//! source finds ([`NodeServer::with_discovery`]): static seeds, DNS (a Kubernetes headless
+//! service), or a source of your own. The discovery task asks the source once per interval; the
+//! server dials every address it has no session with (never itself), again at every round while
+//! it is missing, with the reconnect policy's backoff between failed dials.
 //!
 //! # Failure model
 //!

@@ -6,6 +6,7 @@
 //! ```text
 //! NodeServer ─┬─ accept loop (a task, stopped with the server)
 //!             ├─ redial tasks (one per lost peer it had dialed, aborted with the server)
+//!             ├─ discovery task (with a discovery source; aborted with the server)
 //!             └─ NodeSession (one per connection, linked) ─┬─ reader task (decodes, delivers)
 //!                                                          ├─ writer task (batches frames)
 //!                                                          ├─ liveness task (heartbeats,

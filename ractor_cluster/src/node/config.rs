@@ -4,10 +4,12 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::discovery::Discovery;
 use crate::net::{IncomingEncryptionMode, Listener};
 use crate::protocol::identity::Cookie;
 use crate::protocol::message as wire;
 
+use super::server::DiscoveryConfig;
 use super::ReconnectPolicy;
 #[allow(unused_imports)] // doc links
 use super::{where_is, NodeSession, UNREACHABLE};
@@ -113,6 +115,7 @@ pub struct NodeServer {
     pub(super) announce: Announce,
     pub(super) reference_wait: Duration,
     pub(super) remote_names_in_registry: bool,
+    pub(super) discovery: Option<DiscoveryConfig>,
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -135,6 +138,7 @@ impl std::fmt::Debug for NodeServer {
             )
             .field("reconnect", &self.reconnect)
             .field("announce", &self.announce)
+            .field("discovery", &self.discovery)
             .finish()
     }
 }
@@ -171,7 +175,28 @@ impl NodeServer {
             announce: Announce::default(),
             reference_wait: DEFAULT_REFERENCE_WAIT,
             remote_names_in_registry: false,
+            discovery: None,
         }
+    }
+
+    /// Keeps this node connected to every node that `discovery` finds (default: none, as in the
+    /// published crate). Once per `interval` (the first time as soon as the node listens; default
+    /// [`DEFAULT_DISCOVERY_INTERVAL`](crate::discovery::DEFAULT_DISCOVERY_INTERVAL), 2 s), the node
+    /// asks `discovery` for addresses and dials each one it has no session with, never itself,
+    /// waiting between failed dials of an address as [`with_reconnect`](Self::with_reconnect)
+    /// says. Every missing node is dialed again for as long as discovery lists it, so nodes that
+    /// all start at once, each finding the others, form one cluster, and a lost node is dialed
+    /// again at the first round after it is lost.
+    ///
+    /// Nodes found this way are dialed over TLS if this node ever dialed with
+    /// [`client_connect_enc`](crate::client_connect_enc), the certificate checked against the
+    /// host part of the address (an IP address, for [`DnsDiscovery`](crate::discovery)).
+    pub fn with_discovery(mut self, discovery: impl Discovery, interval: Duration) -> Self {
+        self.discovery = Some(DiscoveryConfig {
+            source: std::sync::Arc::new(discovery),
+            interval,
+        });
+        self
     }
 
     /// Makes the named actors of peers findable with ractor's own

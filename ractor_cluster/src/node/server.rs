@@ -1,8 +1,10 @@
 //! The [`NodeServer`] actor: its messages, what it knows of each session, and how it opens and
 //! supervises them. Deciding which session to keep is in `admission`, dialing lost peers again in
-//! `redial`, and dialing the peers of peers in `transitive`.
+//! `redial`, dialing the peers of peers in `transitive`, and dialing the nodes that discovery
+//! finds in `reconciler`.
 
 mod admission;
+mod reconciler;
 mod redial;
 mod transitive;
 
@@ -23,6 +25,8 @@ use crate::protocol::frame::frame_limit;
 use crate::protocol::identity::{node_id_of, Cookie};
 use crate::protocol::message::{self as wire, PeerAnnouncement};
 use admission::Admission;
+pub(crate) use reconciler::DiscoveryConfig;
+use reconciler::{DialOutcome, Reconciler};
 use redial::Wanted;
 
 /// Messages of the [`NodeServer`] actor.
@@ -103,6 +107,8 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::UseTlsConnector(_) => "UseTlsConnector",
             ServerEvent::Describe(_) => "Describe",
             ServerEvent::WhereIsNode { .. } => "WhereIsNode",
+            ServerEvent::Discovered(_) => "Discovered",
+            ServerEvent::DiscoveryDialed { .. } => "DiscoveryDialed",
         };
         f.write_str(kind)
     }
@@ -166,6 +172,10 @@ pub(crate) enum ServerEvent {
         node: NodeId,
         asker: ActorRef<NodeSessionMessage>,
     },
+    /// A discovery round ended: the addresses found, or why none were.
+    Discovered(Result<Vec<String>, String>),
+    /// A dial of a discovered address ended.
+    DiscoveryDialed { addr: String, outcome: DialOutcome },
 }
 
 /// Asks a running [`NodeServer`] who it is and where it listens. Useful after starting a server on
@@ -272,6 +282,8 @@ pub struct NodeServerState {
     wanted: HashMap<String, Wanted>,
     reconnect: ReconnectPolicy,
     max_unauthenticated: usize,
+    /// Dials the nodes that discovery finds, when the node has a discovery source.
+    reconciler: Option<Reconciler>,
 }
 
 impl std::fmt::Debug for NodeServerState {
@@ -308,7 +320,7 @@ impl NodeServerState {
         dialed_peer: Option<String>,
         target: Option<DialTarget>,
         waiter: Option<Waiter>,
-    ) {
+    ) -> Option<ActorId> {
         let peer_addr = stream.peer_label();
         if is_server {
             let unauthenticated = self
@@ -322,7 +334,7 @@ impl NodeServerState {
                     unauthenticated,
                     "closing an incoming connection: too many connections waiting to authenticate"
                 );
-                return;
+                return None;
             }
         }
         let args = SessionArgs {
@@ -357,6 +369,7 @@ impl NodeServerState {
                     },
                 );
                 self.notify(|s, i| s.node_session_opened(i), &id);
+                Some(id)
             }
             Err(err) => {
                 tracing::warn!(%peer_addr, %err, "cannot start a session");
@@ -365,6 +378,7 @@ impl NodeServerState {
                         "cannot start a session: {err}"
                     ))));
                 }
+                None
             }
         }
     }
@@ -433,6 +447,10 @@ impl Actor for NodeServer {
                 .then_some(self.reference_wait),
         );
         tracing::info!(node = %config.local.name, addr = %handle.local_addr(), "node listening");
+        let reconciler = self
+            .discovery
+            .clone()
+            .map(|discovery| Reconciler::start(discovery, handle.local_addr(), myself.clone()));
         Ok(NodeServerState {
             listener: handle,
             config: Arc::new(config),
@@ -444,6 +462,7 @@ impl Actor for NodeServer {
             wanted: HashMap::new(),
             reconnect: self.reconnect,
             max_unauthenticated: self.max_unauthenticated_connections,
+            reconciler,
         })
     }
 
@@ -454,6 +473,8 @@ impl Actor for NodeServer {
     ) -> Result<(), ActorProcessingErr> {
         // A stopping node dials no one again (dropping a `Wanted` aborts its redial).
         state.wanted.clear();
+        // Nor asks discovery again (dropping the reconciler aborts its task).
+        state.reconciler = None;
         references::local_node_down(
             node_id_of(&state.config.local.name),
             state.config.incarnation,
@@ -519,6 +540,10 @@ impl Actor for NodeServer {
                 ServerEvent::Ready(session) => state.on_ready(session),
                 ServerEvent::Dial(peers) => state.dial(&myself, peers),
                 ServerEvent::WhereIsNode { node, asker } => state.where_is_node(node, &asker),
+                ServerEvent::Discovered(found) => state.discovered(&myself, found),
+                ServerEvent::DiscoveryDialed { addr, outcome } => {
+                    state.discovery_dialed(&myself, addr, outcome).await;
+                }
                 ServerEvent::Dialed {
                     peer,
                     stream,

@@ -14,10 +14,12 @@ mod tls_certificate;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::concurrency::JoinHandle;
 use ractor::{pg, Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor_cluster::discovery::Discovery;
 use ractor_cluster::node::NodeServerSessionInformation;
 use ractor_cluster::node::ReconnectPolicy;
 use ractor_cluster::{
@@ -101,6 +103,10 @@ pub(crate) struct NodeOptions {
     pub(crate) max_outbound: Option<usize>,
     /// Bound on a peer's unanswered calls, if not the default.
     pub(crate) max_unanswered_calls: Option<usize>,
+    /// A discovery source and its interval, if any.
+    pub(crate) discovery: Option<(Arc<dyn Discovery>, Duration)>,
+    /// The address to listen on, if not 127.0.0.1.
+    pub(crate) listen_ip: Option<IpAddr>,
 }
 
 impl Default for NodeOptions {
@@ -117,6 +123,8 @@ impl Default for NodeOptions {
             max_unauthenticated: None,
             max_outbound: None,
             max_unanswered_calls: None,
+            discovery: None,
+            listen_ip: None,
         }
     }
 }
@@ -158,7 +166,10 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
         options.encryption,
         Some(options.mode),
     )
-    .with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    .with_listen_addr(options.listen_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    if let Some((discovery, interval)) = options.discovery {
+        server = server.with_discovery(discovery, interval);
+    }
     if let Some(max) = options.max_frame {
         server = server.with_max_inbound_frame_size(max);
     }

@@ -44,6 +44,9 @@ impl NodeServerState {
             connection_key,
             ..
         } = admission;
+        if let Some(reconciler) = self.reconciler.as_mut() {
+            reconciler.authenticated(&session, &peer.name);
+        }
         let Some(is_server) = self.sessions.get(&session).map(|e| e.info.is_server) else {
             let _ = admission.reply.send(false);
             return;

@@ -112,7 +112,7 @@ impl NodeServerState {
 }
 
 /// The host part of `host:port` (brackets of an IPv6 literal removed), for TLS name checks.
-fn host_of(connection_string: &str) -> &str {
+pub(super) fn host_of(connection_string: &str) -> &str {
     let host = connection_string
         .rsplit_once(':')
         .map_or(connection_string, |(host, _)| host);

@@ -1,0 +1,222 @@
+//! Clusters formed by discovery alone: real nodes on 127.0.0.1, in isolated mode (so that every
+//! connection is the reconciler's doing, not a transitive dial), each given a discovery source
+//! that the test controls and that counts its rounds. Every wait is bounded.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ractor_cluster::discovery::{Discovery, DiscoveryFuture};
+use ractor_cluster::node::ReconnectPolicy;
+
+use common::{start_node_with, Event, Node, NodeOptions, WAIT};
+
+/// Discovery rounds come fast in these tests.
+const INTERVAL: Duration = Duration::from_millis(50);
+
+/// A discovery source whose list the test sets while the nodes run.
+#[derive(Default)]
+struct Listed {
+    addresses: Mutex<Vec<String>>,
+    rounds: AtomicUsize,
+}
+
+impl Listed {
+    fn set(&self, addresses: Vec<String>) {
+        *self.addresses.lock().unwrap() = addresses;
+    }
+
+    fn rounds(&self) -> usize {
+        self.rounds.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `more` rounds have been answered from now on.
+    async fn wait_rounds(&self, more: usize) {
+        let target = self.rounds() + more;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.rounds() < target {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "discovery was not asked {more} more times"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+impl Discovery for Listed {
+    fn discover(&self) -> DiscoveryFuture<'_> {
+        self.rounds.fetch_add(1, Ordering::SeqCst);
+        let addresses = self.addresses.lock().unwrap().clone();
+        Box::pin(std::future::ready(Ok(addresses)))
+    }
+}
+
+/// A quick backoff, so that the tests do not wait for the default's seconds.
+fn quick_backoff() -> ReconnectPolicy {
+    ReconnectPolicy::default()
+        .with_initial_backoff(Duration::from_millis(10))
+        .with_max_backoff(Duration::from_millis(100))
+}
+
+async fn start(name: &str, discovery: &Arc<Listed>, port: u16, reconnect: ReconnectPolicy) -> Node {
+    let discovery: Arc<dyn Discovery> = discovery.clone();
+    start_node_with(
+        name,
+        NodeOptions {
+            port,
+            discovery: Some((discovery, INTERVAL)),
+            reconnect: Some(reconnect),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+fn address(node: &Node) -> String {
+    format!("127.0.0.1:{}", node.port)
+}
+
+/// A port on 127.0.0.1 that nothing listens on (as far as this test knows): bound, then freed.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits until every node has an authenticated session with every other one, and no other.
+async fn wait_full_mesh(nodes: &[Node]) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut complete = true;
+        for node in nodes {
+            let mut expected: Vec<String> = nodes
+                .iter()
+                .filter(|n| n.name != node.name)
+                .map(|n| n.name.clone())
+                .collect();
+            expected.sort();
+            if node.peer_names().await != expected {
+                complete = false;
+                break;
+            }
+        }
+        if complete {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the nodes did not form one full mesh"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `node`'s authenticated peers are exactly `names`.
+async fn wait_peers(node: &Node, names: &[&str]) {
+    let mut expected: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    expected.sort();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while node.peer_names().await != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} did not get to peers {expected:?}",
+            node.name
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn opened(node: &mut Node) -> usize {
+    node.drain_events()
+        .iter()
+        .filter(|e| **e == Event::Opened)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_start_together_form_one_cluster() {
+    const NODES: usize = 8;
+    // One list for all, as DNS or a seed list would give them: each node finds itself in it too.
+    let discovery = Arc::new(Listed::default());
+    let mut nodes = Vec::new();
+    for i in 0..NODES {
+        nodes.push(start(&format!("cold-{i}"), &discovery, 0, quick_backoff()).await);
+    }
+    // Published at once, when all are up: every node dials every other at the same time.
+    discovery.set(nodes.iter().map(address).collect());
+    wait_full_mesh(&nodes).await;
+
+    // Once complete, the rounds that follow dial no one: neither a connected peer (the name of
+    // the node behind each address is known, whichever side's session was kept) nor itself.
+    for node in &mut nodes {
+        opened(node);
+    }
+    discovery.wait_rounds(5 * NODES).await;
+    for node in &mut nodes {
+        assert_eq!(opened(node), 0, "{} opened sessions again", node.name);
+    }
+    wait_full_mesh(&nodes).await;
+}
+
+#[tokio::test]
+async fn every_missing_node_is_dialed_until_it_comes() {
+    let (port_b, port_c) = (free_port(), free_port());
+    let discovery = Arc::new(Listed::default());
+    discovery.set(vec![
+        format!("127.0.0.1:{port_b}"),
+        format!("127.0.0.1:{port_c}"),
+    ]);
+    let a = start("late-a", &discovery, 0, quick_backoff()).await;
+    // Several rounds find nobody at either address.
+    discovery.wait_rounds(5).await;
+    assert!(a.peer_names().await.is_empty());
+
+    let quiet = Arc::new(Listed::default());
+    let b = start("late-b", &quiet, port_b, quick_backoff()).await;
+    wait_peers(&a, &["late-b@localhost"]).await;
+    // Not only the first node that answers: the other is dialed on and on too.
+    let c = start("late-c", &quiet, port_c, quick_backoff()).await;
+    wait_peers(&a, &["late-b@localhost", "late-c@localhost"]).await;
+    drop((b, c));
+}
+
+#[tokio::test]
+async fn a_lost_node_is_dialed_again() {
+    let quiet = Arc::new(Listed::default());
+    let b = start("lost-b", &quiet, 0, quick_backoff()).await;
+    let port_b = b.port;
+    let discovery = Arc::new(Listed::default());
+    discovery.set(vec![address(&b)]);
+    // Redialing lost peers is the reconciler's job here, not the reconnect policy's.
+    let a = start("lost-a", &discovery, 0, quick_backoff()).await;
+    wait_peers(&a, &["lost-b@localhost"]).await;
+
+    b.stop().await;
+    wait_peers(&a, &[]).await;
+    let b = start("lost-b", &quiet, port_b, quick_backoff()).await;
+    wait_peers(&a, &["lost-b@localhost"]).await;
+    drop(b);
+}
+
+#[tokio::test]
+async fn a_node_never_dials_itself() {
+    let quiet = Arc::new(Listed::default());
+    let b = start("self-b", &quiet, 0, quick_backoff()).await;
+    let discovery = Arc::new(Listed::default());
+    // No backoff at all: without recognising its own address, the node would dial itself at
+    // every round (and open two sessions each time, the dialed one and the accepted one).
+    let eager = ReconnectPolicy::default()
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(1));
+    let mut a = start("self-a", &discovery, 0, eager).await;
+    discovery.set(vec![address(&a), address(&b)]);
+    wait_peers(&a, &["self-b@localhost"]).await;
+    discovery.wait_rounds(10).await;
+    // The session with b, and the accepted end of the one dial that found a's own listener.
+    let sessions = opened(&mut a);
+    assert!(sessions <= 2, "a opened {sessions} sessions");
+    assert_eq!(a.peer_names().await, ["self-b@localhost"]);
+    drop(b);
+}
