@@ -31,51 +31,7 @@ use serde::Serialize;
 use crate::protocol::codec;
 use crate::reply;
 
-/// Why a message, a field or a reply could not be encoded or decoded. The text is for logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    reason: String,
-}
-
-impl FieldError {
-    /// A failure described in words.
-    pub fn new(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
-        }
-    }
-
-    /// The payload names a variant that this build of the message type does not have.
-    pub fn unknown_variant(name: &[u8]) -> Self {
-        Self::new(format!(
-            "unknown variant {:?} (is the sender running a newer version of this message type?)",
-            String::from_utf8_lossy(name)
-        ))
-    }
-
-    /// A cast payload named a variant that is a call here, or the reverse.
-    pub fn wrong_kind(name: &[u8], expected: &'static str) -> Self {
-        Self::new(format!(
-            "variant {:?} arrived as a {} but is declared as the other kind",
-            String::from_utf8_lossy(name),
-            expected
-        ))
-    }
-}
-
-impl std::fmt::Display for FieldError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.reason)
-    }
-}
-
-impl std::error::Error for FieldError {}
-
-impl From<codec::CodecError> for FieldError {
-    fn from(err: codec::CodecError) -> Self {
-        Self::new(err.to_string())
-    }
-}
+pub use crate::error::FieldError;
 
 /// A message being serialized: the variant name, then the fields appended one by one.
 #[derive(Debug)]
@@ -376,7 +332,7 @@ pub trait Reference: Sized {
 }
 
 /// The wire form of an actor reference (PROTOCOL.md, "Actor references").
-pub use crate::node::references::WireReference;
+pub use crate::protocol::reference::WireReference;
 
 /// Registers the message types of non-generic `#[derive(RactorClusterMessage)]` enums, whose
 /// named actors other nodes make findable with `ractor::registry::where_is` (see
@@ -384,13 +340,20 @@ pub use crate::node::references::WireReference;
 pub use crate::node::names::MessageType;
 pub use inventory;
 
+/// The wire form of a reference to `cell`. A name forwarder travels as the remote actor it stands
+/// for: it is local to this node and means nothing elsewhere.
+fn encode_reference(cell: &ActorCell) -> Result<Option<WireReference>, FieldError> {
+    let forwarded = crate::node::names::forwarded_to(cell);
+    crate::node::references::encode(forwarded.as_ref().unwrap_or(cell)).map(Some)
+}
+
 fn required(wire: Option<WireReference>) -> Result<WireReference, FieldError> {
     wire.ok_or_else(|| FieldError::new("expected an actor reference, found none"))
 }
 
 impl Reference for ActorCell {
     fn to_wire(&self) -> Result<Option<WireReference>, FieldError> {
-        crate::node::references::encode(self).map(Some)
+        encode_reference(self)
     }
     fn from_wire(wire: Option<WireReference>) -> Result<Self, FieldError> {
         crate::node::references::resolve(required(wire)?)
@@ -399,7 +362,7 @@ impl Reference for ActorCell {
 
 impl<M: Message> Reference for ActorRef<M> {
     fn to_wire(&self) -> Result<Option<WireReference>, FieldError> {
-        crate::node::references::encode(&self.get_cell()).map(Some)
+        encode_reference(&self.get_cell())
     }
     fn from_wire(wire: Option<WireReference>) -> Result<Self, FieldError> {
         let cell = crate::node::references::resolve(required(wire)?)?;

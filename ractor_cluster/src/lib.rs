@@ -116,6 +116,7 @@
 //! a variant, or changing its fields, is not. The protocol itself is described in `PROTOCOL.md`.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub(crate) mod error;
 pub(crate) mod net;
 pub(crate) mod protocol;
 pub(crate) mod remote_actor;

@@ -30,6 +30,7 @@
 pub mod client;
 mod config;
 mod events;
+pub(crate) mod exit;
 mod liveness;
 pub(crate) mod names;
 mod reader;
@@ -39,21 +40,19 @@ mod server;
 mod session;
 pub(crate) mod spawn;
 
-pub(crate) use config::NodeConfig;
 pub use config::{
     Announce, NodeConnectionMode, NodeServer, DEFAULT_DOWN_AFTER, DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_INBOUND_FRAME_SIZE, DEFAULT_MAX_OUTBOUND_QUEUE,
     DEFAULT_MAX_UNANSWERED_CALLS, DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS, DEFAULT_REFERENCE_WAIT,
 };
 pub use events::{NodeEventSubscription, NodeInfo, NodeName, NodeServerSessionInformation};
-pub use names::{register_message_type, registered_message_type, NAME_MOVED};
+pub use exit::{NAME_MOVED, NODE_LOST, NO_SUCH_ACTOR, UNREACHABLE};
+pub use names::{register_message_type, registered_message_type, where_is};
 pub use reconnect::ReconnectPolicy;
 #[doc(hidden)]
 pub use references::{proxies_created, proxies_running};
-pub use references::{where_is, NODE_LOST, NO_SUCH_ACTOR, UNREACHABLE};
-pub(crate) use server::ServerEvent;
-pub use server::{disconnect, node_info, NodeServerInternal, NodeServerMessage, NodeServerState};
-pub(crate) use session::SessionEvent;
+pub use server::message::{disconnect, node_info, NodeServerInternal, NodeServerMessage};
+pub use server::NodeServerState;
 pub use session::{NodeSession, NodeSessionMessage, NodeSessionState};
 #[doc(hidden)]
 pub use session::{NodeSessionInternal, SessionArgs};

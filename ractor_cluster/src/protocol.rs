@@ -27,6 +27,7 @@ pub(crate) mod frame;
 pub(crate) mod handshake;
 pub(crate) mod identity;
 pub(crate) mod message;
+pub(crate) mod reference;
 
 #[cfg(test)]
 #[path = "protocol/tests/proptests.rs"]

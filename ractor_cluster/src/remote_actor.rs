@@ -16,7 +16,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 
 use crate::backpressure::PaceEntry;
 use crate::net::{Lane, WriterClosed, WriterHandle};
-use crate::node::references;
+use crate::node::exit::UNREACHABLE;
 use crate::protocol::message::{encode_call_frame, encode_cast_frame};
 use crate::reply::{self, CallFailure, CallTicket};
 
@@ -335,7 +335,7 @@ const WAITING_MAX_BYTES: usize = 4 << 20;
 /// The proxy of an actor on a node this node has no session with yet (a reference to it arrived
 /// from a third node, see `references`). It keeps what is sent to it, in order and bounded, until
 /// the session is up, then sends it and behaves as a [`RemoteActor`]. If no session comes in time,
-/// it stops with [`UNREACHABLE`](references::UNREACHABLE) and the calls it kept fail.
+/// it stops with [`UNREACHABLE`](UNREACHABLE) and the calls it kept fail.
 #[derive(Debug)]
 pub(crate) struct WaitingProxy;
 
@@ -404,7 +404,7 @@ impl Actor for WaitingProxy {
         }
         match (instruction, &state.linked) {
             (Some(ProxyInstruction::StopWaiting), None) => {
-                myself.stop(Some(references::UNREACHABLE.to_owned()));
+                myself.stop(Some(UNREACHABLE.to_owned()));
             }
             (Some(_), _) => {}
             (_, Some(args)) => args.send(message).await,
@@ -449,7 +449,9 @@ mod tests {
     fn instructions_round_trip() {
         for instruction in [
             ProxyInstruction::End(ProxyExit::Stopped(None)),
-            ProxyInstruction::End(ProxyExit::Stopped(Some(references::NODE_LOST.to_owned()))),
+            ProxyInstruction::End(ProxyExit::Stopped(Some(
+                crate::node::exit::NODE_LOST.to_owned(),
+            ))),
             ProxyInstruction::End(ProxyExit::Failed("boom".to_owned())),
             ProxyInstruction::LookForSession,
             ProxyInstruction::StopWaiting,

@@ -21,7 +21,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use ractor::RpcReplyPort;
 
-use crate::__private::FieldError;
+use crate::error::FieldError;
 
 /// Identifies one pending call on the calling node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -13,11 +13,14 @@ use std::time::Duration;
 
 use ractor::{ActorRef, MessagingErr};
 use tokio::net::ToSocketAddrs;
-use tokio_native_tls::{native_tls, TlsConnector};
+use tokio_native_tls::TlsConnector;
 
+use super::events::NodeServerSessionInformation;
 use super::reconnect::DialTarget;
-use super::{NodeServerMessage, NodeServerSessionInformation, ServerEvent};
+use super::server::message::{NodeServerMessage, ServerEvent};
 use crate::net::{dial_tcp, dial_tls, ClusterBidiStream, DialError, NetworkStream};
+
+pub use crate::error::ConnectError;
 
 /// Why a connection could not be opened or handed to the node server.
 #[derive(Debug)]
@@ -127,59 +130,6 @@ pub async fn connect_external(
     })?;
     Ok(())
 }
-
-/// Why [`connect_and_wait`] or [`connect_enc_and_wait`] did not give a ready session.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The session was not ready within the time given. The attempt goes on in the background:
-    /// the session may still become ready, and is then reported to event subscribers.
-    Timeout(Duration),
-    /// The connection could not be opened: refused, unreachable, name resolution failed...
-    Io(io::Error),
-    /// The TLS handshake failed: the peer's certificate was rejected, or it does not speak TLS.
-    Tls(native_tls::Error),
-    /// The peer and this node could not authenticate each other: most likely their cookies
-    /// differ (or they share a name, or speak incompatible protocol versions). Not retried.
-    AuthenticationFailed(String),
-    /// The connection opened but the session ended before it was ready (the peer closed it,
-    /// broke the protocol, or did not finish the handshake in time), and why.
-    SessionEnded(String),
-    /// The node server is not running.
-    ServerNotRunning,
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Timeout(after) => write!(f, "the session was not ready within {after:?}"),
-            Self::Io(err) => write!(f, "cannot connect: {err}"),
-            Self::Tls(err) => write!(f, "TLS handshake failed: {err}"),
-            Self::AuthenticationFailed(reason) => write!(f, "authentication failed: {reason}"),
-            Self::SessionEnded(reason) => {
-                write!(f, "the session ended before it was ready: {reason}")
-            }
-            Self::ServerNotRunning => f.write_str("the node server is not running"),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io(err) => Some(err),
-            Self::Tls(err) => Some(err),
-            Self::Timeout(_)
-            | Self::AuthenticationFailed(_)
-            | Self::SessionEnded(_)
-            | Self::ServerNotRunning => None,
-        }
-    }
-}
-
-/// What the server answers a waiting connect with.
-pub(crate) type Waiter =
-    ractor::concurrency::OneshotSender<Result<NodeServerSessionInformation, ConnectError>>;
 
 /// Connects `node_server` to the node listening at `address` over plain TCP, and waits until the
 /// session is ready (authenticated, and the initial exchange of actors and groups done both ways),

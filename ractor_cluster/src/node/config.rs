@@ -4,15 +4,14 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::discovery::Discovery;
 use crate::net::{IncomingEncryptionMode, Listener};
 use crate::protocol::identity::Cookie;
 use crate::protocol::message as wire;
 
-use super::server::DiscoveryConfig;
-use super::ReconnectPolicy;
-#[allow(unused_imports)] // doc links
-use super::{where_is, NodeSession, UNREACHABLE};
+use super::reconnect::ReconnectPolicy;
 
 /// Default largest body, in bytes, of one inbound frame from an authenticated peer (16 MiB).
 ///
@@ -58,7 +57,7 @@ pub const DEFAULT_REFERENCE_WAIT: Duration = Duration::from_secs(10);
 
 /// Which local actors a node announces to its peers, that is, which ones every peer mirrors with
 /// a proxy. An actor that is not announced is still reachable: a reference to it sent in a message
-/// resolves to a proxy created on demand on the receiving node (see [`where_is`] and the crate
+/// resolves to a proxy created on demand on the receiving node (see [`where_is`](crate::node::where_is) and the crate
 /// docs, "Location transparency").
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -84,7 +83,7 @@ pub enum NodeConnectionMode {
     Isolated,
 }
 
-/// A node: listens for peers, authenticates them, and runs a [`NodeSession`] for each.
+/// A node: listens for peers, authenticates them, and runs a [`NodeSession`](crate::node::NodeSession) for each.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -193,7 +192,7 @@ impl NodeServer {
     /// host part of the address (an IP address, for [`DnsDiscovery`](crate::discovery)).
     pub fn with_discovery(mut self, discovery: impl Discovery, interval: Duration) -> Self {
         self.discovery = Some(DiscoveryConfig {
-            source: std::sync::Arc::new(discovery),
+            source: Arc::new(discovery),
             interval,
         });
         self
@@ -201,7 +200,7 @@ impl NodeServer {
 
     /// Makes the named actors of peers findable with ractor's own
     /// [`ractor::registry::where_is`] on this node (default: off, as in the published crate,
-    /// where ractor's registry holds local actors only; [`where_is`] finds remote names either
+    /// where ractor's registry holds local actors only; [`where_is`](crate::node::where_is) finds remote names either
     /// way).
     ///
     /// ractor's registry accepts only local actors, so this node registers a local *name
@@ -211,6 +210,8 @@ impl NodeServer {
     /// spawning a local actor under that name fails with `SpawnErr::ActorAlreadyRegistered`, as
     /// it does for any taken name. Turn it on when names are meant to be unique in the cluster;
     /// leave it off when every node runs its own actor under a common name.
+    ///
+    /// [`register_message_type`]: crate::node::register_message_type
     pub fn with_remote_names_in_registry(mut self, enabled: bool) -> Self {
         self.remote_names_in_registry = enabled;
         self
@@ -220,9 +221,9 @@ impl NodeServer {
     /// for one (default [`DEFAULT_REFERENCE_WAIT`]). Only a [`NodeConnectionMode::Transitive`]
     /// node waits: it asks its peers where that node is and connects to it, and messages sent to
     /// the reference meanwhile are kept (up to 1,024 messages or 4 MiB) and sent once connected.
-    /// When the time is up, the reference's proxy stops with [`UNREACHABLE`] and the calls it kept
+    /// When the time is up, the reference's proxy stops with [`UNREACHABLE`](crate::node::UNREACHABLE) and the calls it kept
     /// fail. An [`Isolated`](NodeConnectionMode::Isolated) node resolves such a reference to a
-    /// cell stopped with [`UNREACHABLE`] at once.
+    /// cell stopped with [`UNREACHABLE`](crate::node::UNREACHABLE) at once.
     pub fn with_reference_wait(mut self, wait: Duration) -> Self {
         self.reference_wait = wait;
         self
@@ -270,11 +271,13 @@ impl NodeServer {
     ///
     /// A peer declared down loses its session as if its connection had closed: the session ends
     /// with the reason "no traffic from the peer for … s", subscribers get
-    /// [`node_session_disconnected`](NodeEventSubscription::node_session_disconnected), the
+    /// [`node_session_disconnected`], the
     /// proxies of the peer's actors stop, calls waiting on it fail at once, and, if this node had
     /// dialed the peer, it is dialed again (see [`with_reconnect`](Self::with_reconnect)).
     /// Detection takes at least `down_after` of silence and at most `down_after` plus
     /// `min(heartbeat interval, down_after / 8)`.
+    ///
+    /// [`node_session_disconnected`]: crate::node::NodeEventSubscription::node_session_disconnected
     pub fn with_down_after(mut self, down_after: Duration) -> Self {
         self.down_after = down_after.max(Duration::from_millis(1));
         self
@@ -357,4 +360,20 @@ pub(crate) struct NodeConfig {
     pub(crate) max_unanswered_calls: usize,
     /// Whether peers' named actors get name forwarders in ractor's registry (see `names`).
     pub(crate) remote_names_in_registry: bool,
+}
+
+/// How a node finds the nodes it should be connected to; see
+/// [`NodeServer::with_discovery`](crate::NodeServer::with_discovery).
+#[derive(Clone)]
+pub(crate) struct DiscoveryConfig {
+    pub(crate) source: Arc<dyn Discovery>,
+    pub(crate) interval: Duration,
+}
+
+impl std::fmt::Debug for DiscoveryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscoveryConfig")
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
 }

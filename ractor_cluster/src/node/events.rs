@@ -3,7 +3,8 @@
 
 use ractor::ActorRef;
 
-use super::{NodeId, NodeSessionMessage};
+use super::session::message::NodeSessionMessage;
+use super::NodeId;
 use crate::protocol::message as wire;
 
 /// A peer's name and where it accepts connections, as it announced them in the handshake.
@@ -42,6 +43,8 @@ pub struct NodeServerSessionInformation {
 
 /// Receives the events of a node's sessions. Called from the [`NodeServer`] actor, so the methods
 /// must not block: send a message, set a flag, and return.
+///
+/// [`NodeServer`]: crate::node::NodeServer
 pub trait NodeEventSubscription: Send + 'static {
     /// A connection was handed to a new session, before authentication.
     fn node_session_opened(&self, ses: NodeServerSessionInformation);
@@ -57,7 +60,7 @@ pub trait NodeEventSubscription: Send + 'static {
     fn node_session_ready(&self, ses: NodeServerSessionInformation) {}
 }
 
-/// What a running node says about itself; see [`node_info`].
+/// What a running node says about itself; see [`node_info`](crate::node::node_info).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NodeInfo {

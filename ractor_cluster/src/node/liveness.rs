@@ -21,7 +21,7 @@ use ractor::ActorRef;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::session::{NodeSessionMessage, SessionEvent};
+use super::session::message::{NodeSessionMessage, SessionEvent};
 use crate::net::WriterHandle;
 use crate::protocol::message::{ControlMessage, SessionMessage};
 

@@ -54,13 +54,10 @@ use ractor::{
     SpawnErr, SupervisionEvent,
 };
 
+use super::exit::NAME_MOVED;
 use super::references;
 use super::NodeId;
 use crate::protocol::message::{ActorAnnouncement, NamedActorType};
-
-/// The exit reason of a name forwarder whose name now belongs to another actor, while the actor
-/// it stood for still runs.
-pub const NAME_MOVED: &str = "ractor_cluster: name moved to another actor";
 
 /// How long the keeper waits before it looks again at a name whose local holder was stopping
 /// when it looked (ractor removes the name a moment later).
@@ -646,6 +643,26 @@ pub(crate) fn names_announced(names: Vec<String>) {
     if !names.is_empty() {
         tell_keeper(KeeperMessage::Evaluate(names));
     }
+}
+
+/// Finds an actor by name, here or on any connected node.
+///
+/// Looks in ractor's registry first (local actors; a local actor always wins on its own node),
+/// then among the named actors that peers announced: when several nodes have an actor of that
+/// name, the one on the node with the smallest node id is returned, on every node alike. A proxy
+/// is found for as long as its actor lives and its node stays connected.
+///
+/// Remote actors are found only once announced: with [`Announce::All`](super::Announce::All) (the
+/// default) or [`Announce::NamedOrGrouped`](super::Announce::NamedOrGrouped), a named actor is
+/// announced as soon as it starts.
+///
+/// A remote actor is returned as its proxy, never as the name forwarder that may stand for it in
+/// ractor's registry (see the module docs), so this works whatever the message type.
+pub fn where_is(name: &str) -> Option<ActorCell> {
+    // A name forwarder (see `names`) is not a local actor: its name resolves to the proxy.
+    ractor::registry::where_is(name)
+        .filter(|cell| !is_forwarder(cell))
+        .or_else(|| references::remote_winner(name))
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use ractor::{ActorCell, ActorId, ActorRef, ActorStatus};
 use tokio::task::JoinHandle;
 
 use super::liveness::ReceivedFrames;
-use super::session::{NodeSessionMessage, SessionEvent};
+use super::session::message::{NodeSessionMessage, SessionEvent};
 use crate::net::{FrameReader, Lane, ReadError, WriterHandle};
 use crate::protocol::fragment::{FragmentError, Reassembly};
 use crate::protocol::message::{encode_reply_frame, CallFailure, ReplyOutcome, SessionMessage};

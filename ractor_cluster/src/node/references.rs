@@ -52,39 +52,18 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use ractor::message::SerializedMessage;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorRuntime, Message};
-use serde::{Deserialize, Serialize};
 
-use super::session::{NodeSessionMessage, SessionEvent};
+use super::exit::{NO_SUCH_ACTOR, UNREACHABLE};
+use super::session::message::{NodeSessionMessage, SessionEvent};
 use super::NodeId;
-use crate::__private::FieldError;
+use crate::error::FieldError;
 use crate::net::WriterHandle;
+use crate::protocol::reference::WireReference;
 use crate::remote_actor::{
     end_proxy, instruct, InFlightCalls, PendingLink, ProxyExit, ProxyInstruction, RemoteActor,
     RemoteActorArgs, RemoteActorMessage, WaitingProxy,
 };
 use crate::reply::{self, CallFailure, CallTicket};
-
-/// The exit reason of every proxy of a node whose session ended (the node was lost, stopped, or
-/// restarted).
-pub const NODE_LOST: &str = "ractor_cluster: node lost";
-
-/// The exit reason of a reference to an actor that is not alive on its node.
-pub const NO_SUCH_ACTOR: &str = "ractor_cluster: no such actor";
-
-/// The exit reason of a reference to an actor on a node this node cannot reach: no session to it,
-/// or a different run (incarnation) of it.
-pub const UNREACHABLE: &str = "ractor_cluster: node unreachable";
-
-/// An actor reference as it travels (PROTOCOL.md, "Actor references").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireReference {
-    /// The global id of the actor's node.
-    pub(crate) node: u64,
-    /// The run of that node.
-    pub(crate) incarnation: u64,
-    /// The actor's pid on its node.
-    pub(crate) pid: u64,
-}
 
 /// What the directory knows of one authenticated session.
 #[derive(Clone)]
@@ -375,26 +354,6 @@ pub(crate) fn proxy_of(node: NodeId, pid: u64) -> Option<ActorCell> {
         .filter(is_running)
 }
 
-/// Finds an actor by name, here or on any connected node.
-///
-/// Looks in ractor's registry first (local actors; a local actor always wins on its own node),
-/// then among the named actors that peers announced: when several nodes have an actor of that
-/// name, the one on the node with the smallest node id is returned, on every node alike. A proxy
-/// is found for as long as its actor lives and its node stays connected.
-///
-/// Remote actors are found only once announced: with [`Announce::All`](super::Announce::All) (the
-/// default) or [`Announce::NamedOrGrouped`](super::Announce::NamedOrGrouped), a named actor is
-/// announced as soon as it starts.
-///
-/// A remote actor is returned as its proxy, never as the name forwarder that may stand for it in
-/// ractor's registry (see the module docs), so this works whatever the message type.
-pub fn where_is(name: &str) -> Option<ActorCell> {
-    // A name forwarder (see `names`) is not a local actor: its name resolves to the proxy.
-    ractor::registry::where_is(name)
-        .filter(|cell| !super::names::is_forwarder(cell))
-        .or_else(|| remote_winner(name))
-}
-
 /// The proxy that wins `name` among the remote actors announced under it, if any: the one of the
 /// node with the smallest node id.
 pub(crate) fn remote_winner(name: &str) -> Option<ActorCell> {
@@ -438,12 +397,9 @@ pub fn proxies_running() -> usize {
     directory().proxies.len()
 }
 
-/// The reference to `cell` as it travels.
+/// The reference to `cell` as it travels. The caller replaces a name forwarder by the proxy it
+/// stands for (see `names::forwarded_to`).
 pub(crate) fn encode(cell: &ActorCell) -> Result<WireReference, FieldError> {
-    if let Some(proxy) = super::names::forwarded_to(cell) {
-        // A name forwarder travels as the remote actor it stands for.
-        return encode(&proxy);
-    }
     match cell.get_id() {
         ActorId::Local(pid) => {
             if !cell.supports_remoting() {

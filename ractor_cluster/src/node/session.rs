@@ -19,17 +19,21 @@ use ractor::registry::{pid_registry, PidLifecycleEvent};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::task::JoinHandle;
 
+use super::config::NodeConfig;
+use super::exit::NODE_LOST;
 use super::liveness::{spawn_liveness, LivenessTiming, ReceivedFrames};
 use super::reader::{spawn_reader, ReaderContext};
 use super::references::{self, PeerLink};
-use super::{spawn, NodeConfig, NodeServerMessage};
+use super::server::message::NodeServerMessage;
+use super::spawn;
+use crate::net::NetworkStream;
 use crate::net::{spawn_writer_with_limit, WriterExit, WriterHandle};
 use crate::protocol::message::{ControlMessage, SessionMessage};
 use crate::remote_actor::{end_proxy, InFlightCalls, ProxyExit, RemoteActorMessage};
 use crate::reply;
 use control::forget_proxy;
 pub(crate) use message::{Established, SessionEvent};
-pub use message::{NodeSessionInternal, NodeSessionMessage, SessionArgs};
+pub use message::{NodeSessionInternal, NodeSessionMessage};
 
 /// How long a stopping session lets its writer flush what is queued before cutting it off.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
@@ -49,6 +53,24 @@ impl<T> Drop for AbortOnDrop<T> {
 /// The actor behind one connection to a peer node. Spawned by the [`NodeServer`](super::NodeServer).
 #[derive(Debug)]
 pub struct NodeSession;
+
+/// What the server hands a new session. Opaque: sessions are started by the node server only.
+#[doc(hidden)]
+pub struct SessionArgs {
+    pub(crate) stream: NetworkStream,
+    pub(crate) is_server: bool,
+    pub(crate) server: ActorRef<NodeServerMessage>,
+    pub(crate) config: Arc<NodeConfig>,
+}
+
+impl std::fmt::Debug for SessionArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionArgs")
+            .field("stream", &self.stream)
+            .field("is_server", &self.is_server)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The state of a [`NodeSession`].
 pub struct NodeSessionState {
@@ -257,7 +279,7 @@ impl Actor for NodeSession {
             for proxy in live.proxies.values() {
                 end_proxy(
                     &proxy.get_cell(),
-                    ProxyExit::Stopped(Some(references::NODE_LOST.to_owned())),
+                    ProxyExit::Stopped(Some(NODE_LOST.to_owned())),
                 );
             }
             myself

@@ -17,11 +17,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::references::{self, WireReference};
+use super::references;
 use super::NodeId;
 use crate::net::WriterHandle;
 use crate::protocol::codec;
 use crate::protocol::message::{ControlMessage, SessionMessage, SpawnOutcome};
+use crate::protocol::reference::WireReference;
 
 /// Why [`spawn_remote`] returned no actor.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,44 +22,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::message::{DialOutcome, NodeServerMessage, ServerEvent};
 use super::transitive::{host_of, TRANSITIVE_DIAL_TIMEOUT};
-use super::{NodeServerMessage, NodeServerState, ServerEvent, SessionStatus};
-use crate::discovery::{Discovery, DISCOVERY_TIMEOUT, MAX_DISCOVERED_ADDRESSES};
-use crate::net::NetworkStream;
+use super::{NodeServerState, SessionStatus};
+use crate::discovery::{DISCOVERY_TIMEOUT, MAX_DISCOVERED_ADDRESSES};
+use crate::node::config::DiscoveryConfig;
 use crate::node::reconnect::DialTarget;
-
-/// How a node finds the nodes it should be connected to; see
-/// [`NodeServer::with_discovery`](crate::NodeServer::with_discovery).
-#[derive(Clone)]
-pub(crate) struct DiscoveryConfig {
-    pub(crate) source: Arc<dyn Discovery>,
-    pub(crate) interval: Duration,
-}
-
-impl std::fmt::Debug for DiscoveryConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DiscoveryConfig")
-            .field("interval", &self.interval)
-            .finish_non_exhaustive()
-    }
-}
-
-/// How a dial to a discovered address ended.
-pub(crate) enum DialOutcome {
-    /// A connection to another node.
-    Connected(NetworkStream),
-    /// The address is this node's own listener.
-    Itself,
-    /// No connection, and why.
-    Failed(String),
-}
 
 /// What the reconciler knows about one discovered address.
 #[derive(Debug)]

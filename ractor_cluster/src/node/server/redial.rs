@@ -4,12 +4,14 @@
 
 use ractor::ActorRef;
 
+use super::message::NodeServerMessage;
+use super::message::ServerEvent;
 use super::transitive::TRANSITIVE_DIAL_TIMEOUT;
-use super::{NodeServerState, ServerEvent, SessionEntry, SessionStatus};
+use super::{NodeServerState, SessionEntry, SessionStatus};
+use crate::error::ConnectError;
 use crate::net::NetworkStream;
-use crate::node::client::ConnectError;
 use crate::node::reconnect::DialTarget;
-use crate::node::{NodeServerMessage, NodeSessionMessage, SessionEvent};
+use crate::node::session::message::{NodeSessionMessage, SessionEvent};
 
 /// A peer this node dialed and wants to stay connected to.
 pub(super) struct Wanted {

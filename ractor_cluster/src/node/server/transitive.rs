@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
 
-use super::{NodeServerState, ServerEvent, SessionStatus};
+use super::message::NodeServerMessage;
+use super::message::ServerEvent;
+use super::{NodeServerState, SessionStatus};
 use crate::node::events::NodeName;
 use crate::node::reconnect::DialTarget;
-use crate::node::{NodeId, NodeServerMessage, NodeSessionMessage, SessionEvent};
+use crate::node::session::message::{NodeSessionMessage, SessionEvent};
+use crate::node::NodeId;
 use crate::protocol::message::PeerAnnouncement;
 
 /// How long a node tries to connect (and finish the TLS handshake, if any) to a peer it learned

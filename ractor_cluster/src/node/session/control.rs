@@ -6,9 +6,13 @@ use std::collections::HashMap;
 use ractor::pg;
 use ractor::{ActorCell, ActorId, ActorProcessingErr, ActorRef};
 
+use super::message::NodeSessionMessage;
 use super::sync::is_remotable_local;
-use super::{NodeSessionMessage, NodeSessionState};
-use crate::node::{names, references, spawn, NodeConnectionMode, NodeServerMessage, ServerEvent};
+use super::NodeSessionState;
+use crate::node::config::NodeConnectionMode;
+use crate::node::exit::{NODE_LOST, NO_SUCH_ACTOR};
+use crate::node::server::message::{NodeServerMessage, ServerEvent};
+use crate::node::{names, references, spawn};
 use crate::protocol::message::ControlMessage;
 use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
 
@@ -122,7 +126,7 @@ impl NodeSessionState {
                 for pid in gone {
                     self.send_control(ControlMessage::ActorStopped {
                         pid,
-                        reason: Some(references::NO_SUCH_ACTOR.to_owned()),
+                        reason: Some(NO_SUCH_ACTOR.to_owned()),
                     });
                 }
                 self.announce(&alive);
@@ -182,7 +186,7 @@ impl NodeSessionState {
     /// Keeps a proxy that a reference made on demand, and asks the peer to report its actor's end.
     pub(super) fn adopt(&mut self, pid: u64, proxy: ActorRef<RemoteActorMessage>) {
         let Some(live) = &mut self.live else {
-            proxy.stop(Some(references::NODE_LOST.to_owned()));
+            proxy.stop(Some(NODE_LOST.to_owned()));
             return;
         };
         if live

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use ractor::ActorRef;
 
-use super::{Established, NodeSessionMessage, SessionEvent};
+use super::message::{Established, NodeSessionMessage, SessionEvent};
 use crate::net::{BoxRead, FrameReader, WriterHandle};
-use crate::node::{NodeConfig, NodeServerMessage, ServerEvent};
+use crate::node::config::NodeConfig;
+use crate::node::server::message::{NodeServerMessage, ServerEvent};
 use crate::protocol::frame::HANDSHAKE_MAX_FRAME;
 use crate::protocol::handshake::{
     Authenticated, ClientDriver, HandshakeConfig, HandshakeError, HandshakeProgress, ServerDriver,

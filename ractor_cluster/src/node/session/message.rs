@@ -1,20 +1,17 @@
 //! What a session is told: the public [`NodeSessionMessage`], the events its own tasks and its
 //! server send it, and what it is started with.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{ActorRef, RpcReplyPort};
 
-#[allow(unused_imports)] // doc links
-use super::NodeSession;
-use crate::net::{FrameReader, NetworkStream};
-use crate::node::{NodeConfig, NodeId, NodeServerMessage};
+use crate::net::FrameReader;
+use crate::node::NodeId;
 use crate::protocol::handshake::Authenticated;
 use crate::protocol::message::{ControlMessage, PeerAnnouncement};
 use crate::remote_actor::RemoteActorMessage;
 
-/// Messages of a [`NodeSession`].
+/// Messages of a [`NodeSession`](crate::node::NodeSession).
 pub enum NodeSessionMessage {
     /// Whether the peer has authenticated and the session was kept.
     GetAuthenticationState(RpcReplyPort<bool>),
@@ -62,15 +59,6 @@ impl std::fmt::Debug for NodeSessionInternal {
     }
 }
 
-impl std::fmt::Debug for SessionArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionArgs")
-            .field("stream", &self.stream)
-            .field("is_server", &self.is_server)
-            .finish_non_exhaustive()
-    }
-}
-
 /// What a session's tasks and its server tell it.
 pub(crate) enum SessionEvent {
     /// The handshake task finished: the peer is authenticated and admitted, or why not.
@@ -100,13 +88,4 @@ pub(crate) enum SessionEvent {
 pub(crate) struct Established {
     pub(crate) reader: FrameReader,
     pub(crate) auth: Authenticated,
-}
-
-/// What the server hands a new session. Opaque: sessions are started by the node server only.
-#[doc(hidden)]
-pub struct SessionArgs {
-    pub(crate) stream: NetworkStream,
-    pub(crate) is_server: bool,
-    pub(crate) server: ActorRef<NodeServerMessage>,
-    pub(crate) config: Arc<NodeConfig>,
 }

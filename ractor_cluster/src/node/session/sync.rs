@@ -5,8 +5,11 @@ use ractor::pg::{self, GroupChangeMessage};
 use ractor::registry::pid_registry;
 use ractor::{ActorCell, ActorRef};
 
-use super::{NodeSessionMessage, NodeSessionState};
-use crate::node::{names, Announce, NodeServerMessage, ServerEvent};
+use super::message::NodeSessionMessage;
+use super::NodeSessionState;
+use crate::node::config::Announce;
+use crate::node::names;
+use crate::node::server::message::{NodeServerMessage, ServerEvent};
 use crate::protocol::message::{ActorAnnouncement, ControlMessage};
 use crate::remote_actor::ProxyExit;
 
