@@ -77,11 +77,11 @@ impl Actor for Sensors {
 
 fn show(message: &SerializedMessage) {
     match message {
-        SerializedMessage::Cast { args, .. } => {
-            println!("  cast, {} bytes: {args:02x?}", args.len())
+        SerializedMessage::Cast { variant, args, .. } => {
+            println!("  cast {variant:?}, {} bytes: {args:02x?}", args.len())
         }
-        SerializedMessage::Call { args, .. } => {
-            println!("  call, {} bytes: {args:02x?}", args.len())
+        SerializedMessage::Call { variant, args, .. } => {
+            println!("  call {variant:?}, {} bytes: {args:02x?}", args.len())
         }
         SerializedMessage::CallReply(..) => {}
     }
@@ -115,12 +115,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .serialize()
         .map_err(|_| "serialize failed")?;
     show(&call);
-    let SerializedMessage::Call { args, .. } = call else {
+    let SerializedMessage::Call { variant, args, .. } = call else {
         return Err("an #[rpc] variant serializes as a call".into());
     };
     let (reply_bytes_port, reply_bytes) = ractor::concurrency::oneshot();
     actor.get_cell().send_serialized(SerializedMessage::Call {
-        variant: String::new(),
+        variant,
         args,
         reply: reply_bytes_port.into(),
         metadata: None,
@@ -130,7 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("Garbage is dropped with a logged reason, and the actor keeps serving:");
     actor.get_cell().send_serialized(SerializedMessage::Cast {
-        variant: String::new(),
+        variant: "Record".into(),
         args: vec![0xFF, 0x00, 0x13],
         metadata: None,
     })?;

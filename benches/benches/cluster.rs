@@ -228,9 +228,9 @@ impl Client {
                 progress.wait().await
             }
             Self::ReceiveHalf(sink) => {
-                // What the peer's reader gets from a frame: the serialized arguments, which it
-                // copies out of its read buffer into the message it delivers.
-                let Ok(SerializedMessage::Cast { args, .. }) =
+                // What the peer's reader gets from a frame: the variant's name and the serialized
+                // fields, which it copies out of its read buffer into the message it delivers.
+                let Ok(SerializedMessage::Cast { variant, args, .. }) =
                     BenchMessage::Payload(payload.to_vec()).serialize()
                 else {
                     unreachable!("a payload serializes as a cast")
@@ -238,7 +238,7 @@ impl Client {
                 let cell = sink.get_cell();
                 for sent in 1..=count {
                     let message = SerializedMessage::Cast {
-                        variant: String::new(),
+                        variant: variant.clone(),
                         args: args.clone(),
                         metadata: None,
                     };

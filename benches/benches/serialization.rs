@@ -43,14 +43,14 @@ fn call_round_trip(c: &mut Criterion) {
     c.bench_function("rpc call serialize+deserialize+reply (16 B)", |b| {
         b.iter(|| {
             let (caller_port, caller_rx) = ractor::concurrency::oneshot();
-            let Ok(SerializedMessage::Call { args, .. }) =
+            let Ok(SerializedMessage::Call { variant, args, .. }) =
                 BenchMessage::Echo(payload.clone(), caller_port.into()).serialize()
             else {
                 unreachable!("an #[rpc] variant serializes as a call")
             };
             let (bytes_port, bytes_rx) = ractor::concurrency::oneshot();
             let delivered = BenchMessage::deserialize(SerializedMessage::Call {
-                variant: String::new(),
+                variant,
                 args,
                 reply: bytes_port.into(),
                 metadata: None,

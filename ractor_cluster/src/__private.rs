@@ -2,11 +2,14 @@
 //! any release.
 //!
 //! # How a message becomes bytes
-//! A `#[derive(RactorClusterMessage)]` enum serializes as the variant's name followed by each field in
-//! declaration order (`PROTOCOL.md`, "User message payloads"). How one field is written depends on
-//! what its type implements, chosen at compile time by *autoref specialization*: the derive calls
-//! `(&&&Via::<FieldType>::new()).write_field(value, out)` with all three `Via*` traits in scope, and
-//! method resolution picks the first tier the type qualifies for:
+//! A `#[derive(RactorClusterMessage)]` enum serializes as the variant's name, in
+//! `SerializedMessage`'s `variant`, and each field in declaration order, in `args`; a session puts
+//! the name in front of the fields on the wire (`PROTOCOL.md`, "User message payloads").
+//!
+//! How one field is written depends on what its type implements, chosen at compile time by
+//! *autoref specialization*: the derive calls `(&&&Via::<FieldType>::new()).write_field(value, out)`
+//! with all three `Via*` traits in scope, and method resolution picks the first tier the type
+//! qualifies for:
 //!
 //! 1. [`ViaWire`] for [`WireField`] types: raw byte payloads (`Vec<u8>`) and prost messages
 //!    (`derive_serialization_for_prost_type!`), written as a length-prefixed byte string;
@@ -33,24 +36,30 @@ use crate::reply;
 
 pub use crate::error::FieldError;
 
-/// A message being serialized: the variant name, then the fields appended one by one.
+/// A message being serialized: the variant's name, and its fields appended one by one.
+///
+/// The name travels in [`SerializedMessage`]'s `variant`, as the published derive put it, so
+/// middleware and hand-written remote cells can route on it; `args` holds the fields only.
 #[derive(Debug)]
 pub struct Outgoing {
+    variant: &'static str,
     args: Vec<u8>,
 }
 
 impl Outgoing {
-    /// Starts the payload of `variant`.
-    pub fn new(variant: &str) -> Self {
-        let mut args = Vec::with_capacity(32);
-        codec::write_byte_string(variant.as_bytes(), &mut args);
-        Self { args }
+    /// Starts the payload of `variant`. Nothing is allocated until a field is written: a unit
+    /// variant's `args` stay empty.
+    pub fn new(variant: &'static str) -> Self {
+        Self {
+            variant,
+            args: Vec::new(),
+        }
     }
 
     /// Finishes a one-way message.
     pub fn cast(self) -> SerializedMessage {
         SerializedMessage::Cast {
-            variant: String::new(),
+            variant: self.variant.to_owned(),
             args: self.args,
             metadata: None,
         }
@@ -66,7 +75,7 @@ impl Outgoing {
     ) -> SerializedMessage {
         let (ticket, placeholder) = reply::register_pending_call(reply, decode);
         SerializedMessage::Call {
-            variant: String::new(),
+            variant: self.variant.to_owned(),
             args: self.args,
             reply: placeholder,
             metadata: Some(ticket.to_metadata()),
@@ -77,7 +86,7 @@ impl Outgoing {
 /// The reply channel of an incoming call and the metadata that came with it.
 type IncomingReply = (RpcReplyPort<Vec<u8>>, Option<Vec<u8>>);
 
-/// A message being deserialized: the variant name has been read, the fields follow.
+/// A message being deserialized: the variant's name (from `variant`) and the fields still to read.
 #[derive(Debug)]
 pub struct Incoming<'a> {
     variant: &'a [u8],
@@ -141,35 +150,33 @@ pub fn decode_message<M>(
     message: SerializedMessage,
     decode: impl FnOnce(&mut Incoming<'_>) -> Result<M, FieldError>,
 ) -> Result<M, BoxedDowncastErr> {
-    let (args, reply) = match message {
-        SerializedMessage::Cast { args, .. } => (args, None),
+    let (variant, args, reply) = match message {
+        SerializedMessage::Cast { variant, args, .. } => (variant, args, None),
         SerializedMessage::Call {
+            variant,
             args,
             reply,
             metadata,
-            ..
-        } => (args, Some((reply, metadata))),
+        } => (variant, args, Some((reply, metadata))),
         SerializedMessage::CallReply(..) => {
             return Err(log_undecodable::<M>(&FieldError::new(
                 "a call reply is not a message",
             )))
         }
     };
-    open_and_decode(&args, reply, decode).map_err(|err| log_undecodable::<M>(&err))
-}
-
-fn open_and_decode<M>(
-    args: &[u8],
-    reply: Option<IncomingReply>,
-    decode: impl FnOnce(&mut Incoming<'_>) -> Result<M, FieldError>,
-) -> Result<M, FieldError> {
-    let (variant, rest) = codec::read_byte_string(args)?;
     let mut incoming = Incoming {
-        variant,
-        rest,
+        variant: variant.as_bytes(),
+        rest: &args,
         reply,
     };
-    let message = decode(&mut incoming)?;
+    decode_fields(&mut incoming, decode).map_err(|err| log_undecodable::<M>(&err))
+}
+
+fn decode_fields<M>(
+    incoming: &mut Incoming<'_>,
+    decode: impl FnOnce(&mut Incoming<'_>) -> Result<M, FieldError>,
+) -> Result<M, FieldError> {
+    let message = decode(incoming)?;
     if incoming.rest.is_empty() {
         Ok(message)
     } else {
@@ -257,7 +264,10 @@ tier_trait!(
 
 impl<T: WireField> ViaWire<T> for &&Via<T> {
     fn write_field(&self, value: T, out: &mut Outgoing) -> Result<(), FieldError> {
-        codec::write_varint(value.wire_len() as u64, &mut out.args);
+        let len = value.wire_len();
+        // The length prefix takes at most 9 bytes; one allocation for a message of one such field.
+        out.args.reserve(len + 9);
+        codec::write_varint(len as u64, &mut out.args);
         value.write_wire(&mut out.args);
         Ok(())
     }

@@ -73,11 +73,12 @@
 //!
 //! ```text
 //!  sending node                                           receiving node
-//!  ActorRef::cast(msg)                                    reader task: decode frame
-//!    └─ Message::serialize (derive): variant name           └─ send_serialized to the target
-//!       + fields into one buffer                               (looked up by pid)
+//!  ActorRef::cast(msg)                                    reader task: decode frame, split
+//!    └─ Message::serialize (derive): the variant's          off the variant name
+//!       name, and the fields in one buffer                   └─ send_serialized to the target
+//!                                                               (looked up by pid)
 //!         └─ proxy mailbox (ractor)                               └─ actor task:
-//!              └─ proxy: frame encoded in place                      Message::deserialize
+//!              └─ proxy: frame (name, fields) encoded in place       Message::deserialize
 //!                 into the session's outbound queue                  (fallible: a bad payload is
 //!                   └─ writer task: one write per batch ─► wire ─►    dropped with a reason)
 //! ```

@@ -17,7 +17,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 use crate::backpressure::PaceEntry;
 use crate::net::{Lane, WriterClosed, WriterHandle};
 use crate::node::exit::UNREACHABLE;
-use crate::protocol::message::{encode_call_frame, encode_cast_frame};
+use crate::protocol::message::{encode_call_frame, encode_cast_frame, Payload};
 use crate::reply::{self, CallFailure, CallTicket};
 
 /// The calls sent on one session and not answered yet.
@@ -89,7 +89,7 @@ pub(crate) struct RemoteActorArgs {
 }
 
 impl RemoteActorArgs {
-    fn send_call(&self, ticket: CallTicket, args: &[u8]) {
+    fn send_call(&self, ticket: CallTicket, payload: Payload<'_>) {
         if !reply::claim_call(ticket) {
             // The caller gave up already; nobody would read the reply.
             return;
@@ -100,9 +100,11 @@ impl RemoteActorArgs {
             return;
         }
         let (pid, max_frame) = (self.pid, self.max_frame);
-        let queued = self.writer.push(Lane::Actor(pid), args.len(), |out| {
-            encode_call_frame(pid, call, args, max_frame, out)
-        });
+        let queued = self
+            .writer
+            .push(Lane::Actor(pid), payload.fields.len(), |out| {
+                encode_call_frame(pid, call, payload, max_frame, out)
+            });
         let failure = match queued {
             Ok(Ok(())) => None,
             Ok(Err(err)) => {
@@ -129,19 +131,32 @@ impl RemoteActorArgs {
             self.writer.wait_for_room().await;
         }
         match message {
-            SerializedMessage::Cast { args, .. } => {
+            SerializedMessage::Cast { variant, args, .. } => {
                 let (pid, max_frame) = (self.pid, self.max_frame);
+                let payload = Payload {
+                    variant: &variant,
+                    fields: &args,
+                };
                 let queued = self.writer.push(Lane::Actor(pid), args.len(), |out| {
-                    encode_cast_frame(pid, &args, max_frame, out)
+                    encode_cast_frame(pid, payload, max_frame, out)
                 });
                 // A closed writer means the session is ending and this proxy with it.
                 if let Ok(Err(err)) = queued {
                     tracing::warn!(pid, %err, "cannot send a cast to a remote actor; it is dropped");
                 }
             }
-            SerializedMessage::Call { args, metadata, .. } => {
+            SerializedMessage::Call {
+                variant,
+                args,
+                metadata,
+                ..
+            } => {
+                let payload = Payload {
+                    variant: &variant,
+                    fields: &args,
+                };
                 match metadata.as_deref().and_then(CallTicket::from_metadata) {
-                    Some(ticket) => self.send_call(ticket, &args),
+                    Some(ticket) => self.send_call(ticket, payload),
                     // Not serialized by this crate's derive: there is no way to route its reply.
                     // Dropping the message drops its reply port, which the caller sees as an error.
                     None => tracing::warn!(
@@ -177,9 +192,9 @@ pub(crate) enum ProxyInstruction {
     StopWaiting,
 }
 
-/// The variant name that marks an instruction. The derive always leaves `variant` empty, and so
-/// does the session reader for what peers send, so no message from a user or a peer is taken for
-/// one.
+/// The variant name that marks an instruction. No derived message has it (a variant's name is a
+/// Rust identifier, without `::`), and what a peer sends never has `metadata`, so no message from
+/// a user or a peer is taken for one.
 const INSTRUCTION_VARIANT: &str = "ractor_cluster::proxy_instruction";
 
 impl ProxyInstruction {

@@ -149,8 +149,12 @@ fn casts_round_trip() {
 #[tokio::test]
 async fn a_call_round_trips_without_a_bridge_on_the_calling_side() {
     let (caller_tx, caller_rx) = ractor::concurrency::oneshot::<String>();
-    let SerializedMessage::Call { args, metadata, .. } =
-        Msg::Ask(41, caller_tx.into()).serialize().unwrap()
+    let SerializedMessage::Call {
+        variant,
+        args,
+        metadata,
+        ..
+    } = Msg::Ask(41, caller_tx.into()).serialize().unwrap()
     else {
         panic!("an #[rpc] variant serializes as a call")
     };
@@ -158,8 +162,9 @@ async fn a_call_round_trips_without_a_bridge_on_the_calling_side() {
 
     // The receiving node hands the actor a typed port backed by a byte port.
     let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
+    assert_eq!(variant, "Ask");
     let delivered = Msg::deserialize(SerializedMessage::Call {
-        variant: String::new(),
+        variant,
         args,
         reply: bytes_tx.into(),
         metadata: None,
@@ -176,9 +181,15 @@ async fn a_call_round_trips_without_a_bridge_on_the_calling_side() {
 
 #[test]
 fn malformed_payloads_are_errors_not_panics() {
-    for args in [vec![], vec![0xFF; 3], vec![4, b'T', b'e', b'x', b't', 0xFF]] {
+    // No fields, garbage, a string that claims more bytes than there are; and no variant name.
+    for (variant, args) in [
+        ("Text", vec![]),
+        ("Text", vec![0xFF; 3]),
+        ("Text", vec![9, b'h', b'i']),
+        ("", vec![2, b'h', b'i', 7]),
+    ] {
         let message = SerializedMessage::Cast {
-            variant: String::new(),
+            variant: variant.into(),
             args,
             metadata: None,
         };

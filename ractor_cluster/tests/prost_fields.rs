@@ -42,7 +42,7 @@ fn a_prost_field_round_trips() {
 #[tokio::test]
 async fn a_prost_reply_travels_back_as_bytes() {
     let (caller, _caller_rx) = ractor::concurrency::oneshot();
-    let SerializedMessage::Call { args, .. } =
+    let SerializedMessage::Call { variant, args, .. } =
         ThermostatMessage::Latest("hall".into(), caller.into())
             .serialize()
             .unwrap()
@@ -51,7 +51,7 @@ async fn a_prost_reply_travels_back_as_bytes() {
     };
     let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot();
     let delivered = ThermostatMessage::deserialize(SerializedMessage::Call {
-        variant: String::new(),
+        variant,
         args,
         reply: bytes_tx.into(),
         metadata: None,
@@ -74,13 +74,10 @@ async fn a_prost_reply_travels_back_as_bytes() {
 
 #[test]
 fn a_malformed_prost_field_is_an_error_not_a_panic() {
-    // "Report", then a byte string holding an invalid protobuf (a truncated varint), then a u32.
-    let mut args = vec![6];
-    args.extend_from_slice(b"Report");
-    args.extend_from_slice(&[2, 0x08, 0xFF, 3]);
+    // "Report": a byte string holding an invalid protobuf (a truncated varint), then a u32.
     let message = SerializedMessage::Cast {
-        variant: String::new(),
-        args,
+        variant: "Report".into(),
+        args: vec![2, 0x08, 0xFF, 3],
         metadata: None,
     };
     assert!(ThermostatMessage::deserialize(message).is_err());

@@ -155,11 +155,12 @@ fn a_call_delivered_as_a_cast_is_rejected() {
     use ractor::Message;
 
     let (port, _caller) = reply_port();
-    let SerializedMessage::Call { args, .. } = ThermostatMessage::Only(port).serialize().unwrap()
+    let SerializedMessage::Call { variant, args, .. } =
+        ThermostatMessage::Only(port).serialize().unwrap()
     else {
         panic!("an #[rpc] variant serializes as a call")
     };
-    assert!(ThermostatMessage::deserialize(common::as_cast(args)).is_err());
+    assert!(ThermostatMessage::deserialize(common::as_cast((variant, args))).is_err());
 }
 
 #[test]

@@ -120,10 +120,9 @@ fn raw_identifiers_are_named_without_the_prefix() {
     enum Plain {
         r#type(String),
     }
-    let args = common::cast_args(Keywords::r#type("t".into()));
-    assert!(args.windows(4).any(|window| window == b"type"));
-    assert!(!args.windows(2).any(|window| window == b"r#"));
-    let decoded = <Plain as ractor::Message>::deserialize(common::as_cast(args)).unwrap();
+    let parts = common::cast_args(Keywords::r#type("t".into()));
+    assert_eq!(parts.0, "type");
+    let decoded = <Plain as ractor::Message>::deserialize(common::as_cast(parts)).unwrap();
     let Plain::r#type(text) = decoded;
     assert_eq!(text, "t");
 }

@@ -502,15 +502,20 @@ mod tests {
     use crate::net::FrameReader;
     use crate::protocol::fragment::FRAGMENT_CHUNK;
     use crate::protocol::message::{
-        encode_cast_frame, encode_reply_frame, ControlMessage, SessionMessage,
+        encode_cast_frame, encode_reply_frame, split_payload, ControlMessage, Payload,
+        SessionMessage,
     };
 
     const LIMIT: u32 = 64 * 1024 * 1024;
 
     fn cast(writer: &WriterHandle, to: u64, args: &[u8]) {
+        let payload = Payload {
+            variant: "",
+            fields: args,
+        };
         writer
             .push(Lane::Actor(to), args.len(), |out| {
-                encode_cast_frame(to, args, LIMIT, out)
+                encode_cast_frame(to, payload, LIMIT, out)
             })
             .unwrap()
             .unwrap();
@@ -535,7 +540,10 @@ mod tests {
                 .expect("the stream is open");
             seen.push(match SessionMessage::decode(body).unwrap() {
                 SessionMessage::Control(ControlMessage::Heartbeat) => "heartbeat".to_owned(),
-                SessionMessage::Cast { to, args } => format!("cast {to} {}", args.len()),
+                SessionMessage::Cast { to, args } => {
+                    let (_, fields) = split_payload(args).unwrap();
+                    format!("cast {to} {}", fields.len())
+                }
                 SessionMessage::Fragment { more, .. } => format!("piece {more}"),
                 other => other.kind().to_owned(),
             });

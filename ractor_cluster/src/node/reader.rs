@@ -38,7 +38,9 @@ use super::liveness::ReceivedFrames;
 use super::session::message::{NodeSessionMessage, SessionEvent};
 use crate::net::{FrameReader, Lane, ReadError, WriterHandle};
 use crate::protocol::fragment::{FragmentError, Reassembly};
-use crate::protocol::message::{encode_reply_frame, CallFailure, ReplyOutcome, SessionMessage};
+use crate::protocol::message::{
+    encode_reply_frame, split_payload, CallFailure, ReplyOutcome, SessionMessage,
+};
 use crate::remote_actor::InFlightCalls;
 use crate::reply::{self, CallTicket, ForwarderInbox};
 
@@ -176,8 +178,15 @@ impl ReaderContext {
         match message {
             SessionMessage::Cast { to, args } => match targets.get(to) {
                 Some(cell) => {
+                    let (variant, args) = match split_payload(args) {
+                        Ok(parts) => parts,
+                        Err(err) => {
+                            tracing::debug!(pid = to, %err, "dropping a cast without a variant name");
+                            return Ok(());
+                        }
+                    };
                     let message = SerializedMessage::Cast {
-                        variant: String::new(),
+                        variant,
                         args,
                         metadata: None,
                     };
@@ -195,10 +204,14 @@ impl ReaderContext {
                     self.send_reply(call, Err(CallFailure::TargetGone));
                     return Ok(());
                 };
+                let Ok((variant, args)) = split_payload(args) else {
+                    self.send_reply(call, Err(CallFailure::Undecodable));
+                    return Ok(());
+                };
                 let (tx, rx): (OneshotSender<Vec<u8>>, OneshotReceiver<Vec<u8>>) =
                     ractor::concurrency::oneshot();
                 let message = SerializedMessage::Call {
-                    variant: String::new(),
+                    variant,
                     args,
                     reply: tx.into(),
                     metadata: Some(route.to_vec()),
@@ -306,7 +319,7 @@ mod tests {
 
     use super::*;
     use crate::net::{spawn_writer, FrameReader};
-    use crate::protocol::message::encode_cast_frame;
+    use crate::protocol::message::{encode_cast_frame, Payload};
 
     /// A message that claims to be remotable, so that the reader may deliver casts to its actor.
     #[derive(Debug)]
@@ -391,7 +404,11 @@ mod tests {
         let (mut near, far) = tokio::io::duplex(1 << 20);
         let mut burst = Vec::new();
         for _ in 0..BURST {
-            encode_cast_frame(actor.get_id().pid(), &[], u32::MAX, &mut burst).unwrap();
+            let payload = Payload {
+                variant: "Tick",
+                fields: &[],
+            };
+            encode_cast_frame(actor.get_id().pid(), payload, u32::MAX, &mut burst).unwrap();
         }
         tokio::io::AsyncWriteExt::write_all(&mut near, &burst)
             .await

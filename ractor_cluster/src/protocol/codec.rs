@@ -172,6 +172,16 @@ pub(crate) fn write_varint(value: u64, out: &mut Vec<u8>) {
     }
 }
 
+/// How many bytes [`write_varint`] appends for `value`.
+pub(crate) fn varint_len(value: u64) -> usize {
+    match value {
+        0..=250 => 1,
+        251..=0xFFFF => 3,
+        0x1_0000..=0xFFFF_FFFF => 5,
+        _ => 9,
+    }
+}
+
 /// Reads a variable-length integer from the start of `input`: the value and the bytes it took.
 pub(crate) fn read_varint(input: &[u8]) -> Result<(u64, usize), CodecError> {
     fn fixed<const N: usize>(input: &[u8]) -> Result<[u8; N], CodecError> {
@@ -237,6 +247,7 @@ mod tests {
             write_varint(value, &mut ours);
             assert_eq!(ours, encode_to_vec(&value).unwrap(), "{value}");
             assert_eq!(read_varint(&ours).unwrap(), (value, ours.len()));
+            assert_eq!(varint_len(value), ours.len(), "{value}");
         }
         for len in [0usize, 3, 250, 251, 70_000] {
             let bytes = vec![7u8; len];

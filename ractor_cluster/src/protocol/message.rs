@@ -518,20 +518,55 @@ const REPLY_TAG: u64 = 2;
 const VALUE_TAG: u64 = 0;
 const FAILED_TAG: u64 = 1;
 
-/// Appends the frame of `SessionMessage::Cast { to, args }` to `out`, byte for byte what encoding the
-/// owned message would give; `out` is left as it was on error. Written by hand, as casts and calls
-/// are nearly every frame: the generic encoder cost as much as the rest of framing a small cast.
-/// The test `hot_path_frames_equal_owned_frames` checks the bytes against the codec's.
+/// A user message as `ractor` serialized it, before it is framed: the `args` of a `Cast` or `Call`
+/// on the wire are the variant's name followed by these fields (PROTOCOL.md, "User message
+/// payloads").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Payload<'a> {
+    /// `SerializedMessage`'s `variant`.
+    pub(crate) variant: &'a str,
+    /// `SerializedMessage`'s `args`.
+    pub(crate) fields: &'a [u8],
+}
+
+impl Payload<'_> {
+    /// The length of the wire's `args`.
+    fn len(&self) -> usize {
+        let name = self.variant.len();
+        codec::varint_len(name as u64) + name + self.fields.len()
+    }
+
+    /// Appends the wire's `args`: one byte string holding the name, as a string, and the fields.
+    fn write(&self, body: &mut Vec<u8>) {
+        codec::write_varint(self.len() as u64, body);
+        codec::write_byte_string(self.variant.as_bytes(), body);
+        body.extend_from_slice(self.fields);
+    }
+}
+
+/// Splits the wire's `args` of a `Cast` or `Call` into the variant's name and the fields, the
+/// `variant` and `args` that the sender's message type produced. Reuses the buffer for the fields.
+pub(crate) fn split_payload(mut args: Vec<u8>) -> Result<(String, Vec<u8>), CodecError> {
+    let (variant, used) = codec::decode_prefix::<String>(&args)?;
+    args.drain(..used);
+    Ok((variant, args))
+}
+
+/// Appends the frame of `SessionMessage::Cast { to, args }` to `out`, where `payload` gives the
+/// `args`, byte for byte what encoding the owned message would give; `out` is left as it was on
+/// error. Written by hand, as casts and calls are nearly every frame: the generic encoder cost as
+/// much as the rest of framing a small cast. The test `hot_path_frames_equal_owned_frames` checks
+/// the bytes against the codec's.
 pub(crate) fn encode_cast_frame(
     to: u64,
-    args: &[u8],
+    payload: Payload<'_>,
     limit: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
-    encode_frame_by_hand(limit, out, args.len() + 10, |body| {
+    encode_frame_by_hand(limit, out, payload.len() + 19, |body| {
         codec::write_varint(CAST_TAG, body);
         codec::write_varint(to, body);
-        codec::write_byte_string(args, body);
+        payload.write(body);
     })
 }
 
@@ -540,15 +575,15 @@ pub(crate) fn encode_cast_frame(
 pub(crate) fn encode_call_frame(
     to: u64,
     call: u64,
-    args: &[u8],
+    payload: Payload<'_>,
     limit: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
-    encode_frame_by_hand(limit, out, args.len() + 19, |body| {
+    encode_frame_by_hand(limit, out, payload.len() + 28, |body| {
         codec::write_varint(CALL_TAG, body);
         codec::write_varint(to, body);
         codec::write_varint(call, body);
-        codec::write_byte_string(args, body);
+        payload.write(body);
     })
 }
 

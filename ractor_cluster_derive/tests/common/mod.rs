@@ -19,14 +19,19 @@ pub fn cast_round_trip<M: Message>(message: M) -> M {
 /// Serializes a call and delivers it as the receiving node does: with a byte port for the reply.
 /// Returns the message the actor would get and the receiver of the encoded reply.
 pub fn deliver_call<M: Message>(message: M) -> (M, OneshotReceiver<Vec<u8>>) {
-    let SerializedMessage::Call { args, metadata, .. } = message.serialize().expect("serializes")
+    let SerializedMessage::Call {
+        variant,
+        args,
+        metadata,
+        ..
+    } = message.serialize().expect("serializes")
     else {
         panic!("an #[rpc] variant serializes as a call")
     };
     assert!(metadata.is_some(), "the call carries its ticket");
     let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
     let delivered = M::deserialize(SerializedMessage::Call {
-        variant: String::new(),
+        variant,
         args,
         reply: bytes_tx.into(),
         metadata: None,
@@ -35,28 +40,31 @@ pub fn deliver_call<M: Message>(message: M) -> (M, OneshotReceiver<Vec<u8>>) {
     (delivered, bytes_rx)
 }
 
-/// The payload bytes of a cast, to replay them under another message type.
-pub fn cast_args<M: Message>(message: M) -> Vec<u8> {
+/// What a message serializes to: the variant's name and the payload bytes.
+pub type Parts = (String, Vec<u8>);
+
+/// The variant name and payload bytes of a cast, to replay them under another message type.
+pub fn cast_args<M: Message>(message: M) -> Parts {
     match message.serialize().expect("serializes") {
-        SerializedMessage::Cast { args, .. } => args,
+        SerializedMessage::Cast { variant, args, .. } => (variant, args),
         other => panic!("expected a cast, got {other:?}"),
     }
 }
 
-/// Wraps payload bytes as a received cast.
-pub fn as_cast(args: Vec<u8>) -> SerializedMessage {
+/// Wraps a variant name and payload bytes as a received cast.
+pub fn as_cast((variant, args): Parts) -> SerializedMessage {
     SerializedMessage::Cast {
-        variant: String::new(),
+        variant,
         args,
         metadata: None,
     }
 }
 
-/// Wraps payload bytes as a received call, whose reply nobody reads.
-pub fn as_call(args: Vec<u8>) -> SerializedMessage {
+/// Wraps a variant name and payload bytes as a received call, whose reply nobody reads.
+pub fn as_call((variant, args): Parts) -> SerializedMessage {
     let (bytes_tx, _bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
     SerializedMessage::Call {
-        variant: String::new(),
+        variant,
         args,
         reply: bytes_tx.into(),
         metadata: None,

@@ -370,32 +370,48 @@ fn golden_samples_cover_every_variant() {
     assert_eq!(seen.len(), 24);
 }
 
+/// The wire's `args` of a message whose variant is `variant`: the name as a codec string, then the
+/// fields (PROTOCOL.md, "User message payloads").
+fn wire_args(variant: &str, fields: &[u8]) -> Vec<u8> {
+    let mut args = codec::encode_to_vec(variant).unwrap();
+    args.extend_from_slice(fields);
+    args
+}
+
 #[test]
 fn hot_path_frames_equal_owned_frames() {
     let payloads: [&[u8]; 3] = [&[], &[0, 1, 2, 255], &[0x5A; 300]];
+    let long_name = "V".repeat(300);
     for args in payloads {
+        for variant in ["", "Ping", long_name.as_str()] {
+            let payload = Payload {
+                variant,
+                fields: args,
+            };
+            for to in [0, 1, 250, 251, u64::MAX] {
+                let mut borrowed = vec![0xCC];
+                encode_cast_frame(to, payload, u32::MAX, &mut borrowed).unwrap();
+                let mut owned = vec![0xCC];
+                let cast = SessionMessage::Cast {
+                    to,
+                    args: wire_args(variant, args),
+                };
+                cast.encode_frame(u32::MAX, &mut owned).unwrap();
+                assert_eq!(borrowed, owned);
+
+                let mut borrowed = Vec::new();
+                encode_call_frame(to, to ^ 7, payload, u32::MAX, &mut borrowed).unwrap();
+                let mut owned = Vec::new();
+                let call = SessionMessage::Call {
+                    to,
+                    call: to ^ 7,
+                    args: wire_args(variant, args),
+                };
+                call.encode_frame(u32::MAX, &mut owned).unwrap();
+                assert_eq!(borrowed, owned);
+            }
+        }
         for to in [0, 1, 250, 251, u64::MAX] {
-            let mut borrowed = vec![0xCC];
-            encode_cast_frame(to, args, u32::MAX, &mut borrowed).unwrap();
-            let mut owned = vec![0xCC];
-            let cast = SessionMessage::Cast {
-                to,
-                args: args.to_vec(),
-            };
-            cast.encode_frame(u32::MAX, &mut owned).unwrap();
-            assert_eq!(borrowed, owned);
-
-            let mut borrowed = Vec::new();
-            encode_call_frame(to, to ^ 7, args, u32::MAX, &mut borrowed).unwrap();
-            let mut owned = Vec::new();
-            let call = SessionMessage::Call {
-                to,
-                call: to ^ 7,
-                args: args.to_vec(),
-            };
-            call.encode_frame(u32::MAX, &mut owned).unwrap();
-            assert_eq!(borrowed, owned);
-
             let mut borrowed = Vec::new();
             encode_reply_frame(to, Ok(args), u32::MAX, &mut borrowed).unwrap();
             let mut owned = Vec::new();
@@ -427,7 +443,11 @@ fn hot_path_frames_equal_owned_frames() {
 #[test]
 fn hot_path_respects_the_limit_and_leaves_no_partial_frame() {
     let mut out = vec![9];
-    let err = encode_cast_frame(1, &[0; 100], 64, &mut out).unwrap_err();
+    let payload = Payload {
+        variant: "Big",
+        fields: &[0; 100],
+    };
+    let err = encode_cast_frame(1, payload, 64, &mut out).unwrap_err();
     assert!(
         matches!(err, FrameEncodeError::Oversized { limit: 64, .. }),
         "{err}"
@@ -518,4 +538,32 @@ fn longer_varint_forms_decode_to_the_same_value() {
     let longer = SessionMessage::decode(&hex("00 fb0500 03 010203")).unwrap();
     assert_eq!(shortest, longer);
     assert_eq!(body_of(&longer), hex("00 05 03 010203"));
+}
+
+#[test]
+fn payloads_split_into_the_variant_and_fields_that_were_framed() {
+    for (variant, fields) in [
+        ("", &[][..]),
+        ("Ping", &[1, 2, 3][..]),
+        ("ü", &[0; 300][..]),
+    ] {
+        let mut frame = Vec::new();
+        encode_cast_frame(5, Payload { variant, fields }, u32::MAX, &mut frame).unwrap();
+        let body = parse_frame(&frame, u32::MAX).unwrap().unwrap().0;
+        let Ok(SessionMessage::Cast { args, .. }) = SessionMessage::decode(body) else {
+            panic!("a cast frame decodes as a cast")
+        };
+        assert_eq!(
+            split_payload(args).unwrap(),
+            (variant.to_owned(), fields.to_vec())
+        );
+    }
+}
+
+#[test]
+fn payloads_without_a_well_formed_name_are_errors() {
+    // Empty; a name longer than the payload; a name that is not UTF-8.
+    for args in [vec![], vec![5, b'P', b'i'], vec![2, 0xC3, 0x28, 7]] {
+        assert!(split_payload(args).is_err());
+    }
 }
