@@ -34,6 +34,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 #[cfg(feature = "dns")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dns")))]
 pub use dns::DnsDiscovery;
 
 /// Default time between two rounds of discovery (and of dialing the nodes found): 2 s.

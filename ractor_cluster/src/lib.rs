@@ -116,6 +116,8 @@
 //! know it drops it with a logged reason (and a caller gets an error at once). Renaming or removing
 //! a variant, or changing its fields, is not. The protocol itself is described in `PROTOCOL.md`.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
+// On docs.rs (built with every feature), each feature-gated item says which feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub(crate) mod error;
 pub(crate) mod net;

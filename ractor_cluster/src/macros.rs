@@ -1,7 +1,7 @@
 //! Macros for carrying types that serde does not cover.
 
 /// Lets a [prost](https://docs.rs/prost) message type travel in cluster messages (requires the
-/// `prost` feature).
+/// `prost` feature, on by default).
 ///
 /// As a field of a `#[derive(RactorClusterMessage)]` enum the type is encoded with prost and decoded
 /// fallibly: a malformed payload drops the message with a logged reason. The macro also implements
@@ -23,6 +23,7 @@
 /// assert_eq!(Temperature::from_bytes(bytes).celsius, 21.5);
 /// ```
 #[cfg(feature = "prost")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prost")))]
 #[macro_export]
 macro_rules! derive_serialization_for_prost_type {
     {$ty:ty} => {
