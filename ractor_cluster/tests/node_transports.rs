@@ -476,3 +476,44 @@ async fn a_peer_learned_from_two_nodes_at_once_is_connected_once() {
         }
     }
 }
+
+/// Waits until `node`'s authenticated peers are exactly `expected` (in any order).
+async fn wait_for_peers(node: &Node, expected: &[&Node], what: &str) {
+    let mut expected: Vec<String> = expected.iter().map(|n| n.name.clone()).collect();
+    expected.sort();
+    within(what, async {
+        while node.peer_names().await != expected {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transitive_node_learns_the_peers_of_an_isolated_one() {
+    // Isolated A and B, B dials A; transitive C dials only A, and reaches B through what A knows.
+    // Then isolated E dials A: C, connected to A before E came, learns about E too.
+    let transitive = NodeOptions {
+        mode: ractor_cluster::NodeConnectionMode::Transitive,
+        ..NodeOptions::default()
+    };
+    let a = start_node("fromiso-a").await;
+    let b = start_node("fromiso-b").await;
+    let c = start_node_with("fromiso-c", transitive).await;
+    let e = start_node("fromiso-e").await;
+    b.connect_to(&a).await;
+    wait_for_peers(&a, &[&b], "B to connect to A").await;
+
+    c.connect_to(&a).await;
+    wait_for_peers(&c, &[&a, &b], "C to reach B through A").await;
+    wait_for_peers(&b, &[&a, &c], "B to accept C").await;
+
+    e.connect_to(&a).await;
+    wait_for_peers(&c, &[&a, &b, &e], "C to reach E, which came after it").await;
+    // The isolated nodes connect to no one themselves.
+    wait_for_peers(&e, &[&a, &c], "E to have A and C only").await;
+    assert_eq!(b.peer_names().await.len(), 2);
+    for node in [a, b, c, e] {
+        node.stop().await;
+    }
+}

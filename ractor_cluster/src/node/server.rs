@@ -193,9 +193,10 @@ impl NodeServerState {
             }
         }
         self.notify(|s, i| s.node_session_ready(i), &session);
-        if self.config.connection_mode == NodeConnectionMode::Transitive {
-            self.share_peers(session);
-        }
+        // In any mode: whether to dial is the receiver's choice, so that a transitive node learns
+        // the peers of an isolated one too (as the published crate's peers answer any node).
+        self.share_peers(session);
+        self.announce_peer(session);
     }
 }
 

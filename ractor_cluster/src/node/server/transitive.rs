@@ -1,5 +1,9 @@
-//! Transitive mode: a node connects to the peers of its peers, and tells its peers about the
-//! nodes it is connected to.
+//! Transitive mode: a node connects to the peers of its peers.
+//!
+//! Every node, in either mode, tells each peer about the nodes it is connected to: a new peer
+//! about the others when its session is ready, and the others about the new peer. Only a
+//! transitive receiver dials them, so a transitive node that dialed an isolated one still reaches
+//! the rest of the cluster.
 
 use std::time::Duration;
 
@@ -36,6 +40,31 @@ impl NodeServerState {
                 .info
                 .actor
                 .cast(NodeSessionMessage::internal(SessionEvent::SendPeers(peers)));
+        }
+    }
+
+    /// Tells the peers of the other ready sessions about the peer of `session`, which just became
+    /// ready, so that a transitive peer connected before it learns about it too. (A session not
+    /// ready yet hears about it from [`Self::share_peers`] when it is.)
+    pub(super) fn announce_peer(&self, session: ActorId) {
+        let Some(name) = self
+            .sessions
+            .get(&session)
+            .and_then(|e| e.info.peer_name.as_ref())
+        else {
+            return;
+        };
+        let peer = self.announcement_of(name);
+        let others = self.sessions.iter().filter(|(id, e)| {
+            **id != session && e.status == SessionStatus::Authenticated && e.ready
+        });
+        for (_, entry) in others {
+            let _ = entry
+                .info
+                .actor
+                .cast(NodeSessionMessage::internal(SessionEvent::SendPeers(vec![
+                    peer.clone(),
+                ])));
         }
     }
 
