@@ -31,8 +31,8 @@ use ractor::{ActorCell, ActorRef, BytesConvertable, Message, RpcReplyPort};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::call;
 use crate::protocol::codec;
-use crate::reply;
 
 pub use crate::error::FieldError;
 
@@ -73,7 +73,7 @@ impl Outgoing {
         reply: RpcReplyPort<R>,
         decode: fn(&[u8]) -> Result<R, FieldError>,
     ) -> SerializedMessage {
-        let (ticket, placeholder) = reply::register_pending_call(reply, decode);
+        let (ticket, placeholder) = call::register_pending_call(reply, decode);
         SerializedMessage::Call {
             variant: self.variant.to_owned(),
             args: self.args,
@@ -107,9 +107,7 @@ impl<'a> Incoming<'a> {
         encode: fn(R) -> Result<Vec<u8>, FieldError>,
     ) -> Result<RpcReplyPort<R>, FieldError> {
         match self.reply.take() {
-            Some((port, metadata)) => {
-                Ok(reply::typed_reply_port(port, metadata.as_deref(), encode))
-            }
+            Some((port, metadata)) => Ok(call::typed_reply_port(port, metadata.as_deref(), encode)),
             None => Err(FieldError::wrong_kind(self.variant, "cast")),
         }
     }

@@ -87,6 +87,9 @@
 //! that travels with the call; on the serving node, the reader task waits for the actor's answer
 //! (no task per call on either side), and the reply's bytes complete the ticket directly. A call
 //! whose session ends, whose target is gone or whose reply cannot be decoded fails at once.
+//! Everything a call needs beyond the cast's path (tickets, the calls in flight per session, the
+//! forwarding of answers, every way a call fails) lives in one module, `src/call.rs`, whose docs
+//! trace the round trip file by file.
 //!
 //! Messages over 64 KiB travel in pieces, so heartbeats, replies and other actors' messages pass
 //! between them; the outbound queue per peer is bounded, and a sender can wait for room in it and
@@ -119,11 +122,11 @@
 // On docs.rs (built with every feature), each feature-gated item says which feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub(crate) mod call;
 pub(crate) mod error;
 pub(crate) mod net;
 pub(crate) mod protocol;
 pub(crate) mod remote_actor;
-pub(crate) mod reply;
 
 #[doc(hidden)]
 pub mod __private;

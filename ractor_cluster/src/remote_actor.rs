@@ -4,67 +4,21 @@
 //! every message sent to it and hands the bytes to [`RemoteActor::handle_serialized`], which frames
 //! them and queues them on the session's writer. That is the whole sending side of the hot path.
 //!
-//! A call's reply port stays on this node in `reply`'s table, under the ticket that the message's
-//! metadata carries; the proxy records the ticket in the session's [`InFlightCalls`] so that the
-//! session can fail it if it ends before the reply comes.
+//! A call's reply port stays on this node in the `call` module's table, under the ticket that the
+//! message's metadata carries; the proxy takes the call on in the session's [`InFlightCalls`] so
+//! that the session can fail it if it ends before the reply comes.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use ractor::message::SerializedMessage;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 
 use crate::backpressure::PaceEntry;
+use crate::call::{fail_unsent, CallTicket, InFlightCalls, NoReply};
 use crate::net::{Lane, WriterClosed, WriterHandle};
 use crate::node::exit::UNREACHABLE;
 use crate::protocol::message::{encode_call_frame, encode_cast_frame, Payload};
-use crate::reply::{self, CallFailure, CallTicket};
-
-/// The calls sent on one session and not answered yet.
-#[derive(Debug, Default)]
-pub(crate) struct InFlightCalls {
-    inner: Mutex<InFlightInner>,
-}
-
-#[derive(Debug, Default)]
-struct InFlightInner {
-    calls: HashSet<u64>,
-    /// Set when the session ends: no call may be added after its tickets were failed.
-    closed: bool,
-}
-
-impl InFlightCalls {
-    fn lock(&self) -> std::sync::MutexGuard<'_, InFlightInner> {
-        // The set stays consistent even if a holder panicked.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Records a call; `false` if the session has already ended.
-    pub(crate) fn insert(&self, call: u64) -> bool {
-        let mut inner = self.lock();
-        !inner.closed && inner.calls.insert(call)
-    }
-
-    /// Takes a call out; `false` if it was not pending here.
-    pub(crate) fn remove(&self, call: u64) -> bool {
-        self.lock().calls.remove(&call)
-    }
-
-    /// Ends the session's bookkeeping and fails every pending call, so that no caller waits for
-    /// a reply that cannot come.
-    pub(crate) fn close_and_fail_all(&self) {
-        let calls = {
-            let mut inner = self.lock();
-            inner.closed = true;
-            std::mem::take(&mut inner.calls)
-        };
-        for call in calls {
-            reply::complete_call(CallTicket::from_wire(call), Err(CallFailure::SessionEnded));
-        }
-    }
-}
 
 /// The message type of a proxy's `ActorRef`. Never sent: users reach proxies through an
 /// `ActorCell` converted to their own message type, which ractor serializes.
@@ -90,33 +44,22 @@ pub(crate) struct RemoteActorArgs {
 
 impl RemoteActorArgs {
     fn send_call(&self, ticket: CallTicket, payload: Payload<'_>) {
-        if !reply::claim_call(ticket) {
-            // The caller gave up already; nobody would read the reply.
+        let Some(call) = self.in_flight.take_on(ticket) else {
             return;
-        }
-        let call = ticket.to_wire();
-        if !self.in_flight.insert(call) {
-            reply::complete_call(ticket, Err(CallFailure::SessionEnded));
-            return;
-        }
+        };
         let (pid, max_frame) = (self.pid, self.max_frame);
         let queued = self
             .writer
             .push(Lane::Actor(pid), payload.fields.len(), |out| {
                 encode_call_frame(pid, call, payload, max_frame, out)
             });
-        let failure = match queued {
-            Ok(Ok(())) => None,
+        match queued {
+            Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 tracing::warn!(pid, %err, "cannot send a call to a remote actor");
-                Some(CallFailure::Remote)
+                self.in_flight.fail(call, NoReply::Remote);
             }
-            Err(WriterClosed) => Some(CallFailure::SessionEnded),
-        };
-        if let Some(failure) = failure {
-            if self.in_flight.remove(call) {
-                reply::complete_call(ticket, Err(failure));
-            }
+            Err(WriterClosed) => self.in_flight.fail(call, NoReply::SessionEnded),
         }
     }
 }
@@ -350,7 +293,7 @@ const WAITING_MAX_BYTES: usize = 4 << 20;
 /// The proxy of an actor on a node this node has no session with yet (a reference to it arrived
 /// from a third node, see `references`). It keeps what is sent to it, in order and bounded, until
 /// the session is up, then sends it and behaves as a [`RemoteActor`]. If no session comes in time,
-/// it stops with [`UNREACHABLE`](UNREACHABLE) and the calls it kept fail.
+/// it stops with [`UNREACHABLE`] and the calls it kept fail.
 #[derive(Debug)]
 pub(crate) struct WaitingProxy;
 
@@ -367,15 +310,6 @@ fn payload_len(message: &SerializedMessage) -> usize {
     match message {
         SerializedMessage::Cast { args, .. } | SerializedMessage::Call { args, .. } => args.len(),
         SerializedMessage::CallReply(_, args) => args.len(),
-    }
-}
-
-/// Fails a call that will never be sent.
-fn fail_unsent(message: SerializedMessage, failure: CallFailure) {
-    if let SerializedMessage::Call { metadata, .. } = message {
-        if let Some(ticket) = metadata.as_deref().and_then(CallTicket::from_metadata) {
-            reply::complete_call(ticket, Err(failure));
-        }
     }
 }
 
@@ -436,7 +370,7 @@ impl Actor for WaitingProxy {
                         "a message to an actor whose node is not connected yet is refused: too \
                          many are waiting"
                     );
-                    fail_unsent(message, CallFailure::SessionEnded);
+                    fail_unsent(message, NoReply::SessionEnded);
                 }
             }
         }
@@ -450,7 +384,7 @@ impl Actor for WaitingProxy {
     ) -> Result<(), ActorProcessingErr> {
         // The calls kept here were never sent: their callers learn now that no reply will come.
         for kept in std::mem::take(&mut state.kept) {
-            fail_unsent(kept, CallFailure::SessionEnded);
+            fail_unsent(kept, NoReply::SessionEnded);
         }
         Ok(())
     }

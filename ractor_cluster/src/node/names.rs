@@ -16,12 +16,12 @@
 //! derive registers it under `module_path::TypeName`), or through [`register_message_type`]. A
 //! session tells a peer of protocol 1.2 or later the type of each named actor it announces whose
 //! type is registered (`NamedActorTypes`); a type name the receiver has not registered is ignored,
-//! and that name stays reachable through [`where_is`](super::where_is) only.
+//! and that name stays reachable through [`where_is`] only.
 //!
 //! # Which actor
 //! A name has a forwarder while all of these hold:
 //! * the winner of the name among the remote actors is the actor the forwarder stands for: the
-//!   rule of [`where_is`](super::where_is), the announcing node with the smallest node id;
+//!   rule of [`where_is`], the announcing node with the smallest node id;
 //! * its message type is registered here;
 //! * no local actor holds the name in ractor's registry. A local actor always wins on its own
 //!   node: when it stops, a forwarder takes the name. While a forwarder holds a name, spawning a
@@ -156,7 +156,7 @@ fn read_registry() -> std::sync::RwLockReadGuard<'static, Registry> {
 
 /// Registers `M` for name forwarding, under the name `std::any::type_name::<M>()`: a named actor
 /// of type `M` on another node becomes findable here with `ractor::registry::where_is`, provided
-/// that node registered `M` too (see [`where_is`](super::where_is) for the conflict rule).
+/// that node registered `M` too (see [`where_is`] for the conflict rule).
 ///
 /// Non-generic `#[derive(RactorClusterMessage)]` types are registered without this call. Call it
 /// for a generic message type (once per instantiation that names travel with) or a hand-written
@@ -338,7 +338,7 @@ impl<M: Message> Actor for NameForwarder<M> {
             // The proxy is ending, and so will this forwarder. A call was filed under a ticket
             // as it was serialized: its caller learns at once that no reply will come.
             tracing::debug!(proxy = %proxy.get_id(), "a name forwarder's proxy is gone");
-            crate::reply::fail_orphaned_calls();
+            crate::call::fail_orphaned_calls();
         }
         Ok(())
     }

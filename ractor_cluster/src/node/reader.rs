@@ -23,26 +23,19 @@
 //!
 //! So what a peer can make this node hold for it is bounded, whether or not it reads.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use ractor::concurrency::{OneshotReceiver, OneshotSender};
 use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorId, ActorRef, ActorStatus};
 use tokio::task::JoinHandle;
 
 use super::liveness::ReceivedFrames;
 use super::session::message::{NodeSessionMessage, SessionEvent};
+use crate::call::{deliverable, DeliveredCall, ForwarderInbox, InFlightCalls};
 use crate::net::{FrameReader, Lane, ReadError, WriterHandle};
 use crate::protocol::fragment::{FragmentError, Reassembly};
-use crate::protocol::message::{
-    encode_reply_frame, split_payload, CallFailure, ReplyOutcome, SessionMessage,
-};
-use crate::remote_actor::InFlightCalls;
-use crate::reply::{self, CallTicket, ForwarderInbox};
+use crate::protocol::message::{encode_reply_frame, split_payload, CallFailure, SessionMessage};
 
 /// What the reader needs besides the read half.
 pub(crate) struct ReaderContext {
@@ -67,7 +60,7 @@ pub(crate) fn spawn_reader(reader: FrameReader, context: ReaderContext) -> JoinH
 async fn run(mut reader: FrameReader, context: ReaderContext) {
     let mut replies = FuturesUnordered::new();
     // The typed-reply forwarders of the calls delivered here, polled in this task instead of a
-    // task each (see `reply::typed_reply_port`).
+    // task each (see `call::typed_reply_port`).
     let mut inbox = ForwarderInbox::open();
     let route = inbox.route_metadata();
     let mut forwarders = FuturesUnordered::new();
@@ -147,7 +140,7 @@ impl ReaderContext {
         reassembly: &mut Reassembly,
         route: &[u8],
         targets: &mut LastTarget,
-        replies: &mut FuturesUnordered<PendingReply>,
+        replies: &mut FuturesUnordered<DeliveredCall>,
     ) -> Result<(), String> {
         // PROTOCOL.md rule S1: the framing is intact but the peer broke the protocol.
         let malformed = |err| format!("the peer sent a malformed message: {err}");
@@ -173,7 +166,7 @@ impl ReaderContext {
         message: SessionMessage,
         route: &[u8],
         targets: &mut LastTarget,
-        replies: &mut FuturesUnordered<PendingReply>,
+        replies: &mut FuturesUnordered<DeliveredCall>,
     ) -> Result<(), String> {
         match message {
             SessionMessage::Cast { to, args } => match targets.get(to) {
@@ -208,35 +201,14 @@ impl ReaderContext {
                     self.send_reply(call, Err(CallFailure::Undecodable));
                     return Ok(());
                 };
-                let (tx, rx): (OneshotSender<Vec<u8>>, OneshotReceiver<Vec<u8>>) =
-                    ractor::concurrency::oneshot();
-                let message = SerializedMessage::Call {
-                    variant,
-                    args,
-                    reply: tx.into(),
-                    metadata: Some(route.to_vec()),
-                };
+                let (message, delivered) = deliverable(call, variant, args, route);
                 if cell.send_serialized(message).is_err() {
                     self.send_reply(call, Err(CallFailure::TargetGone));
                 } else {
-                    replies.push(PendingReply { call, rx });
+                    replies.push(delivered);
                 }
             }
-            SessionMessage::Reply { call, outcome } => {
-                // Only a call this session sent may be completed by this peer.
-                if self.in_flight.remove(call) {
-                    let ticket = CallTicket::from_wire(call);
-                    match outcome {
-                        ReplyOutcome::Value(bytes) => reply::complete_call(ticket, Ok(&bytes)),
-                        ReplyOutcome::Failed(failure) => {
-                            tracing::debug!(%failure, "a remote call failed");
-                            reply::complete_call(ticket, Err(reply::CallFailure::Remote));
-                        }
-                    }
-                } else {
-                    tracing::debug!(call, "ignoring a reply to no call pending on this session");
-                }
-            }
+            SessionMessage::Reply { call, outcome } => self.in_flight.complete(call, outcome),
             SessionMessage::Fragment { .. } => {
                 return Err(FragmentError::Nested.to_string());
             }
@@ -289,23 +261,6 @@ impl LastTarget {
             self.0 = target(pid).map(|cell| (pid, cell));
         }
         self.0.as_ref().map(|(_, cell)| cell)
-    }
-}
-
-/// A delivered call waiting for the target's answer.
-pub(crate) struct PendingReply {
-    call: u64,
-    rx: OneshotReceiver<Vec<u8>>,
-}
-
-impl Future for PendingReply {
-    type Output = (u64, Result<Vec<u8>, CallFailure>);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let call = self.call;
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|answer| (call, answer.map_err(|_| CallFailure::ReplyDropped)))
     }
 }
 

@@ -34,10 +34,10 @@
 //!
 //! # Names
 //! ractor's name registry accepts local actors only, so proxies are found by name through
-//! [`where_is`], which looks in ractor's registry first. When several nodes announce an actor
-//! under the same name, the rule is the same on every node: a local actor always wins on its own
-//! node; among remote actors, the one on the node with the smallest node id wins. When the winner
-//! stops, the next one takes its place.
+//! [`where_is`](super::names::where_is), which looks in ractor's registry first. When several
+//! nodes announce an actor under the same name, the rule is the same on every node: a local actor
+//! always wins on its own node; among remote actors, the one on the node with the smallest node id
+//! wins. When the winner stops, the next one takes its place.
 //!
 //! ractor's own `ractor::registry::where_is` finds the same winner when its message type is
 //! registered on both nodes (see [`register_message_type`](super::register_message_type)): a
@@ -56,14 +56,14 @@ use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorRunti
 use super::exit::{NO_SUCH_ACTOR, UNREACHABLE};
 use super::session::message::{NodeSessionMessage, SessionEvent};
 use super::NodeId;
+use crate::call::{fail_unsent, InFlightCalls, NoReply};
 use crate::error::FieldError;
 use crate::net::WriterHandle;
 use crate::protocol::reference::WireReference;
 use crate::remote_actor::{
-    end_proxy, instruct, InFlightCalls, PendingLink, ProxyExit, ProxyInstruction, RemoteActor,
-    RemoteActorArgs, RemoteActorMessage, WaitingProxy,
+    end_proxy, instruct, PendingLink, ProxyExit, ProxyInstruction, RemoteActor, RemoteActorArgs,
+    RemoteActorMessage, WaitingProxy,
 };
-use crate::reply::{self, CallFailure, CallTicket};
 
 /// What the directory knows of one authenticated session.
 #[derive(Clone)]
@@ -689,11 +689,7 @@ impl Actor for GoneActor {
     ) -> Result<(), ActorProcessingErr> {
         // Not expected (the mailbox is closed before the cell is handed out), but should a call
         // get in, its caller learns at once that no answer will come.
-        if let SerializedMessage::Call { metadata, .. } = message {
-            if let Some(ticket) = metadata.as_deref().and_then(CallTicket::from_metadata) {
-                reply::complete_call(ticket, Err(CallFailure::Remote));
-            }
-        }
+        fail_unsent(message, NoReply::Remote);
         Ok(())
     }
 }

@@ -26,11 +26,11 @@ use super::reader::{spawn_reader, ReaderContext};
 use super::references::{self, PeerLink};
 use super::server::message::NodeServerMessage;
 use super::spawn;
+use crate::call::{self, InFlightCalls};
 use crate::net::NetworkStream;
 use crate::net::{spawn_writer_with_limit, WriterExit, WriterHandle};
 use crate::protocol::message::{ControlMessage, SessionMessage};
-use crate::remote_actor::{end_proxy, InFlightCalls, ProxyExit, RemoteActorMessage};
-use crate::reply;
+use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
 use control::forget_proxy;
 pub(crate) use message::{Established, SessionEvent};
 pub use message::{NodeSessionInternal, NodeSessionMessage};
@@ -145,10 +145,10 @@ impl Drop for Live {
                     for proxy in proxies {
                         let _ = proxy.wait(Some(PROXY_DRAIN_GRACE)).await;
                     }
-                    reply::fail_orphaned_calls();
+                    call::fail_orphaned_calls();
                 });
             }
-            Err(_) => reply::fail_orphaned_calls(),
+            Err(_) => call::fail_orphaned_calls(),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The reconciler: keeps a node connected to every node that its [`Discovery`] finds.
 //!
+//! [`Discovery`]: crate::discovery::Discovery
+//!
 //! A task asks the discovery source once per interval and hands the addresses to the server. For
 //! each address that is not this node and that the server has no session with, the server dials
 //! it, unless a dial of it is under way or its backoff (the node's [`ReconnectPolicy`], capped and

@@ -1,27 +1,54 @@
-//! How the reply to a remote call finds its way back, with no task waiting per call.
+//! Everything about a remote call: its ticket, the table of callers waiting, the calls in flight
+//! on each session, the forwarding of the target's answer, and every way a call fails.
 //!
-//! On the calling node, the derive's `serialize` files the caller's typed reply port in a
-//! process-wide table of pending calls and puts the [`CallTicket`] in the message metadata. The
-//! session that carries the call keeps the ticket; when the reply bytes arrive, the session's reader
-//! completes the ticket, which decodes the bytes and sends the value straight to the caller. When the
-//! session ends, it fails its tickets, and the callers learn at once that no reply will come.
+//! # A call's round trip
 //!
-//! On the node that runs the target actor, the derive's `deserialize` hands the actor a typed reply
-//! port and arranges for the value, once sent, to be encoded and passed to the session's byte reply
-//! port.
+//! ```text
+//!  calling node                                            serving node
+//!  ractor::call!(proxy, Msg::Get)
+//!   └─ __private::Outgoing::call (derive's serialize):
+//!      register_pending_call files the typed reply port,
+//!      the CallTicket rides in the message metadata
+//!       └─ proxy (remote_actor): InFlightCalls::take_on,
+//!          Call frame into the session's writer ──────────► reader task (node::reader):
+//!                                                            deliverable() gives the target a
+//!                                                            byte reply port + this reader's route
+//!                                                             └─ target actor: deserialize
+//!                                                                (__private::Incoming::reply →
+//!                                                                typed_reply_port: a Forwarder,
+//!                                                                sent to the reader's inbox)
+//!                                                             └─ reader polls the forwarder and
+//!                                                                the DeliveredCall; Reply frame
+//!  reader task: InFlightCalls::complete ◄─────────────────────── into the writer
+//!   └─ complete_call: decode, send to the caller's port
+//! ```
+//!
+//! No task waits per call on either side. A call fails at once, with its caller's port dropped,
+//! when: its session ends ([`InFlightCalls::close_and_fail_all`]); it cannot be sent
+//! ([`InFlightCalls::fail`], [`fail_unsent`]); its message is dropped before any proxy took it
+//! (swept by [`fail_orphaned_calls`]); the peer reports it failed ([`CallFailure`] in the reply);
+//! or its reply cannot be decoded.
 
-use std::collections::HashMap;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
+use ractor::concurrency::OneshotReceiver;
 use ractor::RpcReplyPort;
 
+use ractor::message::SerializedMessage;
+
 use crate::error::FieldError;
+use crate::protocol::message::{CallFailure, ReplyOutcome};
 
 /// Identifies one pending call on the calling node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,19 +86,21 @@ impl CallTicket {
     }
 }
 
-/// Why a call ended without a value.
+/// Why no reply will come to a caller on this node. (What a peer reports about a call it could not
+/// answer is the wire type [`CallFailure`]; here it is [`NoReply::Remote`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CallFailure {
-    /// The session that carried the call ended.
+pub(crate) enum NoReply {
+    /// The session that carried the call ended, or never carried it.
     SessionEnded,
-    /// The peer reported that the call could not be delivered or answered.
+    /// The peer reported that the call could not be delivered or answered, or it could not be
+    /// sent.
     Remote,
 }
 
 /// A caller waiting for a reply, with the decoder for its reply type.
 trait PendingCall: Send {
     /// Delivers the outcome; dropping the caller's port on failure is what tells the caller.
-    fn complete(self: Box<Self>, outcome: Result<&[u8], CallFailure>);
+    fn complete(self: Box<Self>, outcome: Result<&[u8], NoReply>);
     /// The caller stopped waiting (timed out or dropped its future).
     fn is_abandoned(&self) -> bool;
 }
@@ -82,7 +111,7 @@ struct TypedPendingCall<R> {
 }
 
 impl<R: Send + 'static> PendingCall for TypedPendingCall<R> {
-    fn complete(self: Box<Self>, outcome: Result<&[u8], CallFailure>) {
+    fn complete(self: Box<Self>, outcome: Result<&[u8], NoReply>) {
         let Ok(bytes) = outcome else { return };
         match (self.decode)(bytes) {
             Ok(value) => {
@@ -204,7 +233,7 @@ pub(crate) fn register_pending_call<R: Send + 'static>(
 
 /// A proxy takes a call in hand: from now on its session answers for it. `false` if nobody waits
 /// for the reply any more (the caller gave up), so the call need not be sent.
-pub(crate) fn claim_call(ticket: CallTicket) -> bool {
+fn claim_call(ticket: CallTicket) -> bool {
     match pending_calls().entries.get_mut(&ticket.0) {
         Some(entry) => {
             entry.claimed = true;
@@ -216,7 +245,7 @@ pub(crate) fn claim_call(ticket: CallTicket) -> bool {
 
 /// Completes a pending call with its reply bytes or a failure. Unknown tickets (already failed, or
 /// swept after the caller gave up) are ignored.
-pub(crate) fn complete_call(ticket: CallTicket, outcome: Result<&[u8], CallFailure>) {
+pub(crate) fn complete_call(ticket: CallTicket, outcome: Result<&[u8], NoReply>) {
     let entry = pending_calls().entries.remove(&ticket.0);
     // Decode outside the lock: it runs user code.
     if let Some(entry) = entry {
@@ -233,7 +262,7 @@ pub(crate) fn fail_orphaned_calls() {
 }
 
 /// How many calls are waiting for a reply in this process (for tests and metrics).
-#[allow(dead_code)] // read by tests
+#[cfg(test)]
 pub(crate) fn pending_call_count() -> usize {
     pending_calls().entries.len()
 }
@@ -245,6 +274,135 @@ fn with_timeout<T>(
     match timeout {
         Some(timeout) => (tx, timeout).into(),
         None => tx.into(),
+    }
+}
+
+/// Fails the call that `message` is, if it is one of this crate's, because it will never be sent
+/// (it waited for a session that did not come, or reached a cell that stands for no actor).
+pub(crate) fn fail_unsent(message: SerializedMessage, why: NoReply) {
+    if let SerializedMessage::Call { metadata, .. } = message {
+        if let Some(ticket) = metadata.as_deref().and_then(CallTicket::from_metadata) {
+            complete_call(ticket, Err(why));
+        }
+    }
+}
+
+/// The calls sent on one session and not answered yet. Only a call recorded here may be completed
+/// by that session's peer, and the session fails all of them when it ends.
+#[derive(Debug, Default)]
+pub(crate) struct InFlightCalls {
+    inner: Mutex<InFlightInner>,
+}
+
+#[derive(Debug, Default)]
+struct InFlightInner {
+    calls: HashSet<u64>,
+    /// Set when the session ends: no call may be added after its tickets were failed.
+    closed: bool,
+}
+
+impl InFlightCalls {
+    fn lock(&self) -> MutexGuard<'_, InFlightInner> {
+        // The set stays consistent even if a holder panicked.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A proxy takes the call `ticket` in hand to send it on this session. Returns the number
+    /// that names the call on the wire, or `None` if it must not be sent: the caller gave up
+    /// already (nobody would read the reply), or the session has ended (the call is failed).
+    pub(crate) fn take_on(&self, ticket: CallTicket) -> Option<u64> {
+        if !claim_call(ticket) {
+            return None;
+        }
+        let call = ticket.to_wire();
+        let recorded = {
+            let mut inner = self.lock();
+            !inner.closed && inner.calls.insert(call)
+        };
+        if recorded {
+            Some(call)
+        } else {
+            complete_call(ticket, Err(NoReply::SessionEnded));
+            None
+        }
+    }
+
+    /// The call `call`, taken on here, could not be sent: its caller learns why at once.
+    pub(crate) fn fail(&self, call: u64, why: NoReply) {
+        if self.lock().calls.remove(&call) {
+            complete_call(CallTicket::from_wire(call), Err(why));
+        }
+    }
+
+    /// The peer answered `call`: completes it, if it is one this session sent and has not
+    /// completed yet (a peer cannot complete another session's calls, nor one call twice).
+    pub(crate) fn complete(&self, call: u64, outcome: ReplyOutcome) {
+        if !self.lock().calls.remove(&call) {
+            tracing::debug!(call, "ignoring a reply to no call pending on this session");
+            return;
+        }
+        let ticket = CallTicket::from_wire(call);
+        match outcome {
+            ReplyOutcome::Value(bytes) => complete_call(ticket, Ok(&bytes)),
+            ReplyOutcome::Failed(failure) => {
+                tracing::debug!(%failure, "a remote call failed");
+                complete_call(ticket, Err(NoReply::Remote));
+            }
+        }
+    }
+
+    /// Ends the session's bookkeeping and fails every pending call, so that no caller waits for
+    /// a reply that cannot come.
+    pub(crate) fn close_and_fail_all(&self) {
+        let calls = {
+            let mut inner = self.lock();
+            inner.closed = true;
+            std::mem::take(&mut inner.calls)
+        };
+        for call in calls {
+            complete_call(CallTicket::from_wire(call), Err(NoReply::SessionEnded));
+        }
+    }
+}
+
+/// A peer's call, ready for delivery to its target: the message to put in the target's mailbox,
+/// and the [`DeliveredCall`] that resolves with the answer. `route` is the delivering reader's
+/// [`ForwarderInbox::route_metadata`], so that the target's typed answer is forwarded by that
+/// reader and not by a task of its own.
+pub(crate) fn deliverable(
+    call: u64,
+    variant: String,
+    args: Vec<u8>,
+    route: &[u8],
+) -> (SerializedMessage, DeliveredCall) {
+    let (tx, rx) = ractor::concurrency::oneshot();
+    let message = SerializedMessage::Call {
+        variant,
+        args,
+        reply: tx.into(),
+        metadata: Some(route.to_vec()),
+    };
+    (message, DeliveredCall { call, rx })
+}
+
+/// A peer's call delivered here, waiting for the target's answer: resolves with the call's wire
+/// number and the reply bytes, or why there are none.
+#[derive(Debug)]
+pub(crate) struct DeliveredCall {
+    call: u64,
+    rx: OneshotReceiver<Vec<u8>>,
+}
+
+impl Future for DeliveredCall {
+    type Output = (u64, Result<Vec<u8>, CallFailure>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let call = self.call;
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|answer| (call, answer.map_err(|_| CallFailure::ReplyDropped)))
     }
 }
 
@@ -366,124 +524,5 @@ fn spawn_forwarder(forward: Forwarder) {
         Err(_) => tracing::warn!(
             "a remote call arrived outside a tokio runtime; its reply cannot be forwarded"
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decode_u32(bytes: &[u8]) -> Result<u32, FieldError> {
-        bytes
-            .try_into()
-            .map(u32::from_le_bytes)
-            .map_err(|_| FieldError::new("not four bytes"))
-    }
-
-    #[tokio::test]
-    async fn a_completed_ticket_delivers_the_decoded_value() {
-        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-        let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
-        let back = CallTicket::from_metadata(&ticket.to_metadata());
-        assert_eq!(back, Some(ticket));
-        complete_call(ticket, Ok(&7u32.to_le_bytes()));
-        assert_eq!(rx.await.unwrap(), 7);
-    }
-
-    #[tokio::test]
-    async fn a_failed_or_undecodable_reply_closes_the_callers_port() {
-        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-        let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
-        complete_call(ticket, Err(CallFailure::SessionEnded));
-        assert!(rx.await.is_err());
-
-        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-        let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
-        complete_call(ticket, Ok(b"garbage"));
-        assert!(rx.await.is_err());
-    }
-
-    #[test]
-    fn metadata_that_is_not_a_ticket_is_refused() {
-        assert_eq!(CallTicket::from_metadata(&[]), None);
-        assert_eq!(CallTicket::from_metadata(&[TICKET_MARKER, 1, 2]), None);
-        assert_eq!(
-            CallTicket::from_metadata(&[0, 0, 0, 0, 0, 0, 0, 0, 0]),
-            None
-        );
-    }
-
-    #[test]
-    fn abandoned_calls_are_swept_so_the_table_stays_bounded() {
-        // Callers that give up (their receiver is dropped) must not accumulate forever.
-        for _ in 0..(MIN_SWEEP_AT * 4) {
-            let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-            let (_ticket, message) = register_pending_call(tx.into(), decode_u32);
-            drop(rx);
-            drop(message);
-        }
-        // Other tests run in parallel and may hold a few live entries.
-        assert!(
-            pending_call_count() <= MIN_SWEEP_AT * 2,
-            "{}",
-            pending_call_count()
-        );
-    }
-    #[tokio::test]
-    async fn a_call_dropped_before_any_proxy_took_it_fails_on_the_next_orphan_sweep() {
-        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-        let (_ticket, message) = register_pending_call(tx.into(), decode_u32);
-        // The message dies unsent, as in the mailbox of a killed proxy.
-        drop(message);
-        fail_orphaned_calls();
-        assert!(
-            rx.await.is_err(),
-            "the caller learns that no reply will come"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_claimed_call_survives_the_orphan_sweep_and_still_completes() {
-        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-        let (ticket, message) = register_pending_call(tx.into(), decode_u32);
-        assert!(claim_call(ticket));
-        drop(message);
-        fail_orphaned_calls();
-        complete_call(ticket, Ok(&9u32.to_le_bytes()));
-        assert_eq!(rx.await.unwrap(), 9);
-    }
-
-    #[tokio::test]
-    async fn a_call_whose_caller_gave_up_is_not_claimed() {
-        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-        let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
-        drop(rx);
-        fail_orphaned_calls();
-        assert!(!claim_call(ticket));
-    }
-
-    fn encode_u32(value: u32) -> Result<Vec<u8>, FieldError> {
-        Ok(value.to_le_bytes().to_vec())
-    }
-
-    #[tokio::test]
-    async fn a_routed_reply_is_forwarded_by_the_inbox_owner_not_a_task_of_its_own() {
-        let mut inbox = ForwarderInbox::open();
-        let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
-        let typed = typed_reply_port(bytes_tx.into(), Some(&inbox.route_metadata()), encode_u32);
-        typed.send(5).unwrap();
-        // Nothing runs the forwarder but the inbox's owner.
-        let forwarder = inbox.recv().await.expect("the forwarder was routed here");
-        forwarder.await;
-        assert_eq!(bytes_rx.await.unwrap(), 5u32.to_le_bytes().to_vec());
-    }
-
-    #[tokio::test]
-    async fn a_reply_to_a_closed_inbox_falls_back_to_a_task() {
-        let route = ForwarderInbox::open().route_metadata();
-        let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
-        let typed = typed_reply_port(bytes_tx.into(), Some(&route), encode_u32);
-        typed.send(6).unwrap();
-        assert_eq!(bytes_rx.await.unwrap(), 6u32.to_le_bytes().to_vec());
     }
 }

@@ -1,0 +1,117 @@
+//! Unit tests of the call module: tickets, the pending table, forwarders.
+
+use super::*;
+
+fn decode_u32(bytes: &[u8]) -> Result<u32, FieldError> {
+    bytes
+        .try_into()
+        .map(u32::from_le_bytes)
+        .map_err(|_| FieldError::new("not four bytes"))
+}
+
+#[tokio::test]
+async fn a_completed_ticket_delivers_the_decoded_value() {
+    let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+    let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
+    let back = CallTicket::from_metadata(&ticket.to_metadata());
+    assert_eq!(back, Some(ticket));
+    complete_call(ticket, Ok(&7u32.to_le_bytes()));
+    assert_eq!(rx.await.unwrap(), 7);
+}
+
+#[tokio::test]
+async fn a_failed_or_undecodable_reply_closes_the_callers_port() {
+    let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+    let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
+    complete_call(ticket, Err(NoReply::SessionEnded));
+    assert!(rx.await.is_err());
+
+    let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+    let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
+    complete_call(ticket, Ok(b"garbage"));
+    assert!(rx.await.is_err());
+}
+
+#[test]
+fn metadata_that_is_not_a_ticket_is_refused() {
+    assert_eq!(CallTicket::from_metadata(&[]), None);
+    assert_eq!(CallTicket::from_metadata(&[TICKET_MARKER, 1, 2]), None);
+    assert_eq!(
+        CallTicket::from_metadata(&[0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        None
+    );
+}
+
+#[test]
+fn abandoned_calls_are_swept_so_the_table_stays_bounded() {
+    // Callers that give up (their receiver is dropped) must not accumulate forever.
+    for _ in 0..(MIN_SWEEP_AT * 4) {
+        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+        let (_ticket, message) = register_pending_call(tx.into(), decode_u32);
+        drop(rx);
+        drop(message);
+    }
+    // Other tests run in parallel and may hold a few live entries.
+    assert!(
+        pending_call_count() <= MIN_SWEEP_AT * 2,
+        "{}",
+        pending_call_count()
+    );
+}
+#[tokio::test]
+async fn a_call_dropped_before_any_proxy_took_it_fails_on_the_next_orphan_sweep() {
+    let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+    let (_ticket, message) = register_pending_call(tx.into(), decode_u32);
+    // The message dies unsent, as in the mailbox of a killed proxy.
+    drop(message);
+    fail_orphaned_calls();
+    assert!(
+        rx.await.is_err(),
+        "the caller learns that no reply will come"
+    );
+}
+
+#[tokio::test]
+async fn a_claimed_call_survives_the_orphan_sweep_and_still_completes() {
+    let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+    let (ticket, message) = register_pending_call(tx.into(), decode_u32);
+    assert!(claim_call(ticket));
+    drop(message);
+    fail_orphaned_calls();
+    complete_call(ticket, Ok(&9u32.to_le_bytes()));
+    assert_eq!(rx.await.unwrap(), 9);
+}
+
+#[tokio::test]
+async fn a_call_whose_caller_gave_up_is_not_claimed() {
+    let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+    let (ticket, _message) = register_pending_call(tx.into(), decode_u32);
+    drop(rx);
+    fail_orphaned_calls();
+    assert!(!claim_call(ticket));
+}
+
+fn encode_u32(value: u32) -> Result<Vec<u8>, FieldError> {
+    Ok(value.to_le_bytes().to_vec())
+}
+
+#[tokio::test]
+async fn a_routed_reply_is_forwarded_by_the_inbox_owner_not_a_task_of_its_own() {
+    let mut inbox = ForwarderInbox::open();
+    let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
+    let typed = typed_reply_port(bytes_tx.into(), Some(&inbox.route_metadata()), encode_u32);
+    typed.send(5).unwrap();
+    // Nothing runs the forwarder but the inbox's owner.
+    let forwarder = inbox.recv().await.expect("the forwarder was routed here");
+    forwarder.await;
+    assert_eq!(bytes_rx.await.unwrap(), 5u32.to_le_bytes().to_vec());
+}
+
+#[tokio::test]
+async fn a_reply_to_a_closed_inbox_falls_back_to_a_task() {
+    let route = ForwarderInbox::open().route_metadata();
+    let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
+    let typed = typed_reply_port(bytes_tx.into(), Some(&route), encode_u32);
+    typed.send(6).unwrap();
+    assert_eq!(bytes_rx.await.unwrap(), 6u32.to_le_bytes().to_vec());
+}
