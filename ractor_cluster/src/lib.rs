@@ -107,12 +107,18 @@
 //! server dials every address it has no session with (never itself), again at every round while
 //! it is missing, with the reconnect policy's backoff between failed dials.
 //!
+//! Each node keeps a [`membership`] view: itself and every peer it was connected to, each up,
+//! unreachable, leaving, left or down, with a subscription to the changes.
+//!
 //! # Failure model
 //!
-//! A peer that sends nothing for `down_after` (5 s by default; heartbeats every second keep an idle
+//! A peer that sends nothing for half of `down_after` is *unreachable* in the membership view; one
+//! that sends nothing for `down_after` (5 s by default; heartbeats every second keep an idle
 //! session alive) is declared down: its session ends, its proxies stop (monitors see
 //! [`node::NODE_LOST`]), pending calls to it fail, and a peer this node had dialed is dialed again
-//! with backoff. See the README's "Failure model" for what can be lost.
+//! with backoff. A node that stops on purpose (its `NodeServer` is stopped) tells its peers first:
+//! they show it as left, not down, and do not dial it again. See the README's "Failure model" for
+//! what can be lost.
 //!
 //! # Versioning of messages
 //! The wire identity of a variant is its name. Adding a variant is compatible: a node that does not
@@ -143,6 +149,7 @@ pub use node::client::connect_enc as client_connect_enc;
 pub use node::client::connect_enc_and_wait as client_connect_enc_and_wait;
 pub use node::client::connect_external as client_connect_external;
 pub use node::client::{ClientConnectErr, ConnectError};
+pub use node::membership;
 pub use node::{
     NodeConnectionMode, NodeEventSubscription, NodeId, NodeInfo, NodeServer, NodeServerMessage,
     NodeSession, NodeSessionMessage, DEFAULT_MAX_INBOUND_FRAME_SIZE,

@@ -32,6 +32,7 @@ mod config;
 mod events;
 pub(crate) mod exit;
 mod liveness;
+pub mod membership;
 pub(crate) mod names;
 mod reader;
 mod reconnect;

@@ -91,7 +91,15 @@ pub(crate) fn spawn_liveness(
             tracing::error!(%err, "cannot encode a heartbeat");
             return;
         }
-        let silence = watch(timing, &received, || writer.send(heartbeat.clone()).is_ok()).await;
+        let reachability = |reachable| {
+            let _ = session.cast(NodeSessionMessage::internal(SessionEvent::Reachable(
+                reachable,
+            )));
+        };
+        let silence = watch(timing, &received, reachability, || {
+            writer.send(heartbeat.clone()).is_ok()
+        })
+        .await;
         if let Some(silence) = silence {
             let _ = session.cast(NodeSessionMessage::internal(SessionEvent::PeerSilent(
                 silence,
@@ -102,13 +110,18 @@ pub(crate) fn spawn_liveness(
 
 /// Sends heartbeats with `send_heartbeat` and watches `received`; returns how long the peer had
 /// been silent when declared down, or `None` if a heartbeat could not be queued (the session is
-/// ending anyway).
+/// ending anyway). Calls `reachability(false)` when the peer has been silent for half of
+/// `down_after` (it is *unreachable*: not yet down), and `reachability(true)` when it is heard
+/// from again.
 async fn watch(
     timing: LivenessTiming,
     received: &ReceivedFrames,
+    mut reachability: impl FnMut(bool),
     mut send_heartbeat: impl FnMut() -> bool,
 ) -> Option<Duration> {
     let check_every = timing.check_every();
+    let unreachable_after = timing.down_after / 2;
+    let mut unreachable = false;
     let mut seen = received.count();
     let mut last_traffic = Instant::now();
     let mut next_heartbeat = last_traffic + timing.heartbeat_interval;
@@ -123,6 +136,13 @@ async fn watch(
         if silence >= timing.down_after {
             return Some(silence);
         }
+        if silence >= unreachable_after && !unreachable {
+            unreachable = true;
+            reachability(false);
+        } else if silence < unreachable_after && unreachable {
+            unreachable = false;
+            reachability(true);
+        }
         if now >= next_heartbeat {
             if !send_heartbeat() {
                 return None;
@@ -131,9 +151,12 @@ async fn watch(
         }
         // Every wake-up either sends a heartbeat, or looks at the counter at most `check_every`
         // after the last look, or lands exactly on the down deadline: no busy loop.
-        let wake = next_heartbeat
+        let mut wake = next_heartbeat
             .min(now + check_every)
             .min(last_traffic + timing.down_after);
+        if !unreachable {
+            wake = wake.min(last_traffic + unreachable_after);
+        }
         tokio::time::sleep_until(wake).await;
     }
 }
@@ -152,10 +175,15 @@ mod tests {
         let received = ReceivedFrames::default();
         let mut heartbeats = 0;
         let started = Instant::now();
-        let silence = watch(TIMING, &received, || {
-            heartbeats += 1;
-            true
-        })
+        let silence = watch(
+            TIMING,
+            &received,
+            |_| {},
+            || {
+                heartbeats += 1;
+                true
+            },
+        )
         .await
         .unwrap();
         let elapsed = started.elapsed();
@@ -181,7 +209,7 @@ mod tests {
             })
         };
         let started = Instant::now();
-        let silence = watch(TIMING, &received, || true).await.unwrap();
+        let silence = watch(TIMING, &received, |_| {}, || true).await.unwrap();
         feeder.await.unwrap();
         // Down only once the feeder stopped, 18 s in, and then after at least five silent seconds.
         assert!(
@@ -204,7 +232,7 @@ mod tests {
             })
         };
         let started = Instant::now();
-        let silence = watch(TIMING, &received, || true).await.unwrap();
+        let silence = watch(TIMING, &received, |_| {}, || true).await.unwrap();
         listener.await.unwrap();
         // Twelve seconds of not listening, then five of silence.
         assert!(
@@ -216,8 +244,40 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_peer_silent_for_half_of_down_after_is_unreachable_until_heard_again() {
+        let received = Arc::new(ReceivedFrames::default());
+        let feeder = {
+            let received = Arc::clone(&received);
+            tokio::spawn(async move {
+                // Silent for 3 s (unreachable at 2.5 s), then heard from, then silent for good.
+                tokio::time::sleep(Duration::from_millis(3000)).await;
+                received.frame_received();
+            })
+        };
+        let started = Instant::now();
+        let mut changes = Vec::new();
+        let silence = watch(
+            TIMING,
+            &received,
+            |reachable| changes.push((reachable, started.elapsed())),
+            || true,
+        )
+        .await;
+        feeder.await.unwrap();
+        assert!(silence.is_some());
+        let at = |ms| Duration::from_millis(ms);
+        assert_eq!(changes.len(), 3, "{changes:?}");
+        assert!(!changes[0].0);
+        assert!(changes[0].1 >= at(2500) && changes[0].1 < at(2500) + TIMING.check_every());
+        assert!(changes[1].0);
+        assert!(changes[1].1 >= at(3000) && changes[1].1 <= at(3000) + TIMING.check_every());
+        assert!(!changes[2].0);
+        assert!(changes[2].1 >= changes[1].1 + at(2000), "{changes:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_closed_writer_ends_the_watch() {
         let received = ReceivedFrames::default();
-        assert_eq!(watch(TIMING, &received, || false).await, None);
+        assert_eq!(watch(TIMING, &received, |_| {}, || false).await, None);
     }
 }

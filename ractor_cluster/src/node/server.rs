@@ -4,6 +4,7 @@
 //! finds in `reconciler`.
 
 mod admission;
+mod membership;
 pub(super) mod message;
 mod reconciler;
 mod redial;
@@ -20,13 +21,14 @@ use super::config::{NodeConfig, NodeConnectionMode, NodeServer};
 use super::events::{NodeEventSubscription, NodeInfo, NodeServerSessionInformation};
 use super::reconnect::{DialTarget, ReconnectPolicy};
 use super::references;
-use super::session::{NodeSession, SessionArgs};
+use super::session::{NodeSession, NodeSessionState, SessionArgs};
 use crate::error::ConnectError;
 use crate::net::{AcceptOptions, ListenerHandle, NetworkStream};
 use crate::protocol::frame::frame_limit;
 use crate::protocol::identity::{node_id_of, Cookie};
 use crate::protocol::message as wire;
 use admission::Admission;
+use membership::MemberTable;
 use message::{NodeServerInternal, NodeServerMessage, ServerEvent, Waiter};
 use reconciler::Reconciler;
 use redial::Wanted;
@@ -82,6 +84,8 @@ pub struct NodeServerState {
     max_unauthenticated: usize,
     /// Dials the nodes that discovery finds, when the node has a discovery source.
     reconciler: Option<Reconciler>,
+    /// The members of the cluster as this node sees them.
+    members: MemberTable,
 }
 
 impl std::fmt::Debug for NodeServerState {
@@ -246,6 +250,12 @@ impl Actor for NodeServer {
                 .then_some(self.reference_wait),
         );
         tracing::info!(node = %config.local.name, addr = %handle.local_addr(), "node listening");
+        let members = MemberTable::new(
+            config.local.name.clone(),
+            node_id_of(&config.local.name),
+            config.incarnation,
+            config.local.connection_string.clone(),
+        );
         let reconciler = self
             .discovery
             .clone()
@@ -262,6 +272,7 @@ impl Actor for NodeServer {
             reconnect: self.reconnect,
             max_unauthenticated: self.max_unauthenticated_connections,
             reconciler,
+            members,
         })
     }
 
@@ -274,6 +285,8 @@ impl Actor for NodeServer {
         state.wanted.clear();
         // Nor asks discovery again (dropping the reconciler aborts its task).
         state.reconciler = None;
+        // A graceful leave: peers show this node as left, not failed, and do not dial it again.
+        state.leave().await;
         references::local_node_down(
             node_id_of(&state.config.local.name),
             state.config.incarnation,
@@ -340,6 +353,25 @@ impl Actor for NodeServer {
                 ServerEvent::Dial(peers) => state.dial(&myself, peers),
                 ServerEvent::WhereIsNode { node, asker } => state.where_is_node(node, &asker),
                 ServerEvent::Discovered(found) => state.discovered(&myself, found),
+                ServerEvent::Members(reply) => {
+                    let _ = reply.send(state.members.list());
+                }
+                ServerEvent::SubscribeMembers {
+                    id,
+                    subscription,
+                    reply,
+                } => {
+                    state.members.subscribe(id, subscription);
+                    let _ = reply.send(());
+                }
+                ServerEvent::UnsubscribeMembers(id, reply) => {
+                    state.members.unsubscribe(&id);
+                    let _ = reply.send(());
+                }
+                ServerEvent::PeerLeaving(session) => state.peer_leaving(&session),
+                ServerEvent::Reachability { session, reachable } => {
+                    state.reachability(&session, reachable);
+                }
                 ServerEvent::DiscoveryDialed { addr, outcome } => {
                     state.discovery_dialed(&myself, addr, outcome).await;
                 }
@@ -405,16 +437,31 @@ impl Actor for NodeServer {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let ended = match event {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => Some((cell.get_id(), reason)),
+            SupervisionEvent::ActorTerminated(cell, session, reason) => {
+                // Whether the peer said it was leaving is read from the session's final state:
+                // its `PeerLeaving` message may not have been handled yet.
+                let peer_left = session
+                    .and_then(|mut s| s.take::<NodeSessionState>().ok())
+                    .is_some_and(|s| s.peer_left);
+                Some((cell.get_id(), reason, peer_left))
+            }
             SupervisionEvent::ActorFailed(cell, err) => {
                 tracing::warn!(session = %cell.get_id(), %err, "a session failed");
-                Some((cell.get_id(), Some(err.to_string())))
+                Some((cell.get_id(), Some(err.to_string()), false))
             }
             _ => None,
         };
-        if let Some((id, reason)) = ended {
+        if let Some((id, reason, peer_left)) = ended {
             state.notify(|s, i| s.node_session_disconnected(i), &id);
+            if peer_left {
+                state.peer_leaving(&id);
+            }
             if let Some(entry) = state.sessions.remove(&id) {
+                if entry.status == SessionStatus::Authenticated {
+                    if let Some(peer) = &entry.info.peer_name {
+                        state.members.session_lost(&peer.name, reason.as_deref());
+                    }
+                }
                 state.session_ended(&myself, entry, reason.as_deref());
             }
             state.retry_deferred_admissions();

@@ -81,6 +81,9 @@ pub struct NodeSessionState {
     writer_task: Option<JoinHandle<WriterExit>>,
     handshake_task: Option<AbortOnDrop<()>>,
     live: Option<Live>,
+    /// The peer said it is leaving the cluster. Read by the server from the state this session
+    /// ends with, so that it is known when the end is handled whatever the order of messages.
+    pub(crate) peer_left: bool,
 }
 
 impl std::fmt::Debug for NodeSessionState {
@@ -262,6 +265,7 @@ impl Actor for NodeSession {
             writer_task: Some(writer_task),
             handshake_task: Some(AbortOnDrop(handshake_task)),
             live: None,
+            peer_left: false,
         })
     }
 
@@ -348,6 +352,20 @@ impl Actor for NodeSession {
                     if state.live.as_ref().is_some_and(|live| live.minor >= 2) {
                         state.send_control(ControlMessage::WhereIsNode { node });
                     }
+                }
+                SessionEvent::Leave(reply) => {
+                    if state.live.as_ref().is_some_and(|live| live.minor >= 3) {
+                        state.send_control(ControlMessage::Leaving);
+                    }
+                    let _ = reply.send(());
+                }
+                SessionEvent::Reachable(reachable) => {
+                    let _ = state.server.cast(NodeServerMessage::internal(
+                        crate::node::server::message::ServerEvent::Reachability {
+                            session: myself.get_id(),
+                            reachable,
+                        },
+                    ));
                 }
                 SessionEvent::Close(reason) => {
                     let peer = state.live.as_ref().map(|l| l.peer_name.clone());

@@ -18,7 +18,7 @@ use super::frame::{self, FrameEncodeError};
 /// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
 /// handshake and sends only variants that the lower of the two minors defines (rule V4); a
 /// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
-pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 2 };
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
 
 /// A protocol version, `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -441,6 +441,10 @@ pub(crate) enum ControlMessage {
     /// `#[derive(RactorClusterMessage)]` type): a receiver that has the same type registered
     /// makes the name findable with `ractor::registry::where_is` (PROTOCOL.md, "Names").
     NamedActorTypes(Vec<NamedActorType>),
+    /// Since 1.3. The sender is leaving the cluster: its sessions are about to close, and the
+    /// receiver shows it as left rather than failed and does not dial it again (PROTOCOL.md,
+    /// "Leaving").
+    Leaving,
 }
 
 /// What became of a `SpawnRequest` (since 1.1).
@@ -477,6 +481,7 @@ impl ControlMessage {
             ControlMessage::SpawnReply { .. } => "SpawnReply",
             ControlMessage::WhereIsNode { .. } => "WhereIsNode",
             ControlMessage::NamedActorTypes(_) => "NamedActorTypes",
+            ControlMessage::Leaving => "Leaving",
         }
     }
 }

@@ -95,6 +95,12 @@ impl NodeServerState {
         entry.info.peer_name = Some(NodeName::from(peer));
         let target = entry.dial_target.clone();
         self.want(&peer.name, target);
+        self.members.up(
+            &peer.name,
+            node_id_of(&peer.name),
+            incarnation,
+            &peer.connection_string,
+        );
         self.notify(|s, i| s.node_session_authenticated(i), &session);
         let _ = admission.reply.send(true);
     }

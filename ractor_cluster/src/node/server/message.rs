@@ -109,6 +109,11 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::WhereIsNode { .. } => "WhereIsNode",
             ServerEvent::Discovered(_) => "Discovered",
             ServerEvent::DiscoveryDialed { .. } => "DiscoveryDialed",
+            ServerEvent::Members(_) => "Members",
+            ServerEvent::SubscribeMembers { .. } => "SubscribeMembers",
+            ServerEvent::UnsubscribeMembers(..) => "UnsubscribeMembers",
+            ServerEvent::PeerLeaving(_) => "PeerLeaving",
+            ServerEvent::Reachability { .. } => "Reachability",
         };
         f.write_str(kind)
     }
@@ -176,6 +181,20 @@ pub(crate) enum ServerEvent {
     Discovered(Result<Vec<String>, String>),
     /// A dial of a discovered address ended.
     DiscoveryDialed { addr: String, outcome: DialOutcome },
+    /// [`crate::node::membership::members`] asks for the view.
+    Members(RpcReplyPort<Vec<crate::node::membership::Member>>),
+    /// [`crate::node::membership::subscribe`].
+    SubscribeMembers {
+        id: String,
+        subscription: Box<dyn crate::node::membership::MemberSubscription>,
+        reply: RpcReplyPort<()>,
+    },
+    /// [`crate::node::membership::unsubscribe`].
+    UnsubscribeMembers(String, RpcReplyPort<()>),
+    /// The peer of this session said it is leaving the cluster.
+    PeerLeaving(ActorId),
+    /// The peer of this session fell silent for half of `down_after`, or was heard again.
+    Reachability { session: ActorId, reachable: bool },
 }
 
 /// Asks a running [`NodeServer`](crate::node::NodeServer) who it is and where it listens. Useful after starting a server on

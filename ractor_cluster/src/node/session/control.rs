@@ -162,6 +162,15 @@ impl NodeSessionState {
                         .cast(NodeServerMessage::internal(ServerEvent::Dial(peers)));
                 }
             }
+            ControlMessage::Leaving => {
+                tracing::info!(peer = %live.peer_name, "the peer is leaving the cluster");
+                self.peer_left = true;
+                let _ = self
+                    .server
+                    .cast(NodeServerMessage::internal(ServerEvent::PeerLeaving(
+                        myself.get_id(),
+                    )));
+            }
             ControlMessage::WhereIsNode { node } => {
                 let _ = self
                     .server

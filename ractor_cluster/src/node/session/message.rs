@@ -55,6 +55,8 @@ impl std::fmt::Debug for NodeSessionInternal {
             SessionEvent::Close(_) => "Close",
             SessionEvent::Adopt { .. } => "Adopt",
             SessionEvent::AskWhereIs(_) => "AskWhereIs",
+            SessionEvent::Leave(_) => "Leave",
+            SessionEvent::Reachable(_) => "Reachable",
         })
     }
 }
@@ -82,6 +84,11 @@ pub(crate) enum SessionEvent {
     /// A reference named an actor on `node`, with which this node has no session yet: ask the
     /// peer where it is (a 1.2 peer answers with `PeersKnown` if it knows).
     AskWhereIs(NodeId),
+    /// This node is leaving: tell a 1.3 peer, then answer (the server stops the session next).
+    Leave(RpcReplyPort<()>),
+    /// The liveness task saw the peer fall silent for half of `down_after` (`false`), or heard
+    /// from it again (`true`).
+    Reachable(bool),
 }
 
 /// What the handshake task hands over.

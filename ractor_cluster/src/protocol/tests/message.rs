@@ -267,6 +267,11 @@ fn session_golden() -> Vec<(SessionMessage, &'static str)> {
             "03 0d 01 07 04 613a3a4d",
         ),
         (
+            SessionMessage::Control(C::Leaving),
+            // tag 14
+            "03 0e",
+        ),
+        (
             SessionMessage::Fragment {
                 more: true,
                 chunk: vec![0xAB, 0xCD],
@@ -355,7 +360,8 @@ fn golden_samples_cover_every_variant() {
                 | ControlMessage::ActorFailed { .. }
                 | ControlMessage::SpawnRequest { .. }
                 | ControlMessage::WhereIsNode { .. }
-                | ControlMessage::NamedActorTypes(_) => control.kind(),
+                | ControlMessage::NamedActorTypes(_)
+                | ControlMessage::Leaving => control.kind(),
                 ControlMessage::SpawnReply { outcome, .. } => match outcome {
                     SpawnOutcome::Spawned { .. } => "SpawnReply/Spawned",
                     SpawnOutcome::UnknownKind => "SpawnReply/UnknownKind",
@@ -367,7 +373,7 @@ fn golden_samples_cover_every_variant() {
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 24);
+    assert_eq!(seen.len(), 25);
 }
 
 /// The wire's `args` of a message whose variant is `variant`: the name as a codec string, then the

@@ -124,6 +124,7 @@ fn control_message() -> impl Strategy<Value = ControlMessage> {
             0..4
         )
         .prop_map(ControlMessage::NamedActorTypes),
+        Just(ControlMessage::Leaving),
     ]
 }
 

@@ -1,0 +1,128 @@
+//! The cluster as one node sees it: every node it is or was connected to, with its status, and a
+//! subscription to the changes.
+//!
+//! A node keeps one [`Member`] per node name: itself, and each peer from the moment a session with
+//! it is admitted. A member is [`Up`](MemberStatus::Up) while a session with it runs, and
+//! [`Down`](MemberStatus::Down) once that session has ended for any reason but the member's own
+//! leave; it is up again, with its new incarnation if it restarted, when a session is back. Down
+//! and left members stay in the view (at most [`MAX_FORMER_MEMBERS`] of them, the oldest
+//! forgotten first), so that an application can tell a node that went from one it never saw.
+//!
+//! ```no_run
+//! # async fn run(node: ractor::ActorRef<ractor_cluster::NodeServerMessage>) -> Result<(), Box<dyn std::error::Error>> {
+//! use ractor_cluster::membership::{self, MemberEvent, MemberStatus, MemberSubscription};
+//!
+//! for member in membership::members(&node).await? {
+//!     println!("{} ({:016x}) at {}: {:?}", member.name, member.node_id, member.address, member.status);
+//! }
+//!
+//! struct Log;
+//! impl MemberSubscription for Log {
+//!     fn member_changed(&self, event: MemberEvent) {
+//!         if event.member.status == MemberStatus::Down {
+//!             eprintln!("{} is down: {:?}", event.member.name, event.reason);
+//!         }
+//!     }
+//! }
+//! membership::subscribe(&node, "log", Box::new(Log)).await?;
+//! # Ok(()) }
+//! ```
+
+use ractor::{ActorRef, RactorErr};
+
+use super::server::message::{NodeServerMessage, ServerEvent};
+use super::NodeId;
+
+/// How many members that are down or have left a node remembers; beyond it, the one whose status
+/// changed longest ago is forgotten.
+pub const MAX_FORMER_MEMBERS: usize = 1024;
+
+/// Where a member stands, as this node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MemberStatus {
+    /// Connected: a session with it runs (or, for the local node, it runs).
+    Up,
+    /// Connected, but silent for longer than half of `down_after`: not yet declared down.
+    Unreachable,
+    /// Said it is leaving the cluster (or, for the local node, is leaving it).
+    Leaving,
+    /// Left the cluster on purpose: it said so before its sessions closed. Not dialed again.
+    Left,
+    /// Not connected any more, and it did not say it was leaving: its session failed (it was
+    /// silent for `down_after`, its connection broke) or was closed by this node's user.
+    Down,
+}
+
+/// A node of the cluster, as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Member {
+    /// The node's full name, `name@hostname`.
+    pub name: String,
+    /// Its id, derived from the name (the same on every node).
+    pub node_id: NodeId,
+    /// Its run: a node that restarts comes back with another incarnation.
+    pub incarnation: u64,
+    /// Where it accepts connections, `host:port`, as it announced.
+    pub address: String,
+    /// Where it stands.
+    pub status: MemberStatus,
+}
+
+/// A member's status changed, or a member appeared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemberEvent {
+    /// The member, with its new status.
+    pub member: Member,
+    /// Its status before, or `None` for a member this node had not seen (and for every member
+    /// listed to a new subscription).
+    pub previous: Option<MemberStatus>,
+    /// Why a member went down, as the session ended.
+    pub reason: Option<String>,
+}
+
+/// Receives the member events of a node. Called from the [`NodeServer`](crate::NodeServer)
+/// actor, so it must not block: send a message, set a flag, and return.
+pub trait MemberSubscription: Send + 'static {
+    /// A member appeared or changed status.
+    fn member_changed(&self, event: MemberEvent);
+}
+
+/// The members of the cluster as `server` sees them, itself included, sorted by name.
+pub async fn members(
+    server: &ActorRef<NodeServerMessage>,
+) -> Result<Vec<Member>, RactorErr<NodeServerMessage>> {
+    ractor::call!(server, |reply| NodeServerMessage::internal(
+        ServerEvent::Members(reply)
+    ))
+}
+
+/// Registers (or replaces) `subscription` under `id`; once this returns, it has had one event
+/// per member known (with `previous: None`) and gets every change from then on.
+pub async fn subscribe(
+    server: &ActorRef<NodeServerMessage>,
+    id: impl Into<String>,
+    subscription: Box<dyn MemberSubscription>,
+) -> Result<(), RactorErr<NodeServerMessage>> {
+    let id = id.into();
+    ractor::call!(server, |reply| NodeServerMessage::internal(
+        ServerEvent::SubscribeMembers {
+            id,
+            subscription,
+            reply,
+        }
+    ))
+}
+
+/// Removes the member subscription registered under `id`.
+pub async fn unsubscribe(
+    server: &ActorRef<NodeServerMessage>,
+    id: impl Into<String>,
+) -> Result<(), RactorErr<NodeServerMessage>> {
+    let id = id.into();
+    ractor::call!(server, |reply| NodeServerMessage::internal(
+        ServerEvent::UnsubscribeMembers(id, reply)
+    ))
+}

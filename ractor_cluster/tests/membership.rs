@@ -1,0 +1,194 @@
+//! The membership view and its events: real nodes on 127.0.0.1, a fault-injecting link where a
+//! peer must fall silent. Every wait is bounded.
+
+mod common;
+
+use std::time::Duration;
+
+use ractor_cluster::membership::{self, Member, MemberEvent, MemberStatus, MemberSubscription};
+use ractor_cluster::node::ReconnectPolicy;
+use tokio::sync::mpsc;
+
+use common::link::{linked, Fault};
+use common::{
+    connect_ready, start_node, start_node_with, within, Node, NodeOptions, FAST_LIVENESS,
+};
+
+/// Member events on a channel.
+struct Events(mpsc::UnboundedSender<MemberEvent>);
+
+impl MemberSubscription for Events {
+    fn member_changed(&self, event: MemberEvent) {
+        let _ = self.0.send(event);
+    }
+}
+
+async fn subscribe(node: &Node) -> mpsc::UnboundedReceiver<MemberEvent> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    within(
+        "subscribing",
+        membership::subscribe(&node.server, "test", Box::new(Events(tx))),
+    )
+    .await
+    .unwrap();
+    rx
+}
+
+/// The next event about `name`, skipping others.
+async fn next_about(events: &mut mpsc::UnboundedReceiver<MemberEvent>, name: &str) -> MemberEvent {
+    loop {
+        let event = within(&format!("a member event about {name}"), events.recv())
+            .await
+            .expect("subscription closed");
+        if event.member.name == name {
+            return event;
+        }
+    }
+}
+
+async fn members(node: &Node) -> Vec<Member> {
+    within("the members", membership::members(&node.server))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_view_lists_this_node_and_its_peers() {
+    let mut a = start_node("view-a").await;
+    let mut b = start_node("view-b").await;
+    connect_ready(&mut a, &mut b).await;
+
+    let b_seen_by_a = members(&a).await;
+    let a_seen_by_b = members(&b).await;
+    assert_eq!(b_seen_by_a.len(), 2);
+    let (first, second) = (&b_seen_by_a[0], &b_seen_by_a[1]);
+    assert_eq!(
+        (first.name.as_str(), first.node_id),
+        ("view-a@localhost", a.id)
+    );
+    assert_eq!(
+        (second.name.as_str(), second.node_id),
+        ("view-b@localhost", b.id)
+    );
+    assert_eq!(second.address, format!("localhost:{}", b.port));
+    assert!(b_seen_by_a.iter().all(|m| m.status == MemberStatus::Up));
+    // Both nodes agree on who is who, incarnations included.
+    assert_eq!(b_seen_by_a, a_seen_by_b);
+}
+
+#[tokio::test]
+async fn a_subscription_hears_members_come_and_go_down_with_a_reason() {
+    let options = |liveness| NodeOptions {
+        liveness: Some(liveness),
+        reconnect: Some(ReconnectPolicy::disabled()),
+        ..Default::default()
+    };
+    let mut a = start_node_with("down-a", options(FAST_LIVENESS)).await;
+    // b is slower to give up, so that a is the one that declares the silent peer down (rather
+    // than seeing b close the connection).
+    let patient = (FAST_LIVENESS.0, Duration::from_secs(10));
+    let mut b = start_node_with("down-b", options(patient)).await;
+    let mut events = subscribe(&a).await;
+    // The node itself first, as a snapshot.
+    let own = next_about(&mut events, &a.name).await;
+    assert_eq!((own.previous, own.member.status), (None, MemberStatus::Up));
+
+    let link = linked(&mut a, &mut b).await;
+    let up = next_about(&mut events, &b.name).await;
+    assert_eq!((up.previous, up.member.status), (None, MemberStatus::Up));
+
+    // Silent: unreachable after half of down_after, then down, with the reason.
+    link.set(Fault::BlackHole);
+    let unreachable = next_about(&mut events, &b.name).await;
+    assert_eq!(
+        (unreachable.previous, unreachable.member.status),
+        (Some(MemberStatus::Up), MemberStatus::Unreachable)
+    );
+    let down = next_about(&mut events, &b.name).await;
+    assert_eq!(
+        (down.previous, down.member.status),
+        (Some(MemberStatus::Unreachable), MemberStatus::Down)
+    );
+    let reason = down.reason.unwrap_or_default();
+    assert!(reason.contains("declared down"), "{reason}");
+    // Still in the view, as down.
+    let listed = members(&a).await;
+    assert!(listed
+        .iter()
+        .any(|m| m.name == b.name && m.status == MemberStatus::Down));
+}
+
+#[tokio::test]
+async fn a_peer_heard_again_in_time_is_up_again() {
+    let options = || NodeOptions {
+        liveness: Some((Duration::from_millis(100), Duration::from_millis(2_000))),
+        ..Default::default()
+    };
+    let mut a = start_node_with("flaky-a", options()).await;
+    let mut b = start_node_with("flaky-b", options()).await;
+    let link = linked(&mut a, &mut b).await;
+    let mut events = subscribe(&a).await;
+    let known = next_about(&mut events, &b.name).await;
+    assert_eq!(
+        (known.previous, known.member.status),
+        (None, MemberStatus::Up)
+    );
+    link.set(Fault::BlackHole);
+    let unreachable = next_about(&mut events, &b.name).await;
+    assert_eq!(unreachable.member.status, MemberStatus::Unreachable);
+    link.set(Fault::Pass);
+    let back = next_about(&mut events, &b.name).await;
+    assert_eq!(
+        (back.previous, back.member.status),
+        (Some(MemberStatus::Unreachable), MemberStatus::Up)
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_stops_leaves_and_is_not_dialed_again() {
+    // a dials b, so a would dial b again if b failed.
+    let quick = ReconnectPolicy::default()
+        .with_initial_backoff(Duration::from_millis(10))
+        .with_max_backoff(Duration::from_millis(10));
+    let mut a = start_node_with(
+        "leave-a",
+        NodeOptions {
+            reconnect: Some(quick),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut b = start_node("leave-b").await;
+    connect_ready(&mut a, &mut b).await;
+    let mut events = subscribe(&a).await;
+    let b_name = b.name.clone();
+    let b_port = b.port;
+    let known = next_about(&mut events, &b_name).await;
+    assert_eq!(
+        (known.previous, known.member.status),
+        (None, MemberStatus::Up)
+    );
+
+    b.stop().await;
+    let leaving = next_about(&mut events, &b_name).await;
+    assert_eq!(leaving.member.status, MemberStatus::Leaving);
+    let left = next_about(&mut events, &b_name).await;
+    assert_eq!(
+        (left.previous, left.member.status, left.reason),
+        (Some(MemberStatus::Leaving), MemberStatus::Left, None)
+    );
+
+    // b comes back at the same address: a, which redials a failed peer every 10 ms, does not
+    // dial a peer that left. (Thirty redial periods: a redial would have happened by then.)
+    let b = start_node_with(
+        "leave-b",
+        NodeOptions {
+            port: b_port,
+            ..Default::default()
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(a.peer_names().await.is_empty());
+    assert!(b.peer_names().await.is_empty());
+}
