@@ -48,6 +48,8 @@ pub use config::{
 };
 pub use events::{NodeEventSubscription, NodeInfo, NodeName, NodeServerSessionInformation};
 pub use exit::{NAME_MOVED, NODE_LOST, NO_SUCH_ACTOR, UNREACHABLE};
+#[doc(hidden)]
+pub use liveness::heartbeats_sent;
 pub use names::{register_message_type, registered_message_type, where_is};
 pub use reconnect::ReconnectPolicy;
 #[doc(hidden)]

@@ -27,7 +27,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::io::AsyncWriteExt;
@@ -62,6 +62,7 @@ pub(crate) fn spawn_writer_with_limit(
         handles: AtomicUsize::new(1),
         queued: AtomicUsize::new(0),
         unpaced: AtomicUsize::new(0),
+        frames: AtomicU64::new(0),
         limit,
     });
     let task = tokio::spawn(run_writer(write, Arc::clone(&shared)));
@@ -115,6 +116,9 @@ struct Shared {
     queued: AtomicUsize,
     /// Bytes of replies and control frames queued and not written yet.
     unpaced: AtomicUsize,
+    /// Frames queued so far, heartbeats excepted: the liveness task sends a heartbeat only when
+    /// this has not moved for a heartbeat interval.
+    frames: AtomicU64,
     limit: usize,
 }
 
@@ -186,6 +190,22 @@ impl WriterHandle {
     /// Queues a whole frame as control traffic: in order with other control frames, never
     /// fragmented, counted as unpaced.
     pub(crate) fn send(&self, frame: Vec<u8>) -> Result<(), WriterClosed> {
+        self.shared.frames.fetch_add(1, Ordering::Relaxed);
+        self.send_uncounted(frame)
+    }
+
+    /// Queues a heartbeat: as [`send`](Self::send), but not counted in
+    /// [`frames_queued`](Self::frames_queued).
+    pub(crate) fn send_heartbeat(&self, frame: Vec<u8>) -> Result<(), WriterClosed> {
+        self.send_uncounted(frame)
+    }
+
+    /// Frames queued so far, heartbeats excepted.
+    pub(crate) fn frames_queued(&self) -> u64 {
+        self.shared.frames.load(Ordering::Relaxed)
+    }
+
+    fn send_uncounted(&self, frame: Vec<u8>) -> Result<(), WriterClosed> {
         let mut queue = self.shared.lock();
         if queue.closed {
             return Err(WriterClosed);
@@ -270,6 +290,7 @@ impl WriterHandle {
             }
         };
         drop(queue);
+        self.shared.frames.fetch_add(1, Ordering::Relaxed);
         self.shared.queued.fetch_add(added, Ordering::Relaxed);
         if lane == Lane::Reply {
             self.shared.unpaced.fetch_add(added, Ordering::Relaxed);

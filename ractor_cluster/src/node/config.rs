@@ -260,7 +260,9 @@ impl NodeServer {
 
     /// Sets how often each session sends a heartbeat (default [`DEFAULT_HEARTBEAT_INTERVAL`],
     /// 1 s). A heartbeat is a six-byte frame; it proves to the peer that this node is alive and
-    /// reading. Keep it well below the `down_after` of every peer: a few times smaller.
+    /// reading. It goes only on a link on which nothing else was queued during the last interval
+    /// (any frame proves as much), so a peer hears from this node at least once every two
+    /// intervals: keep it well below the `down_after` of every peer, a few times smaller.
     pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval.max(Duration::from_millis(1));
         self

@@ -1,8 +1,9 @@
 //! Liveness of an authenticated session: heartbeats out, silence in.
 //!
-//! One timer task per session. It queues a `Heartbeat` on the session's writer every
-//! `heartbeat_interval`, so that a healthy peer always has something to read, and it watches a
-//! counter of the frames the reader has received. When the counter has not moved for
+//! One timer task per session. Every `heartbeat_interval` it queues a `Heartbeat` on the
+//! session's writer if nothing else was queued there since the last tick (as Erlang ticks only
+//! silent links), so that a healthy peer always has something to read and a busy link carries no
+//! heartbeats; and it watches a counter of the frames the reader has received. When the counter has not moved for
 //! `down_after`, the peer is declared down: the task tells the session, which ends with a reason
 //! that says so (and the session end fails pending calls, stops the proxies and reports the
 //! disconnection).
@@ -96,8 +97,14 @@ pub(crate) fn spawn_liveness(
                 reachable,
             )));
         };
+        let mut gate = HeartbeatGate::new(writer.frames_queued());
         let silence = watch(timing, &received, reachability, || {
-            writer.send(heartbeat.clone()).is_ok()
+            if gate.needed(writer.frames_queued()) {
+                HEARTBEATS_SENT.fetch_add(1, Ordering::Relaxed);
+                writer.send_heartbeat(heartbeat.clone()).is_ok()
+            } else {
+                !writer.is_closed()
+            }
         })
         .await;
         if let Some(silence) = silence {
@@ -106,6 +113,42 @@ pub(crate) fn spawn_liveness(
             )));
         }
     })
+}
+
+/// Heartbeats this process has sent, for tests of the idle cost.
+static HEARTBEATS_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// Heartbeats sent by every session of this process so far. Not a stable API: for tests and
+/// benchmarks of the idle cost.
+#[doc(hidden)]
+pub fn heartbeats_sent() -> u64 {
+    HEARTBEATS_SENT.load(Ordering::Relaxed)
+}
+
+/// Decides, at each heartbeat tick, whether a heartbeat is needed: only on a link on which nothing
+/// else was queued since the last tick (as Erlang ticks only silent links). Any frame proves to the
+/// peer that this node is alive as well as a heartbeat does, so a busy link carries none; the
+/// peer still hears from this node at least once every two intervals, well inside its
+/// `down_after`.
+#[derive(Debug)]
+struct HeartbeatGate {
+    /// The writer's count of queued frames at the last tick.
+    seen: u64,
+}
+
+impl HeartbeatGate {
+    fn new(frames_queued: u64) -> Self {
+        Self {
+            seen: frames_queued,
+        }
+    }
+
+    /// Whether to send a heartbeat now, given the writer's count of queued frames.
+    fn needed(&mut self, frames_queued: u64) -> bool {
+        let silent = frames_queued == self.seen;
+        self.seen = frames_queued;
+        silent
+    }
 }
 
 /// Sends heartbeats with `send_heartbeat` and watches `received`; returns how long the peer had
@@ -273,6 +316,16 @@ mod tests {
         assert!(changes[1].1 >= at(3000) && changes[1].1 <= at(3000) + TIMING.check_every());
         assert!(!changes[2].0);
         assert!(changes[2].1 >= changes[1].1 + at(2000), "{changes:?}");
+    }
+
+    #[test]
+    fn heartbeats_go_only_on_links_that_were_silent_for_a_tick() {
+        let mut gate = HeartbeatGate::new(5);
+        assert!(gate.needed(5)); // nothing since the start: silent
+        assert!(!gate.needed(6)); // a frame went out during the interval
+        assert!(!gate.needed(40)); // many did
+        assert!(gate.needed(40)); // none since the last tick
+        assert!(gate.needed(40));
     }
 
     #[tokio::test(start_paused = true)]
