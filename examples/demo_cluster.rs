@@ -155,14 +155,10 @@ async fn sessions_of(
 ) -> Result<BTreeMap<NodeId, String>, ActorProcessingErr> {
     let sessions: HashMap<NodeId, NodeServerSessionInformation> =
         ractor::call_t!(node, NodeServerMessage::GetSessions, CALL_TIMEOUT_MS)?;
+    // Keyed by the id in `ActorId::Remote` of the peer's actors, not by the session's own id.
     Ok(sessions
-        .into_iter()
-        .map(|(id, info)| {
-            let name = info
-                .peer_name
-                .map_or_else(|| format!("{id:016x}"), |n| n.name);
-            (id, name)
-        })
+        .into_values()
+        .filter_map(|info| Some((info.peer_node_id()?, info.peer_name?.name)))
         .collect())
 }
 
@@ -607,8 +603,8 @@ async fn peer_addrs(node: &ActorRef<NodeServerMessage>) -> HashMap<NodeId, Strin
     let sessions = ractor::call_t!(node, NodeServerMessage::GetSessions, CALL_TIMEOUT_MS);
     sessions
         .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(id, info)| Some((id, info.peer_name?.connection_string)))
+        .into_values()
+        .filter_map(|info| Some((info.peer_node_id()?, info.peer_name?.connection_string)))
         .collect()
 }
 

@@ -321,7 +321,8 @@ async fn report(node: &ActorRef<NodeServerMessage>, own_name: &str, greeted: &mu
         };
     let name_of = |node_id: NodeId| {
         sessions
-            .get(&node_id)
+            .values()
+            .find(|s| s.peer_node_id() == Some(node_id))
             .and_then(|s| s.peer_name.as_ref())
             .map_or_else(|| format!("{node_id:016x}"), |n| n.name.clone())
     };

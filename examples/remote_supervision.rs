@@ -377,7 +377,9 @@ async fn supervise(server: &ActorRef<NodeServerMessage>, port: u16) -> Result<()
         ractor_cluster::client_connect_and_wait(server, (HOST, port), STEP_TIMEOUT)
             .await
             .map_err(|err| format!("cannot connect to the workers node: {err}"))?;
-    let workers_node = session.node_id;
+    let workers_node = session
+        .peer_node_id()
+        .ok_or("a ready session knows its peer's name")?;
     println!("node boss connected to node workers ({HOST}:{port}, node id {workers_node})");
 
     let (reports_tx, mut reports) = mpsc::unbounded_channel();

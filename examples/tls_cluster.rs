@@ -175,8 +175,9 @@ async fn main() -> Result<(), Error> {
         vault_info.node_id
     );
     let sessions = ractor::call_t!(teller_node, NodeServerMessage::GetSessions, 2_000)?;
-    for (id, info) in &sessions {
+    for info in sessions.values() {
         let peer = info.peer_name.as_ref().map_or("?", |n| n.name.as_str());
+        let id = info.peer_node_id().unwrap_or_default();
         println!(
             "teller's session: {peer} (node id {id:016x}) at {}",
             info.peer_addr

@@ -22,10 +22,18 @@
 //! # Node identity
 //!
 //! A node is named `name@hostname`. The `node_id` of a peer (the one in the
-//! `ActorId::Remote { node_id, .. }` of its proxies, and the key of [`NodeServerMessage::GetSessions`])
-//! is derived from that name alone: the first 8 bytes, little endian, of SHA-256 over a fixed label
-//! and the name (PROTOCOL.md, "Node identity"). Every node computes the same id for a peer, and it
-//! does not change when the peer reconnects or restarts.
+//! `ActorId::Remote { node_id, .. }` of its proxies, and
+//! [`NodeServerSessionInformation::peer_node_id`]) is derived from that name alone: the first 8
+//! bytes, little endian, of SHA-256 over a fixed label and the name (PROTOCOL.md, "Node
+//! identity"). Every node computes the same id for a peer, and it does not change when the peer
+//! reconnects or restarts.
+//!
+//! A session has an id of its own, [`NodeServerSessionInformation::node_id`] (the name is the
+//! published crate's, whose node ids were per connection): given when the connection opens,
+//! before the peer's name is known, so every event of one session carries the same id, and
+//! [`NodeServerMessage::GetSessions`] lists sessions under it. Two ids because one cannot do both:
+//! a per-connection id cannot be the same on every node, and a name-derived id is unknown until the
+//! peer has authenticated, yet events start before that.
 
 pub mod client;
 mod config;

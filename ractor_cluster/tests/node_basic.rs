@@ -20,9 +20,9 @@ use common::{
 async fn id_seen_by(node: &Node, peer: &Node) -> NodeId {
     let sessions = peer.sessions().await;
     sessions
-        .iter()
-        .find(|(_, s)| s.peer_name.as_ref().map(|n| n.name.as_str()) == Some(&node.name))
-        .map(|(id, _)| *id)
+        .values()
+        .find(|s| s.peer_name.as_ref().map(|n| n.name.as_str()) == Some(&node.name))
+        .and_then(|s| s.peer_node_id())
         .expect("not connected")
 }
 

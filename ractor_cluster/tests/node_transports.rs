@@ -165,10 +165,8 @@ async fn connect_external(
         })
         .unwrap();
     both_ready(a, b).await;
-    let on_a = a.sessions().await;
-    let on_b = b.sessions().await;
-    assert!(!on_a[&b.id].is_server);
-    assert!(on_b[&a.id].is_server);
+    assert!(!a.session_with(b).await.is_server);
+    assert!(b.session_with(a).await.is_server);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +246,13 @@ async fn a_four_mebibyte_message_goes_as_a_cast_and_comes_back_as_a_reply() {
 /// have taken the winners out of the group when they stopped: they share their `ActorId`s.)
 async fn traffic_flows_both_ways(a: &Node, b: &Node, group: &str, actor: &ActorRef<TestMessage>) {
     for (node, peer) in [(a, b), (b, a)] {
-        let session = node.sessions().await[&peer.id].actor.clone();
+        let sessions = node.sessions().await;
+        let session = sessions
+            .values()
+            .find(|s| s.peer_node_id() == Some(peer.id))
+            .expect("a session with the peer")
+            .actor
+            .clone();
         within("the kept session to get ready", async {
             while !ractor::call_t!(
                 session,
@@ -317,7 +321,7 @@ async fn simultaneous_dials_leave_the_same_single_session_on_both_sides() {
         let on_b = b.sessions().await;
         assert_eq!(on_a.len(), 1, "round {round}: {on_a:?}");
         assert_eq!(on_b.len(), 1, "round {round}: {on_b:?}");
-        let (a_side, b_side) = (&on_a[&b.id], &on_b[&a.id]);
+        let (a_side, b_side) = (&a.session_with(&b).await, &b.session_with(&a).await);
 
         // The same connection: one side dialed it (and sees the other's listening port), the
         // other accepted it (and sees the dialer's ephemeral port).

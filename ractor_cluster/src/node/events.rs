@@ -5,6 +5,7 @@ use ractor::ActorRef;
 
 use super::session::message::NodeSessionMessage;
 use super::NodeId;
+use crate::protocol::identity::node_id_of;
 use crate::protocol::message as wire;
 
 /// A peer's name and where it accepts connections, as it announced them in the handshake.
@@ -35,10 +36,26 @@ pub struct NodeServerSessionInformation {
     pub peer_name: Option<NodeName>,
     /// Whether the peer opened the connection (`true`) or this node did (`false`).
     pub is_server: bool,
-    /// The peer's node id, derived from its name; 0 until the peer has authenticated.
+    /// This session's id on this node, as in the published crate: given when the connection
+    /// opens, before the peer is known, and the same in every event of the session
+    /// (`node_session_opened` to `node_session_disconnected`) and as its key in
+    /// [`GetSessions`](crate::NodeServerMessage::GetSessions), so per-peer state can be kept under
+    /// it. Unique among this node's sessions, never 0, and new for each connection.
+    ///
+    /// It is not the id in `ActorId::Remote { node_id, .. }` of the peer's actors: that one is
+    /// derived from the peer's name, the same on every node and across reconnects; see
+    /// [`peer_node_id`](Self::peer_node_id).
     pub node_id: NodeId,
     /// The peer's network address, or the label of an external transport.
     pub peer_addr: String,
+}
+
+impl NodeServerSessionInformation {
+    /// The peer's node id, as in `ActorId::Remote { node_id, .. }` of its actors' proxies and in
+    /// its [`NodeInfo::node_id`]: derived from its name, so known once it has authenticated.
+    pub fn peer_node_id(&self) -> Option<NodeId> {
+        self.peer_name.as_ref().map(|name| node_id_of(&name.name))
+    }
 }
 
 /// Receives the events of a node's sessions. Called from the [`NodeServer`] actor, so the methods

@@ -86,6 +86,8 @@ pub struct NodeServerState {
     reconciler: Option<Reconciler>,
     /// The members of the cluster as this node sees them.
     members: MemberTable,
+    /// The session id (`NodeServerSessionInformation::node_id`) of the next connection.
+    next_session_id: super::NodeId,
 }
 
 impl std::fmt::Debug for NodeServerState {
@@ -148,11 +150,15 @@ impl NodeServerState {
         match Actor::spawn_linked(None, NodeSession, args, myself.get_cell()).await {
             Ok((actor, _)) => {
                 let id = actor.get_id();
+                // Known from the start, unlike the peer's name: every event of this session and
+                // `GetSessions` carry it (see `NodeServerSessionInformation::node_id`).
+                let session_id = self.next_session_id;
+                self.next_session_id = self.next_session_id.wrapping_add(1).max(1);
                 let info = NodeServerSessionInformation {
                     actor,
                     peer_name: None,
                     is_server,
-                    node_id: 0,
+                    node_id: session_id,
                     peer_addr,
                 };
                 self.sessions.insert(
@@ -273,6 +279,8 @@ impl Actor for NodeServer {
             max_unauthenticated: self.max_unauthenticated_connections,
             reconciler,
             members,
+            // From 1: a session id is never 0, which the published crate's users may read as unset.
+            next_session_id: 1,
         })
     }
 

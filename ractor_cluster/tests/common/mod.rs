@@ -242,6 +242,16 @@ impl Node {
         ractor::call_t!(self.server, NodeServerMessage::GetSessions, 5_000).unwrap()
     }
 
+    /// The authenticated session with `peer` (found by the peer's node id, which is not the key of
+    /// `GetSessions`: that is the session's own id).
+    pub(crate) async fn session_with(&self, peer: &Node) -> NodeServerSessionInformation {
+        self.sessions()
+            .await
+            .into_values()
+            .find(|s| s.peer_node_id() == Some(peer.id))
+            .unwrap_or_else(|| panic!("{} has no session with {}", self.name, peer.name))
+    }
+
     /// The names of the authenticated peers, sorted.
     pub(crate) async fn peer_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.sessions().await.values().filter_map(peer_of).collect();

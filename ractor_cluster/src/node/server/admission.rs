@@ -5,7 +5,6 @@ use ractor::{ActorId, RpcReplyPort};
 
 use super::{NodeServerState, SessionEntry, SessionStatus};
 use crate::node::events::NodeName;
-use crate::protocol::identity::node_id_of;
 use crate::protocol::message as wire;
 
 /// A session that authenticated its peer and asks to be kept.
@@ -91,7 +90,6 @@ impl NodeServerState {
         entry.status = SessionStatus::Authenticated;
         entry.incarnation = incarnation;
         entry.connection_key = connection_key;
-        entry.info.node_id = node_id_of(&peer.name);
         entry.info.peer_name = Some(NodeName::from(peer));
         let target = entry.dial_target.clone();
         self.want(&peer.name, target);

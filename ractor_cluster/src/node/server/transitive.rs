@@ -74,7 +74,9 @@ impl NodeServerState {
         let known = self
             .sessions
             .values()
-            .filter(|e| e.status == SessionStatus::Authenticated && e.info.node_id == node)
+            .filter(|e| {
+                e.status == SessionStatus::Authenticated && e.info.peer_node_id() == Some(node)
+            })
             .find_map(|e| e.info.peer_name.as_ref());
         if let Some(name) = known {
             let peer = self.announcement_of(name);
