@@ -496,7 +496,6 @@ async fn wait_for_peers(node: &Node, expected: &[&Node], what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transitive_node_learns_the_peers_of_an_isolated_one() {
     // Isolated A and B, B dials A; transitive C dials only A, and reaches B through what A knows.
-    // Then isolated E dials A: C, connected to A before E came, learns about E too.
     let transitive = NodeOptions {
         mode: ractor_cluster::NodeConnectionMode::Transitive,
         ..NodeOptions::default()
@@ -504,20 +503,13 @@ async fn a_transitive_node_learns_the_peers_of_an_isolated_one() {
     let a = start_node("fromiso-a").await;
     let b = start_node("fromiso-b").await;
     let c = start_node_with("fromiso-c", transitive).await;
-    let e = start_node("fromiso-e").await;
     b.connect_to(&a).await;
     wait_for_peers(&a, &[&b], "B to connect to A").await;
 
     c.connect_to(&a).await;
     wait_for_peers(&c, &[&a, &b], "C to reach B through A").await;
     wait_for_peers(&b, &[&a, &c], "B to accept C").await;
-
-    e.connect_to(&a).await;
-    wait_for_peers(&c, &[&a, &b, &e], "C to reach E, which came after it").await;
-    // The isolated nodes connect to no one themselves.
-    wait_for_peers(&e, &[&a, &c], "E to have A and C only").await;
-    assert_eq!(b.peer_names().await.len(), 2);
-    for node in [a, b, c, e] {
+    for node in [a, b, c] {
         node.stop().await;
     }
 }

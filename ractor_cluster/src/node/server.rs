@@ -204,9 +204,9 @@ impl NodeServerState {
         }
         self.notify(|s, i| s.node_session_ready(i), &session);
         // In any mode: whether to dial is the receiver's choice, so that a transitive node learns
-        // the peers of an isolated one too (as the published crate's peers answer any node).
+        // the peers of an isolated one too (as the published crate's peers answer any node that
+        // asks, once, when it connects).
         self.share_peers(session);
-        self.announce_peer(session);
     }
 }
 

@@ -5,6 +5,7 @@ use ractor::{ActorId, RpcReplyPort};
 
 use super::{NodeServerState, SessionEntry, SessionStatus};
 use crate::node::events::NodeName;
+use crate::protocol::identity::node_id_of;
 use crate::protocol::message as wire;
 
 /// A session that authenticated its peer and asks to be kept.

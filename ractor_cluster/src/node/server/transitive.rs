@@ -1,9 +1,11 @@
 //! Transitive mode: a node connects to the peers of its peers.
 //!
-//! Every node, in either mode, tells each peer about the nodes it is connected to: a new peer
-//! about the others when its session is ready, and the others about the new peer. Only a
-//! transitive receiver dials them, so a transitive node that dialed an isolated one still reaches
-//! the rest of the cluster.
+//! Every node, in either mode, tells a peer about the nodes it is connected to when the peer's
+//! session is ready (as the published crate's nodes answer any peer that asks for their sessions
+//! when it connects). Only a transitive receiver dials them, so a transitive node that dialed an
+//! isolated one still reaches the rest of the cluster. A peer that connects later is not
+//! announced to the others: a transitive node meets it when it connects to them itself, or when
+//! it needs it (`WhereIsNode`, PROTOCOL.md rule R3).
 
 use std::time::Duration;
 
@@ -40,31 +42,6 @@ impl NodeServerState {
                 .info
                 .actor
                 .cast(NodeSessionMessage::internal(SessionEvent::SendPeers(peers)));
-        }
-    }
-
-    /// Tells the peers of the other ready sessions about the peer of `session`, which just became
-    /// ready, so that a transitive peer connected before it learns about it too. (A session not
-    /// ready yet hears about it from [`Self::share_peers`] when it is.)
-    pub(super) fn announce_peer(&self, session: ActorId) {
-        let Some(name) = self
-            .sessions
-            .get(&session)
-            .and_then(|e| e.info.peer_name.as_ref())
-        else {
-            return;
-        };
-        let peer = self.announcement_of(name);
-        let others = self.sessions.iter().filter(|(id, e)| {
-            **id != session && e.status == SessionStatus::Authenticated && e.ready
-        });
-        for (_, entry) in others {
-            let _ = entry
-                .info
-                .actor
-                .cast(NodeSessionMessage::internal(SessionEvent::SendPeers(vec![
-                    peer.clone(),
-                ])));
         }
     }
 
