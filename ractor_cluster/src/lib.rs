@@ -160,3 +160,8 @@ pub use ractor_cluster_derive::{RactorClusterMessage, RactorMessage};
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+
+// The README's code blocks run as doc tests, so its quick start cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
