@@ -55,6 +55,68 @@ impl From<codec::CodecError> for FieldError {
     }
 }
 
+/// Why a session ended, named for who is at fault. Event subscribers get it with
+/// [`node_session_ended`](crate::node::NodeEventSubscription::node_session_ended), and a
+/// [`ConnectError`] for a session that ended before it was ready gives it as its
+/// [`source`](std::error::Error::source). Its text is the reason the session was stopped with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEnd {
+    /// The peer broke the protocol after authenticating: a malformed or oversized frame or
+    /// message. Its fault; this node dials it again if it had dialed it.
+    PeerMisbehaved(String),
+    /// The handshake did not complete: refused, broken off, malformed, or too slow.
+    HandshakeFailed {
+        /// What went wrong.
+        reason: String,
+        /// The two nodes cannot authenticate each other, however often they try (different
+        /// cookies, the same name, incompatible protocol versions): the peer is not dialed again.
+        authentication: bool,
+    },
+    /// Reading from or writing to the connection failed.
+    Io(String),
+    /// The peer sent nothing at all, not even a heartbeat, for this long, and was declared down.
+    PeerSilent(Duration),
+    /// The peer closed the connection, or said it was leaving and why.
+    EndedByPeer(String),
+    /// This node ended the session: the user disconnected the peer, the node stopped, another
+    /// session to the same peer was kept instead, or the session's own actor failed.
+    EndedHere(String),
+}
+
+impl SessionEnd {
+    /// Whether the two nodes cannot authenticate each other (see
+    /// [`HandshakeFailed`](Self::HandshakeFailed)).
+    pub fn is_authentication_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::HandshakeFailed {
+                authentication: true,
+                ..
+            }
+        )
+    }
+}
+
+impl fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PeerMisbehaved(reason)
+            | Self::HandshakeFailed { reason, .. }
+            | Self::Io(reason)
+            | Self::EndedByPeer(reason)
+            | Self::EndedHere(reason) => f.write_str(reason),
+            Self::PeerSilent(silence) => write!(
+                f,
+                "no traffic from the peer for {:.1} s: declared down",
+                silence.as_secs_f64()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SessionEnd {}
+
 /// Why [`connect_and_wait`](crate::client_connect_and_wait) or [`connect_enc_and_wait`](crate::client_connect_enc_and_wait) did not give a ready session.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -67,11 +129,12 @@ pub enum ConnectError {
     /// The TLS handshake failed: the peer's certificate was rejected, or it does not speak TLS.
     Tls(native_tls::Error),
     /// The peer and this node could not authenticate each other: most likely their cookies
-    /// differ (or they share a name, or speak incompatible protocol versions). Not retried.
-    AuthenticationFailed(String),
+    /// differ (or they share a name, or speak incompatible protocol versions). Not retried. The
+    /// [`SessionEnd`] says what the handshake found.
+    AuthenticationFailed(SessionEnd),
     /// The connection opened but the session ended before it was ready (the peer closed it,
     /// broke the protocol, or did not finish the handshake in time), and why.
-    SessionEnded(String),
+    SessionEnded(SessionEnd),
     /// The node server is not running.
     ServerNotRunning,
 }
@@ -82,10 +145,9 @@ impl fmt::Display for ConnectError {
             Self::Timeout(after) => write!(f, "the session was not ready within {after:?}"),
             Self::Io(err) => write!(f, "cannot connect: {err}"),
             Self::Tls(err) => write!(f, "TLS handshake failed: {err}"),
-            Self::AuthenticationFailed(reason) => write!(f, "authentication failed: {reason}"),
-            Self::SessionEnded(reason) => {
-                write!(f, "the session ended before it was ready: {reason}")
-            }
+            // The reason is the source, as the API guidelines (C-GOOD-ERR) want it.
+            Self::AuthenticationFailed(_) => f.write_str("authentication failed"),
+            Self::SessionEnded(_) => f.write_str("the session ended before it was ready"),
             Self::ServerNotRunning => f.write_str("the node server is not running"),
         }
     }
@@ -96,10 +158,8 @@ impl std::error::Error for ConnectError {
         match self {
             Self::Io(err) => Some(err),
             Self::Tls(err) => Some(err),
-            Self::Timeout(_)
-            | Self::AuthenticationFailed(_)
-            | Self::SessionEnded(_)
-            | Self::ServerNotRunning => None,
+            Self::AuthenticationFailed(end) | Self::SessionEnded(end) => Some(end),
+            Self::Timeout(_) | Self::ServerNotRunning => None,
         }
     }
 }

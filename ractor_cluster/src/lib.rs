@@ -150,6 +150,7 @@ pub use node::client::connect_enc_and_wait as client_connect_enc_and_wait;
 pub use node::client::connect_external as client_connect_external;
 pub use node::client::{ClientConnectErr, ConnectError};
 pub use node::membership;
+pub use node::SessionEnd;
 pub use node::{
     NodeConnectionMode, NodeEventSubscription, NodeId, NodeInfo, NodeServer, NodeServerMessage,
     NodeSession, NodeSessionMessage, DEFAULT_MAX_INBOUND_FRAME_SIZE,

@@ -49,6 +49,7 @@ mod server;
 mod session;
 pub(crate) mod spawn;
 
+pub use crate::error::SessionEnd;
 pub use config::{
     Announce, NodeConnectionMode, NodeServer, DEFAULT_DOWN_AFTER, DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_INBOUND_FRAME_SIZE, DEFAULT_MAX_OUTBOUND_QUEUE,

@@ -5,6 +5,7 @@ use ractor::ActorRef;
 
 use super::session::message::NodeSessionMessage;
 use super::NodeId;
+use crate::error::SessionEnd;
 use crate::protocol::identity::node_id_of;
 use crate::protocol::message as wire;
 
@@ -71,6 +72,12 @@ pub trait NodeEventSubscription: Send + 'static {
 
     /// The peer proved it knows the cookie and the session was kept.
     fn node_session_authenticated(&self, ses: NodeServerSessionInformation);
+
+    /// A session ended, and why (called right after
+    /// [`node_session_disconnected`](Self::node_session_disconnected), for every session that was
+    /// opened).
+    #[allow(unused_variables)]
+    fn node_session_ended(&self, ses: NodeServerSessionInformation, end: &SessionEnd) {}
 
     /// Both sides finished the initial exchange of actors and process groups.
     #[allow(unused_variables)]

@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 use super::liveness::ReceivedFrames;
 use super::session::message::{NodeSessionMessage, SessionEvent};
 use crate::call::{deliverable, DeliveredCall, ForwarderInbox, InFlightCalls};
+use crate::error::SessionEnd;
 use crate::net::{FrameReader, Lane, ReadError, WriterHandle};
 use crate::protocol::fragment::{FragmentError, Reassembly};
 use crate::protocol::message::{encode_reply_frame, split_payload, CallFailure, SessionMessage};
@@ -101,20 +102,27 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                                 );
                             }
                             Ok(None) => break,
-                            Err(err) => handled = Err(ReadError::from(err).to_string()),
+                            Err(err) => {
+                                handled = Err(SessionEnd::PeerMisbehaved(
+                                    ReadError::from(err).to_string(),
+                                ));
+                            }
                         }
                     }
                     if let Err(reason) = handled {
                         break reason;
                     }
                 }
-                Ok(None) => break "the peer closed the connection".to_owned(),
-                Err(err) => break err.to_string(),
+                Ok(None) => {
+                    break SessionEnd::EndedByPeer("the peer closed the connection".to_owned());
+                }
+                Err(err @ ReadError::Io(_)) => break SessionEnd::Io(err.to_string()),
+                Err(err @ ReadError::Frame(_)) => break SessionEnd::PeerMisbehaved(err.to_string()),
             },
             () = context.writer.wait_for_unpaced_room(|| context.received.frame_received()),
                 if unread => {
                 if context.writer.is_closed() {
-                    break "cannot write to the peer".to_owned();
+                    break SessionEnd::Io("cannot write to the peer".to_owned());
                 }
             }
             Some(forwarder) = inbox.recv() => forwarders.push(forwarder),
@@ -141,18 +149,21 @@ impl ReaderContext {
         route: &[u8],
         targets: &mut LastTarget,
         replies: &mut FuturesUnordered<DeliveredCall>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionEnd> {
         // PROTOCOL.md rule S1: the framing is intact but the peer broke the protocol.
-        let malformed = |err| format!("the peer sent a malformed message: {err}");
+        let malformed =
+            |err| SessionEnd::PeerMisbehaved(format!("the peer sent a malformed message: {err}"));
         match SessionMessage::decode(body).map_err(malformed)? {
             SessionMessage::Fragment { more, chunk } => {
                 let whole = reassembly
                     .push(more, &chunk, self.max_frame)
-                    .map_err(|err| err.to_string())?;
+                    .map_err(|err| SessionEnd::PeerMisbehaved(err.to_string()))?;
                 match whole {
                     None => Ok(()),
                     Some(body) => match SessionMessage::decode(&body).map_err(malformed)? {
-                        SessionMessage::Fragment { .. } => Err(FragmentError::Nested.to_string()),
+                        SessionMessage::Fragment { .. } => Err(SessionEnd::PeerMisbehaved(
+                            FragmentError::Nested.to_string(),
+                        )),
                         message => self.dispatch(message, route, targets, replies),
                     },
                 }
@@ -167,7 +178,7 @@ impl ReaderContext {
         route: &[u8],
         targets: &mut LastTarget,
         replies: &mut FuturesUnordered<DeliveredCall>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionEnd> {
         match message {
             SessionMessage::Cast { to, args } => match targets.get(to) {
                 Some(cell) => {
@@ -210,12 +221,14 @@ impl ReaderContext {
             }
             SessionMessage::Reply { call, outcome } => self.in_flight.complete(call, outcome),
             SessionMessage::Fragment { .. } => {
-                return Err(FragmentError::Nested.to_string());
+                return Err(SessionEnd::PeerMisbehaved(
+                    FragmentError::Nested.to_string(),
+                ));
             }
             SessionMessage::Control(control) => {
                 self.session
                     .cast(NodeSessionMessage::internal(SessionEvent::Control(control)))
-                    .map_err(|_| "the session actor stopped".to_owned())?;
+                    .map_err(|_| SessionEnd::EndedHere("the session actor stopped".to_owned()))?;
             }
         }
         Ok(())

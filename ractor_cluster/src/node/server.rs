@@ -21,8 +21,8 @@ use super::config::{NodeConfig, NodeConnectionMode, NodeServer};
 use super::events::{NodeEventSubscription, NodeInfo, NodeServerSessionInformation};
 use super::reconnect::{DialTarget, ReconnectPolicy};
 use super::references;
-use super::session::{NodeSession, NodeSessionState, SessionArgs};
-use crate::error::ConnectError;
+use super::session::{EndSlot, NodeSession, NodeSessionState, SessionArgs};
+use crate::error::{ConnectError, SessionEnd};
 use crate::net::{AcceptOptions, ListenerHandle, NetworkStream};
 use crate::protocol::frame::frame_limit;
 use crate::protocol::identity::{node_id_of, Cookie};
@@ -52,8 +52,8 @@ struct SessionEntry {
     ready: bool,
     /// Ended on purpose (replaced, refused as a duplicate, disconnected by the user): not redialed.
     deliberate: bool,
-    /// Why the handshake failed, and whether it was an authentication failure.
-    failure: Option<(String, bool)>,
+    /// Where the session leaves why it ended.
+    end: Arc<EndSlot>,
 }
 
 /// Where a session stands, as far as the server is concerned.
@@ -141,11 +141,13 @@ impl NodeServerState {
                 return None;
             }
         }
+        let end = Arc::new(EndSlot::default());
         let args = SessionArgs {
             stream,
             is_server,
             server: myself.clone(),
             config: Arc::clone(&self.config),
+            end: Arc::clone(&end),
         };
         match Actor::spawn_linked(None, NodeSession, args, myself.get_cell()).await {
             Ok((actor, _)) => {
@@ -173,7 +175,7 @@ impl NodeServerState {
                         waiters: waiter.into_iter().collect(),
                         ready: false,
                         deliberate: false,
-                        failure: None,
+                        end,
                     },
                 );
                 self.notify(|s, i| s.node_session_opened(i), &id);
@@ -182,8 +184,8 @@ impl NodeServerState {
             Err(err) => {
                 tracing::warn!(%peer_addr, %err, "cannot start a session");
                 if let Some(waiter) = waiter {
-                    let _ = waiter.send(Err(ConnectError::SessionEnded(format!(
-                        "cannot start a session: {err}"
+                    let _ = waiter.send(Err(ConnectError::SessionEnded(SessionEnd::EndedHere(
+                        format!("cannot start a session: {err}"),
                     ))));
                 }
                 None
@@ -404,17 +406,6 @@ impl Actor for NodeServer {
                         .open_session(&myself, stream, false, None, target, waiter)
                         .await;
                 }
-                ServerEvent::HandshakeFailed {
-                    session,
-                    reason,
-                    authentication,
-                    reply,
-                } => {
-                    if let Some(entry) = state.sessions.get_mut(&session) {
-                        entry.failure = Some((reason, authentication));
-                    }
-                    let _ = reply.send(());
-                }
                 ServerEvent::Disconnect { peer, reply } => {
                     let known = state.disconnect(&peer);
                     let _ = reply.send(known);
@@ -460,7 +451,20 @@ impl Actor for NodeServer {
             _ => None,
         };
         if let Some((id, reason, peer_left)) = ended {
+            // Why, as the session said; a session stopped by this server says nothing.
+            let end = state
+                .sessions
+                .get(&id)
+                .and_then(|entry| entry.end.take())
+                .unwrap_or_else(|| {
+                    SessionEnd::EndedHere(
+                        reason
+                            .clone()
+                            .unwrap_or_else(|| "the session stopped".into()),
+                    )
+                });
             state.notify(|s, i| s.node_session_disconnected(i), &id);
+            state.notify(|s, i| s.node_session_ended(i, &end), &id);
             if peer_left {
                 state.peer_leaving(&id);
             }
@@ -470,7 +474,7 @@ impl Actor for NodeServer {
                         state.members.session_lost(&peer.name, reason.as_deref());
                     }
                 }
-                state.session_ended(&myself, entry, reason.as_deref());
+                state.session_ended(&myself, entry, &end);
             }
             state.retry_deferred_admissions();
         }

@@ -27,12 +27,13 @@ use super::references::{self, PeerLink};
 use super::server::message::NodeServerMessage;
 use super::spawn;
 use crate::call::{self, InFlightCalls};
+use crate::error::SessionEnd;
 use crate::net::NetworkStream;
 use crate::net::{spawn_writer_with_limit, WriterExit, WriterHandle};
 use crate::protocol::message::{ControlMessage, SessionMessage};
 use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
 use control::forget_proxy;
-pub(crate) use message::{Established, SessionEvent};
+pub(crate) use message::{EndSlot, Established, SessionEvent};
 pub use message::{NodeSessionInternal, NodeSessionMessage};
 
 /// How long a stopping session lets its writer flush what is queued before cutting it off.
@@ -61,6 +62,8 @@ pub struct SessionArgs {
     pub(crate) is_server: bool,
     pub(crate) server: ActorRef<NodeServerMessage>,
     pub(crate) config: Arc<NodeConfig>,
+    /// Where the session leaves why it ended, for the server.
+    pub(crate) end: Arc<EndSlot>,
 }
 
 impl std::fmt::Debug for SessionArgs {
@@ -84,6 +87,7 @@ pub struct NodeSessionState {
     /// The peer said it is leaving the cluster. Read by the server from the state this session
     /// ends with, so that it is known when the end is handled whatever the order of messages.
     pub(crate) peer_left: bool,
+    end: Arc<EndSlot>,
 }
 
 impl std::fmt::Debug for NodeSessionState {
@@ -157,6 +161,24 @@ impl Drop for Live {
 }
 
 impl NodeSessionState {
+    /// Ends the session for `end`: logs it once, here where it is decided, leaves it for the
+    /// server, and stops with its text as the reason.
+    fn end(&self, myself: &ActorRef<NodeSessionMessage>, end: SessionEnd) {
+        let peer = self.live.as_ref().map(|l| l.peer_name.as_str());
+        match &end {
+            SessionEnd::HandshakeFailed { .. } => {
+                tracing::warn!(addr = %self.peer_label, %end, "session not established");
+            }
+            SessionEnd::PeerMisbehaved(_) | SessionEnd::PeerSilent(_) => {
+                tracing::warn!(peer = ?peer, addr = %self.peer_label, %end, "session ended");
+            }
+            _ => tracing::info!(peer = ?peer, addr = %self.peer_label, %end, "session ended"),
+        }
+        let reason = end.to_string();
+        self.end.set(end);
+        myself.stop(Some(reason));
+    }
+
     fn send(&self, message: &SessionMessage) {
         let Some(writer) = &self.writer else { return };
         let mut frame = Vec::new();
@@ -181,7 +203,10 @@ impl NodeSessionState {
     fn established(&mut self, myself: &ActorRef<NodeSessionMessage>, established: Established) {
         let Established { reader, auth } = established;
         let Some(writer) = self.writer.clone() else {
-            myself.stop(Some("the writer stopped during the handshake".into()));
+            self.end(
+                myself,
+                SessionEnd::Io("the writer stopped during the handshake".to_owned()),
+            );
             return;
         };
         let in_flight = Arc::new(InFlightCalls::default());
@@ -266,6 +291,7 @@ impl Actor for NodeSession {
             handshake_task: Some(AbortOnDrop(handshake_task)),
             live: None,
             peer_left: false,
+            end: args.end,
         })
     }
 
@@ -324,28 +350,17 @@ impl Actor for NodeSession {
                     state.handshake_task = None;
                     state.established(&myself, *established);
                 }
-                SessionEvent::HandshakeDone(Err(reason)) => {
+                SessionEvent::HandshakeDone(Err(end)) => {
                     state.handshake_task = None;
-                    tracing::warn!(peer = %state.peer_label, %reason, "session not established");
-                    myself.stop(Some(reason));
+                    state.end(&myself, end);
                 }
                 SessionEvent::Control(control) => state.on_control(&myself, control).await?,
-                SessionEvent::ReaderEnded(reason) => {
-                    let peer = state.live.as_ref().map(|l| l.peer_name.clone());
-                    tracing::info!(peer = ?peer, addr = %state.peer_label, %reason, "session ended");
-                    myself.stop(Some(reason));
-                }
+                SessionEvent::ReaderEnded(end) => state.end(&myself, end),
                 SessionEvent::SendPeers(peers) => {
                     state.send_control(ControlMessage::PeersKnown(peers));
                 }
                 SessionEvent::PeerSilent(silence) => {
-                    let reason = format!(
-                        "no traffic from the peer for {:.1} s: declared down",
-                        silence.as_secs_f64()
-                    );
-                    let peer = state.live.as_ref().map(|l| l.peer_name.clone());
-                    tracing::warn!(peer = ?peer, addr = %state.peer_label, %reason, "session ended");
-                    myself.stop(Some(reason));
+                    state.end(&myself, SessionEnd::PeerSilent(silence));
                 }
                 SessionEvent::Adopt { pid, proxy } => state.adopt(pid, proxy),
                 SessionEvent::AskWhereIs(node) => {
@@ -368,12 +383,10 @@ impl Actor for NodeSession {
                     ));
                 }
                 SessionEvent::Close(reason) => {
-                    let peer = state.live.as_ref().map(|l| l.peer_name.clone());
-                    tracing::info!(peer = ?peer, addr = %state.peer_label, %reason, "session ended");
                     state.send_control(ControlMessage::Disconnect {
                         reason: reason.clone(),
                     });
-                    myself.stop(Some(reason));
+                    state.end(&myself, SessionEnd::EndedHere(reason));
                 }
             },
         }

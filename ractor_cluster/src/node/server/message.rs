@@ -101,7 +101,6 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::Dial(_) => "Dial",
             ServerEvent::Dialed { .. } => "Dialed",
             ServerEvent::Open { .. } => "Open",
-            ServerEvent::HandshakeFailed { .. } => "HandshakeFailed",
             ServerEvent::Disconnect { .. } => "Disconnect",
             ServerEvent::Redialed { .. } => "Redialed",
             ServerEvent::UseTlsConnector(_) => "UseTlsConnector",
@@ -148,14 +147,6 @@ pub(crate) enum ServerEvent {
         stream: NetworkStream,
         target: Option<DialTarget>,
         waiter: Option<Waiter>,
-    },
-    /// A session's handshake failed, and whether the peers failed to authenticate each other
-    /// (which is not retried). Sent, and answered, before the session stops.
-    HandshakeFailed {
-        session: ActorId,
-        reason: String,
-        authentication: bool,
-        reply: RpcReplyPort<()>,
     },
     /// The user no longer wants to be connected to this peer; see [`disconnect`].
     Disconnect {

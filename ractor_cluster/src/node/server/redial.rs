@@ -8,7 +8,7 @@ use super::message::NodeServerMessage;
 use super::message::ServerEvent;
 use super::transitive::TRANSITIVE_DIAL_TIMEOUT;
 use super::{NodeServerState, SessionEntry, SessionStatus};
-use crate::error::ConnectError;
+use crate::error::{ConnectError, SessionEnd};
 use crate::net::NetworkStream;
 use crate::node::reconnect::DialTarget;
 use crate::node::session::message::{NodeSessionMessage, SessionEvent};
@@ -59,24 +59,21 @@ impl NodeServerState {
         &mut self,
         myself: &ActorRef<NodeServerMessage>,
         entry: SessionEntry,
-        reason: Option<&str>,
+        end: &SessionEnd,
     ) {
         let SessionEntry {
             info,
             dialed_peer,
             waiters,
             deliberate,
-            failure,
             ..
         } = entry;
-        let authentication_failed = failure.as_ref().is_some_and(|(_, auth)| *auth);
+        let authentication_failed = end.is_authentication_failure();
         for waiter in waiters {
-            let error = match &failure {
-                Some((reason, true)) => ConnectError::AuthenticationFailed(reason.clone()),
-                Some((reason, false)) => ConnectError::SessionEnded(reason.clone()),
-                None => {
-                    ConnectError::SessionEnded(reason.unwrap_or("the session stopped").to_owned())
-                }
+            let error = if authentication_failed {
+                ConnectError::AuthenticationFailed(end.clone())
+            } else {
+                ConnectError::SessionEnded(end.clone())
             };
             let _ = waiter.send(Err(error));
         }

@@ -9,6 +9,7 @@ use ractor::{ActorCell, ActorId, ActorProcessingErr, ActorRef};
 use super::message::NodeSessionMessage;
 use super::sync::is_remotable_local;
 use super::NodeSessionState;
+use crate::error::SessionEnd;
 use crate::node::config::NodeConnectionMode;
 use crate::node::exit::{NODE_LOST, NO_SUCH_ACTOR};
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
@@ -184,9 +185,8 @@ impl NodeSessionState {
                 self.check_ready(myself);
             }
             ControlMessage::Disconnect { reason } => {
-                let reason = format!("the peer disconnected: {reason}");
-                tracing::info!(peer = %live.peer_name, %reason, "session ended");
-                myself.stop(Some(reason));
+                let end = SessionEnd::EndedByPeer(format!("the peer disconnected: {reason}"));
+                self.end(myself, end);
             }
         }
         Ok(())

@@ -8,6 +8,7 @@ use std::time::Duration;
 use ractor::ActorRef;
 
 use super::message::{Established, NodeSessionMessage, SessionEvent};
+use crate::error::SessionEnd;
 use crate::net::{BoxRead, FrameReader, WriterHandle};
 use crate::node::config::NodeConfig;
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
@@ -18,7 +19,7 @@ use crate::protocol::handshake::{
 use crate::protocol::message::Rejection;
 
 /// Runs the handshake over `read` and the writer, then asks the server whether to keep the
-/// session; reports the outcome to the session.
+/// session; reports the outcome to the session, which ends with the [`SessionEnd`] if it failed.
 pub(super) async fn handshake(
     read: BoxRead,
     writer: WriterHandle,
@@ -33,39 +34,13 @@ pub(super) async fn handshake(
     )
     .await
     {
-        Ok(Ok((reader, auth))) => admit(&server, &session, reader, auth)
-            .await
-            .map_err(HandshakeFailure::from),
-        Ok(Err(failure)) => Err(failure),
+        Ok(Ok((reader, auth))) => admit(&server, &session, reader, auth).await,
+        Ok(Err(failure)) => Err(failure.into()),
         Err(_) => Err(HandshakeFailure::from(format!(
             "the handshake did not complete within {:?}",
             config.handshake_timeout
-        ))),
-    };
-    let outcome = match outcome {
-        Ok(established) => Ok(established),
-        Err(HandshakeFailure {
-            reason,
-            authentication,
-        }) => {
-            // Answered before the session stops, so the server knows why when it sees it end
-            // (supervision events overtake ordinary messages).
-            let session_id = session.get_id();
-            let _ = server
-                .call(
-                    |reply| {
-                        NodeServerMessage::internal(ServerEvent::HandshakeFailed {
-                            session: session_id,
-                            reason: reason.clone(),
-                            authentication,
-                            reply,
-                        })
-                    },
-                    Some(Duration::from_secs(5)),
-                )
-                .await;
-            Err(reason)
-        }
+        ))
+        .into()),
     };
     drop(writer);
     let _ = session.cast(NodeSessionMessage::internal(SessionEvent::HandshakeDone(
@@ -73,12 +48,13 @@ pub(super) async fn handshake(
     )));
 }
 
+/// Asks the server whether to keep the session of a peer that has just authenticated.
 async fn admit(
     server: &ActorRef<NodeServerMessage>,
     session: &ActorRef<NodeSessionMessage>,
     reader: FrameReader,
     auth: Authenticated,
-) -> Result<Box<Established>, String> {
+) -> Result<Box<Established>, SessionEnd> {
     let peer = auth.peer.clone();
     let session_id = session.get_id();
     let admitted = server
@@ -97,11 +73,13 @@ async fn admit(
         .await;
     match admitted {
         Ok(ractor::rpc::CallResult::Success(true)) => Ok(Box::new(Established { reader, auth })),
-        Ok(ractor::rpc::CallResult::Success(false)) => Err(format!(
+        Ok(ractor::rpc::CallResult::Success(false)) => Err(SessionEnd::EndedHere(format!(
             "already connected to {} through another session",
             auth.peer.name
+        ))),
+        _ => Err(SessionEnd::EndedHere(
+            "the node server did not answer".to_owned(),
         )),
-        _ => Err("the node server did not answer".to_owned()),
     }
 }
 
@@ -118,6 +96,15 @@ impl From<String> for HandshakeFailure {
         Self {
             reason,
             authentication: false,
+        }
+    }
+}
+
+impl From<HandshakeFailure> for SessionEnd {
+    fn from(failure: HandshakeFailure) -> Self {
+        SessionEnd::HandshakeFailed {
+            reason: failure.reason,
+            authentication: failure.authentication,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ractor::{ActorRef, RpcReplyPort};
 
+use crate::error::SessionEnd;
 use crate::net::FrameReader;
 use crate::node::NodeId;
 use crate::protocol::handshake::Authenticated;
@@ -64,11 +65,11 @@ impl std::fmt::Debug for NodeSessionInternal {
 /// What a session's tasks and its server tell it.
 pub(crate) enum SessionEvent {
     /// The handshake task finished: the peer is authenticated and admitted, or why not.
-    HandshakeDone(Result<Box<Established>, String>),
+    HandshakeDone(Result<Box<Established>, SessionEnd>),
     /// A control message from the peer, forwarded by the reader.
     Control(ControlMessage),
     /// The reader stopped, and why.
-    ReaderEnded(String),
+    ReaderEnded(SessionEnd),
     /// Transitive mode: tell the peer about these nodes.
     SendPeers(Vec<PeerAnnouncement>),
     /// The liveness task received nothing from the peer for this long: the peer is down.
@@ -95,4 +96,30 @@ pub(crate) enum SessionEvent {
 pub(crate) struct Established {
     pub(crate) reader: FrameReader,
     pub(crate) auth: Authenticated,
+}
+
+/// Where a session leaves why it ended, for its server to read once the session has stopped: the
+/// supervision event that tells the server carries only a string, and overtakes messages.
+#[derive(Debug, Default)]
+pub(crate) struct EndSlot(std::sync::Mutex<Option<SessionEnd>>);
+
+impl EndSlot {
+    /// Records why the session ends; the first reason given is the one kept.
+    pub(crate) fn set(&self, end: SessionEnd) {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(end);
+        }
+    }
+
+    /// Why the session ended, if it said.
+    pub(crate) fn take(&self) -> Option<SessionEnd> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
 }
