@@ -46,7 +46,9 @@ pub enum NodeServerMessage {
         /// Whether the peer opened the connection.
         is_server: bool,
     },
-    /// Lists the authenticated sessions, by the peer's node id.
+    /// Lists the authenticated sessions, by session id
+    /// ([`NodeServerSessionInformation::node_id`]; the peer's own node id is
+    /// [`NodeServerSessionInformation::peer_node_id`]).
     GetSessions(RpcReplyPort<HashMap<NodeId, NodeServerSessionInformation>>),
     /// Registers (or replaces) an event subscription under `id`.
     SubscribeToEvents {
