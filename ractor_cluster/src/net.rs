@@ -27,20 +27,15 @@ mod stream;
 
 pub use stream::{BoxRead, BoxWrite, ClusterBidiStream, IncomingEncryptionMode, NetworkStream};
 
-// The crate-internal API the node layer drives. It lands next; until then these are only
-// exercised by the tests below.
-#[allow(unused_imports)]
+// The crate-internal API the node layer drives.
 pub(crate) use dial::{dial_tcp, dial_tls, DialError};
-#[allow(unused_imports)]
 pub(crate) use frame_reader::{FrameReader, ReadError};
-#[allow(unused_imports)]
 #[cfg(test)]
 pub(crate) use frame_writer::spawn_writer;
 pub(crate) use frame_writer::{
     spawn_writer_with_limit, Lane, WriterClosed, WriterExit, WriterHandle, WriterProbe,
     DEFAULT_OUTBOUND_LIMIT,
 };
-#[allow(unused_imports)]
 pub(crate) use listener::{AcceptOptions, Listener, ListenerHandle};
 
 #[cfg(test)]

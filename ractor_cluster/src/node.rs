@@ -72,4 +72,4 @@ pub use spawn::{register_spawnable, spawn_remote, RemoteSpawnError};
 
 /// The numeric id of a node, as carried in `ActorId::Remote { node_id, .. }`. See the module docs
 /// for how it is derived.
-pub type NodeId = u64;
+pub type NodeId = crate::protocol::identity::NodeId;

@@ -31,9 +31,10 @@ impl ractor::Message for RemoteActorMessage {}
 #[derive(Debug)]
 pub(crate) struct RemoteActor;
 
-/// Everything a proxy needs to send.
+/// The sending end of a proxy: the peer actor's pid, and the session's writer and calls in flight.
+/// A proxy is little more than this; a waiting proxy gets one when its session is up.
 #[derive(Debug)]
-pub(crate) struct RemoteActorArgs {
+pub(crate) struct ProxySender {
     /// The actor's pid on the peer.
     pub(crate) pid: u64,
     pub(crate) writer: WriterHandle,
@@ -42,7 +43,7 @@ pub(crate) struct RemoteActorArgs {
     pub(crate) max_frame: u32,
 }
 
-impl RemoteActorArgs {
+impl ProxySender {
     fn send_call(&self, ticket: CallTicket, payload: Payload<'_>) {
         let Some(call) = self.in_flight.take_on(ticket) else {
             return;
@@ -64,7 +65,7 @@ impl RemoteActorArgs {
     }
 }
 
-impl RemoteActorArgs {
+impl ProxySender {
     /// Frames a message for the peer and queues it on the session's writer, once the writer has
     /// room.
     async fn send(&self, message: SerializedMessage) {
@@ -213,19 +214,19 @@ fn end_as(
 /// A proxy's state: what it needs to send, and how far behind `paced_cast` it is.
 #[derive(Debug)]
 pub(crate) struct ProxyState {
-    args: RemoteActorArgs,
+    args: ProxySender,
     pace: PaceEntry,
 }
 
 impl Actor for RemoteActor {
     type Msg = RemoteActorMessage;
     type State = ProxyState;
-    type Arguments = RemoteActorArgs;
+    type Arguments = ProxySender;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        args: RemoteActorArgs,
+        args: ProxySender,
     ) -> Result<Self::State, ActorProcessingErr> {
         let probe = args.writer.probe();
         crate::backpressure::register(myself.get_id().node(), probe.clone());
@@ -263,20 +264,20 @@ impl Actor for RemoteActor {
 /// The session a [`WaitingProxy`] waits for, handed over by `references` once it is up.
 #[derive(Debug, Default)]
 pub(crate) struct PendingLink {
-    args: Mutex<Option<RemoteActorArgs>>,
+    args: Mutex<Option<ProxySender>>,
 }
 
 impl PendingLink {
     /// Hands the proxy what it needs to send. The proxy picks it up with the next message it
     /// handles (`references` sends it one to make sure).
-    pub(crate) fn fill(&self, args: RemoteActorArgs) {
+    pub(crate) fn fill(&self, args: ProxySender) {
         *self
             .args
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(args);
     }
 
-    fn take(&self) -> Option<RemoteActorArgs> {
+    fn take(&self) -> Option<ProxySender> {
         self.args
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -301,7 +302,7 @@ pub(crate) struct WaitingProxy;
 #[derive(Debug)]
 pub(crate) struct WaitingState {
     link: std::sync::Arc<PendingLink>,
-    linked: Option<RemoteActorArgs>,
+    linked: Option<ProxySender>,
     kept: VecDeque<SerializedMessage>,
     kept_bytes: usize,
 }

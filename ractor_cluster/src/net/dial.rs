@@ -12,7 +12,6 @@ use tokio_native_tls::{native_tls, TlsConnector};
 use super::NetworkStream;
 
 /// Connects over plain TCP, with `TCP_NODELAY` set.
-#[allow(dead_code)] // used by the node layer, landing next
 pub(crate) async fn dial_tcp(addr: impl ToSocketAddrs) -> io::Result<NetworkStream> {
     let stream = connect_tcp(addr).await?;
     Ok(NetworkStream::Raw {
@@ -23,7 +22,6 @@ pub(crate) async fn dial_tcp(addr: impl ToSocketAddrs) -> io::Result<NetworkStre
 }
 
 /// Connects over TCP, then runs a TLS client handshake that verifies the server as `domain`.
-#[allow(dead_code)] // used by the node layer, landing next
 pub(crate) async fn dial_tls(
     addr: impl ToSocketAddrs,
     connector: &TlsConnector,
@@ -44,7 +42,6 @@ pub(crate) async fn dial_tls(
     })
 }
 
-#[allow(dead_code)] // used by the node layer, landing next
 async fn connect_tcp(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
     let stream = TcpStream::connect(addr).await?;
     // Frames are written whole by the writer task, which batches on its own; Nagle's algorithm
@@ -56,7 +53,6 @@ async fn connect_tcp(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
 /// Why a TLS connection attempt failed.
 #[derive(Debug)]
 #[non_exhaustive]
-#[allow(dead_code)] // used by the node layer, landing next
 pub(crate) enum DialError {
     /// The TCP connection could not be opened (refused, unreachable, name resolution failed...).
     Connect(io::Error),

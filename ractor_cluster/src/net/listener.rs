@@ -31,7 +31,6 @@ pub(crate) struct AcceptOptions {
     pub(crate) max_pending_tls: usize,
 }
 
-#[allow(dead_code)] // used by the node layer, landing next
 impl AcceptOptions {
     /// The default time a peer has to complete its TLS handshake.
     pub(crate) const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,7 +54,6 @@ pub(crate) struct Listener {
     local_addr: SocketAddr,
 }
 
-#[allow(dead_code)] // used by the node layer, landing next
 impl Listener {
     /// Binds `addr`. With port 0 the system picks a free port: see [`local_addr`](Self::local_addr).
     pub(crate) async fn bind(addr: SocketAddr) -> io::Result<Self> {
@@ -219,7 +217,6 @@ pub(crate) struct ListenerHandle {
     task: Option<JoinHandle<()>>,
 }
 
-#[allow(dead_code)] // used by the node layer, landing next
 impl ListenerHandle {
     /// The address the listener is bound to.
     pub(crate) fn local_addr(&self) -> SocketAddr {
@@ -227,7 +224,9 @@ impl ListenerHandle {
     }
 
     /// Stops accepting, and returns once the listening socket is closed (so its port is free).
+    /// The node stops its listener by dropping the handle; tests wait for the port.
     /// Connections already handed out are not affected; pending TLS handshakes are abandoned.
+    #[cfg(test)]
     pub(crate) async fn stop(mut self) {
         if let Some(task) = self.task.take() {
             task.abort();

@@ -211,7 +211,6 @@ pub enum NetworkStream {
 
 impl NetworkStream {
     /// Wraps a user-supplied transport, recording its labels before splitting it.
-    #[allow(dead_code)] // used by the node layer, landing next
     pub(crate) fn from_bidi(stream: Box<dyn ClusterBidiStream>) -> Self {
         let peer_label = stream.peer_label();
         let local_label = stream.local_label();

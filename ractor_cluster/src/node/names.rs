@@ -55,7 +55,7 @@ use ractor::{
 };
 
 use super::exit::NAME_MOVED;
-use super::references;
+use super::references::{self, is_running};
 use super::NodeId;
 use crate::protocol::message::{ActorAnnouncement, NamedActorType};
 
@@ -585,10 +585,6 @@ impl KeeperState {
             }
         }
     }
-}
-
-fn is_running(cell: &ActorCell) -> bool {
-    cell.get_status() < ActorStatus::Draining
 }
 
 /// Sends `message` to the keeper of this process, starting one if there is none (or if the one

@@ -61,7 +61,7 @@ use crate::error::FieldError;
 use crate::net::WriterHandle;
 use crate::protocol::reference::WireReference;
 use crate::remote_actor::{
-    end_proxy, instruct, PendingLink, ProxyExit, ProxyInstruction, RemoteActor, RemoteActorArgs,
+    end_proxy, instruct, PendingLink, ProxyExit, ProxyInstruction, ProxySender, RemoteActor,
     RemoteActorMessage, WaitingProxy,
 };
 
@@ -78,8 +78,8 @@ pub(crate) struct PeerLink {
 impl PeerLink {
     /// What a proxy of the peer's actor `pid` sends with: this session's writer, and its set of
     /// calls in flight.
-    fn proxy_sender(&self, pid: u64) -> RemoteActorArgs {
-        RemoteActorArgs {
+    fn proxy_sender(&self, pid: u64) -> ProxySender {
+        ProxySender {
             pid,
             writer: self.writer.clone(),
             in_flight: Arc::clone(&self.in_flight),
@@ -295,7 +295,7 @@ pub(crate) fn proxy_up(
     let existing = directory
         .proxies
         .get(&(node, pid))
-        .filter(|(existing, _)| existing.get_status() < ractor::ActorStatus::Draining)
+        .filter(|(existing, _)| is_running(existing))
         .cloned();
     let kept = match &existing {
         Some(existing) => existing.clone(),
@@ -328,18 +328,19 @@ pub(crate) fn proxy_down(proxy: &ActorCell) {
     if directory
         .proxies
         .get(&(node_id, pid))
-        .is_some_and(|(p, _)| p.get_status() >= ractor::ActorStatus::Draining)
+        .is_some_and(|(p, _)| !is_running(p))
     {
         directory.proxies.remove(&(node_id, pid));
     }
     directory.names.retain(|_, claims| {
-        claims.retain(|_, (p, _)| p.get_status() < ractor::ActorStatus::Draining);
+        claims.retain(|_, (p, _)| is_running(p));
         !claims.is_empty()
     });
 }
 
-/// Whether `proxy` still stands for its actor (it has not begun to stop).
-fn is_running(proxy: &ActorCell) -> bool {
+/// Whether `proxy` still stands for its actor (it has not begun to stop). The one threshold for
+/// "a proxy that counts" in `references`, `names` and the session.
+pub(crate) fn is_running(proxy: &ActorCell) -> bool {
     proxy.get_status() < ractor::ActorStatus::Draining
 }
 

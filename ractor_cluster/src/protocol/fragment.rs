@@ -82,6 +82,7 @@ impl Reassembly {
     }
 
     /// Whether a message is half received.
+    #[cfg(test)]
     pub(crate) fn is_pending(&self) -> bool {
         !self.body.is_empty()
     }

@@ -201,7 +201,7 @@ impl NodeSessionState {
         if live
             .proxies
             .get(&pid)
-            .is_some_and(|kept| kept.get_status() < ractor::ActorStatus::Draining)
+            .is_some_and(|kept| references::is_running(&kept.get_cell()))
         {
             return;
         }
@@ -228,9 +228,11 @@ pub(super) fn forget_proxy(state: &mut NodeSessionState, cell: &ActorCell) {
         let pid = cell.get_id().pid();
         // Proxies of one actor share its id: a duplicate that was stopped (see `proxy_up`) must
         // not take the running one out.
-        if live.proxies.get(&pid).is_some_and(|p| {
-            p.get_id() == cell.get_id() && p.get_status() >= ractor::ActorStatus::Draining
-        }) {
+        if live
+            .proxies
+            .get(&pid)
+            .is_some_and(|p| p.get_id() == cell.get_id() && !references::is_running(&p.get_cell()))
+        {
             live.proxies.remove(&pid);
         }
     }
