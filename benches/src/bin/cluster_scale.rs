@@ -1,0 +1,353 @@
+//! The scale benchmark of issue 14: N node processes on 127.0.0.1 that find each other through the
+//! same seed list, and what the cluster costs. Not a timed test: run it by hand, on a quiet
+//! machine.
+//!
+//! ```text
+//! cargo run --release -p ractor_cluster_benches --bin cluster_scale -- --nodes 16
+//! cargo run --release -p ractor_cluster_benches --bin cluster_scale -- --nodes 64 --base-port 30000 --idle-secs 20
+//! ```
+//!
+//! The runner starts `--nodes` copies of itself (each a node with one tokio thread, listening on
+//! `127.0.0.1:<base-port + i>`, given the whole list as `StaticSeeds`, with one actor in a process
+//! group), all at once, and reports:
+//! * convergence: time from the last start until every node sees all N members up and the N − 1
+//!   other nodes' actors in the group;
+//! * peak RSS per node (VmHWM; median and max);
+//! * idle CPU per node and for the whole cluster over `--idle-secs` (default 10) of no traffic;
+//! * heartbeat frames sent per node per second over the same window;
+//! * detection: time from killing node 0 until every survivor shows it down.
+//!
+//! Figures go to stdout as one table row; the nodes' own lines are read from their stdout.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark runner reports on stdout
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ractor::{pg, Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster::discovery::StaticSeeds;
+use ractor_cluster::membership::{self, MemberEvent, MemberStatus, MemberSubscription};
+use ractor_cluster::{NodeServer, RactorClusterMessage};
+
+const GROUP: &str = "scale.members";
+const COOKIE: &str = "cluster-scale-cookie";
+/// How long the runner waits for convergence, and for detection, before giving up.
+const GIVE_UP: Duration = Duration::from_secs(120);
+
+fn arg<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<T> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match arg::<usize>(&args, "--child") {
+        Some(index) => child(&args, index),
+        None => runner(&args),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A node
+
+#[derive(RactorClusterMessage)]
+enum MemberMessage {
+    Ping,
+}
+
+struct Member;
+
+impl Actor for Member {
+    type Msg = MemberMessage;
+    type State = ();
+    type Arguments = ();
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        (): (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+/// Prints a line when a member goes down.
+struct DownReporter;
+
+impl MemberSubscription for DownReporter {
+    fn member_changed(&self, event: MemberEvent) {
+        if event.member.status == MemberStatus::Down {
+            println!("DOWN {}", event.member.name);
+        }
+    }
+}
+
+fn child(args: &[String], index: usize) {
+    let nodes: u16 = arg(args, "--nodes").unwrap_or(16);
+    let base: u16 = arg(args, "--base-port").unwrap_or(20000);
+    let Ok(offset) = u16::try_from(index) else {
+        return;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("node {index}: {err}");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let seeds: Vec<String> = (0..nodes)
+            .map(|i| format!("127.0.0.1:{}", base + i))
+            .collect();
+        let server = NodeServer::new(
+            base + offset,
+            COOKIE.into(),
+            format!("n{index}"),
+            "127.0.0.1".into(),
+            None,
+            None,
+        )
+        .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
+        .with_discovery(
+            StaticSeeds::new(seeds),
+            ractor_cluster::discovery::DEFAULT_DISCOVERY_INTERVAL,
+        );
+        let Ok((node, _)) = Actor::spawn(None, server, ()).await else {
+            eprintln!("node {index}: cannot start");
+            return;
+        };
+        let Ok((actor, _)) = Actor::spawn(None, Member, ()).await else {
+            return;
+        };
+        pg::join(GROUP.to_owned(), vec![actor.get_cell()]);
+        let _ = membership::subscribe(&node, "scale", Box::new(DownReporter)).await;
+        let mut converged = false;
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let mut last_report = Instant::now();
+        loop {
+            tick.tick().await;
+            if !converged {
+                let up = membership::members(&node)
+                    .await
+                    .map(|m| m.iter().filter(|m| m.status == MemberStatus::Up).count())
+                    .unwrap_or(0);
+                let remote = pg::get_members(&GROUP.to_owned())
+                    .iter()
+                    .filter(|c| !c.get_id().is_local())
+                    .count();
+                if up == usize::from(nodes) && remote == usize::from(nodes) - 1 {
+                    converged = true;
+                    println!("CONVERGED");
+                }
+            }
+            if last_report.elapsed() >= Duration::from_secs(1) {
+                last_report = Instant::now();
+                println!("HEARTBEATS {}", ractor_cluster::node::heartbeats_sent());
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner
+
+/// A line from node `index`, stamped when the runner read it.
+struct Line {
+    index: usize,
+    at: Instant,
+    text: String,
+}
+
+/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks: 100 per second on Linux.
+    Some((utime + stime) / 100.0)
+}
+
+/// Peak resident set, in KiB, from `/proc/<pid>/status`.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn runner(args: &[String]) {
+    let nodes: usize = arg(args, "--nodes").unwrap_or(16);
+    let base: u16 = arg(args, "--base-port").unwrap_or(20000);
+    let idle_secs: u64 = arg(args, "--idle-secs").unwrap_or(10);
+    let Ok(exe) = std::env::current_exe() else {
+        eprintln!("cannot find this executable");
+        return;
+    };
+    let (tx, rx) = mpsc::channel::<Line>();
+    let mut children: Vec<Child> = Vec::new();
+    for index in 0..nodes {
+        let spawned = Command::new(&exe)
+            .args(["--child", &index.to_string()])
+            .args(["--nodes", &nodes.to_string()])
+            .args(["--base-port", &base.to_string()])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(err) => {
+                eprintln!("cannot start node {index}: {err}");
+                break;
+            }
+        };
+        if let Some(stdout) = child.stdout.take() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for text in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let line = Line {
+                        index,
+                        at: Instant::now(),
+                        text,
+                    };
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        children.push(child);
+    }
+    let last_start = Instant::now();
+    let report = measure(&children, &rx, nodes, idle_secs, last_start);
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    match report {
+        Some(report) => println!("{report}"),
+        None => eprintln!("the benchmark did not finish"),
+    }
+}
+
+fn measure(
+    children: &[Child],
+    rx: &mpsc::Receiver<Line>,
+    nodes: usize,
+    idle_secs: u64,
+    last_start: Instant,
+) -> Option<String> {
+    // Convergence.
+    let mut converged = vec![None; nodes];
+    // Each node's latest heartbeat count, and when the runner read it.
+    let mut heartbeats = vec![(0u64, last_start); nodes];
+    while converged.iter().any(Option::is_none) {
+        let line = rx
+            .recv_timeout(GIVE_UP.saturating_sub(last_start.elapsed()))
+            .ok()?;
+        if line.text == "CONVERGED" {
+            if let Some(slot) = converged.get_mut(line.index) {
+                *slot = Some(line.at);
+            }
+        }
+    }
+    let convergence = converged
+        .iter()
+        .flatten()
+        .map(|at| at.saturating_duration_since(last_start))
+        .max()
+        .unwrap_or_default();
+
+    // Idle cost.
+    let pids: Vec<u32> = children.iter().map(Child::id).collect();
+    let cpu_before: Vec<f64> = pids
+        .iter()
+        .map(|p| cpu_seconds(*p).unwrap_or(0.0))
+        .collect();
+    let drain = |rx: &mpsc::Receiver<Line>, heartbeats: &mut Vec<(u64, Instant)>| {
+        while let Ok(line) = rx.try_recv() {
+            if let Some(count) = line.text.strip_prefix("HEARTBEATS ") {
+                if let (Some(slot), Ok(count)) = (heartbeats.get_mut(line.index), count.parse()) {
+                    *slot = (count, line.at);
+                }
+            }
+        }
+    };
+    drain(rx, &mut heartbeats);
+    let hb_before = heartbeats.clone();
+    let idle_started = Instant::now();
+    std::thread::sleep(Duration::from_secs(idle_secs));
+    drain(rx, &mut heartbeats);
+    let idle = idle_started.elapsed().as_secs_f64();
+    let mut cpu: Vec<f64> = pids
+        .iter()
+        .zip(&cpu_before)
+        .map(|(p, before)| (cpu_seconds(*p).unwrap_or(*before) - before) / idle * 100.0)
+        .collect();
+    let cpu_total: f64 = cpu.iter().sum();
+    let mut hb_rate: Vec<f64> = heartbeats
+        .iter()
+        .zip(&hb_before)
+        .map(|((now, at), (before, then))| {
+            let secs = at.saturating_duration_since(*then).as_secs_f64();
+            if secs > 0.0 {
+                now.saturating_sub(*before) as f64 / secs
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mut rss: Vec<f64> = pids
+        .iter()
+        .map(|p| peak_rss_kib(*p).unwrap_or(0) as f64 / 1024.0)
+        .collect();
+
+    // Detection: kill node 0, wait for every survivor's DOWN line.
+    let killed_at = Instant::now();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pids.first()?.to_string()])
+        .status();
+    let mut down_seen = vec![false; nodes];
+    if let Some(first) = down_seen.first_mut() {
+        *first = true;
+    }
+    let mut detection = Duration::ZERO;
+    while down_seen.iter().any(|seen| !seen) {
+        let line = rx
+            .recv_timeout(GIVE_UP.saturating_sub(killed_at.elapsed()))
+            .ok()?;
+        if line.text == "DOWN n0@127.0.0.1" {
+            if let Some(seen) = down_seen.get_mut(line.index) {
+                *seen = true;
+            }
+            detection = detection.max(line.at.saturating_duration_since(killed_at));
+        }
+    }
+
+    let rss_max = rss.iter().copied().fold(0.0, f64::max);
+    Some(format!(
+        "| {nodes} | {:.2} s | {:.1} MiB (max {:.1}) | {:.2} % | {:.1} % | {:.2} | {:.2} s |\n\
+         (nodes | convergence after the last start | peak RSS per node, median | idle CPU per node, \
+         median | idle CPU, all nodes | heartbeat frames per node per second, median | \
+         detection of a killed node by every survivor)",
+        convergence.as_secs_f64(),
+        median(&mut rss),
+        rss_max,
+        median(&mut cpu),
+        cpu_total,
+        median(&mut hb_rate),
+        detection.as_secs_f64(),
+    ))
+}
