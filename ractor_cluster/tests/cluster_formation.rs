@@ -150,6 +150,9 @@ async fn nodes_that_start_together_form_one_cluster() {
 
     // Once complete, the rounds that follow dial no one: neither a connected peer (the name of
     // the node behind each address is known, whichever side's session was kept) nor itself.
+    // Dials that a round started before the mesh was complete may still land (and be refused as
+    // duplicates): two rounds on every node let them settle first.
+    discovery.wait_rounds(2 * NODES).await;
     for node in &mut nodes {
         opened(node);
     }
