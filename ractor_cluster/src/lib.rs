@@ -125,6 +125,17 @@
 //! know it drops it with a logged reason (and a caller gets an error at once). Renaming or removing
 //! a variant, or changing its fields, is not. The protocol itself is described in `PROTOCOL.md`.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
+// No panic reachable from peer input (DESIGN.md, practice 4): outside tests, the whole crate
+// does without unwrap, expect, panic and unchecked indexing; tests may use them.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 // On docs.rs (built with every feature), each feature-gated item says which feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
