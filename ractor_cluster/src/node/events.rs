@@ -1,5 +1,6 @@
-//! What a node tells about its sessions and itself: the types of [`NodeEventSubscription`] and
-//! [`NodeInfo`].
+//! What a node tells about its sessions, its members and itself: the types of
+//! [`NodeEventSubscription`], [`NodeInfo`] and the membership view ([`Member`],
+//! [`MemberSubscription`]; the calls are in `membership`).
 
 use ractor::ActorRef;
 
@@ -97,4 +98,57 @@ pub struct NodeInfo {
     pub connection_string: String,
     /// The address the listener is bound to (port 0 becomes the port the system picked).
     pub listen_addr: std::net::SocketAddr,
+}
+
+/// Where a member stands, as this node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MemberStatus {
+    /// Connected: a session with it runs (or, for the local node, it runs).
+    Up,
+    /// Connected, but silent for longer than half of `down_after`: not yet declared down.
+    Unreachable,
+    /// Said it is leaving the cluster (or, for the local node, is leaving it).
+    Leaving,
+    /// Left the cluster on purpose: it said so before its sessions closed. Not dialed again.
+    Left,
+    /// Not connected any more, and it did not say it was leaving: its session failed (it was
+    /// silent for `down_after`, its connection broke) or was closed by this node's user.
+    Down,
+}
+
+/// A node of the cluster, as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Member {
+    /// The node's full name, `name@hostname`.
+    pub name: String,
+    /// Its id, derived from the name (the same on every node).
+    pub node_id: NodeId,
+    /// Its run: a node that restarts comes back with another incarnation.
+    pub incarnation: u64,
+    /// Where it accepts connections, `host:port`, as it announced.
+    pub address: String,
+    /// Where it stands.
+    pub status: MemberStatus,
+}
+
+/// A member's status changed, or a member appeared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemberEvent {
+    /// The member, with its new status.
+    pub member: Member,
+    /// Its status before, or `None` for a member this node had not seen (and for every member
+    /// listed to a new subscription).
+    pub previous: Option<MemberStatus>,
+    /// Why a member went down, as the session ended.
+    pub reason: Option<String>,
+}
+
+/// Receives the member events of a node. Called from the [`NodeServer`](crate::NodeServer)
+/// actor, so it must not block: send a message, set a flag, and return.
+pub trait MemberSubscription: Send + 'static {
+    /// A member appeared or changed status.
+    fn member_changed(&self, event: MemberEvent);
 }

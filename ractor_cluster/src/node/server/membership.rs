@@ -8,9 +8,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use ractor::ActorId;
 
 use super::{NodeServerState, SessionStatus};
-use crate::node::membership::{
-    Member, MemberEvent, MemberStatus, MemberSubscription, MAX_FORMER_MEMBERS,
-};
+use crate::node::events::{Member, MemberEvent, MemberStatus, MemberSubscription};
+use crate::node::membership::MAX_FORMER_MEMBERS;
 use crate::node::session::SessionEvent;
 use crate::node::{NodeId, NodeSessionMessage};
 

@@ -175,11 +175,11 @@ pub(crate) enum ServerEvent {
     /// A dial of a discovered address ended.
     DiscoveryDialed { addr: String, outcome: DialOutcome },
     /// [`crate::node::membership::members`] asks for the view.
-    Members(RpcReplyPort<Vec<crate::node::membership::Member>>),
+    Members(RpcReplyPort<Vec<crate::node::events::Member>>),
     /// [`crate::node::membership::subscribe`].
     SubscribeMembers {
         id: String,
-        subscription: Box<dyn crate::node::membership::MemberSubscription>,
+        subscription: Box<dyn crate::node::events::MemberSubscription>,
         reply: RpcReplyPort<()>,
     },
     /// [`crate::node::membership::unsubscribe`].
