@@ -6,10 +6,10 @@
 
 use crate::protocol::frame::{self, FrameDecoder, HANDSHAKE_MAX_FRAME};
 use crate::protocol::handshake::{
-    ClientDriver, HandshakeConfig, HandshakeError, HandshakeProgress, ServerDriver,
+    ClientDriver, Fresh, HandshakeConfig, HandshakeError, HandshakeProgress, ServerDriver,
 };
 use crate::protocol::identity::Cookie;
-use crate::protocol::message::{NodeName, SessionMessage};
+use crate::protocol::message::{FrameProtection, NodeName, SessionMessage};
 
 /// Frame parsing: the whole input at once, then the same bytes fed to a `FrameDecoder` in
 /// uneven pieces; both must find the same frames. The first byte picks the limit.
@@ -81,7 +81,7 @@ pub fn session_message(data: &[u8]) {
 /// The client role, fed the input as a stream of frames from a server.
 pub fn handshake_client(data: &[u8]) {
     let mut out = Vec::new();
-    let Ok(mut driver) = ClientDriver::start(fuzz_config("fuzz-client"), [1; 32], &mut out) else {
+    let Ok(mut driver) = ClientDriver::start(fuzz_config("fuzz-client"), fresh(1), &mut out) else {
         return;
     };
     drive(data, |body, out| driver.receive(body, out));
@@ -89,7 +89,7 @@ pub fn handshake_client(data: &[u8]) {
 
 /// The server role, fed the input as a stream of frames from a client.
 pub fn handshake_server(data: &[u8]) {
-    let mut driver = ServerDriver::start(fuzz_config("fuzz-server"), [2; 32]);
+    let mut driver = ServerDriver::start(fuzz_config("fuzz-server"), fresh(2));
     drive(data, |body, out| driver.receive(body, out));
 }
 
@@ -101,6 +101,15 @@ fn fuzz_config(name: &str) -> HandshakeConfig {
             connection_string: "127.0.0.1:4697".to_owned(),
         },
         incarnation: 1,
+        frames: FrameProtection::Sealed,
+    }
+}
+
+/// Fixed "random" bytes for one side: its nonce and its key share's secret.
+fn fresh(byte: u8) -> Fresh {
+    Fresh {
+        nonce: [byte; 32],
+        key_secret: [byte ^ 0x5A; 32],
     }
 }
 

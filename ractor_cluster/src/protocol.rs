@@ -1,8 +1,8 @@
 //! The wire protocol, with no I/O in it.
 //!
 //! Everything here takes bytes or values in and gives values or bytes out: framing
-//! ([`frame`]), the binary format ([`codec`]), the messages ([`message`]) and the authentication
-//! handshake ([`handshake`]). There are no sockets, no tokio and no clock in this module; time and
+//! ([`frame`]), sealed records ([`record`]) and their keys ([`keys`]), the binary format
+//! ([`codec`]), the messages ([`message`]) and the authentication handshake ([`handshake`]). There are no sockets, no tokio and no clock in this module; time and
 //! randomness are passed in, so every transition can be replayed in a plain `#[test]`.
 //!
 //! Each check that rejects peer bytes cites the rule of `PROTOCOL.md` (at the repository root) that it
@@ -27,8 +27,10 @@ pub(crate) mod fragment;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 pub(crate) mod identity;
+pub(crate) mod keys;
 pub(crate) mod message;
 pub(crate) mod reference;
+pub(crate) mod record;
 
 #[cfg(test)]
 #[path = "protocol/tests/proptests.rs"]

@@ -14,6 +14,10 @@
 //! still queued waits behind it, as its *follower*) and among control frames (never fragmented).
 //! Replies and heartbeats have no order to keep.
 //!
+//! Once the session is sealed ([`WriterHandle::seal_after_queued`]), each turn's bytes are sealed
+//! as one stream into records of at most 64 KiB (`protocol::record`): one record, one seal and one
+//! write for a turn of small frames, whatever their number.
+//!
 //! Two counts bound what waits here, each against the queue's limit; what a sender does when one
 //! is over it is the caller's policy:
 //! - *queued*: casts, calls and replies. Proxies take no more casts and calls from their mailboxes
@@ -37,6 +41,7 @@ use tokio::task::JoinHandle;
 use super::BoxWrite;
 use crate::protocol::fragment::{self, FRAGMENT_ABOVE};
 use crate::protocol::message::encode_fragment_frame;
+use crate::protocol::record::Sealer;
 
 /// How many bytes of casts, calls and replies may wait in one connection's queue by default.
 pub(crate) const DEFAULT_OUTBOUND_LIMIT: usize = 32 * 1024 * 1024;
@@ -87,6 +92,9 @@ struct Queue {
     large: VecDeque<LargeFrame>,
     /// Set when the writer stopped or every handle is gone.
     closed: bool,
+    /// Sealing starts after the first this-many bytes of `urgent`: the frames queued before it
+    /// (the handshake's) go out as they are, everything after in records.
+    seal_after: Option<(usize, Sealer)>,
 }
 
 #[derive(Debug)]
@@ -333,6 +341,19 @@ impl WriterHandle {
     pub(crate) fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }
+
+    /// Seals everything queued after the frames already queued with `sealer` (PROTOCOL.md rule
+    /// R1): those go out as they are, the rest in records. Called once, by the handshake, when the
+    /// session's keys are known and nothing but handshake frames has been queued.
+    pub(crate) fn seal_after_queued(&self, sealer: Sealer) -> Result<(), WriterClosed> {
+        let mut queue = self.shared.lock();
+        if queue.closed {
+            return Err(WriterClosed);
+        }
+        let plain = queue.urgent.len();
+        queue.seal_after = Some((plain, sealer));
+        Ok(())
+    }
 }
 
 impl WriterHandle {
@@ -440,18 +461,29 @@ impl fmt::Display for WriterExit {
 struct Turn {
     urgent: Vec<u8>,
     data: Vec<u8>,
+    /// Sealing starts in this turn, after these many bytes of `urgent`.
+    seal_after: Option<(usize, Sealer)>,
     /// Counted bytes this turn writes (of `data`, a large frame, and replies).
     counted: usize,
     /// Unpaced bytes this turn writes (all of `urgent`, and a large reply).
     unpaced: usize,
 }
 
+/// Seals a turn's bytes once the session is sealed: the sealer, and the buffer the records are
+/// built in (kept across turns, so sealing allocates nothing in the steady state).
+#[derive(Default)]
+struct Sealing {
+    sealer: Option<Sealer>,
+    records: Vec<u8>,
+}
+
 async fn run_writer(mut write: BoxWrite, shared: Arc<Shared>) -> WriterExit {
     let mut turn = Turn::default();
+    let mut sealing = Sealing::default();
     loop {
         let finished = take_turn(&shared, &mut turn);
-        if !turn.urgent.is_empty() || !turn.data.is_empty() {
-            if let Err(err) = write_turn(&mut write, &mut turn).await {
+        if !turn.urgent.is_empty() || !turn.data.is_empty() || turn.seal_after.is_some() {
+            if let Err(err) = write_turn(&mut write, &mut turn, &mut sealing).await {
                 shared.lock().closed = true;
                 shared.room.notify_waiters();
                 return WriterExit::Failed(err);
@@ -480,6 +512,7 @@ fn take_turn(shared: &Shared, turn: &mut Turn) -> bool {
     // Swapping keeps both sides' capacity: no copy, no allocation in the steady state.
     std::mem::swap(&mut queue.urgent, &mut turn.urgent);
     std::mem::swap(&mut queue.data, &mut turn.data);
+    turn.seal_after = queue.seal_after.take();
     turn.counted = std::mem::take(&mut queue.urgent_counted) + turn.data.len();
     turn.unpaced = turn.urgent.len();
     if let Some(head) = queue.large.front_mut() {
@@ -502,17 +535,49 @@ fn take_turn(shared: &Shared, turn: &mut Turn) -> bool {
     queue.closed && queue.urgent.is_empty() && queue.data.is_empty() && queue.large.is_empty()
 }
 
-async fn write_turn(write: &mut BoxWrite, turn: &mut Turn) -> io::Result<()> {
-    for buffer in [&mut turn.urgent, &mut turn.data] {
-        if !buffer.is_empty() {
-            write.write_all(buffer).await?;
-            buffer.clear();
-            if buffer.capacity() > KEEP_CAPACITY {
-                buffer.shrink_to(KEEP_CAPACITY / 16);
+async fn write_turn(
+    write: &mut BoxWrite,
+    turn: &mut Turn,
+    sealing: &mut Sealing,
+) -> io::Result<()> {
+    let mut plain = 0;
+    if let Some((before, sealer)) = turn.seal_after.take() {
+        // The handshake's last frames, queued before the keys were known, go out as they are.
+        plain = before.min(turn.urgent.len());
+        if let Some(frames) = turn.urgent.get(..plain).filter(|f| !f.is_empty()) {
+            write.write_all(frames).await?;
+        }
+        sealing.sealer = Some(sealer);
+    }
+    if let Some(sealer) = &mut sealing.sealer {
+        let urgent = turn.urgent.get(plain..).unwrap_or_default();
+        sealing.records.clear();
+        sealer
+            .seal(&[urgent, &turn.data], &mut sealing.records)
+            .map_err(io::Error::other)?;
+        if !sealing.records.is_empty() {
+            write.write_all(&sealing.records).await?;
+        }
+        release(&mut sealing.records);
+        release(&mut turn.urgent);
+        release(&mut turn.data);
+    } else {
+        for buffer in [&mut turn.urgent, &mut turn.data] {
+            if !buffer.is_empty() {
+                write.write_all(buffer).await?;
+                release(buffer);
             }
         }
     }
     write.flush().await
+}
+
+/// Empties a buffer that was written, giving back what a burst grew it to.
+fn release(buffer: &mut Vec<u8>) {
+    buffer.clear();
+    if buffer.capacity() > KEEP_CAPACITY {
+        buffer.shrink_to(KEEP_CAPACITY / 16);
+    }
 }
 
 #[cfg(test)]

@@ -115,6 +115,7 @@ pub struct NodeServer {
     pub(super) reference_wait: Duration,
     pub(super) remote_names_in_registry: bool,
     pub(super) discovery: Option<DiscoveryConfig>,
+    pub(super) plaintext_frames: bool,
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -138,6 +139,7 @@ impl std::fmt::Debug for NodeServer {
             .field("reconnect", &self.reconnect)
             .field("announce", &self.announce)
             .field("discovery", &self.discovery)
+            .field("plaintext_frames", &self.plaintext_frames)
             .finish()
     }
 }
@@ -175,6 +177,7 @@ impl NodeServer {
             reference_wait: DEFAULT_REFERENCE_WAIT,
             remote_names_in_registry: false,
             discovery: None,
+            plaintext_frames: false,
         }
     }
 
@@ -318,6 +321,22 @@ impl NodeServer {
         self
     }
 
+    /// Sends and accepts the frames of sessions in plaintext instead of sealing them: an explicit
+    /// opt-out, for a network you trust entirely (default: off, every session is sealed).
+    ///
+    /// By default every session that does not run over TLS is authenticated and encrypted with
+    /// keys that only the two nodes know, derived from the cookie and a fresh X25519 exchange in
+    /// the handshake: a frame that anyone on the path forges, alters, replays or reorders ends the
+    /// session, and a recorded session stays secret even if the cookie leaks later. With this
+    /// set, this node asks its peers for plaintext; a session is plaintext only when both nodes
+    /// ask for it, so a peer that keeps the default still gets sealed frames. Anyone on the path
+    /// can then read the frames and inject their own, and the handshake's proofs protect only the
+    /// handshake. TLS sessions are never sealed twice, whatever this says.
+    pub fn with_plaintext_frames(mut self) -> Self {
+        self.plaintext_frames = true;
+        self
+    }
+
     /// Sets whether and how often a lost peer that this node had dialed is dialed again (default
     /// [`ReconnectPolicy::default`]: from 100 ms, doubling, at most 10 s apart, with jitter).
     pub fn with_reconnect(mut self, policy: ReconnectPolicy) -> Self {
@@ -362,6 +381,8 @@ pub(crate) struct NodeConfig {
     pub(crate) max_unanswered_calls: usize,
     /// Whether peers' named actors get name forwarders in ractor's registry (see `names`).
     pub(crate) remote_names_in_registry: bool,
+    /// What sessions over transports other than TLS ask for their frames (rule K1).
+    pub(crate) frames: wire::FrameProtection,
 }
 
 /// How a node finds the nodes it should be connected to; see

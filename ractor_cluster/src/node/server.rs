@@ -248,6 +248,11 @@ impl Actor for NodeServer {
             down_after: self.down_after,
             announce: self.announce,
             remote_names_in_registry: self.remote_names_in_registry,
+            frames: if self.plaintext_frames {
+                wire::FrameProtection::Plaintext
+            } else {
+                wire::FrameProtection::Sealed
+            },
             max_outbound_queue: self.max_outbound_queue,
             max_unanswered_calls: self.max_unanswered_calls,
         };

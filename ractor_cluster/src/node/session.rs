@@ -30,7 +30,7 @@ use crate::call::{self, InFlightCalls};
 use crate::error::SessionEnd;
 use crate::net::NetworkStream;
 use crate::net::{spawn_writer_with_limit, WriterExit, WriterHandle};
-use crate::protocol::message::{ControlMessage, SessionMessage};
+use crate::protocol::message::{ControlMessage, FrameProtection, SessionMessage};
 use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
 use control::forget_proxy;
 pub(crate) use message::{EndSlot, Established, SessionEvent};
@@ -272,12 +272,19 @@ impl Actor for NodeSession {
         args: SessionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let peer_label = args.stream.peer_label();
+        // TLS sessions keep TLS alone: no second layer (rule K1 lets the peer still ask for it).
+        let frames = if args.stream.is_tls() {
+            FrameProtection::Plaintext
+        } else {
+            args.config.frames
+        };
         let (read, write) = args.stream.split();
         let (writer, writer_task) = spawn_writer_with_limit(write, args.config.max_outbound_queue);
         let handshake_task = tokio::spawn(handshake::handshake(
             read,
             writer.clone(),
             args.is_server,
+            frames,
             Arc::clone(&args.config),
             args.server.clone(),
             myself,

@@ -8,6 +8,9 @@
 use serde::Serialize;
 
 use super::codec::{self, CodecError};
+use super::record::{
+    Opener, RecordError, MAX_RECORD_BODY, MAX_RECORD_PLAINTEXT, RECORD_HEADER_LEN, TAG_LEN,
+};
 
 /// Bytes of the length prefix.
 pub(crate) const FRAME_HEADER_LEN: usize = 4;
@@ -37,7 +40,9 @@ pub(crate) enum FrameError {
     },
     /// The length prefix is zero (rule F2).
     Empty,
-    /// The stream ended inside a frame (rule F4).
+    /// A sealed record broke the rules or did not open (rules R2 to R4).
+    Record(RecordError),
+    /// The stream ended inside a frame (rule F4) or a record (rule R5).
     Truncated {
         /// Bytes of the unfinished frame (header included) that did arrive.
         received: usize,
@@ -54,6 +59,7 @@ impl std::fmt::Display for FrameError {
                 "peer sent a frame of {claimed} bytes, above the limit of {limit} bytes"
             ),
             FrameError::Empty => f.write_str("peer sent an empty frame"),
+            FrameError::Record(err) => write!(f, "{err}"),
             FrameError::Truncated {
                 received,
                 needed: Some(needed),
@@ -72,7 +78,14 @@ impl std::fmt::Display for FrameError {
     }
 }
 
-impl std::error::Error for FrameError {}
+impl std::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FrameError::Record(err) => Some(err),
+            _ => None,
+        }
+    }
+}
 
 /// We could not frame one of our own messages. Always the local side's fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,19 +203,40 @@ pub(crate) fn encode_frame_with(
     }
 }
 
-/// Splits a byte stream into frames, reusing one buffer.
+/// How much room the decoder keeps for the next read, whatever the frames' sizes.
 ///
-/// The driver appends what it reads with [`push`](Self::push) (or reads straight into
-/// [`read_buffer`](Self::read_buffer)), then takes frames with [`next_frame`](Self::next_frame)
-/// until it returns `Ok(None)`. At end of stream, [`finish`](Self::finish) reports a frame cut
-/// short. The limit can be raised once the peer is authenticated ([`set_limit`](Self::set_limit));
-/// bytes already buffered are kept, so nothing that arrived right behind the handshake is lost.
+/// One read of this size takes in hundreds of small frames at once, which is what keeps the number
+/// of read calls low under a flood of small messages. A fixed amount, not chosen by the peer.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
+/// Above this capacity the buffer is shrunk back to what the next frame needs (at least
+/// [`READ_CHUNK`]) once the large frame that grew it has been consumed, so one 16 MiB message does
+/// not pin 16 MiB for the life of the connection.
+const SHRINK_ABOVE: usize = 4 * READ_CHUNK;
+
+/// Splits a byte stream into frames, reusing one buffer; once the session is sealed, opens its
+/// records first (PROTOCOL.md, "Records").
+///
+/// This is the one frame reader of the crate: the network layer's `FrameReader` reads into
+/// [`read_buffer`](Self::read_buffer) and takes frames with [`next_frame`](Self::next_frame), and
+/// the fuzz targets and tests feed it with [`push`](Self::push). At end of stream,
+/// [`finish`](Self::finish) reports a frame cut short. The limit can change between frames
+/// ([`set_limit`](Self::set_limit)), and the decoder can start opening records at a frame boundary
+/// ([`start_opening`](Self::start_opening)); bytes already buffered are kept either way, so
+/// nothing that arrived right behind the handshake is lost.
+///
+/// The buffer holds, in order: consumed bytes (dropped lazily), plaintext not yet returned as
+/// frames, and (when sealed) record bytes not yet opened.
 #[derive(Debug)]
 pub(crate) struct FrameDecoder {
     buffer: Vec<u8>,
-    /// Where the unconsumed bytes of `buffer` start; consumed bytes are dropped lazily.
+    /// Where the unconsumed plaintext of `buffer` starts.
     start: usize,
+    /// Where the plaintext ends: `buffer[opened..]` are records not yet opened. Equals
+    /// `buffer.len()` while there is no opener.
+    opened: usize,
     limit: u32,
+    opener: Option<Opener>,
 }
 
 impl FrameDecoder {
@@ -211,7 +245,9 @@ impl FrameDecoder {
         Self {
             buffer: Vec::new(),
             start: 0,
+            opened: 0,
             limit,
+            opener: None,
         }
     }
 
@@ -225,17 +261,35 @@ impl FrameDecoder {
         self.limit = limit;
     }
 
+    /// From here on the stream is sealed: every byte after the frames returned so far is part of
+    /// a record that `opener` must open before its frames are returned (PROTOCOL.md rule R1).
+    pub(crate) fn start_opening(&mut self, opener: Opener) {
+        self.opened = self.start;
+        self.opener = Some(opener);
+    }
+
     /// Appends bytes read from the stream.
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         self.compact();
         self.buffer.extend_from_slice(bytes);
+        self.sync_opened();
     }
 
-    /// The buffer to append freshly read bytes to (e.g. with tokio's `read_buf`), after dropping
-    /// the bytes of frames already returned. Only append to it.
-    pub(crate) fn read_buffer(&mut self) -> &mut Vec<u8> {
-        self.compact();
-        &mut self.buffer
+    /// The buffer to append freshly read bytes to (e.g. with tokio's `read_buf`): consumed bytes
+    /// are dropped and there is spare capacity for what the next frame still needs, and at least
+    /// [`READ_CHUNK`]. Only append to it, into its spare capacity.
+    ///
+    /// Call it only when [`next_frame`](Self::next_frame) returned `Ok(None)`: then the buffer
+    /// holds less than one frame, so what it reserves is bounded by the limit (plus one record
+    /// when sealed), never by what the peer claims beyond it.
+    pub(crate) fn read_buffer(&mut self) -> Result<&mut Vec<u8>, FrameError> {
+        self.make_room()?;
+        Ok(&mut self.buffer)
+    }
+
+    /// Takes note of bytes appended to [`read_buffer`](Self::read_buffer).
+    pub(crate) fn bytes_read(&mut self) {
+        self.sync_opened();
     }
 
     /// How many more bytes the next frame needs, as far as is known: the rest of the header, or the
@@ -254,36 +308,78 @@ impl FrameDecoder {
 
     /// The next whole frame's body, `Ok(None)` if more bytes are needed.
     ///
-    /// After an error the stream is unusable: framing is lost, and the connection must be closed.
+    /// After an error the stream is unusable: framing is lost, or a record failed to open; the
+    /// connection must be closed.
     pub(crate) fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
-        let found = parse_frame(self.pending(), self.limit)?.map(|(body, consumed)| {
-            // Record where the body lies before advancing, to hand it out after.
-            (self.start + FRAME_HEADER_LEN, body.len(), consumed)
-        });
-        let Some((body_start, body_len, consumed)) = found else {
-            return Ok(None);
-        };
-        self.start += consumed;
-        Ok(self.buffer.get(body_start..body_start + body_len))
+        let found = self.next_frame_range()?;
+        Ok(found.and_then(|range| self.buffer.get(range)))
     }
 
-    /// At end of stream: an error if part of a frame is still buffered (rule F4).
-    pub(crate) fn finish(&self) -> Result<(), FrameError> {
+    /// Where the next whole frame's body lies in the buffer, consuming it; `Ok(None)` if more
+    /// bytes are needed. Opens records as needed.
+    pub(crate) fn next_frame_range(
+        &mut self,
+    ) -> Result<Option<std::ops::Range<usize>>, FrameError> {
+        loop {
+            if let Some((body, consumed)) = parse_frame(self.pending(), self.limit)?
+                .map(|(body, consumed)| (body.len(), consumed))
+            {
+                let body_start = self.start + FRAME_HEADER_LEN;
+                self.start += consumed;
+                return Ok(Some(body_start..body_start + body));
+            }
+            if !self.open_records()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The body of a frame [`next_frame_range`](Self::next_frame_range) returned, until the
+    /// decoder is next changed.
+    pub(crate) fn body(&self, range: std::ops::Range<usize>) -> &[u8] {
+        self.buffer.get(range).unwrap_or_default()
+    }
+
+    /// At end of stream: an error if part of a frame (or of a record) is still buffered (rules F4,
+    /// R5).
+    pub(crate) fn finish(&mut self) -> Result<(), FrameError> {
+        // A whole record still unopened may hold a frame's end: open it before judging.
+        self.open_records()?;
+        let unopened = self.buffer.len().saturating_sub(self.opened);
         let pending = self.pending();
-        if pending.is_empty() {
+        if pending.is_empty() && unopened == 0 {
             return Ok(());
         }
         let needed = peek_length(pending, self.limit)?.map(|claimed| {
             FRAME_HEADER_LEN.saturating_add(usize::try_from(claimed).unwrap_or(usize::MAX))
         });
         Err(FrameError::Truncated {
-            received: pending.len(),
+            received: pending.len() + unopened,
             needed,
         })
     }
 
     fn pending(&self) -> &[u8] {
-        self.buffer.get(self.start..).unwrap_or_default()
+        self.buffer.get(self.start..self.opened).unwrap_or_default()
+    }
+
+    /// Without an opener every byte is plaintext.
+    fn sync_opened(&mut self) {
+        if self.opener.is_none() {
+            self.opened = self.buffer.len();
+        }
+    }
+
+    /// Opens the whole records buffered; whether any plaintext was added.
+    fn open_records(&mut self) -> Result<bool, FrameError> {
+        let Some(opener) = &mut self.opener else {
+            return Ok(false);
+        };
+        let before = self.opened;
+        self.opened = opener
+            .open_in_place(&mut self.buffer, before)
+            .map_err(FrameError::Record)?;
+        Ok(self.opened > before)
     }
 
     /// Drops consumed bytes, so the buffer only grows with what is still needed.
@@ -294,10 +390,52 @@ impl FrameDecoder {
         if self.start >= self.buffer.len() {
             self.buffer.clear();
             self.start = 0;
+            self.opened = 0;
         } else if self.start >= self.buffer.len() / 2 {
-            self.buffer.drain(..self.start);
-            self.start = 0;
+            self.drop_consumed();
         }
+    }
+
+    fn drop_consumed(&mut self) {
+        self.buffer.drain(..self.start);
+        self.opened -= self.start;
+        self.start = 0;
+    }
+
+    /// Drops consumed bytes and makes sure there is room to read what the next frame still needs.
+    ///
+    /// Called when the buffer does not hold a whole frame, so the pending plaintext is at most one
+    /// frame's worth (less than a header, or part of a frame whose length passed the limit), and
+    /// unopened bytes at most one record.
+    fn make_room(&mut self) -> Result<(), FrameError> {
+        self.drop_consumed();
+        let frame_len = self.bytes_wanted()?.saturating_add(self.pending().len());
+        // Room for the rest of this frame, and at least a read chunk so small frames arrive many
+        // per read. Never more: the frame's size has passed the limit check.
+        let mut wanted = frame_len.max(READ_CHUNK);
+        if self.opener.is_some() {
+            // Sealed, the frame's bytes come in records: their headers and tags, and the record
+            // that ends past the frame, take room too. Bounded by constants.
+            wanted = wanted
+                .saturating_add(
+                    wanted.div_ceil(MAX_RECORD_PLAINTEXT) * (RECORD_HEADER_LEN + TAG_LEN),
+                )
+                .saturating_add(RECORD_HEADER_LEN + MAX_RECORD_BODY);
+        }
+        if self.buffer.capacity() > SHRINK_ABOVE && self.buffer.capacity() / 2 > wanted {
+            // A large frame grew the buffer and is gone; give the memory back.
+            self.buffer.shrink_to(wanted);
+        }
+        // Exact, not amortized: `Vec::reserve` could double past what the frame announced.
+        self.buffer
+            .reserve_exact(wanted.saturating_sub(self.buffer.len()));
+        Ok(())
+    }
+
+    /// The buffer's capacity, for tests of its growth and shrinking.
+    #[cfg(test)]
+    pub(crate) fn buffer_capacity(&self) -> usize {
+        self.buffer.capacity()
     }
 }
 

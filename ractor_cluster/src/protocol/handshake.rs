@@ -2,12 +2,19 @@
 //!
 //! ```text
 //! client                                   server
-//!   | --- ClientHello(version, name, nonce) --> |  checks version, not itself
-//!   | <-- ServerHello(version, name, nonce) --- |
+//!   | --- ClientHello(version, name, nonce, --> |  checks version, not itself
+//!   |       key share, frame protection)        |
+//!   | <-- ServerHello(version, name, nonce, --- |
+//!   |       key share, frame protection)        |
 //!   | --- ClientProof(MAC as client) ---------> |  checks the client's proof
 //!   | <-- ServerProof(MAC as server) ---------- |
 //! checks the server's proof                    |
+//!   |  ====== sealed records, if agreed ======  |
 //! ```
+//!
+//! Once a side has checked the other's proof it derives the session's keys from the X25519
+//! exchange, the cookie and both hellos ([`keys`](super::keys)); the session is sealed unless both
+//! hellos ask for plaintext (rule K1).
 //!
 //! Each state is a type named for what it waits on; `handle` consumes it and returns the next
 //! state with the message to send, or a [`HandshakeError`] that names who is at fault and offers
@@ -19,9 +26,10 @@
 use super::codec::CodecError;
 use super::frame::FrameEncodeError;
 use super::identity::{node_id_of, Cookie, NodeId, ProofInput, Role};
+use super::keys::{derive_session_keys, EphemeralSecret, SessionKeys};
 use super::message::{
-    HandshakeMessage, Hello, NodeName, Proof, ProtocolVersion, Rejection, RejectionText,
-    PROTOCOL_VERSION,
+    FrameProtection, HandshakeMessage, Hello, NodeName, Proof, ProtocolVersion, Rejection,
+    RejectionText, PROTOCOL_VERSION,
 };
 
 /// 32 random bytes, fresh for every handshake, chosen by the caller (no RNG in the protocol).
@@ -36,17 +44,30 @@ pub(crate) struct HandshakeConfig {
     pub(crate) local: NodeName,
     /// This run of this node (see [`Hello::incarnation`]).
     pub(crate) incarnation: u64,
+    /// What this side asks for the frames after the handshake (rule K1).
+    pub(crate) frames: FrameProtection,
 }
 
 impl HandshakeConfig {
-    fn hello(&self, nonce: Nonce) -> Hello {
+    fn hello(&self, nonce: Nonce, secret: &EphemeralSecret) -> Hello {
         Hello {
             protocol: PROTOCOL_VERSION,
             node: self.local.clone(),
             incarnation: self.incarnation,
             nonce,
+            key_share: secret.share(),
+            frames: self.frames,
         }
     }
+}
+
+/// The fresh random bytes each handshake needs, drawn by the caller (no RNG in the protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fresh {
+    /// This side's nonce.
+    pub(crate) nonce: Nonce,
+    /// The secret of this side's X25519 key share, used for this handshake only.
+    pub(crate) key_secret: [u8; 32],
 }
 
 /// The outcome of a successful handshake: who the peer proved to be.
@@ -64,10 +85,29 @@ pub(crate) struct Authenticated {
     /// other: the two nonces combined. Lets both nodes pick the same one of two connections
     /// between them without talking.
     pub(crate) connection_key: Nonce,
+    /// The session's record keys if it is sealed (rule K1); `None` if both sides asked for
+    /// plaintext.
+    pub(crate) keys: Option<SessionKeys>,
+}
+
+/// Derives the keys of a session between `client` and `server`, if either asks for sealing.
+fn session_keys(
+    secret: &EphemeralSecret,
+    cookie: &Cookie,
+    client: &Hello,
+    server: &Hello,
+    is_client: bool,
+) -> Result<Option<SessionKeys>, HandshakeError> {
+    match client.frames.agreed_with(server.frames) {
+        FrameProtection::Plaintext => Ok(None),
+        FrameProtection::Sealed => derive_session_keys(secret, cookie, client, server, is_client)
+            .map(Some)
+            .map_err(|_| HandshakeError::WeakKeyShare),
+    }
 }
 
 impl Authenticated {
-    fn from_peer_hello(ours: &Hello, theirs: Hello) -> Self {
+    fn from_peer_hello(ours: &Hello, theirs: Hello, keys: Option<SessionKeys>) -> Self {
         let mut connection_key = ours.nonce;
         for (byte, theirs) in connection_key.iter_mut().zip(theirs.nonce) {
             *byte ^= theirs;
@@ -78,6 +118,7 @@ impl Authenticated {
             peer_incarnation: theirs.incarnation,
             protocol: ours.protocol.common_with(theirs.protocol),
             connection_key,
+            keys,
         }
     }
 }
@@ -113,6 +154,9 @@ pub(crate) enum HandshakeError {
     LocalEncoding(FrameEncodeError),
     /// The driver was given bytes after the handshake had already ended. A bug of the caller.
     AlreadyEnded,
+    /// The peer's key share is a low-order point, which would make the session keys guessable
+    /// (rule K2).
+    WeakKeyShare,
 }
 
 impl HandshakeError {
@@ -120,9 +164,11 @@ impl HandshakeError {
     /// local faults are not the peer's business.
     pub(crate) fn rejection(&self) -> Option<Rejection> {
         match self {
-            HandshakeError::PeerMisbehaved { .. } | HandshakeError::Malformed(_) => Some(
-                Rejection::ProtocolViolation(RejectionText::truncating(&self.to_string())),
-            ),
+            HandshakeError::PeerMisbehaved { .. }
+            | HandshakeError::Malformed(_)
+            | HandshakeError::WeakKeyShare => Some(Rejection::ProtocolViolation(
+                RejectionText::truncating(&self.to_string()),
+            )),
             HandshakeError::PeerIncompatible { ours, .. } => {
                 Some(Rejection::IncompatibleVersion { ours: *ours })
             }
@@ -164,6 +210,9 @@ impl std::fmt::Display for HandshakeError {
                 write!(f, "cannot send our handshake message: {err}")
             }
             HandshakeError::AlreadyEnded => f.write_str("the handshake has already ended"),
+            HandshakeError::WeakKeyShare => {
+                f.write_str("peer sent a weak key share (a low-order X25519 point)")
+            }
         }
     }
 }
@@ -210,14 +259,22 @@ pub(crate) struct ClientHandshake;
 
 impl ClientHandshake {
     /// Begins a handshake: returns the state awaiting the server's hello and the `ClientHello` to
-    /// send. `nonce` must be fresh random bytes.
+    /// send. `fresh` must be fresh random bytes.
     pub(crate) fn start(
         config: HandshakeConfig,
-        nonce: Nonce,
+        fresh: Fresh,
     ) -> (ExpectServerHello, HandshakeMessage) {
-        let hello = config.hello(nonce);
+        let secret = EphemeralSecret::from_bytes(fresh.key_secret);
+        let hello = config.hello(fresh.nonce, &secret);
         let message = HandshakeMessage::ClientHello(hello.clone());
-        (ExpectServerHello { config, hello }, message)
+        (
+            ExpectServerHello {
+                config,
+                hello,
+                secret,
+            },
+            message,
+        )
     }
 }
 
@@ -226,6 +283,7 @@ impl ClientHandshake {
 pub(crate) struct ExpectServerHello {
     config: HandshakeConfig,
     hello: Hello,
+    secret: EphemeralSecret,
 }
 
 impl ExpectServerHello {
@@ -247,6 +305,7 @@ impl ExpectServerHello {
             config: self.config,
             client: self.hello,
             server,
+            secret: self.secret,
         };
         Ok((next, HandshakeMessage::ClientProof(Proof { mac })))
     }
@@ -258,6 +317,7 @@ pub(crate) struct ExpectServerProof {
     config: HandshakeConfig,
     client: Hello,
     server: Hello,
+    secret: EphemeralSecret,
 }
 
 impl ExpectServerProof {
@@ -275,7 +335,18 @@ impl ExpectServerProof {
         if !self.config.cookie.verify(&input, &proof.mac) {
             return Err(HandshakeError::AuthenticationFailed);
         }
-        Ok(Authenticated::from_peer_hello(&self.client, self.server))
+        let keys = session_keys(
+            &self.secret,
+            &self.config.cookie,
+            &self.client,
+            &self.server,
+            true,
+        )?;
+        Ok(Authenticated::from_peer_hello(
+            &self.client,
+            self.server,
+            keys,
+        ))
     }
 }
 
@@ -284,10 +355,15 @@ impl ExpectServerProof {
 pub(crate) struct ServerHandshake;
 
 impl ServerHandshake {
-    /// Begins a handshake on an accepted connection. `nonce` must be fresh random bytes.
-    pub(crate) fn start(config: HandshakeConfig, nonce: Nonce) -> ExpectClientHello {
-        let hello = config.hello(nonce);
-        ExpectClientHello { config, hello }
+    /// Begins a handshake on an accepted connection. `fresh` must be fresh random bytes.
+    pub(crate) fn start(config: HandshakeConfig, fresh: Fresh) -> ExpectClientHello {
+        let secret = EphemeralSecret::from_bytes(fresh.key_secret);
+        let hello = config.hello(fresh.nonce, &secret);
+        ExpectClientHello {
+            config,
+            hello,
+            secret,
+        }
     }
 }
 
@@ -296,6 +372,7 @@ impl ServerHandshake {
 pub(crate) struct ExpectClientHello {
     config: HandshakeConfig,
     hello: Hello,
+    secret: EphemeralSecret,
 }
 
 impl ExpectClientHello {
@@ -314,6 +391,7 @@ impl ExpectClientHello {
             config: self.config,
             client,
             server: self.hello,
+            secret: self.secret,
         };
         Ok((next, reply))
     }
@@ -325,6 +403,7 @@ pub(crate) struct ExpectClientProof {
     config: HandshakeConfig,
     client: Hello,
     server: Hello,
+    secret: EphemeralSecret,
 }
 
 impl ExpectClientProof {
@@ -349,7 +428,14 @@ impl ExpectClientProof {
             role: Role::Server,
             ..client_input
         });
-        let authenticated = Authenticated::from_peer_hello(&self.server, self.client);
+        let keys = session_keys(
+            &self.secret,
+            &self.config.cookie,
+            &self.client,
+            &self.server,
+            false,
+        )?;
+        let authenticated = Authenticated::from_peer_hello(&self.server, self.client, keys);
         Ok((authenticated, HandshakeMessage::ServerProof(Proof { mac })))
     }
 }
@@ -397,10 +483,10 @@ impl ClientDriver {
     /// Begins a handshake, appending the `ClientHello` frame to `out`.
     pub(crate) fn start(
         config: HandshakeConfig,
-        nonce: Nonce,
+        fresh: Fresh,
         out: &mut Vec<u8>,
     ) -> Result<Self, HandshakeError> {
-        let (state, hello) = ClientHandshake::start(config, nonce);
+        let (state, hello) = ClientHandshake::start(config, fresh);
         hello
             .encode_frame(out)
             .map_err(HandshakeError::LocalEncoding)?;
@@ -462,9 +548,9 @@ enum ServerState {
 
 impl ServerDriver {
     /// Begins a handshake on an accepted connection; the server speaks only once spoken to.
-    pub(crate) fn start(config: HandshakeConfig, nonce: Nonce) -> Self {
+    pub(crate) fn start(config: HandshakeConfig, fresh: Fresh) -> Self {
         Self {
-            state: ServerState::AwaitingClientHello(ServerHandshake::start(config, nonce)),
+            state: ServerState::AwaitingClientHello(ServerHandshake::start(config, fresh)),
         }
     }
 

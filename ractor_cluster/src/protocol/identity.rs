@@ -21,7 +21,11 @@ const NODE_ID_LABEL: &[u8] = b"ractor_cluster node id v1\0";
 
 /// Domain-separation label that starts every proof transcript, so a MAC computed with the cookie
 /// for any other purpose can never pass as a handshake proof.
-const PROOF_LABEL: &[u8] = b"ractor_cluster handshake proof v1";
+const PROOF_LABEL: &[u8] = b"ractor_cluster handshake proof v2";
+
+/// Domain-separation label of the key schedule's salt (PROTOCOL.md, "Key schedule"): the same
+/// transcript as a proof's, under another label, so a proof never equals a salt.
+const KEY_SCHEDULE_LABEL: &[u8] = b"ractor_cluster session keys v2";
 
 /// The numeric id of a node, as carried in ractor's `ActorId::Remote { node_id, .. }`.
 pub(crate) type NodeId = u64;
@@ -76,6 +80,15 @@ impl Cookie {
         let mut mac = self.keyed.clone();
         input.feed(&mut mac);
         mac.verify_slice(claimed).is_ok()
+    }
+
+    /// The salt of the session's key schedule: HMAC-SHA256 keyed with the cookie over the
+    /// transcript of both hellos (PROTOCOL.md, "Key schedule").
+    pub(crate) fn key_schedule_salt(&self, client: &Hello, server: &Hello) -> [u8; PROOF_LEN] {
+        let mut mac = self.keyed.clone();
+        feed_field(&mut mac, KEY_SCHEDULE_LABEL);
+        feed_hellos(&mut mac, client, server);
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -142,13 +155,20 @@ impl ProofInput<'_> {
     fn feed(&self, mac: &mut HmacSha256) {
         feed_field(mac, PROOF_LABEL);
         feed_field(mac, self.role.label());
-        for hello in [self.client, self.server] {
-            feed_version(mac, hello.protocol);
-            feed_field(mac, hello.node.name.as_bytes());
-            feed_field(mac, hello.node.connection_string.as_bytes());
-            mac.update(&hello.incarnation.to_le_bytes());
-            mac.update(&hello.nonce);
-        }
+        feed_hellos(mac, self.client, self.server);
+    }
+}
+
+/// Both hellos, every field, client first: the transcript that proofs and keys cover.
+fn feed_hellos(mac: &mut HmacSha256, client: &Hello, server: &Hello) {
+    for hello in [client, server] {
+        feed_version(mac, hello.protocol);
+        feed_field(mac, hello.node.name.as_bytes());
+        feed_field(mac, hello.node.connection_string.as_bytes());
+        mac.update(&hello.incarnation.to_le_bytes());
+        mac.update(&hello.nonce);
+        mac.update(&hello.key_share);
+        mac.update(&[hello.frames.tag()]);
     }
 }
 
@@ -168,7 +188,7 @@ fn feed_version(mac: &mut HmacSha256, version: ProtocolVersion) {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::protocol::message::{NodeName, PROTOCOL_VERSION};
+    use crate::protocol::message::{FrameProtection, NodeName, PROTOCOL_VERSION};
 
     fn hello(name: &str, nonce: u8) -> Hello {
         Hello {
@@ -179,6 +199,8 @@ mod tests {
             },
             incarnation: 7,
             nonce: [nonce; 32],
+            key_share: [nonce; 32],
+            frames: FrameProtection::Sealed,
         }
     }
 
@@ -250,6 +272,12 @@ mod tests {
         edits.push(e);
         let mut e = client.clone();
         e.protocol.minor += 1;
+        edits.push(e);
+        let mut e = client.clone();
+        e.key_share[0] ^= 1;
+        edits.push(e);
+        let mut e = client.clone();
+        e.frames = FrameProtection::Plaintext;
         edits.push(e);
         for edited in &edits {
             let input = ProofInput {

@@ -18,7 +18,7 @@ use super::frame::{self, FrameEncodeError};
 /// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
 /// handshake and sends only variants that the lower of the two minors defines (rule V4); a
 /// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
-pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 0 };
 
 /// A protocol version, `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,6 +79,43 @@ pub(crate) struct Hello {
     pub(crate) incarnation: u64,
     /// 32 fresh random bytes from the sender, covered by both proofs so no proof can be replayed.
     pub(crate) nonce: [u8; 32],
+    /// The sender's X25519 public key for this handshake only (PROTOCOL.md, "Key schedule").
+    pub(crate) key_share: [u8; 32],
+    /// What the sender asks for the frames after the handshake (rule K1).
+    pub(crate) frames: FrameProtection,
+}
+
+/// How the frames after the handshake travel (PROTOCOL.md rule K1).
+///
+/// Each side asks for one in its hello; the session is sealed if either side asks for it, so
+/// plaintext needs both sides' consent, and a man in the middle cannot change either answer: the
+/// proofs cover both hellos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) enum FrameProtection {
+    /// Every frame in sealed records (PROTOCOL.md, "Records"). What a node asks by default.
+    Sealed,
+    /// Frames as they are: asked by a node whose transport already protects them (TLS), or that
+    /// was told to trust its network.
+    Plaintext,
+}
+
+impl FrameProtection {
+    /// What a session between a side asking `self` and one asking `other` uses.
+    pub(crate) fn agreed_with(self, other: FrameProtection) -> FrameProtection {
+        if self == FrameProtection::Plaintext && other == FrameProtection::Plaintext {
+            FrameProtection::Plaintext
+        } else {
+            FrameProtection::Sealed
+        }
+    }
+
+    /// The byte the key schedule and the proofs take for this value: its wire tag.
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            FrameProtection::Sealed => 0,
+            FrameProtection::Plaintext => 1,
+        }
+    }
 }
 
 /// A handshake proof: HMAC-SHA256 over the transcript, keyed with the cookie.

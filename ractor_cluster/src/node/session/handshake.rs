@@ -14,9 +14,11 @@ use crate::node::config::NodeConfig;
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
 use crate::protocol::frame::HANDSHAKE_MAX_FRAME;
 use crate::protocol::handshake::{
-    Authenticated, ClientDriver, HandshakeConfig, HandshakeError, HandshakeProgress, ServerDriver,
+    Authenticated, ClientDriver, Fresh, HandshakeConfig, HandshakeError, HandshakeProgress,
+    ServerDriver,
 };
-use crate::protocol::message::Rejection;
+use crate::protocol::message::{FrameProtection, Rejection};
+use crate::protocol::record::{Opener, Sealer};
 
 /// Runs the handshake over `read` and the writer, then asks the server whether to keep the
 /// session; reports the outcome to the session, which ends with the [`SessionEnd`] if it failed.
@@ -24,13 +26,14 @@ pub(super) async fn handshake(
     read: BoxRead,
     writer: WriterHandle,
     is_server: bool,
+    frames: FrameProtection,
     config: Arc<NodeConfig>,
     server: ActorRef<NodeServerMessage>,
     session: ActorRef<NodeSessionMessage>,
 ) {
     let outcome = match tokio::time::timeout(
         config.handshake_timeout,
-        authenticate(read, &writer, is_server, &config),
+        authenticate(read, &writer, is_server, frames, &config),
     )
     .await
     {
@@ -155,20 +158,25 @@ async fn authenticate(
     read: BoxRead,
     writer: &WriterHandle,
     is_server: bool,
+    frames: FrameProtection,
     config: &NodeConfig,
 ) -> Result<(FrameReader, Authenticated), HandshakeFailure> {
     let handshake_config = HandshakeConfig {
         cookie: config.cookie.clone(),
         local: config.local.clone(),
         incarnation: config.incarnation,
+        frames,
     };
-    let nonce: [u8; 32] = rand::random();
+    let fresh = Fresh {
+        nonce: rand::random(),
+        key_secret: rand::random(),
+    };
     let mut out = Vec::new();
     let mut driver = if is_server {
-        Driver::Server(ServerDriver::start(handshake_config, nonce))
+        Driver::Server(ServerDriver::start(handshake_config, fresh))
     } else {
         Driver::Client(
-            ClientDriver::start(handshake_config, nonce, &mut out)
+            ClientDriver::start(handshake_config, fresh, &mut out)
                 .map_err(|err| err.to_string())?,
         )
     };
@@ -191,7 +199,17 @@ async fn authenticate(
         }
         match progress {
             Ok(HandshakeProgress::Continue) => {}
-            Ok(HandshakeProgress::Done(auth)) => return Ok((reader, auth)),
+            Ok(HandshakeProgress::Done(auth)) => {
+                if let Some(keys) = &auth.keys {
+                    // PROTOCOL.md rule R1: each direction is sealed from the first byte after
+                    // its last handshake frame (the server's proof was queued just above).
+                    reader.start_opening(Opener::new(&keys.receive));
+                    writer
+                        .seal_after_queued(Sealer::new(&keys.send))
+                        .map_err(|err| err.to_string())?;
+                }
+                return Ok((reader, auth));
+            }
             Err(err) => {
                 return Err(HandshakeFailure {
                     reason: format!("handshake failed: {err}"),

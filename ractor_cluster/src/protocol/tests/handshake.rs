@@ -12,6 +12,15 @@ fn config(name: &str, cookie: &str) -> HandshakeConfig {
             connection_string: format!("{name}.example:4697"),
         },
         incarnation: name.len() as u64 * 1000,
+        frames: FrameProtection::Sealed,
+    }
+}
+
+/// Fixed "random" bytes for one side: its nonce and its key share's secret.
+fn fresh(byte: u8) -> Fresh {
+    Fresh {
+        nonce: [byte; 32],
+        key_secret: [byte ^ 0x5A; 32],
     }
 }
 
@@ -30,8 +39,8 @@ struct Pair {
 impl Pair {
     fn new(client: HandshakeConfig, server: HandshakeConfig) -> Self {
         let mut to_server = Vec::new();
-        let client = ClientDriver::start(client, [0xC1; 32], &mut to_server).unwrap();
-        let server = ServerDriver::start(server, [0x5E; 32]);
+        let client = ClientDriver::start(client, fresh(0xC1), &mut to_server).unwrap();
+        let server = ServerDriver::start(server, fresh(0x5E));
         Self {
             client,
             server,
@@ -126,14 +135,14 @@ fn a_wrong_cookie_ends_both_sides_with_a_reason() {
 #[test]
 fn a_replayed_client_proof_is_rejected() {
     // Session 1: a genuine client talks to the server; an eavesdropper records its frames.
-    let (state, hello) = ClientHandshake::start(config("alpha", "k"), [1; 32]);
-    let server = ServerHandshake::start(config("beta", "k"), [2; 32]);
+    let (state, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1));
+    let server = ServerHandshake::start(config("beta", "k"), fresh(2));
     let (server, server_hello) = server.handle(hello.clone()).unwrap();
     let (_, recorded_proof) = state.handle(server_hello).unwrap();
     server.handle(recorded_proof.clone()).unwrap();
 
     // Session 2: the eavesdropper replays the hello and the proof; the server's nonce is new.
-    let server = ServerHandshake::start(config("beta", "k"), [3; 32]);
+    let server = ServerHandshake::start(config("beta", "k"), fresh(3));
     let (server, _) = server.handle(hello).unwrap();
     assert_eq!(
         server.handle(recorded_proof).unwrap_err(),
@@ -145,12 +154,12 @@ fn a_replayed_client_proof_is_rejected() {
 fn a_proof_made_for_one_node_is_rejected_by_another() {
     // The client proves itself to "beta"; a man in the middle relays that proof to "gamma", which
     // even happens to pick the same nonce as beta: only the names differ.
-    let (state, hello) = ClientHandshake::start(config("alpha", "k"), [1; 32]);
-    let beta = ServerHandshake::start(config("beta", "k"), [2; 32]);
+    let (state, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1));
+    let beta = ServerHandshake::start(config("beta", "k"), fresh(2));
     let (_, beta_hello) = beta.handle(hello.clone()).unwrap();
     let (_, proof_for_beta) = state.handle(beta_hello).unwrap();
 
-    let gamma = ServerHandshake::start(config("gamma", "k"), [2; 32]);
+    let gamma = ServerHandshake::start(config("gamma", "k"), fresh(2));
     let (gamma, _) = gamma.handle(hello).unwrap();
     assert_eq!(
         gamma.handle(proof_for_beta).unwrap_err(),
@@ -161,12 +170,14 @@ fn a_proof_made_for_one_node_is_rejected_by_another() {
 #[test]
 fn a_reflected_proof_is_rejected() {
     // A fake server without the cookie sends the client's own proof back as the server's proof.
-    let (state, _) = ClientHandshake::start(config("alpha", "k"), [1; 32]);
+    let (state, _) = ClientHandshake::start(config("alpha", "k"), fresh(1));
     let fake_hello = Hello {
         protocol: PROTOCOL_VERSION,
         node: config("mallory", "").local,
         incarnation: 1,
         nonce: [9; 32],
+        key_share: [9; 32],
+        frames: FrameProtection::Sealed,
     };
     let (state, client_proof) = state
         .handle(HandshakeMessage::ServerHello(fake_hello))
@@ -191,7 +202,7 @@ fn a_version_mismatch_is_clear_on_both_sides() {
     let mut future_hello = crate::protocol::codec::encode_to_vec(&(0u32, future)).unwrap();
     future_hello.extend_from_slice(b"fields of a future version");
 
-    let mut server = ServerDriver::start(config("beta", "k"), [2; 32]);
+    let mut server = ServerDriver::start(config("beta", "k"), fresh(2));
     let mut to_client = Vec::new();
     let err = server.receive(&future_hello, &mut to_client).unwrap_err();
     assert_eq!(
@@ -212,7 +223,7 @@ fn a_version_mismatch_is_clear_on_both_sides() {
 
     // The client, of either version, reads that answer and ends with the server's version.
     let mut client_out = Vec::new();
-    let mut client = ClientDriver::start(config("alpha", "k"), [1; 32], &mut client_out).unwrap();
+    let mut client = ClientDriver::start(config("alpha", "k"), fresh(1), &mut client_out).unwrap();
     let (body, _) = parse_frame(&to_client, HANDSHAKE_MAX_FRAME)
         .unwrap()
         .unwrap();
@@ -228,9 +239,9 @@ fn a_version_mismatch_is_clear_on_both_sides() {
 
 #[test]
 fn a_server_of_another_major_is_refused_by_the_client() {
-    let (state, _) = ClientHandshake::start(config("alpha", "k"), [1; 32]);
-    let mut hello = match ServerHandshake::start(config("beta", "k"), [2; 32])
-        .handle(ClientHandshake::start(config("alpha", "k"), [1; 32]).1)
+    let (state, _) = ClientHandshake::start(config("alpha", "k"), fresh(1));
+    let mut hello = match ServerHandshake::start(config("beta", "k"), fresh(2))
+        .handle(ClientHandshake::start(config("alpha", "k"), fresh(1)).1)
         .unwrap()
         .1
     {
@@ -263,7 +274,7 @@ fn a_connection_to_self_is_refused() {
 
 #[test]
 fn an_out_of_order_message_names_what_was_expected_and_what_came() {
-    let server = ServerHandshake::start(config("beta", "k"), [2; 32]);
+    let server = ServerHandshake::start(config("beta", "k"), fresh(2));
     let err = server
         .handle(HandshakeMessage::ClientProof(Proof { mac: [0; 32] }))
         .unwrap_err();
@@ -285,7 +296,7 @@ fn an_out_of_order_message_names_what_was_expected_and_what_came() {
     assert!(text.as_str().contains("ClientHello"), "{}", text.as_str());
 
     // A client hello sent to a client.
-    let (client, hello) = ClientHandshake::start(config("alpha", "k"), [1; 32]);
+    let (client, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1));
     let err = client.handle(hello).unwrap_err();
     assert_eq!(
         err,
@@ -298,7 +309,7 @@ fn an_out_of_order_message_names_what_was_expected_and_what_came() {
 
 #[test]
 fn a_rejection_is_not_answered() {
-    let mut server = ServerDriver::start(config("beta", "k"), [2; 32]);
+    let mut server = ServerDriver::start(config("beta", "k"), fresh(2));
     let mut out = Vec::new();
     let rejected = HandshakeMessage::Rejected(Rejection::BadProof);
     let mut frame = Vec::new();
@@ -311,7 +322,7 @@ fn a_rejection_is_not_answered() {
 #[test]
 fn malformed_and_trailing_bytes_are_rejected() {
     for body in [&[0xFF][..], &[0x00, 0x01]] {
-        let mut server = ServerDriver::start(config("beta", "k"), [2; 32]);
+        let mut server = ServerDriver::start(config("beta", "k"), fresh(2));
         let mut out = Vec::new();
         let err = server.receive(body, &mut out).unwrap_err();
         assert!(matches!(err, HandshakeError::Malformed(_)), "{err:?}");
@@ -322,12 +333,12 @@ fn malformed_and_trailing_bytes_are_rejected() {
     }
 
     // A valid hello followed by one stray byte.
-    let (_, hello) = ClientHandshake::start(config("alpha", "k"), [1; 32]);
+    let (_, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1));
     let mut framed = Vec::new();
     hello.encode_frame(&mut framed).unwrap();
     let mut body = framed[4..].to_vec();
     body.push(0);
-    let mut server = ServerDriver::start(config("beta", "k"), [2; 32]);
+    let mut server = ServerDriver::start(config("beta", "k"), fresh(2));
     let err = server.receive(&body, &mut Vec::new()).unwrap_err();
     let HandshakeError::Malformed(codec) = &err else {
         panic!("{err:?}");
@@ -339,7 +350,7 @@ fn malformed_and_trailing_bytes_are_rejected() {
 #[test]
 fn a_truncated_handshake_frame_is_reported_at_end_of_stream() {
     let mut hello = Vec::new();
-    ClientDriver::start(config("alpha", "k"), [1; 32], &mut hello).unwrap();
+    ClientDriver::start(config("alpha", "k"), fresh(1), &mut hello).unwrap();
     let mut server_in = FrameDecoder::new(HANDSHAKE_MAX_FRAME);
     server_in.push(&hello[..hello.len() - 1]);
     assert_eq!(server_in.next_frame(), Ok(None));
@@ -367,7 +378,7 @@ fn a_name_too_long_for_a_handshake_frame_is_a_local_error() {
     let mut config = config("alpha", "k");
     config.local.name = "n".repeat(HANDSHAKE_MAX_FRAME as usize);
     let mut out = Vec::new();
-    let err = ClientDriver::start(config, [1; 32], &mut out).unwrap_err();
+    let err = ClientDriver::start(config, fresh(1), &mut out).unwrap_err();
     assert!(matches!(err, HandshakeError::LocalEncoding(_)), "{err:?}");
     assert_eq!(err.rejection(), None);
     assert!(out.is_empty());
@@ -375,7 +386,7 @@ fn a_name_too_long_for_a_handshake_frame_is_a_local_error() {
 
 #[test]
 fn a_driver_refuses_frames_after_it_ended() {
-    let mut server = ServerDriver::start(config("beta", "k"), [2; 32]);
+    let mut server = ServerDriver::start(config("beta", "k"), fresh(2));
     let mut out = Vec::new();
     assert!(server.receive(&[0xFF], &mut out).is_err());
     out.clear();

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use crate::protocol::frame::{parse_frame, HANDSHAKE_MAX_FRAME};
 use crate::protocol::handshake::{
-    ClientDriver, ClientHandshake, HandshakeConfig, HandshakeProgress, ServerDriver,
+    ClientDriver, ClientHandshake, Fresh, HandshakeConfig, HandshakeProgress, ServerDriver,
     ServerHandshake,
 };
 use crate::protocol::identity::Cookie;
@@ -46,14 +46,28 @@ fn node_name() -> impl Strategy<Value = NodeName> {
 }
 
 fn hello() -> impl Strategy<Value = Hello> {
-    (version(), node_name(), any::<u64>(), any::<[u8; 32]>()).prop_map(
-        |(protocol, node, incarnation, nonce)| Hello {
-            protocol,
-            node,
-            incarnation,
-            nonce,
-        },
+    (
+        version(),
+        node_name(),
+        any::<u64>(),
+        any::<[u8; 32]>(),
+        any::<[u8; 32]>(),
+        any::<bool>(),
     )
+        .prop_map(
+            |(protocol, node, incarnation, nonce, key_share, sealed)| Hello {
+                protocol,
+                node,
+                incarnation,
+                nonce,
+                key_share,
+                frames: if sealed {
+                    FrameProtection::Sealed
+                } else {
+                    FrameProtection::Plaintext
+                },
+            },
+        )
 }
 
 fn rejection() -> impl Strategy<Value = Rejection> {
@@ -163,6 +177,15 @@ fn config(name: &str) -> HandshakeConfig {
             connection_string: "127.0.0.1:1".to_owned(),
         },
         incarnation: 3,
+        frames: FrameProtection::Sealed,
+    }
+}
+
+/// Fixed "random" bytes for one side: its nonce and its key share's secret.
+fn fresh(byte: u8) -> Fresh {
+    Fresh {
+        nonce: [byte; 32],
+        key_secret: [byte ^ 0x5A; 32],
     }
 }
 
@@ -266,8 +289,8 @@ proptest! {
     ) {
         // Get each role past its first step with a real peer message (possibly mutated), so the
         // arbitrary frames reach the proof-checking states.
-        let (_, client_hello) = ClientHandshake::start(config("prop-client"), [4; 32]);
-        let (_, server_hello) = ServerHandshake::start(config("prop-server"), [5; 32])
+        let (_, client_hello) = ClientHandshake::start(config("prop-client"), fresh(4));
+        let (_, server_hello) = ServerHandshake::start(config("prop-server"), fresh(5))
             .handle(client_hello.clone())
             .unwrap();
         let stream_after = |first: &HandshakeMessage| {
@@ -285,6 +308,7 @@ proptest! {
         client_name in text(),
         server_name in text(),
         nonces in any::<([u8; 32], [u8; 32])>(),
+        secrets in any::<([u8; 32], [u8; 32])>(),
         incarnations in any::<(u64, u64)>(),
     ) {
         prop_assume!(client_name != server_name);
@@ -294,8 +318,10 @@ proptest! {
         server_config.incarnation = incarnations.1;
 
         let mut to_server = Vec::new();
-        let mut client = ClientDriver::start(client_config, nonces.0, &mut to_server).unwrap();
-        let mut server = ServerDriver::start(server_config, nonces.1);
+        let client_fresh = Fresh { nonce: nonces.0, key_secret: secrets.0 };
+        let server_fresh = Fresh { nonce: nonces.1, key_secret: secrets.1 };
+        let mut client = ClientDriver::start(client_config, client_fresh, &mut to_server).unwrap();
+        let mut server = ServerDriver::start(server_config, server_fresh);
         let mut to_client = Vec::new();
         let (body, _) = parse_frame(&to_server, HANDSHAKE_MAX_FRAME).unwrap().unwrap();
         prop_assert_eq!(server.receive(body, &mut to_client), Ok(HandshakeProgress::Continue));
@@ -315,5 +341,12 @@ proptest! {
         prop_assert_eq!(at_server.peer_incarnation, incarnations.0);
         prop_assert_eq!(at_client.peer.name, server_name);
         prop_assert_eq!(at_client.peer_incarnation, incarnations.1);
+        // Both sides derived the same two keys, each sealing with the one the other opens with.
+        let (Some(client_keys), Some(server_keys)) = (at_client.keys, at_server.keys) else {
+            return Err(TestCaseError::fail("a default session is sealed"));
+        };
+        prop_assert_eq!(&client_keys.send, &server_keys.receive);
+        prop_assert_eq!(&client_keys.receive, &server_keys.send);
+        prop_assert_ne!(&client_keys.send, &client_keys.receive);
     }
 }
