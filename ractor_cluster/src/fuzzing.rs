@@ -4,12 +4,13 @@
 //! Each function feeds arbitrary bytes to one decoder of the protocol. A panic means a bug: either
 //! the decoder panicked on peer bytes, or one of the properties asserted here does not hold.
 
-use crate::protocol::frame::{self, FrameDecoder, HANDSHAKE_MAX_FRAME};
+use crate::protocol::frame::{self, FrameDecoder, FrameError, HANDSHAKE_MAX_FRAME};
 use crate::protocol::handshake::{
     ClientDriver, Fresh, HandshakeConfig, HandshakeError, HandshakeProgress, ServerDriver,
 };
 use crate::protocol::identity::Cookie;
 use crate::protocol::message::{FrameProtection, NodeName, SessionMessage};
+use crate::protocol::record::{Opener, RecordKey, Sealer};
 
 /// Frame parsing: the whole input at once, then the same bytes fed to a `FrameDecoder` in
 /// uneven pieces; both must find the same frames. The first byte picks the limit.
@@ -133,4 +134,83 @@ fn drive(
         sent = sent.get(consumed..).unwrap_or_default();
     }
     assert!(sent.is_empty(), "driver produced a malformed frame");
+}
+
+/// The record opener, through the one frame decoder production reads with.
+///
+/// Three properties, whatever the input:
+/// - the input taken as a sealed stream (bytes no one sealed with the key) delivers no frame;
+/// - the input cut into frame bodies, sealed in turns and fed back in uneven pieces, gives exactly
+///   those bodies;
+/// - the same sealed stream with one byte altered gives a prefix of them and then an error or
+///   nothing more: never an altered body.
+pub fn record(data: &[u8]) {
+    let Some((&selector, stream)) = data.split_first() else {
+        return;
+    };
+    let key = RecordKey([0x5A; 32]);
+    let piece = usize::from(selector % 13) + 1;
+
+    let (forged, _) = open_stream(&key, stream, piece);
+    assert!(forged.is_empty(), "bytes no one sealed were delivered");
+
+    // Bodies of 1 to 32 bytes, sealed three frames to a turn.
+    let bodies: Vec<&[u8]> = stream.chunks(usize::from(selector % 32) + 1).collect();
+    let mut sealer = Sealer::new(&key);
+    let mut sealed = Vec::new();
+    for turn in bodies.chunks(3) {
+        let mut frames = Vec::new();
+        for body in turn {
+            let _ = frame::encode_frame_with(u32::MAX, &mut frames, |out| {
+                out.extend_from_slice(body);
+                Ok(())
+            });
+        }
+        if sealer.seal(&[&frames], &mut sealed).is_err() {
+            return;
+        }
+    }
+    let (opened, error) = open_stream(&key, &sealed, piece);
+    assert!(error.is_none(), "a genuine stream failed: {error:?}");
+    assert_eq!(opened, bodies, "sealed frames did not round trip");
+
+    if sealed.is_empty() {
+        return;
+    }
+    let at = usize::from(u16::from_le_bytes([
+        selector,
+        stream.first().copied().unwrap_or(0),
+    ])) % sealed.len();
+    if let Some(byte) = sealed.get_mut(at) {
+        *byte ^= 0x01;
+    }
+    let (altered, _) = open_stream(&key, &sealed, piece);
+    assert!(
+        altered.len() <= bodies.len()
+            && altered
+                .iter()
+                .zip(&bodies)
+                .all(|(got, genuine)| got == genuine),
+        "an altered record delivered something"
+    );
+}
+
+/// Feeds `stream` to a sealed decoder in pieces of `piece` bytes; the bodies it delivers, and the
+/// error that ended it, if any.
+fn open_stream(key: &RecordKey, stream: &[u8], piece: usize) -> (Vec<Vec<u8>>, Option<FrameError>) {
+    let mut decoder = FrameDecoder::new(u32::MAX);
+    decoder.start_opening(Opener::new(key));
+    let mut bodies = Vec::new();
+    for chunk in stream.chunks(piece) {
+        decoder.push(chunk);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(body)) => bodies.push(body.to_vec()),
+                Ok(None) => break,
+                Err(err) => return (bodies, Some(err)),
+            }
+        }
+    }
+    let end = decoder.finish().err();
+    (bodies, end)
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 mod frames;
 mod listener;
+mod sealed;
 mod streams;
 mod tls;
 

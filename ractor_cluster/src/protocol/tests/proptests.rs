@@ -258,6 +258,11 @@ proptest! {
     }
 
     #[test]
+    fn the_record_opener_delivers_only_what_was_sealed(data in vec(any::<u8>(), 0..512)) {
+        fuzz_twin::record(&data);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic_the_message_decoders(data in vec(any::<u8>(), 0..256)) {
         fuzz_twin::session_message(&data);
         let _ = HandshakeMessage::decode(&data);
