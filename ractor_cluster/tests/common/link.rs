@@ -6,6 +6,7 @@
 //! node A ──dial──► Link (127.0.0.1:link.port) ──dial──► node B (127.0.0.1:target)
 //! ```
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,7 +31,19 @@ pub(crate) enum Fault {
     /// Reads nothing until the fault changes: the sender's socket buffers fill, as with a peer
     /// that cannot keep up. Nothing is lost.
     Stall,
+    /// Forwards each chunk read, then sends again the chunk forwarded before it: a replay.
+    Replay,
+    /// Sends [`INJECTED`] before each chunk read: bytes that neither node wrote, a whole valid
+    /// frame that a plaintext session would take as the peer's.
+    Inject,
 }
+
+/// What [`Fault::Inject`] slips in: a well-formed frame holding a `Heartbeat` (`03 00`), which a
+/// plaintext session would take as the peer's.
+pub(crate) const INJECTED: [u8; 6] = [2, 0, 0, 0, 3, 0];
+
+/// The most bytes of each direction a link keeps for [`Link::carried`].
+const KEEP_CARRIED: usize = 1 << 20;
 
 /// A running proxy; stops (closing every connection) when dropped.
 pub(crate) struct Link {
@@ -41,6 +54,8 @@ pub(crate) struct Link {
     /// The fault on the bytes back, from the target node to the dialing node.
     fault_back: watch::Sender<Fault>,
     cuts: watch::Sender<u64>,
+    /// The first bytes carried from the dialing node to the target node.
+    carried: Arc<Mutex<Vec<u8>>>,
     task: JoinHandle<()>,
 }
 
@@ -59,6 +74,8 @@ impl Link {
         let (fault, fault_rx) = watch::channel(Fault::Pass);
         let (fault_back, fault_back_rx) = watch::channel(Fault::Pass);
         let (cuts, cuts_rx) = watch::channel(0u64);
+        let carried = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&carried);
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             loop {
@@ -66,7 +83,8 @@ impl Link {
                     accepted = listener.accept() => {
                         let Ok((near, _)) = accepted else { continue };
                         let faults = (fault_rx.clone(), fault_back_rx.clone());
-                        connections.spawn(carry(near, target, faults, cuts_rx.clone()));
+                        let keep = Arc::clone(&keep);
+                        connections.spawn(carry(near, target, faults, cuts_rx.clone(), keep));
                     }
                     Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 }
@@ -77,8 +95,15 @@ impl Link {
             fault,
             fault_back,
             cuts,
+            carried,
             task,
         }
+    }
+
+    /// The first bytes (up to 1 MiB) the link carried from the dialing node to the target node,
+    /// over all connections: what anyone on the path would see.
+    pub(crate) fn carried(&self) -> Vec<u8> {
+        self.carried.lock().unwrap().clone()
     }
 
     /// Applies `fault` to every connection, open or to come, both ways.
@@ -104,6 +129,7 @@ async fn carry(
     target: u16,
     (fault, fault_back): (watch::Receiver<Fault>, watch::Receiver<Fault>),
     mut cuts: watch::Receiver<u64>,
+    carried: Arc<Mutex<Vec<u8>>>,
 ) {
     cuts.borrow_and_update();
     let Ok(far) = TcpStream::connect(("127.0.0.1", target)).await else {
@@ -114,15 +140,21 @@ async fn carry(
     let (near_read, near_write) = near.into_split();
     let (far_read, far_write) = far.into_split();
     tokio::select! {
-        () = pump(near_read, far_write, fault) => {}
-        () = pump(far_read, near_write, fault_back) => {}
+        () = pump(near_read, far_write, fault, Some(carried)) => {}
+        () = pump(far_read, near_write, fault_back, None) => {}
         _ = cuts.changed() => {}
     }
     // Both sockets are dropped here: each end sees the connection close.
 }
 
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut fault: watch::Receiver<Fault>) {
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut fault: watch::Receiver<Fault>,
+    carried: Option<Arc<Mutex<Vec<u8>>>>,
+) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut earlier: Vec<u8> = Vec::new();
     loop {
         while *fault.borrow_and_update() == Fault::Stall {
             if fault.changed().await.is_err() {
@@ -133,17 +165,32 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut fault: watch:
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if let Some(carried) = &carried {
+            let mut carried = carried.lock().unwrap();
+            let room = KEEP_CARRIED.saturating_sub(carried.len());
+            carried.extend_from_slice(&buf[..n.min(room)]);
+        }
         let now = *fault.borrow();
         match now {
-            Fault::Pass => {}
+            Fault::Pass | Fault::Replay => {}
             Fault::Delay(delay) => tokio::time::sleep(delay).await,
             Fault::BlackHole => continue,
             // Set while a read was under way: forward what was read, then stall.
             Fault::Stall => {}
+            Fault::Inject => {
+                if to.write_all(&INJECTED).await.is_err() {
+                    return;
+                }
+            }
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }
+        if now == Fault::Replay && !earlier.is_empty() && to.write_all(&earlier).await.is_err() {
+            return;
+        }
+        earlier.clear();
+        earlier.extend_from_slice(&buf[..n]);
     }
 }
 

@@ -107,6 +107,8 @@ pub(crate) struct NodeOptions {
     pub(crate) discovery: Option<(Arc<dyn Discovery>, Duration)>,
     /// The address to listen on, if not 127.0.0.1.
     pub(crate) listen_ip: Option<IpAddr>,
+    /// Opts out of sealed frames (`NodeServer::with_plaintext_frames`).
+    pub(crate) plaintext_frames: bool,
 }
 
 impl Default for NodeOptions {
@@ -125,6 +127,7 @@ impl Default for NodeOptions {
             max_unanswered_calls: None,
             discovery: None,
             listen_ip: None,
+            plaintext_frames: false,
         }
     }
 }
@@ -192,6 +195,9 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     }
     if let Some(max) = options.max_unanswered_calls {
         server = server.with_max_unanswered_calls(max);
+    }
+    if options.plaintext_frames {
+        server = server.with_plaintext_frames();
     }
     let (server, handle) = Actor::spawn(None, server, ()).await.unwrap();
     let (tx, events) = mpsc::unbounded_channel();
