@@ -72,22 +72,27 @@ enum System {
     /// Ceiling: the receiving half with no network: the serialized bytes handed to the local
     /// `Sink` with `send_serialized`, as our reader does, which deserializes them.
     ReceiveHalf,
+    /// Ours with plaintext frames (`NodeServer::with_plaintext_frames` on both nodes): the same
+    /// build without sealing, to measure what sealing costs.
+    OursPlaintext,
 }
 
-/// How many systems there are: the three compared, and the ractor ceilings.
-const SYSTEMS: usize = 6;
+/// How many systems there are: the three compared, the ractor ceilings, and ours in plaintext.
+const SYSTEMS: usize = 7;
 
 /// The systems of the cast scenarios and of the call scenarios, in the order a round runs them.
-const CAST_SYSTEMS: [System; 6] = [
+const CAST_SYSTEMS: [System; 7] = [
     System::Ours,
+    System::OursPlaintext,
     System::Published,
     System::Tcp,
     System::LocalActor,
     System::RemoteCell,
     System::ReceiveHalf,
 ];
-const CALL_SYSTEMS: [System; 4] = [
+const CALL_SYSTEMS: [System; 5] = [
     System::Ours,
+    System::OursPlaintext,
     System::Published,
     System::Tcp,
     System::LocalActor,
@@ -103,6 +108,7 @@ impl System {
             Self::LocalActor => "ceiling_local_actor",
             Self::RemoteCell => "ceiling_remote_cell",
             Self::ReceiveHalf => "ceiling_receive_half",
+            Self::OursPlaintext => "ractor_cluster_plaintext",
         }
     }
 
@@ -392,17 +398,18 @@ impl Ceiling {
     }
 }
 
-/// Calls the session events of a node reach us through: signals the first ready session.
-struct OnReady(Mutex<Option<oneshot::Sender<()>>>);
+/// Calls the session events of a node reach us through: signals the first ready session, with
+/// the peer's node id.
+struct OnReady(Mutex<Option<oneshot::Sender<u64>>>);
 
 impl NodeEventSubscription for OnReady {
     fn node_session_opened(&self, _: NodeServerSessionInformation) {}
     fn node_session_disconnected(&self, _: NodeServerSessionInformation) {}
     fn node_session_authenticated(&self, _: NodeServerSessionInformation) {}
-    fn node_session_ready(&self, _: NodeServerSessionInformation) {
+    fn node_session_ready(&self, ses: NodeServerSessionInformation) {
         let ready = self.0.lock().ok().and_then(|mut ready| ready.take());
         if let Some(ready) = ready {
-            let _ = ready.send(());
+            let _ = ready.send(ses.node_id);
         }
     }
 }
@@ -419,8 +426,14 @@ static NODE_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Starts a node named uniquely, connects it to `peer`, and waits for the proxy of the peer's
 /// receiving actor.
 async fn start_bench_node(peer: SocketAddr) -> BenchNode {
+    start_bench_node_with(peer, false).await
+}
+
+/// [`start_bench_node`], asking for plaintext frames if `plaintext` (the session is plaintext
+/// only if the peer asks too: the `node-plaintext` peer does).
+async fn start_bench_node_with(peer: SocketAddr, plaintext: bool) -> BenchNode {
     let name = format!("bench{}", NODE_COUNTER.fetch_add(1, Ordering::Relaxed));
-    let server = NodeServer::new(
+    let mut server = NodeServer::new(
         0,
         COOKIE.to_owned(),
         name,
@@ -429,6 +442,9 @@ async fn start_bench_node(peer: SocketAddr) -> BenchNode {
         None,
     )
     .with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    if plaintext {
+        server = server.with_plaintext_frames();
+    }
     let (server, handle) = Actor::spawn(None, server, ())
         .await
         .expect("cannot start the bench node");
@@ -442,15 +458,19 @@ async fn start_bench_node(peer: SocketAddr) -> BenchNode {
     ractor_cluster::client_connect(&server, peer)
         .await
         .expect("cannot connect to the peer node");
-    tokio::time::timeout(WAIT, is_ready)
+    let peer_node = tokio::time::timeout(WAIT, is_ready)
         .await
         .expect("the session to the peer never became ready")
         .expect("the bench node stopped");
     let deadline = Instant::now() + WAIT;
     let sink = loop {
+        // The proxy of this peer's sink: with two bench nodes up (sealed and plaintext), the group
+        // also holds the other peer's.
         let proxy = pg::get_members(&SINK_GROUP.to_owned())
             .into_iter()
-            .find(|member| !member.get_id().is_local());
+            .find(|member| {
+                matches!(member.get_id(), ActorId::Remote { node_id, .. } if node_id == peer_node)
+            });
         if let Some(proxy) = proxy {
             break ActorRef::from(proxy);
         }
@@ -468,8 +488,12 @@ impl BenchNode {
     async fn stop(self) {
         self.server.stop(None);
         let _ = tokio::time::timeout(WAIT, self.handle).await;
+        // This node's proxy only: the other bench node's may still be there.
+        let sink = self.sink.get_id();
         wait_until("the sink proxy to leave", || {
-            pg::get_members(&SINK_GROUP.to_owned()).is_empty()
+            !pg::get_members(&SINK_GROUP.to_owned())
+                .iter()
+                .any(|member| member.get_id() == sink)
         })
         .await;
     }
@@ -701,6 +725,7 @@ struct Peers {
     node: Peer,
     published: Peer,
     tcp: Peer,
+    node_plaintext: Peer,
 }
 
 impl Peers {
@@ -710,6 +735,7 @@ impl Peers {
             System::Ours => Some(&mut self.node),
             System::Published => Some(&mut self.published),
             System::Tcp => Some(&mut self.tcp),
+            System::OursPlaintext => Some(&mut self.node_plaintext),
             System::LocalActor | System::RemoteCell | System::ReceiveHalf => None,
         }
     }
@@ -720,6 +746,8 @@ struct Suite {
     rt: Runtime,
     peers: Peers,
     node: Option<BenchNode>,
+    /// Connected to the `node-plaintext` peer, only for the cast and call scenarios.
+    node_plaintext: Option<BenchNode>,
     /// Connected only for the cast and call scenarios, so that the other scenarios run without it.
     published: Option<PublishedNode>,
     tcp: BaselineClient,
@@ -757,6 +785,13 @@ impl Suite {
         let ceiling = || self.ceiling.as_ref().expect("no ceiling receivers");
         match system {
             System::Ours => Client::Ours(self.node.as_ref().expect("no bench node").sink.clone()),
+            System::OursPlaintext => Client::Ours(
+                self.node_plaintext
+                    .as_ref()
+                    .expect("no plaintext bench node")
+                    .sink
+                    .clone(),
+            ),
             System::Published => Client::Published(
                 self.published
                     .as_ref()
@@ -986,7 +1021,9 @@ fn memory_child(role: &str) {
                     .await
                     .expect("cannot connect to the baseline"),
             ),
-            PeerKind::Published => unreachable!("no memory figures of the published crate"),
+            PeerKind::Published | PeerKind::PlaintextNode => {
+                unreachable!("no memory figures of the published crate or of plaintext frames")
+            }
         }
     });
     if role == "proxies" {
@@ -1154,7 +1191,7 @@ fn ceiling_label(system: System) -> &'static str {
         System::LocalActor => "local actor, no network",
         System::RemoteCell => "send half, bare remote cell, no network",
         System::ReceiveHalf => "receive half, `send_serialized` to a local actor, no network",
-        System::Ours | System::Published | System::Tcp => "",
+        System::Ours | System::Published | System::Tcp | System::OursPlaintext => "",
     }
 }
 
@@ -1221,6 +1258,18 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
             fmt_cpu(cpu_medians(ours_rounds)),
             fmt_cpu(cpu_medians(tcp_rounds)),
         );
+        let plaintext_rounds = &rounds[System::OursPlaintext.index()];
+        if !plaintext_rounds.is_empty() {
+            let plaintext = median_of(plaintext_rounds, Round::rate);
+            let _ = writeln!(
+                out,
+                "| ↳ ours, plaintext frames (sealed ÷ plaintext: {:.3}) | {} | | {:.2} | | {} | |",
+                ours / plaintext,
+                show(plaintext),
+                plaintext / tcp,
+                fmt_cpu(cpu_medians(plaintext_rounds)),
+            );
+        }
         let published_rounds = &rounds[System::Published.index()];
         if !published_rounds.is_empty() {
             let published = median_of(published_rounds, Round::rate);
@@ -1292,6 +1341,17 @@ fn report(results: &Results, rounds: usize, casts: u64) -> String {
                 fmt_cpu(cpu_medians(seq_ours)),
                 fmt_cpu(cpu_medians(seq_tcp)),
             );
+            let seq_plaintext = &seq[System::OursPlaintext.index()];
+            if !seq_plaintext.is_empty() {
+                let plaintext = median_of(seq_plaintext, |r| r.latency_us(q));
+                let _ = writeln!(
+                    out,
+                    "| ↳ ours, plaintext frames (sealed ÷ plaintext: {:.3}) | {plaintext:.1} µs | | {:.2} | | {} | |",
+                    ours / plaintext,
+                    plaintext / tcp,
+                    fmt_cpu(cpu_medians(seq_plaintext)),
+                );
+            }
             if !seq_published.is_empty() && q < 0.999 {
                 let published = median_of(seq_published, |r| r.latency_us(q));
                 let _ = writeln!(
@@ -1476,6 +1536,8 @@ fn main() {
         published: Peer::start(exe, PeerKind::Published)
             .expect("cannot start the published node peer"),
         tcp: Peer::start(exe, PeerKind::Tcp).expect("cannot start the baseline peer"),
+        node_plaintext: Peer::start(exe, PeerKind::PlaintextNode)
+            .expect("cannot start the plaintext node peer"),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -1492,6 +1554,7 @@ fn main() {
         rt,
         peers,
         node: None,
+        node_plaintext: None,
         published: None,
         tcp,
         ceiling: None,
@@ -1560,6 +1623,10 @@ fn main() {
             .unwrap_or_else(|err| panic!("cannot connect to the published peer: {err}"))
     }));
 
+    // The plaintext node too, connected only now for the same reason.
+    let plaintext_addr = suite.peers.node_plaintext.addr();
+    suite.node_plaintext = Some(run(&suite.rt, start_bench_node_with(plaintext_addr, true)));
+
     let casts = suite.casts();
     for (name, len) in [("cast_16B", 16usize), ("cast_1KiB", 1024)] {
         let results = if len == 16 {
@@ -1606,6 +1673,9 @@ fn main() {
 
     if let Some(published) = suite.published.take() {
         published.stop();
+    }
+    if let Some(node) = suite.node_plaintext.take() {
+        run(&suite.rt, node.stop());
     }
     if let Some(node) = suite.node.take() {
         run(&suite.rt, node.stop());

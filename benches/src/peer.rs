@@ -24,6 +24,9 @@ pub enum PeerKind {
     /// A node of the published `ractor_cluster` with a receiving actor in
     /// [`crate::published::PUBLISHED_SINK_GROUP`].
     Published,
+    /// A `ractor_cluster` node like [`PeerKind::Node`] that asks for plaintext frames
+    /// (`NodeServer::with_plaintext_frames`), under another name: the same build without sealing.
+    PlaintextNode,
 }
 
 impl PeerKind {
@@ -33,6 +36,7 @@ impl PeerKind {
             Self::Node => "node",
             Self::Tcp => "tcp",
             Self::Published => "published",
+            Self::PlaintextNode => "node-plaintext",
         }
     }
 
@@ -42,6 +46,7 @@ impl PeerKind {
             "node" => Some(Self::Node),
             "tcp" => Some(Self::Tcp),
             "published" => Some(Self::Published),
+            "node-plaintext" => Some(Self::PlaintextNode),
             _ => None,
         }
     }

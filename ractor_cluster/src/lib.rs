@@ -13,7 +13,8 @@
 //! use ractor::Actor;
 //! use ractor_cluster::NodeServer;
 //!
-//! // None, None: plain TCP, Isolated mode (only the peers you connect), as in the published crate.
+//! // None, None: TCP (every session sealed with keys from the cookie), Isolated mode (only the
+//! // peers you connect), as in the published crate.
 //! let server = NodeServer::new(0, "cookie".into(), "alpha".into(), "localhost".into(), None, None);
 //! let (node, _handle) = Actor::spawn(None, server, ()).await?;
 //! let session = ractor_cluster::client_connect_and_wait(
@@ -73,15 +74,21 @@
 //!
 //! ```text
 //!  sending node                                           receiving node
-//!  ActorRef::cast(msg)                                    reader task: decode frame, split
-//!    └─ Message::serialize (derive): the variant's          off the variant name
-//!       name, and the fields in one buffer                   └─ send_serialized to the target
-//!                                                               (looked up by pid)
-//!         └─ proxy mailbox (ractor)                               └─ actor task:
-//!              └─ proxy: frame (name, fields) encoded in place       Message::deserialize
-//!                 into the session's outbound queue                  (fallible: a bad payload is
-//!                   └─ writer task: one write per batch ─► wire ─►    dropped with a reason)
+//!  ActorRef::cast(msg)                                    reader task: open records in place,
+//!    └─ Message::serialize (derive): the variant's          decode frame, split off the
+//!       name, and the fields in one buffer                   variant name
+//!                                                             └─ send_serialized to the target
+//!         └─ proxy mailbox (ractor)                               (looked up by pid)
+//!              └─ proxy: frame (name, fields) encoded in place      └─ actor task:
+//!                 into the session's outbound queue                    Message::deserialize
+//!                   └─ writer task: the batch sealed as one            (fallible: a bad payload
+//!                      record, one write ─► wire ─►                    is dropped with a reason)
 //! ```
+//!
+//! Every session not over TLS is sealed by default: the handshake's X25519 exchange, the cookie
+//! and both hellos give one key per direction, and the writer seals each batch as AES-256-GCM
+//! records of at most 64 KiB (PROTOCOL.md, "Sealed records"). A record that does not open ends the
+//! session with nothing of it delivered. [`NodeServer::with_plaintext_frames`] opts out.
 //!
 //! A call travels the same way. Its reply port stays on the calling node, filed under a ticket
 //! that travels with the call; on the serving node, the reader task waits for the actor's answer

@@ -1,6 +1,6 @@
 //! The peer process of the benchmark suite: `bench_peer node` runs a `ractor_cluster` node with a
-//! receiving actor, `bench_peer published` a node of the published `ractor_cluster` 0.16.5 with a
-//! receiving actor, `bench_peer tcp` the plain TCP baseline server. Each runs on one tokio
+//! receiving actor, `bench_peer node-plaintext` the same node asking for plaintext frames,
+//! `bench_peer published` a node of the published `ractor_cluster` 0.16.5 with a receiving actor, `bench_peer tcp` the plain TCP baseline server. Each runs on one tokio
 //! worker thread, prints `port <n>` when it listens, answers the commands of
 //! `ractor_cluster_benches::peer::PeerCommand` read on stdin, and exits when stdin closes.
 //!
@@ -60,17 +60,27 @@ async fn stop_members(members: Members) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Starts the node and its receiving actor; returns the port the node listens on.
-async fn start_node() -> Result<u16, BoxError> {
-    let server = NodeServer::new(
+/// Starts the node and its receiving actor; returns the port the node listens on. A `plaintext`
+/// node asks for plaintext frames, and has another name, so that its proxies on the bench side are
+/// told apart from the sealed node's.
+async fn start_node(plaintext: bool) -> Result<u16, BoxError> {
+    let name = if plaintext {
+        "bench_peer_plaintext"
+    } else {
+        "bench_peer"
+    };
+    let mut server = NodeServer::new(
         0,
         COOKIE.to_owned(),
-        "bench_peer".to_owned(),
+        name.to_owned(),
         "localhost".to_owned(),
         None,
         None,
     )
     .with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    if plaintext {
+        server = server.with_plaintext_frames();
+    }
     let (server, _) = Actor::spawn(None, server, ()).await?;
     let info = ractor_cluster::node::node_info(&server).await?;
     let (sink, _) = Actor::spawn(None, Sink::<BenchMessage>::new(), ()).await?;
@@ -98,7 +108,8 @@ fn run(kind: PeerKind) -> Result<(), BoxError> {
     let handle = runtime.handle().clone();
     // Everything runs on the worker thread; this thread only reads commands and waits.
     let port = match kind {
-        PeerKind::Node => handle.block_on(handle.spawn(start_node()))??,
+        PeerKind::Node => handle.block_on(handle.spawn(start_node(false)))??,
+        PeerKind::PlaintextNode => handle.block_on(handle.spawn(start_node(true)))??,
         PeerKind::Tcp => handle.block_on(handle.spawn(start_baseline()))??,
         PeerKind::Published => handle.block_on(handle.spawn(published::start_peer_node()))??,
     };
