@@ -8,9 +8,10 @@
 //! * the listener, whose accept loop hands out connections and runs each TLS handshake on its
 //!   own bounded task so that a peer that stalls its handshake delays no one (`listener`),
 //! * dialing over TCP or TLS (`dial`),
-//! * the frame drivers: a reader that turns the read half into frames with the parser of
-//!   `protocol::frame` (`frame_reader`), and a writer task that drains queued frames into few
-//!   writes (`frame_writer`).
+//! * the frame drivers: a reader that feeds the read half to `protocol::frame::FrameDecoder`,
+//!   which opens sealed records and splits frames (`frame_reader`), and a writer task that drains
+//!   queued frames into few writes, sealing each batch once the session is sealed
+//!   (`frame_writer`).
 //!
 //! ```text
 //!  Listener::run ──accept──► NetworkStream ──split──► BoxRead  ──► FrameReader::next_frame ──► session

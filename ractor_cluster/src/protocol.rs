@@ -29,8 +29,8 @@ pub(crate) mod handshake;
 pub(crate) mod identity;
 pub(crate) mod keys;
 pub(crate) mod message;
-pub(crate) mod reference;
 pub(crate) mod record;
+pub(crate) mod reference;
 
 #[cfg(test)]
 #[path = "protocol/tests/proptests.rs"]

@@ -62,12 +62,22 @@ impl HandshakeConfig {
 }
 
 /// The fresh random bytes each handshake needs, drawn by the caller (no RNG in the protocol).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Fresh {
     /// This side's nonce.
     pub(crate) nonce: Nonce,
     /// The secret of this side's X25519 key share, used for this handshake only.
     pub(crate) key_secret: [u8; 32],
+}
+
+impl std::fmt::Debug for Fresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The nonce is sent in the clear anyway; the key secret must never be printed.
+        f.debug_struct("Fresh")
+            .field("nonce", &self.nonce)
+            .field("key_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The outcome of a successful handshake: who the peer proved to be.

@@ -18,7 +18,7 @@ use super::frame::{self, FrameEncodeError};
 /// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
 /// handshake and sends only variants that the lower of the two minors defines (rule V4); a
 /// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
-pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 0 };
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 3 };
 
 /// A protocol version, `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

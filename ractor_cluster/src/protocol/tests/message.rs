@@ -40,7 +40,7 @@ fn body_of<T: Serialize>(message: &T) -> Vec<u8> {
 
 fn alpha_hello() -> Hello {
     Hello {
-        protocol: ProtocolVersion { major: 2, minor: 0 },
+        protocol: ProtocolVersion { major: 2, minor: 3 },
         node: NodeName {
             name: "alpha".to_owned(),
             connection_string: "a:1".to_owned(),
@@ -54,7 +54,7 @@ fn alpha_hello() -> Hello {
 
 fn beta_hello() -> Hello {
     Hello {
-        protocol: ProtocolVersion { major: 2, minor: 0 },
+        protocol: ProtocolVersion { major: 2, minor: 3 },
         node: NodeName {
             name: "beta".to_owned(),
             connection_string: "b:2".to_owned(),
@@ -71,19 +71,19 @@ fn handshake_golden() -> Vec<(HandshakeMessage, String)> {
     vec![
         (
             HandshakeMessage::ClientHello(alpha_hello()),
-            // tag 0 | version 2.0 | "alpha" | "a:1" | incarnation 7 | nonce | key share | Sealed
+            // tag 0 | version 2.3 | "alpha" | "a:1" | incarnation 7 | nonce | key share | Sealed
             format!(
-                "00 02 00 05 616c706861 03 613a31 07 {} {} 00",
+                "00 02 03 05 616c706861 03 613a31 07 {} {} 00",
                 repeat("11", 32),
                 repeat("33", 32)
             ),
         ),
         (
             HandshakeMessage::ServerHello(beta_hello()),
-            // tag 1 | version 2.0 | "beta" | "b:2" | incarnation 300 (varint: 251, u16 LE) | nonce
+            // tag 1 | version 2.3 | "beta" | "b:2" | incarnation 300 (varint: 251, u16 LE) | nonce
             // | key share | Plaintext
             format!(
-                "01 02 00 04 62657461 03 623a32 fb2c01 {} {} 01",
+                "01 02 03 04 62657461 03 623a32 fb2c01 {} {} 01",
                 repeat("22", 32),
                 repeat("44", 32)
             ),
@@ -527,7 +527,7 @@ fn the_hello_prefix_is_readable_on_its_own() {
     let body = body_of(&HandshakeMessage::ClientHello(alpha_hello()));
     assert_eq!(
         HandshakeMessage::peek_hello_version(&body),
-        Some(ProtocolVersion { major: 2, minor: 0 })
+        Some(ProtocolVersion { major: 2, minor: 3 })
     );
     // Only the tag and version are needed.
     assert_eq!(
