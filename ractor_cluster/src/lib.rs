@@ -85,11 +85,6 @@
 //!                      record, one write ─► wire ─►                    is dropped with a reason)
 //! ```
 //!
-//! Every session not over TLS is sealed by default: the handshake's X25519 exchange, the cookie
-//! and both hellos give one key per direction, and the writer seals each batch as AES-256-GCM
-//! records of at most 64 KiB (PROTOCOL.md, "Sealed records"). A record that does not open ends the
-//! session with nothing of it delivered. [`NodeServer::with_plaintext_frames`] opts out.
-//!
 //! A call travels the same way. Its reply port stays on the calling node, filed under a ticket
 //! that travels with the call; on the serving node, the reader task waits for the actor's answer
 //! (no task per call on either side), and the reply's bytes complete the ticket directly. A call
@@ -97,6 +92,11 @@
 //! Everything a call needs beyond the cast's path (tickets, the calls in flight per session, the
 //! forwarding of answers, every way a call fails) lives in one module, `src/call.rs`, whose docs
 //! trace the round trip file by file.
+//!
+//! Every session not over TLS is sealed by default: the handshake's X25519 exchange, the cookie
+//! and both hellos give one key per direction, and the writer seals each batch as AES-256-GCM
+//! records of at most 64 KiB (PROTOCOL.md, "Sealed records"). A record that does not open ends the
+//! session with nothing of it delivered. [`NodeServer::with_plaintext_frames`] opts out.
 //!
 //! Messages over 64 KiB travel in pieces, so heartbeats, replies and other actors' messages pass
 //! between them; the outbound queue per peer is bounded, and a sender can wait for room in it and
