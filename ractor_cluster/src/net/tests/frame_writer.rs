@@ -1,0 +1,187 @@
+//! Tests of the outbound queue and its writer task.
+
+use std::time::Duration;
+
+use super::*;
+use crate::net::FrameReader;
+use crate::protocol::fragment::FRAGMENT_CHUNK;
+use crate::protocol::message::{
+    encode_cast_frame, encode_reply_frame, split_payload, ControlMessage, Payload, SessionMessage,
+};
+
+const LIMIT: u32 = 64 * 1024 * 1024;
+
+fn cast(writer: &WriterHandle, to: u64, args: &[u8]) {
+    let payload = Payload {
+        variant: "",
+        fields: args,
+    };
+    writer
+        .push(Lane::Actor(to), args.len(), |out| {
+            encode_cast_frame(to, payload, LIMIT, out)
+        })
+        .unwrap()
+        .unwrap();
+}
+
+fn heartbeat() -> Vec<u8> {
+    let mut frame = Vec::new();
+    SessionMessage::Control(ControlMessage::Heartbeat)
+        .encode_frame(LIMIT, &mut frame)
+        .unwrap();
+    frame
+}
+
+/// Reads `count` frames and names each: "heartbeat", "cast <to> <len>" or "piece <more>".
+async fn read_frames(reader: &mut FrameReader, count: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..count {
+        let body = tokio::time::timeout(Duration::from_secs(10), reader.next_frame(LIMIT))
+            .await
+            .expect("frames arrive")
+            .unwrap()
+            .expect("the stream is open");
+        seen.push(match SessionMessage::decode(body).unwrap() {
+            SessionMessage::Control(ControlMessage::Heartbeat) => "heartbeat".to_owned(),
+            SessionMessage::Cast { to, args } => {
+                let (_, fields) = split_payload(args).unwrap();
+                format!("cast {to} {}", fields.len())
+            }
+            SessionMessage::Fragment { more, .. } => format!("piece {more}"),
+            other => other.kind().to_owned(),
+        });
+    }
+    seen
+}
+
+fn position(seen: &[String], what: &str) -> usize {
+    seen.iter().position(|s| s == what).unwrap_or(usize::MAX)
+}
+
+#[tokio::test]
+async fn a_large_frame_goes_in_pieces_with_other_traffic_between_them() {
+    let (near, far) = tokio::io::duplex(1 << 20);
+    let (writer, _task) = spawn_writer(Box::new(near));
+    let mut reader = FrameReader::new(Box::new(far));
+
+    let big = vec![7u8; 5 * FRAGMENT_CHUNK];
+    cast(&writer, 1, &big);
+    writer.send(heartbeat()).unwrap();
+    cast(&writer, 2, b"small");
+
+    let pieces = (big.len() + 16).div_ceil(FRAGMENT_CHUNK);
+    let seen = read_frames(&mut reader, pieces + 2).await;
+    let last_piece = position(&seen, "piece false");
+    assert!(position(&seen, "heartbeat") < last_piece, "{seen:?}");
+    assert!(position(&seen, "cast 2 5") < last_piece, "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_frame_for_the_same_actor_waits_behind_its_large_one() {
+    let (near, far) = tokio::io::duplex(1 << 20);
+    let (writer, _task) = spawn_writer(Box::new(near));
+    let mut reader = FrameReader::new(Box::new(far));
+
+    let big = vec![7u8; 3 * FRAGMENT_CHUNK];
+    cast(&writer, 1, &big);
+    cast(&writer, 1, b"after");
+    cast(&writer, 1, &big);
+    cast(&writer, 1, b"last");
+
+    let pieces = (big.len() + 16).div_ceil(FRAGMENT_CHUNK);
+    let seen = read_frames(&mut reader, 2 * pieces + 2).await;
+    let firsts: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| *s == "piece false")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(firsts.len(), 2, "{seen:?}");
+    let after = position(&seen, "cast 1 5");
+    let last = position(&seen, "cast 1 4");
+    assert!(
+        firsts[0] < after && after < firsts[1] && firsts[1] < last,
+        "{seen:?}"
+    );
+}
+
+/// A writer on a pipe that holds 4 KiB, with a queue limit of 16 KiB, and the pipe's far end:
+/// nothing drains until the test reads.
+fn small_pipe() -> (WriterHandle, FrameReader) {
+    let (near, far) = tokio::io::duplex(4096);
+    let (writer, _task) = spawn_writer_with_limit(Box::new(near), 16 * 1024);
+    (writer, FrameReader::new(Box::new(far)))
+}
+
+/// Casts 1 KiB until the queue holds its limit; returns how many frames that took.
+async fn fill_with_casts(writer: &WriterHandle) -> usize {
+    let mut sent = 0;
+    while !writer.is_congested() {
+        cast(writer, 1, &[1u8; 1024]);
+        sent += 1;
+        tokio::task::yield_now().await;
+    }
+    sent
+}
+
+#[tokio::test]
+async fn a_full_queue_makes_senders_wait_until_the_peer_reads() {
+    let (writer, mut reader) = small_pipe();
+    let sent = fill_with_casts(&writer).await;
+    assert!(writer.queued_bytes() >= 16 * 1024);
+    let waiting = tokio::time::timeout(Duration::from_millis(50), writer.wait_for_room()).await;
+    assert!(waiting.is_err(), "no room while the peer reads nothing");
+
+    let drain = tokio::spawn(async move {
+        read_frames(&mut reader, sent).await;
+        reader
+    });
+    tokio::time::timeout(Duration::from_secs(10), writer.wait_for_room())
+        .await
+        .expect("room once the peer reads");
+    assert!(!writer.is_congested());
+    drain.await.unwrap();
+}
+
+#[tokio::test]
+async fn replies_and_control_frames_count_as_unpaced_until_written() {
+    let (writer, mut reader) = small_pipe();
+    // Casts are paced by their senders: they never count as unpaced.
+    let mut sent = fill_with_casts(&writer).await;
+    assert!(!writer.is_unpaced_over_limit());
+
+    // Replies and control frames are.
+    while !writer.is_unpaced_over_limit() {
+        writer.send(heartbeat()).unwrap();
+        writer
+            .push(Lane::Reply, 1024, |out| {
+                encode_reply_frame(9, Ok(&[2u8; 1024]), LIMIT, out)
+            })
+            .unwrap()
+            .unwrap();
+        sent += 2;
+        tokio::task::yield_now().await;
+    }
+    let mut writes = 0;
+    let waiting = tokio::time::timeout(
+        Duration::from_millis(50),
+        writer.wait_for_unpaced_room(|| writes += 1),
+    )
+    .await;
+    assert!(waiting.is_err(), "no room while the peer reads nothing");
+
+    let drain = tokio::spawn(async move {
+        read_frames(&mut reader, sent).await;
+        reader
+    });
+    let mut writes = 0;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        writer.wait_for_unpaced_room(|| writes += 1),
+    )
+    .await
+    .expect("room once the peer reads");
+    assert!(writes > 0, "every write the peer takes is reported");
+    assert!(!writer.is_unpaced_over_limit());
+    drain.await.unwrap();
+}
