@@ -57,6 +57,8 @@
 //!             ├─ redial tasks (one per lost peer this node had dialed)
 //!             ├─ discovery task (with a discovery source: asks it once per interval; the
 //!             │  server dials each address found that it has no session with)
+//!             ├─ downing timer (with a downing policy: wakes the server when the view has
+//!             │  been stable long enough to decide which side of a partition stays)
 //!             └─ NodeSession (one per connection) ─┬─ reader task   (decodes, delivers, replies)
 //!                                                  ├─ writer task   (outbound queue → socket)
 //!                                                  ├─ liveness task (heartbeats, down detection)
@@ -117,6 +119,12 @@
 //! Each node keeps a [`membership`] view: itself and every peer it was connected to, each up,
 //! unreachable, leaving, left or down, with a subscription to the changes.
 //!
+//! With a [`downing`] policy ([`NodeServer::with_downing`]; off by default), a lost peer stays
+//! unreachable until the view has been stable for a while; then the policy decides which side of
+//! a partition stays: the other side is downed (sessions closed, that run of each node refused
+//! from then on), and a node on the losing side sees its own member go down, and its application
+//! decides what to do.
+//!
 //! # Failure model
 //!
 //! A peer that sends nothing for half of `down_after` is *unreachable* in the membership view; one
@@ -124,8 +132,9 @@
 //! session alive) is declared down: its session ends, its proxies stop (monitors see
 //! [`node::NODE_LOST`]), pending calls to it fail, and a peer this node had dialed is dialed again
 //! with backoff. A node that stops on purpose (its `NodeServer` is stopped) tells its peers first:
-//! they show it as left, not down, and do not dial it again. See the README's "Failure model" for
-//! what can be lost.
+//! they show it as left, not down, and do not dial it again. With a [`downing`] policy, a peer
+//! lost without a word is unreachable, not down, until the policy downs it. See the README's
+//! "Failure model" for what can be lost.
 //!
 //! # Versioning of messages
 //! The wire identity of a variant is its name. Adding a variant is compatible: a node that does not
@@ -167,6 +176,7 @@ pub use node::client::connect_enc as client_connect_enc;
 pub use node::client::connect_enc_and_wait as client_connect_enc_and_wait;
 pub use node::client::connect_external as client_connect_external;
 pub use node::client::{ClientConnectErr, ConnectError};
+pub use node::downing;
 pub use node::membership;
 pub use node::SessionEnd;
 pub use node::{

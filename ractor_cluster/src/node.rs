@@ -7,6 +7,7 @@
 //! NodeServer ─┬─ accept loop (a task, stopped with the server)
 //!             ├─ redial tasks (one per lost peer it had dialed, aborted with the server)
 //!             ├─ discovery task (with a discovery source; aborted with the server)
+//!             ├─ downing timer (with a downing policy; aborted with the server)
 //!             └─ NodeSession (one per connection, linked) ─┬─ reader task (decodes, delivers)
 //!                                                          ├─ writer task (batches frames)
 //!                                                          ├─ liveness task (heartbeats,
@@ -37,6 +38,7 @@
 
 pub mod client;
 mod config;
+pub mod downing;
 mod events;
 pub(crate) mod exit;
 mod liveness;

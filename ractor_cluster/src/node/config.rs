@@ -11,6 +11,7 @@ use crate::net::{IncomingEncryptionMode, Listener};
 use crate::protocol::identity::Cookie;
 use crate::protocol::message as wire;
 
+use super::downing::Downing;
 use super::reconnect::ReconnectPolicy;
 
 /// Default largest body, in bytes, of one inbound frame from an authenticated peer (16 MiB).
@@ -116,6 +117,7 @@ pub struct NodeServer {
     pub(super) remote_names_in_registry: bool,
     pub(super) discovery: Option<DiscoveryConfig>,
     pub(super) plaintext_frames: bool,
+    pub(super) downing: Option<Downing>,
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -140,6 +142,7 @@ impl std::fmt::Debug for NodeServer {
             .field("announce", &self.announce)
             .field("discovery", &self.discovery)
             .field("plaintext_frames", &self.plaintext_frames)
+            .field("downing", &self.downing)
             .finish()
     }
 }
@@ -178,7 +181,19 @@ impl NodeServer {
             remote_names_in_registry: false,
             discovery: None,
             plaintext_frames: false,
+            downing: None,
         }
+    }
+
+    /// Decides, when the cluster splits, which side stays (default: none, as in Akka: a silent
+    /// peer is down as soon as its session ends, on both sides of a partition). With `downing`, a
+    /// peer lost against this node's will stays unreachable (and dialed again) until the view has
+    /// been stable for [`Downing::stable_after`]; then its strategy downs the other side, or tells
+    /// this node that its own side lost (its own member goes down). See
+    /// [`crate::downing`].
+    pub fn with_downing(mut self, downing: Downing) -> Self {
+        self.downing = Some(downing);
+        self
     }
 
     /// Keeps this node connected to every node that `discovery` finds (default: none, as in the

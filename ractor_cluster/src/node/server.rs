@@ -4,6 +4,7 @@
 //! finds in `reconciler`.
 
 mod admission;
+mod downing;
 mod membership;
 pub(super) mod message;
 mod reconciler;
@@ -28,6 +29,7 @@ use crate::protocol::frame::frame_limit;
 use crate::protocol::identity::{node_id_of, Cookie};
 use crate::protocol::message as wire;
 use admission::Admission;
+use downing::DowningState;
 use membership::MemberTable;
 use message::{NodeServerInternal, NodeServerMessage, ServerEvent, Waiter};
 use reconciler::Reconciler;
@@ -86,6 +88,8 @@ pub struct NodeServerState {
     reconciler: Option<Reconciler>,
     /// The members of the cluster as this node sees them.
     members: MemberTable,
+    /// Decides which side of a partition stays, when the node has a downing policy.
+    downing: Option<DowningState>,
     /// The session id (`NodeServerSessionInformation::node_id`) of the next connection.
     next_session_id: super::NodeId,
 }
@@ -263,6 +267,7 @@ impl Actor for NodeServer {
                 .then_some(self.reference_wait),
         );
         tracing::info!(node = %config.local.name, addr = %handle.local_addr(), "node listening");
+        let config_name = config.local.name.clone();
         let members = MemberTable::new(
             config.local.name.clone(),
             node_id_of(&config.local.name),
@@ -286,6 +291,9 @@ impl Actor for NodeServer {
             max_unauthenticated: self.max_unauthenticated_connections,
             reconciler,
             members,
+            downing: self
+                .downing
+                .map(|config| DowningState::new(config, node_id_of(&config_name))),
             // From 1: a session id is never 0, which the published crate's users may read as unset.
             next_session_id: 1,
         })
@@ -384,6 +392,7 @@ impl Actor for NodeServer {
                     let _ = reply.send(());
                 }
                 ServerEvent::PeerLeaving(session) => state.peer_leaving(&session),
+                ServerEvent::DowningDue => state.downing_due(),
                 ServerEvent::Reachability { session, reachable } => {
                     state.reachability(&session, reachable);
                 }
@@ -431,6 +440,7 @@ impl Actor for NodeServer {
                 }
             },
         }
+        state.review_downing(&myself);
         Ok(())
     }
 
@@ -476,13 +486,19 @@ impl Actor for NodeServer {
             if let Some(entry) = state.sessions.remove(&id) {
                 if entry.status == SessionStatus::Authenticated {
                     if let Some(peer) = &entry.info.peer_name {
-                        state.members.session_lost(&peer.name, reason.as_deref());
+                        // With a downing policy, a peer lost against this node's will is
+                        // unreachable until the policy downs it.
+                        let until_downed = state.downing.is_some() && !entry.deliberate;
+                        state
+                            .members
+                            .session_lost(&peer.name, reason.as_deref(), until_downed);
                     }
                 }
                 state.session_ended(&myself, entry, &end);
             }
             state.retry_deferred_admissions();
         }
+        state.review_downing(&myself);
         Ok(())
     }
 }

@@ -181,8 +181,22 @@ impl PeerProcess {
     /// Starts this executable again as the peer node `name`, with more environment variables
     /// `env`, and waits for its `READY` line.
     pub(crate) async fn spawn(name: &str, env: &[(&str, String)]) -> Self {
+        Self::spawn_via(&[], name, env).await
+    }
+
+    /// As [`spawn`](Self::spawn), run through the command `prefix` (such as `ip netns exec
+    /// <namespace>`) if it is not empty.
+    pub(crate) async fn spawn_via(prefix: &[&str], name: &str, env: &[(&str, String)]) -> Self {
         let exe = std::env::current_exe().expect("the test executable");
-        let mut child = Command::new(exe)
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .env(PEER_ENV, name)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::piped())

@@ -51,6 +51,14 @@ impl NodeServerState {
             let _ = admission.reply.send(false);
             return;
         };
+        if self.is_fenced(&peer.name, incarnation) {
+            tracing::info!(peer = %peer.name, incarnation, "refusing a downed peer: only a new run of it is admitted");
+            if let Some(entry) = self.sessions.get_mut(&session) {
+                entry.deliberate = true;
+            }
+            let _ = admission.reply.send(false);
+            return;
+        }
         let same_peer = |entry: &SessionEntry| {
             entry.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(peer.name.as_str())
         };

@@ -1,13 +1,14 @@
 //! The server's membership view: one member per node name, its status kept from the sessions'
 //! lives, and the subscriptions told of each change. See [`crate::node::membership`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use ractor::ActorId;
 
 use super::{NodeServerState, SessionStatus};
+use crate::node::downing::Seen;
 use crate::node::events::{Member, MemberEvent, MemberStatus, MemberSubscription};
 use crate::node::membership::MAX_FORMER_MEMBERS;
 use crate::node::session::SessionEvent;
@@ -28,6 +29,8 @@ pub(super) struct MemberTable {
     local: Member,
     peers: HashMap<String, Entry>,
     changes: u64,
+    /// Bumped by every change that is told: downing looks at the view again only when it moved.
+    version: u64,
     subscriptions: HashMap<String, Box<dyn MemberSubscription>>,
 }
 
@@ -43,6 +46,7 @@ impl MemberTable {
             },
             peers: HashMap::new(),
             changes: 0,
+            version: 0,
             subscriptions: HashMap::new(),
         }
     }
@@ -71,7 +75,8 @@ impl MemberTable {
         self.subscriptions.remove(id);
     }
 
-    fn tell(&self, member: &Member, previous: Option<MemberStatus>, reason: Option<&str>) {
+    fn tell(&mut self, member: &Member, previous: Option<MemberStatus>, reason: Option<&str>) {
+        self.version += 1;
         for subscription in self.subscriptions.values() {
             subscription.member_changed(MemberEvent {
                 member: member.clone(),
@@ -83,11 +88,47 @@ impl MemberTable {
 
     /// The local node is leaving.
     pub(super) fn leaving(&mut self) {
-        if self.local.status != MemberStatus::Leaving {
+        self.set_local(MemberStatus::Leaving, None);
+    }
+
+    /// Sets the local node's status, if it differs.
+    pub(super) fn set_local(&mut self, status: MemberStatus, reason: Option<&str>) {
+        if self.local.status != status {
             let previous = self.local.status;
-            self.local.status = MemberStatus::Leaving;
-            self.tell(&self.local, Some(previous), None);
+            self.local.status = status;
+            let local = self.local.clone();
+            self.tell(&local, Some(previous), reason);
         }
+    }
+
+    /// A count that changes whenever a member does.
+    pub(super) fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The peer called `name`, if known.
+    pub(super) fn peer(&self, name: &str) -> Option<&Member> {
+        self.peers.get(name).map(|e| &e.member)
+    }
+
+    /// The peers a downing decision is about: up (reachable) or unreachable. Members down, left
+    /// or leaving are out of it.
+    pub(super) fn downing_view(&self) -> BTreeMap<String, Seen> {
+        self.peers
+            .iter()
+            .filter_map(|(name, e)| {
+                let reachable = match e.member.status {
+                    MemberStatus::Up => true,
+                    MemberStatus::Unreachable => false,
+                    _ => return None,
+                };
+                let seen = Seen {
+                    node_id: e.member.node_id,
+                    reachable,
+                };
+                Some((name.clone(), seen))
+            })
+            .collect()
     }
 
     /// A session with `name` was admitted.
@@ -149,21 +190,19 @@ impl MemberTable {
         self.forget_oldest_former();
     }
 
-    /// The admitted session with `name` ended: the peer left if it said it was leaving, and is
-    /// down otherwise.
-    pub(super) fn session_lost(&mut self, name: &str, reason: Option<&str>) {
-        let leaving = self
-            .peers
-            .get(name)
-            .is_some_and(|e| e.member.status == MemberStatus::Leaving);
-        if leaving {
-            self.set(name, MemberStatus::Left, None);
-        } else {
-            self.set(
-                name,
-                MemberStatus::Down,
-                Some(reason.unwrap_or("the session ended")),
-            );
+    /// The admitted session with `name` ended: the peer left if it said it was leaving; a peer
+    /// already down stays so; otherwise it is unreachable if `until_downed` (a downing strategy
+    /// decides when it is down), and down if not.
+    pub(super) fn session_lost(&mut self, name: &str, reason: Option<&str>, until_downed: bool) {
+        let Some(status) = self.peers.get(name).map(|e| e.member.status) else {
+            return;
+        };
+        let reason = Some(reason.unwrap_or("the session ended"));
+        match status {
+            MemberStatus::Leaving => self.set(name, MemberStatus::Left, None),
+            MemberStatus::Down | MemberStatus::Left => {}
+            _ if until_downed => self.set(name, MemberStatus::Unreachable, reason),
+            _ => self.set(name, MemberStatus::Down, reason),
         }
     }
 
@@ -285,10 +324,10 @@ mod tests {
         table.up("b@h", 2, 10, "h:2"); // no change, no event
         table.set("b@h", MemberStatus::Unreachable, None);
         table.set("b@h", MemberStatus::Up, None);
-        table.session_lost("b@h", Some("broken pipe"));
+        table.session_lost("b@h", Some("broken pipe"), false);
         table.up("b@h", 2, 11, "h:2"); // restarted
         table.set("b@h", MemberStatus::Leaving, None);
-        table.session_lost("b@h", Some("closed"));
+        table.session_lost("b@h", Some("closed"), false);
         use MemberStatus::*;
         let b = |p, s| ("b@h".to_owned(), p, s);
         assert_eq!(
@@ -311,12 +350,30 @@ mod tests {
     }
 
     #[test]
+    fn with_downing_a_lost_peer_is_unreachable_until_downed_and_stays_down() {
+        let mut table = table();
+        table.up("b@h", 2, 10, "h:2");
+        table.session_lost("b@h", Some("silent"), true);
+        assert_eq!(table.peer("b@h").unwrap().status, MemberStatus::Unreachable);
+        assert!(!table.downing_view()["b@h"].reachable);
+        table.set("b@h", MemberStatus::Down, Some("downed"));
+        // Its session, closed by the downing, ends afterwards: it stays down, out of the view.
+        table.session_lost("b@h", Some("closed"), true);
+        assert_eq!(table.peer("b@h").unwrap().status, MemberStatus::Down);
+        assert!(table.downing_view().is_empty());
+        // A user's disconnect is no failure to decide on: down at once.
+        table.up("c@h", 3, 1, "h:3");
+        table.session_lost("c@h", None, false);
+        assert_eq!(table.peer("c@h").unwrap().status, MemberStatus::Down);
+    }
+
+    #[test]
     fn former_members_are_bounded() {
         let mut table = table();
         for i in 0..MAX_FORMER_MEMBERS + 10 {
             let name = format!("n{i}");
             table.up(&name, i as u64, 1, "h:1");
-            table.session_lost(&name, None);
+            table.session_lost(&name, None, false);
         }
         assert_eq!(table.list().len(), MAX_FORMER_MEMBERS + 1);
         // The oldest were forgotten.

@@ -115,6 +115,7 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::UnsubscribeMembers(..) => "UnsubscribeMembers",
             ServerEvent::PeerLeaving(_) => "PeerLeaving",
             ServerEvent::Reachability { .. } => "Reachability",
+            ServerEvent::DowningDue => "DowningDue",
         };
         f.write_str(kind)
     }
@@ -188,6 +189,8 @@ pub(crate) enum ServerEvent {
     PeerLeaving(ActorId),
     /// The peer of this session fell silent for half of `down_after`, or was heard again.
     Reachability { session: ActorId, reachable: bool },
+    /// The downing decider's deadline came (see `server::downing`).
+    DowningDue,
 }
 
 /// Asks a running [`NodeServer`](crate::node::NodeServer) who it is and where it listens. Useful after starting a server on
