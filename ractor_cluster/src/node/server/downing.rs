@@ -151,3 +151,25 @@ impl NodeServerState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::downing::DowningStrategy;
+
+    #[test]
+    fn fenced_runs_are_bounded_and_the_oldest_forgotten_first() {
+        let mut downing = DowningState::new(Downing::new(DowningStrategy::KeepMajority), 1);
+        for i in 0..MAX_FORMER_MEMBERS + 10 {
+            downing.fence(&format!("n{i}"), 7);
+        }
+        // The same run downed twice is fenced once.
+        downing.fence("n1023", 7);
+        assert_eq!(downing.fenced.len(), MAX_FORMER_MEMBERS);
+        assert_eq!(downing.fenced_order.len(), MAX_FORMER_MEMBERS);
+        assert!(!downing.fenced.contains(&("n9".to_owned(), 7)));
+        assert!(downing.fenced.contains(&("n10".to_owned(), 7)));
+        // Another run of a fenced node is not fenced.
+        assert!(!downing.fenced.contains(&("n10".to_owned(), 8)));
+    }
+}
