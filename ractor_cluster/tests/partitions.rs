@@ -264,17 +264,23 @@ impl Network {
         }
     }
 
+    /// Starts node `i` (from 1) in its namespace, seeded with every node's address.
+    async fn start_node(&self, i: usize) -> PeerProcess {
+        let seeds: Vec<String> = (1..=self.nodes.len())
+            .map(|i| format!("{}:{PORT}", Self::addr(i)))
+            .collect();
+        let env = [(ADDR_ENV, Self::addr(i)), (SEEDS_ENV, seeds.join(","))];
+        let namespace = &self.nodes[i - 1];
+        let prefix = ["ip", "netns", "exec", namespace.as_str()];
+        PeerProcess::spawn_via(&prefix, &format!("n{i}"), &env).await
+    }
+
     /// Starts the nodes, one process in each namespace, and waits until each sees all as up.
     async fn start_nodes(&self) -> Vec<PeerProcess> {
         let count = self.nodes.len();
-        let seeds: Vec<String> = (1..=count)
-            .map(|i| format!("{}:{PORT}", Self::addr(i)))
-            .collect();
         let mut peers = Vec::new();
-        for (i, namespace) in (1..=count).zip(&self.nodes) {
-            let env = [(ADDR_ENV, Self::addr(i)), (SEEDS_ENV, seeds.join(","))];
-            let prefix = ["ip", "netns", "exec", namespace.as_str()];
-            peers.push(PeerProcess::spawn_via(&prefix, &format!("n{i}"), &env).await);
+        for i in 1..=count {
+            peers.push(self.start_node(i).await);
         }
         let all_up = view(&names(count), &[]);
         for peer in &mut peers {
@@ -365,6 +371,14 @@ async fn a_3_2_split_downs_the_2_side_and_the_3_side_carries_on() {
     .await;
     for peer in &mut peers[..3] {
         assert_eq!(peer.command("members").await, view(&names, &downed));
+    }
+
+    // Only a new run of a downed node is admitted: n4 restarts, and the 3 side takes it back.
+    peers[3].kill().await;
+    peers[3] = network.start_node(4).await;
+    for peer in &mut peers[..3] {
+        peer.eventually_answers("members", &view(&names, &[&names[4]]))
+            .await;
     }
 }
 
