@@ -24,7 +24,7 @@
 //! | command   | answer                                                             |
 //! |-----------|--------------------------------------------------------------------|
 //! | `members` | `MEMBERS name=Status,…`: the view, itself included, sorted by name |
-//! | `refused` | `REFUSED <n>`: sessions that ended before being admitted          |
+//! | `refused` | `REFUSED <n>`: sessions this node refused, their peer's run downed |
 //!
 //! Where the kernel refuses to make namespaces (no root, no `ip`), each test prints why it skips.
 
@@ -42,7 +42,9 @@ use ractor::Actor;
 use ractor_cluster::discovery::StaticSeeds;
 use ractor_cluster::downing::{Downing, DowningStrategy};
 use ractor_cluster::node::NodeServerSessionInformation;
-use ractor_cluster::{membership, NodeConnectionMode, NodeEventSubscription, NodeServer};
+use ractor_cluster::{
+    membership, NodeConnectionMode, NodeEventSubscription, NodeServer, SessionEnd,
+};
 
 /// Where each peer listens, in its own namespace.
 const PORT: u16 = 4697;
@@ -69,14 +71,15 @@ fn main() -> ExitCode {
 // ---------------------------------------------------------------------------------------------
 // The peer
 
-/// Counts the sessions that ended without being admitted (refused, among others).
+/// Counts the sessions this node refused because that run of their peer was downed.
 struct Refusals(Arc<AtomicU64>);
 
 impl NodeEventSubscription for Refusals {
     fn node_session_opened(&self, _: NodeServerSessionInformation) {}
     fn node_session_authenticated(&self, _: NodeServerSessionInformation) {}
-    fn node_session_disconnected(&self, ses: NodeServerSessionInformation) {
-        if ses.peer_name.is_none() {
+    fn node_session_disconnected(&self, _: NodeServerSessionInformation) {}
+    fn node_session_ended(&self, _: NodeServerSessionInformation, end: &SessionEnd) {
+        if end.to_string().contains("was downed") {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
     }

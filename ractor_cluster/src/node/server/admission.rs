@@ -14,7 +14,8 @@ pub(super) struct Admission {
     pub(super) peer: wire::NodeName,
     pub(super) incarnation: u64,
     pub(super) connection_key: [u8; 32],
-    pub(super) reply: RpcReplyPort<bool>,
+    /// `Err` says why the session may not continue.
+    pub(super) reply: RpcReplyPort<Result<(), String>>,
 }
 
 impl NodeServerState {
@@ -48,7 +49,9 @@ impl NodeServerState {
             reconciler.authenticated(&session, &peer.name);
         }
         let Some(is_server) = self.sessions.get(&session).map(|e| e.info.is_server) else {
-            let _ = admission.reply.send(false);
+            let _ = admission
+                .reply
+                .send(Err("the node server no longer knows the session".to_owned()));
             return;
         };
         if self.is_fenced(&peer.name, incarnation) {
@@ -56,7 +59,10 @@ impl NodeServerState {
             if let Some(entry) = self.sessions.get_mut(&session) {
                 entry.deliberate = true;
             }
-            let _ = admission.reply.send(false);
+            let _ = admission.reply.send(Err(format!(
+                "{} (incarnation {incarnation}) was downed: only a new run of it is admitted",
+                peer.name
+            )));
             return;
         }
         let same_peer = |entry: &SessionEntry| {
@@ -72,7 +78,10 @@ impl NodeServerState {
                 tracing::info!(peer = %peer.name, "refusing a second session to an already connected peer");
                 // Whoever waits on the refused session gets the one that stays.
                 self.move_waiters(session, rival_id, true);
-                let _ = admission.reply.send(false);
+                let _ = admission.reply.send(Err(format!(
+                    "already connected to {} through another session",
+                    peer.name
+                )));
                 return;
             };
             tracing::info!(peer = %peer.name, %reason, "a new session replaces the established one");
@@ -93,7 +102,9 @@ impl NodeServerState {
             return;
         }
         let Some(entry) = self.sessions.get_mut(&session) else {
-            let _ = admission.reply.send(false);
+            let _ = admission
+                .reply
+                .send(Err("the node server no longer knows the session".to_owned()));
             return;
         };
         entry.status = SessionStatus::Authenticated;
@@ -109,7 +120,7 @@ impl NodeServerState {
             &peer.connection_string,
         );
         self.notify(|s, i| s.node_session_authenticated(i), &session);
-        let _ = admission.reply.send(true);
+        let _ = admission.reply.send(Ok(()));
     }
 
     /// Moves the `connect_and_wait` callers of session `from` to session `to`, which stays in

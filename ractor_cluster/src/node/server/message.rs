@@ -124,7 +124,7 @@ impl std::fmt::Debug for NodeServerInternal {
 /// What sessions (and the client functions) tell the server.
 pub(crate) enum ServerEvent {
     /// A session authenticated its peer; may it continue? (It may not if another session to the
-    /// same peer wins the tie-break.)
+    /// same peer wins the tie-break, or if that run of the peer was downed; `Err` says which.)
     Admit {
         session: ActorId,
         peer: wire::NodeName,
@@ -132,7 +132,7 @@ pub(crate) enum ServerEvent {
         incarnation: u64,
         /// Names the connection alike on both nodes.
         connection_key: [u8; 32],
-        reply: RpcReplyPort<bool>,
+        reply: RpcReplyPort<Result<(), String>>,
     },
     /// A session finished the initial exchange on both sides.
     Ready(ActorId),

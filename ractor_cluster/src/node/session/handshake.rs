@@ -75,11 +75,8 @@ async fn admit(
         )
         .await;
     match admitted {
-        Ok(ractor::rpc::CallResult::Success(true)) => Ok(Box::new(Established { reader, auth })),
-        Ok(ractor::rpc::CallResult::Success(false)) => Err(SessionEnd::EndedHere(format!(
-            "already connected to {} through another session",
-            auth.peer.name
-        ))),
+        Ok(ractor::rpc::CallResult::Success(Ok(()))) => Ok(Box::new(Established { reader, auth })),
+        Ok(ractor::rpc::CallResult::Success(Err(reason))) => Err(SessionEnd::EndedHere(reason)),
         _ => Err(SessionEnd::EndedHere(
             "the node server did not answer".to_owned(),
         )),
