@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use ractor_cluster::downing::{Downing, DowningStrategy};
 use ractor_cluster::membership::{self, Member, MemberEvent, MemberStatus, MemberSubscription};
 use ractor_cluster::node::ReconnectPolicy;
 use tokio::sync::mpsc;
@@ -195,4 +196,86 @@ async fn a_node_that_stops_leaves_and_is_not_dialed_again() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(a.peer_names().await.is_empty());
     assert!(b.peer_names().await.is_empty());
+}
+
+#[tokio::test]
+async fn with_downing_a_silent_peer_is_unreachable_until_the_policy_downs_it() {
+    let stable_after = Duration::from_millis(1_000);
+    let options = || NodeOptions {
+        liveness: Some(FAST_LIVENESS),
+        reconnect: Some(ReconnectPolicy::disabled()),
+        downing: Some(Downing::new(DowningStrategy::KeepMajority).stable_after(stable_after)),
+        ..Default::default()
+    };
+    let mut a = start_node_with("downing-a", options()).await;
+    let mut b = start_node_with("downing-b", options()).await;
+    let link = linked(&mut a, &mut b).await;
+    let mut a_events = subscribe(&a).await;
+    let mut b_events = subscribe(&b).await;
+    next_about(&mut a_events, &b.name).await;
+    next_about(&mut b_events, &a.name).await;
+
+    // Cut: each is alone, one against one; the tie keeps the node with the lower id.
+    link.set(Fault::BlackHole);
+    let (low, high) = if a.id < b.id { (&a, &b) } else { (&b, &a) };
+    let (low_events, high_events) = if a.id < b.id {
+        (&mut a_events, &mut b_events)
+    } else {
+        (&mut b_events, &mut a_events)
+    };
+    let unreachable = next_about(low_events, &high.name).await;
+    assert_eq!(unreachable.member.status, MemberStatus::Unreachable);
+    let unreachable_at = tokio::time::Instant::now();
+    // The session ends after down_after (600 ms), but the peer stays unreachable until the view
+    // has been stable for `stable_after`: the next change is the verdict.
+    let down = next_about(low_events, &high.name).await;
+    assert_eq!(
+        (down.previous, down.member.status),
+        (Some(MemberStatus::Unreachable), MemberStatus::Down)
+    );
+    let waited = unreachable_at.elapsed();
+    assert!(
+        waited >= stable_after - Duration::from_millis(100),
+        "{waited:?}"
+    );
+    let reason = down.reason.unwrap_or_default();
+    assert!(reason.contains("keep-majority"), "{reason}");
+
+    // The other node learns it lost: its own member goes down, with the reason.
+    loop {
+        let own = next_about(high_events, &high.name).await;
+        if own.member.status == MemberStatus::Down {
+            let reason = own.reason.unwrap_or_default();
+            assert!(reason.contains("losing side"), "{reason}");
+            break;
+        }
+    }
+    let status = |members: Vec<Member>, name: &str| {
+        members
+            .into_iter()
+            .find(|m| m.name == name)
+            .map(|m| m.status)
+    };
+    assert_eq!(
+        status(members(low).await, &low.name),
+        Some(MemberStatus::Up)
+    );
+
+    // The link is back, and the two runs meet again: each refuses the run it downed.
+    link.set(Fault::Pass);
+    let again = ractor_cluster::client_connect_and_wait(
+        &low.server,
+        ("127.0.0.1", high.port),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(again.is_err(), "a downed run was admitted again");
+    assert_eq!(
+        status(members(low).await, &high.name),
+        Some(MemberStatus::Down)
+    );
+    assert_eq!(
+        status(members(high).await, &low.name),
+        Some(MemberStatus::Down)
+    );
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 use ractor::concurrency::JoinHandle;
 use ractor::{pg, Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::discovery::Discovery;
+use ractor_cluster::downing::Downing;
 use ractor_cluster::node::NodeServerSessionInformation;
 use ractor_cluster::node::ReconnectPolicy;
 use ractor_cluster::{
@@ -109,6 +110,8 @@ pub(crate) struct NodeOptions {
     pub(crate) listen_ip: Option<IpAddr>,
     /// Opts out of sealed frames (`NodeServer::with_plaintext_frames`).
     pub(crate) plaintext_frames: bool,
+    /// A downing policy, if any.
+    pub(crate) downing: Option<Downing>,
 }
 
 impl Default for NodeOptions {
@@ -128,6 +131,7 @@ impl Default for NodeOptions {
             discovery: None,
             listen_ip: None,
             plaintext_frames: false,
+            downing: None,
         }
     }
 }
@@ -198,6 +202,9 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     }
     if options.plaintext_frames {
         server = server.with_plaintext_frames();
+    }
+    if let Some(downing) = options.downing {
+        server = server.with_downing(downing);
     }
     let (server, handle) = Actor::spawn(None, server, ()).await.unwrap();
     let (tx, events) = mpsc::unbounded_channel();
