@@ -5,12 +5,14 @@ mod common;
 
 use std::time::Duration;
 
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+
 use ractor_cluster::downing::{Downing, DowningStrategy};
 use ractor_cluster::membership::{self, Member, MemberEvent, MemberStatus, MemberSubscription};
 use ractor_cluster::node::ReconnectPolicy;
 use tokio::sync::mpsc;
 
-use common::link::{linked, Fault};
+use common::link::{linked, linked_with_actor, Fault};
 use common::{
     connect_ready, start_node, start_node_with, within, Node, NodeOptions, FAST_LIVENESS,
 };
@@ -278,4 +280,74 @@ async fn with_downing_a_silent_peer_is_unreachable_until_the_policy_downs_it() {
         status(members(high).await, &low.name),
         Some(MemberStatus::Down)
     );
+}
+
+/// Reports how the actors it monitors end.
+struct Watcher;
+
+impl Actor for Watcher {
+    type Msg = ();
+    type State = mpsc::UnboundedSender<Option<String>>;
+    type Arguments = mpsc::UnboundedSender<Option<String>>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<()>,
+        ends: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(ends)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _: ActorRef<()>,
+        event: SupervisionEvent,
+        ends: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorTerminated(_, _, reason) = event {
+            let _ = ends.send(reason);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_verdict_closes_a_session_that_still_runs_and_its_proxies_stop_with_node_lost() {
+    // Decided long before the peer's silence would end the session on its own.
+    let down_after = Duration::from_millis(3_000);
+    let options = || NodeOptions {
+        liveness: Some((Duration::from_millis(100), down_after)),
+        reconnect: Some(ReconnectPolicy::disabled()),
+        downing: Some(
+            Downing::new(DowningStrategy::KeepMajority).stable_after(Duration::from_millis(300)),
+        ),
+        ..Default::default()
+    };
+    let mut a = start_node_with("verdict-a", options()).await;
+    let mut b = start_node_with("verdict-b", options()).await;
+    let (link, _actor, proxy) = linked_with_actor(&mut a, &mut b, "verdict-group").await;
+    let (ends_tx, mut ends) = mpsc::unbounded_channel();
+    let (watcher, _) = Actor::spawn(None, Watcher, ends_tx).await.unwrap();
+    watcher.get_cell().monitor(proxy.get_cell());
+
+    // Held, so neither session sees an error: only the verdict ends them. Whichever side stays,
+    // each node downs the other (one against one), and so closes its session.
+    link.set(Fault::Stall);
+    let cut = tokio::time::Instant::now();
+    let reason = within("the proxy to stop", ends.recv()).await.unwrap();
+    assert_eq!(reason.as_deref(), Some(ractor_cluster::node::NODE_LOST));
+    assert!(cut.elapsed() < down_after, "{:?}", cut.elapsed());
+    let b_seen_by_a = members(&a)
+        .await
+        .into_iter()
+        .find(|m| m.name == b.name)
+        .unwrap();
+    assert_eq!(b_seen_by_a.status, MemberStatus::Down);
+    within("the session to end", async {
+        while !a.peer_names().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    watcher.stop(None);
 }
