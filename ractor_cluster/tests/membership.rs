@@ -351,3 +351,39 @@ async fn a_verdict_closes_a_session_that_still_runs_and_its_proxies_stop_with_no
     .await;
     watcher.stop(None);
 }
+
+#[tokio::test]
+async fn with_downing_a_peer_back_before_the_verdict_is_never_down() {
+    let quick = ReconnectPolicy::default()
+        .with_initial_backoff(Duration::from_millis(10))
+        .with_max_backoff(Duration::from_millis(10));
+    let options = |reconnect| NodeOptions {
+        liveness: Some(FAST_LIVENESS),
+        reconnect: Some(reconnect),
+        downing: Some(
+            Downing::new(DowningStrategy::KeepMajority).stable_after(Duration::from_secs(5)),
+        ),
+        ..Default::default()
+    };
+    let mut a = start_node_with("blip-a", options(quick)).await;
+    let mut b = start_node_with("blip-b", options(ReconnectPolicy::disabled())).await;
+    let link = linked(&mut a, &mut b).await;
+    let mut events = subscribe(&a).await;
+    next_about(&mut events, &b.name).await;
+
+    // The connection breaks: without downing the peer would be down at once. With it, the peer
+    // is unreachable, with the reason, until a redials it (through the link, which carries new
+    // connections) and it is up again.
+    link.cut();
+    let lost = next_about(&mut events, &b.name).await;
+    assert_eq!(
+        (lost.previous, lost.member.status),
+        (Some(MemberStatus::Up), MemberStatus::Unreachable)
+    );
+    assert!(lost.reason.is_some());
+    let back = next_about(&mut events, &b.name).await;
+    assert_eq!(
+        (back.previous, back.member.status),
+        (Some(MemberStatus::Unreachable), MemberStatus::Up)
+    );
+}
