@@ -70,7 +70,9 @@ pub enum SessionEnd {
         /// What went wrong.
         reason: String,
         /// The two nodes cannot authenticate each other, however often they try (different
-        /// cookies, the same name, incompatible protocol versions): the peer is not dialed again.
+        /// cookies, the same name, incompatible protocol versions): a first connection is not
+        /// retried. A peer that this node is dialing again after losing it is still dialed again,
+        /// with the backoff: whoever answers at its address can send a refusal.
         authentication: bool,
     },
     /// Reading from or writing to the connection failed.

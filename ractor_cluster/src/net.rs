@@ -5,8 +5,10 @@
 //! ([`ClusterBidiStream`]). This module provides
 //!
 //! * the transports ([`NetworkStream`], [`ClusterBidiStream`], [`IncomingEncryptionMode`]),
-//! * the listener, whose accept loop hands out connections and runs each TLS handshake on its
-//!   own bounded task so that a peer that stalls its handshake delays no one (`listener`),
+//! * the listener, whose accept loop gives each connection a slot among those waiting to
+//!   authenticate, bounded in total and per source address (`pending`), then hands it out, running
+//!   each TLS handshake on its own task so that a peer that stalls its handshake delays no one
+//!   (`listener`),
 //! * dialing over TCP or TLS (`dial`),
 //! * the frame drivers: a reader that feeds the read half to `protocol::frame::FrameDecoder`,
 //!   which opens sealed records and splits frames (`frame_reader`), and a writer task that drains
@@ -27,6 +29,7 @@ mod dial;
 mod frame_reader;
 mod frame_writer;
 mod listener;
+mod pending;
 mod stream;
 
 pub use stream::{BoxRead, BoxWrite, ClusterBidiStream, IncomingEncryptionMode, NetworkStream};
@@ -40,7 +43,8 @@ pub(crate) use frame_writer::{
     spawn_writer_with_limit, Lane, WriterClosed, WriterExit, WriterHandle, WriterProbe,
     DEFAULT_OUTBOUND_LIMIT,
 };
-pub(crate) use listener::{AcceptOptions, Listener, ListenerHandle};
+pub(crate) use listener::{AcceptOptions, Accepted, Listener, ListenerHandle};
+pub(crate) use pending::PendingSlot;
 
 #[cfg(test)]
 mod tests;

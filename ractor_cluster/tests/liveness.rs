@@ -412,3 +412,68 @@ async fn connections_beyond_the_unauthenticated_cap_are_closed_at_once() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Whoever answers at a lost peer's address can refuse the handshake or send a bad proof: that
+/// must not stop the redials. Here an impostor with another cookie answers at the address for a
+/// while (each refusal is reported as an authentication failure), then the real peer is back
+/// there, and the node gets its session back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_during_a_redial_does_not_stop_the_redials() {
+    let patient = ReconnectPolicy::default()
+        .with_initial_backoff(Duration::from_millis(20))
+        .with_max_backoff(Duration::from_millis(200));
+    let mut a = start_node_with(
+        "refused-redial-a",
+        NodeOptions {
+            reconnect: Some(patient),
+            ..fast()
+        },
+    )
+    .await;
+    let mut b = start_node_with("refused-redial-b", fast()).await;
+    let mut impostor = start_node_with(
+        "refused-redial-impostor",
+        NodeOptions {
+            cookie: "another cookie".into(),
+            ..fast()
+        },
+    )
+    .await;
+    let link = linked(&mut a, &mut b).await;
+    let (ends_tx, mut ends) = tokio::sync::mpsc::unbounded_channel();
+    a.server
+        .cast(ractor_cluster::NodeServerMessage::SubscribeToEvents {
+            id: "ends".into(),
+            subscription: Box::new(common::SessionEnds(ends_tx)),
+        })
+        .unwrap();
+
+    // The address now leads to the impostor; the session through the link is cut.
+    link.retarget(impostor.port);
+    link.cut();
+    lost(&mut a, &b.name).await;
+    let mut refusals = 0;
+    while refusals < 3 {
+        let end = within("a redial to end", ends.recv()).await.unwrap();
+        if end.is_authentication_failure() {
+            refusals += 1;
+        }
+    }
+    // The impostor saw the redials, and admitted none.
+    impostor.wait_event(|e| *e == Event::Opened).await;
+    assert!(impostor.sessions().await.is_empty());
+
+    // The real peer answers there again: the redials find it.
+    link.retarget(b.port);
+    let back = Instant::now();
+    let ready = Event::Ready(b.name.clone());
+    a.wait_event(|e| *e == ready).await;
+    println!(
+        "session back {:?} after the address led to the peer again",
+        back.elapsed()
+    );
+    assert_eq!(a.peer_names().await, vec![b.name.clone()]);
+    a.stop().await;
+    b.stop().await;
+    impostor.stop().await;
+}

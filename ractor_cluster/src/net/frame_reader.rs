@@ -10,7 +10,7 @@ use std::io;
 use tokio::io::AsyncReadExt;
 
 use super::BoxRead;
-use crate::protocol::frame::{FrameDecoder, FrameError};
+use crate::protocol::frame::{FrameDecoder, FrameError, FRAME_HEADER_LEN, HANDSHAKE_MAX_FRAME};
 use crate::protocol::record::Opener;
 
 /// Splits the read half of a connection into frames.
@@ -43,6 +43,24 @@ impl FrameReader {
             // Every call names its limit; this one is never used.
             decoder: FrameDecoder::new(0),
         }
+    }
+
+    /// A reader for a connection whose peer has not authenticated yet: it reads at most one
+    /// handshake frame's worth at a time (`HANDSHAKE_MAX_FRAME` and its length prefix), so a
+    /// connection that has proven nothing makes the node hold no more than that, until
+    /// [`authenticated`](Self::authenticated) lets it read in large chunks.
+    pub(crate) fn unauthenticated(read: BoxRead) -> Self {
+        let mut reader = Self::new(read);
+        reader
+            .decoder
+            .set_read_chunk(HANDSHAKE_MAX_FRAME as usize + FRAME_HEADER_LEN);
+        reader
+    }
+
+    /// The peer has authenticated: read in large chunks from now on, so that many small frames
+    /// arrive per read.
+    pub(crate) fn authenticated(&mut self) {
+        self.decoder.set_read_chunk(usize::MAX);
     }
 
     /// From the next frame on, the stream is sealed: records are opened with `opener` before

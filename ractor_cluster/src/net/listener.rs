@@ -1,9 +1,12 @@
 //! Accepting connections from other nodes.
 //!
-//! The accept loop never waits on a peer. A plain TCP connection is handed out as soon as it is
-//! accepted; a TLS server handshake runs on its own task, bounded in time, and at most a fixed
-//! number of them are pending at once, so a peer that connects and then says nothing costs one
-//! slot for a bounded time and delays no one else.
+//! The accept loop never waits on a peer. Every connection it accepts first takes a slot among
+//! those waiting to authenticate ([`PendingGate`]: bounded in total and per source address) or is
+//! closed at once; the slot and its deadline (accept time + the handshake timeout, one deadline
+//! for TLS and authentication together) travel with the connection until it has authenticated.
+//! A plain TCP connection is then handed out at once; a TLS server handshake runs on its own task,
+//! bounded by that deadline. So a peer that connects and then says nothing costs one slot for a
+//! bounded time and delays no one else.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_native_tls::TlsAcceptor;
 
+use super::pending::{PendingGate, PendingSlot};
 use super::{IncomingEncryptionMode, NetworkStream};
 
 /// After an accept error that is not about one connection (out of file descriptors, out of
@@ -24,27 +28,43 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 pub(crate) struct AcceptOptions {
     /// Plain TCP, or TLS with this acceptor.
     pub(crate) encryption: IncomingEncryptionMode,
-    /// How long a peer has to complete its TLS handshake before the connection is dropped.
-    pub(crate) tls_handshake_timeout: Duration,
-    /// How many TLS handshakes may be pending at once; connections beyond it are closed at once
-    /// (logged), so that stalled peers cannot queue up without bound. At least 1.
-    pub(crate) max_pending_tls: usize,
+    /// How long a peer has, from the moment it is accepted, to complete its TLS handshake (if
+    /// any) and to authenticate.
+    pub(crate) handshake_timeout: Duration,
+    /// How many accepted connections may wait to authenticate at once, TLS handshakes included;
+    /// connections beyond it are closed at once (logged). At least 1.
+    pub(crate) max_pending: usize,
+    /// How many of them may come from one IP address. At least 1.
+    pub(crate) max_pending_per_address: usize,
 }
 
+/// Defaults for the tests of this layer; the node sets every field from its builder.
+#[cfg(test)]
 impl AcceptOptions {
-    /// The default time a peer has to complete its TLS handshake.
-    pub(crate) const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-    /// The default number of TLS handshakes pending at once.
-    pub(crate) const DEFAULT_MAX_PENDING_TLS: usize = 64;
+    /// The default time a peer has to complete its TLS handshake and authenticate.
+    pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default number of connections waiting to authenticate at once.
+    pub(crate) const DEFAULT_MAX_PENDING: usize = 64;
+    /// The default number of them from one address.
+    pub(crate) const DEFAULT_MAX_PENDING_PER_ADDRESS: usize = 32;
 
-    /// Options for `encryption`, with the default TLS limits.
+    /// Options for `encryption`, with the default limits.
     pub(crate) fn new(encryption: IncomingEncryptionMode) -> Self {
         Self {
             encryption,
-            tls_handshake_timeout: Self::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
-            max_pending_tls: Self::DEFAULT_MAX_PENDING_TLS,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            max_pending: Self::DEFAULT_MAX_PENDING,
+            max_pending_per_address: Self::DEFAULT_MAX_PENDING_PER_ADDRESS,
         }
     }
+}
+
+/// A connection ready for a session, with its place among those waiting to authenticate.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) stream: NetworkStream,
+    /// Given back once the peer has authenticated (or failed to); carries the deadline.
+    pub(crate) slot: PendingSlot,
 }
 
 /// A bound TCP listener, not yet accepting.
@@ -73,7 +93,7 @@ impl Listener {
     pub(crate) fn spawn(
         self,
         options: AcceptOptions,
-        on_stream: impl FnMut(NetworkStream) + Send + 'static,
+        on_stream: impl FnMut(Accepted) + Send + 'static,
     ) -> ListenerHandle {
         let local_addr = self.local_addr;
         let task = tokio::spawn(self.run(options, on_stream));
@@ -86,18 +106,15 @@ impl Listener {
     /// The accept loop. It never returns: it ends when the future is dropped, which also aborts
     /// the TLS handshakes still pending. `on_stream` is called from this future only, one
     /// connection at a time; it should hand the stream off (e.g. send it to an actor), not await.
-    pub(crate) async fn run(
-        self,
-        options: AcceptOptions,
-        mut on_stream: impl FnMut(NetworkStream),
-    ) {
+    pub(crate) async fn run(self, options: AcceptOptions, mut on_stream: impl FnMut(Accepted)) {
+        let gate = PendingGate::new(options.max_pending, options.max_pending_per_address);
         // Dropped with this future, which aborts every handshake still running.
-        let mut handshakes: JoinSet<Option<NetworkStream>> = JoinSet::new();
+        let mut handshakes: JoinSet<Option<Accepted>> = JoinSet::new();
         loop {
             tokio::select! {
                 Some(finished) = handshakes.join_next(), if !handshakes.is_empty() => {
                     match finished {
-                        Ok(Some(stream)) => on_stream(stream),
+                        Ok(Some(accepted)) => on_stream(accepted),
                         // The task logged why the handshake failed.
                         Ok(None) => {}
                         Err(err) => tracing::error!(%err, "TLS handshake task failed"),
@@ -105,8 +122,9 @@ impl Listener {
                 }
                 accepted = self.tcp.accept() => match accepted {
                     Ok((tcp, peer_addr)) => {
-                        if let Some(stream) = self.admit(tcp, peer_addr, &options, &mut handshakes) {
-                            on_stream(stream);
+                        let accepted = self.admit(tcp, peer_addr, &options, &gate, &mut handshakes);
+                        if let Some(accepted) = accepted {
+                            on_stream(accepted);
                         }
                     }
                     Err(err) => self.accept_failed(err).await,
@@ -115,14 +133,25 @@ impl Listener {
         }
     }
 
-    /// Prepares an accepted connection: ready at once in raw mode, or its TLS handshake started.
+    /// Prepares an accepted connection: gives it a slot among those waiting to authenticate (or
+    /// closes it), then hands it out at once in raw mode, or starts its TLS handshake.
     fn admit(
         &self,
         tcp: TcpStream,
         peer_addr: SocketAddr,
         options: &AcceptOptions,
-        handshakes: &mut JoinSet<Option<NetworkStream>>,
-    ) -> Option<NetworkStream> {
+        gate: &std::sync::Arc<PendingGate>,
+        handshakes: &mut JoinSet<Option<Accepted>>,
+    ) -> Option<Accepted> {
+        let deadline = tokio::time::Instant::now() + options.handshake_timeout;
+        let slot = match gate.try_enter(peer_addr.ip(), deadline) {
+            Ok(slot) => slot,
+            Err(full) => {
+                // Dropping the socket closes it before the peer can make the node hold anything.
+                tracing::warn!(%peer_addr, reason = %full, "closing an incoming connection");
+                return None;
+            }
+        };
         // Frames are batched by the writer task; Nagle's algorithm would only add latency.
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!(%peer_addr, %err, "dropping accepted connection: cannot set TCP_NODELAY");
@@ -136,26 +165,21 @@ impl Listener {
             }
         };
         match &options.encryption {
-            IncomingEncryptionMode::Raw => Some(NetworkStream::Raw {
-                peer_addr,
-                local_addr,
-                stream: tcp,
+            IncomingEncryptionMode::Raw => Some(Accepted {
+                stream: NetworkStream::Raw {
+                    peer_addr,
+                    local_addr,
+                    stream: tcp,
+                },
+                slot,
             }),
             IncomingEncryptionMode::Tls(acceptor) => {
-                if handshakes.len() >= options.max_pending_tls.max(1) {
-                    tracing::warn!(
-                        %peer_addr,
-                        pending = handshakes.len(),
-                        "closing connection: too many TLS handshakes pending"
-                    );
-                    return None;
-                }
                 handshakes.spawn(tls_handshake(
                     acceptor.clone(),
                     tcp,
                     peer_addr,
                     local_addr,
-                    options.tls_handshake_timeout,
+                    slot,
                 ));
                 None
             }
@@ -183,27 +207,30 @@ impl Listener {
     }
 }
 
-/// Runs a TLS server handshake, bounded by `timeout`. Failures are logged here, where the peer is
-/// known, and yield `None`.
+/// Runs a TLS server handshake, bounded by the slot's deadline. Failures are logged here, where
+/// the peer is known, and yield `None`.
 async fn tls_handshake(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     peer_addr: SocketAddr,
     local_addr: SocketAddr,
-    timeout: Duration,
-) -> Option<NetworkStream> {
-    match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-        Ok(Ok(stream)) => Some(NetworkStream::TlsServer {
-            peer_addr,
-            local_addr,
-            stream,
+    slot: PendingSlot,
+) -> Option<Accepted> {
+    match tokio::time::timeout_at(slot.deadline(), acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => Some(Accepted {
+            stream: NetworkStream::TlsServer {
+                peer_addr,
+                local_addr,
+                stream,
+            },
+            slot,
         }),
         Ok(Err(err)) => {
             tracing::warn!(%peer_addr, %err, "TLS handshake with an incoming peer failed");
             None
         }
         Err(_) => {
-            tracing::warn!(%peer_addr, ?timeout, "incoming peer did not complete its TLS handshake in time");
+            tracing::warn!(%peer_addr, "incoming peer did not complete its TLS handshake in time");
             None
         }
     }

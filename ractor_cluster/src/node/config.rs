@@ -43,6 +43,15 @@ pub const DEFAULT_DOWN_AFTER: Duration = Duration::from_secs(5);
 /// (64); see [`NodeServer::with_max_unauthenticated_connections`].
 pub const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS: usize = 64;
 
+/// Default number of accepted connections from one IP address that may be waiting to
+/// authenticate at once (32, half of [`DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS`]); see
+/// [`NodeServer::with_max_unauthenticated_per_address`].
+pub const DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS: usize = 32;
+
+/// Default number of authenticated sessions a node keeps at once (1,024); see
+/// [`NodeServer::with_max_sessions`].
+pub const DEFAULT_MAX_SESSIONS: usize = 1024;
+
 /// Default bound on the bytes of casts, calls and replies queued for one peer and not yet written
 /// (32 MiB); see [`NodeServer::with_max_outbound_queue`].
 pub const DEFAULT_MAX_OUTBOUND_QUEUE: usize = crate::net::DEFAULT_OUTBOUND_LIMIT;
@@ -109,6 +118,8 @@ pub struct NodeServer {
     pub(super) heartbeat_interval: Duration,
     pub(super) down_after: Duration,
     pub(super) max_unauthenticated_connections: usize,
+    pub(super) max_unauthenticated_per_address: usize,
+    pub(super) max_sessions: usize,
     pub(super) max_outbound_queue: usize,
     pub(super) max_unanswered_calls: usize,
     pub(super) reconnect: ReconnectPolicy,
@@ -138,6 +149,11 @@ impl std::fmt::Debug for NodeServer {
                 "max_unauthenticated_connections",
                 &self.max_unauthenticated_connections,
             )
+            .field(
+                "max_unauthenticated_per_address",
+                &self.max_unauthenticated_per_address,
+            )
+            .field("max_sessions", &self.max_sessions)
             .field("reconnect", &self.reconnect)
             .field("announce", &self.announce)
             .field("discovery", &self.discovery)
@@ -173,6 +189,8 @@ impl NodeServer {
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             down_after: DEFAULT_DOWN_AFTER,
             max_unauthenticated_connections: DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
+            max_unauthenticated_per_address: DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
             max_outbound_queue: DEFAULT_MAX_OUTBOUND_QUEUE,
             max_unanswered_calls: DEFAULT_MAX_UNANSWERED_CALLS,
             reconnect: ReconnectPolicy::default(),
@@ -267,10 +285,11 @@ impl NodeServer {
         self
     }
 
-    /// Sets how long a peer has, once its connection is handed to a session (after the TLS
-    /// handshake, in TLS mode), to authenticate (default [`DEFAULT_HANDSHAKE_TIMEOUT`], 10 s).
-    /// The TLS handshake of an incoming connection gets the same bound, on its own task: a peer
-    /// that stalls holds one connection slot for that long and delays no one.
+    /// Sets how long a peer has, from the moment its connection is accepted, to complete its TLS
+    /// handshake (in TLS mode) and the authentication handshake, both together (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`], 10 s). A connection still unauthenticated by then is closed
+    /// with a log line: a peer that stalls holds one connection slot for that long and delays no
+    /// one. The same bound applies to the handshake of a connection this node dialed.
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -305,10 +324,36 @@ impl NodeServer {
 
     /// Sets how many accepted connections may be waiting to authenticate at once (default
     /// [`DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS`], 64; at least 1), pending TLS handshakes
-    /// included. A connection beyond it is closed as soon as it is accepted, with a log line, so
-    /// that clients that connect and say nothing cannot pile up.
+    /// included. The accept loop counts them, before a connection reaches the node: one beyond it
+    /// is closed as soon as it is accepted, with a log line, so that clients that connect and say
+    /// nothing cannot pile up. A slot is given back when its connection authenticates, fails or
+    /// runs out of [handshake time](Self::with_handshake_timeout).
     pub fn with_max_unauthenticated_connections(mut self, max: usize) -> Self {
         self.max_unauthenticated_connections = max.max(1);
+        self
+    }
+
+    /// Sets how many of the connections waiting to authenticate may come from one IP address
+    /// (default [`DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS`], 32; at least 1). One beyond it is
+    /// closed as soon as it is accepted, with a log line. With the defaults, one address holding
+    /// idle connections takes at most half of the
+    /// [unauthenticated slots](Self::with_max_unauthenticated_connections), and peers from other
+    /// addresses still get in. Raise it when many nodes share one address (several nodes on one
+    /// host, or behind one NAT) and start at once.
+    pub fn with_max_unauthenticated_per_address(mut self, max: usize) -> Self {
+        self.max_unauthenticated_per_address = max.max(1);
+        self
+    }
+
+    /// Sets how many authenticated sessions this node keeps at once (default
+    /// [`DEFAULT_MAX_SESSIONS`], 1,024; at least 1): one per peer node. A peer that
+    /// authenticates when the node already has this many sessions is refused, with a log line and
+    /// a [`node_session_ended`](crate::node::NodeEventSubscription::node_session_ended) event, and
+    /// its connection is closed; a session that replaces one to the same peer does not count
+    /// twice. Each session holds a reader, a writer, a heartbeat task and the proxies of its
+    /// peer's actors, so this bounds what cookie holders can make a node hold by connecting.
+    pub fn with_max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = max.max(1);
         self
     }
 

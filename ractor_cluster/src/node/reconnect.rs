@@ -13,9 +13,14 @@ use crate::net::{dial_tcp, dial_tls, NetworkStream};
 /// [`client_connect_enc`](crate::client_connect_enc), their `_and_wait` forms, or a transitive
 /// dial) and that authenticated is *wanted*: if it ends for any reason but a deliberate one (this
 /// node's server stopping, [`disconnect`](super::disconnect), a session replaced by a newer one
-/// to the same peer) or an authentication failure, the node dials the same address again, waiting
-/// before each attempt, until a session with the peer is back or the peer is removed with
-/// [`disconnect`](super::disconnect).
+/// to the same peer), the node dials the same address again, waiting before each attempt, until
+/// a session with the peer is back or the peer is removed with
+/// [`disconnect`](super::disconnect). A redial whose handshake fails, even for want of
+/// authentication (a rejection, a bad proof: anyone answering at the address can send those),
+/// does not stop it: the next attempt follows with the backoff, and each failure is reported to
+/// event subscribers as a
+/// [`node_session_ended`](crate::node::NodeEventSubscription::node_session_ended). Only a first
+/// connection that fails to authenticate is not dialed again.
 ///
 /// The wait before attempt `n` (from 0) is `initial_backoff × multiplier^n`, capped at
 /// `max_backoff`, then scaled by a random factor between ½ and 1 (jitter), so that the nodes of a

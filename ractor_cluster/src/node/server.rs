@@ -24,7 +24,7 @@ use super::reconnect::{DialTarget, ReconnectPolicy};
 use super::references;
 use super::session::{EndSlot, NodeSession, NodeSessionState, SessionArgs};
 use crate::error::{ConnectError, SessionEnd};
-use crate::net::{AcceptOptions, ListenerHandle, NetworkStream};
+use crate::net::{AcceptOptions, Accepted, ListenerHandle, NetworkStream, PendingSlot};
 use crate::protocol::frame::frame_limit;
 use crate::protocol::identity::{node_id_of, Cookie};
 use crate::protocol::message as wire;
@@ -70,6 +70,40 @@ enum SessionStatus {
     Superseded,
 }
 
+/// Where a connection that is to get a session comes from.
+#[derive(Default)]
+struct Opening {
+    /// The peer opened the connection.
+    is_server: bool,
+    /// The peer this node meant to reach (a transitive dial or a redial).
+    dialed_peer: Option<String>,
+    /// How to dial the peer again.
+    target: Option<DialTarget>,
+    /// Waits for the session to be ready.
+    waiter: Option<Waiter>,
+    /// The connection's place among those waiting to authenticate, from the accept loop.
+    slot: Option<PendingSlot>,
+}
+
+impl Opening {
+    /// A connection this node dialed, to `dialed_peer` if it knows whom, at `target`.
+    fn dialed(dialed_peer: Option<String>, target: Option<DialTarget>) -> Self {
+        Self {
+            dialed_peer,
+            target,
+            ..Self::default()
+        }
+    }
+
+    /// A connection the user handed over.
+    fn handed_over(is_server: bool) -> Self {
+        Self {
+            is_server,
+            ..Self::default()
+        }
+    }
+}
+
 /// The state of a running [`NodeServer`].
 pub struct NodeServerState {
     listener: ListenerHandle,
@@ -84,6 +118,8 @@ pub struct NodeServerState {
     wanted: HashMap<String, Wanted>,
     reconnect: ReconnectPolicy,
     max_unauthenticated: usize,
+    /// The most authenticated sessions kept at once.
+    max_sessions: usize,
     /// Dials the nodes that discovery finds, when the node has a discovery source.
     reconciler: Option<Reconciler>,
     /// The members of the cluster as this node sees them.
@@ -117,20 +153,24 @@ impl NodeServerState {
         }
     }
 
-    /// Opens a session over `stream`. `dialed_peer` names the peer this node meant to reach (a
-    /// transitive dial or a redial), `target` says how to dial it again, `waiter` waits for the
-    /// session to be ready.
+    /// Opens a session over `stream`, which comes as `opening` says.
     async fn open_session(
         &mut self,
         myself: &ActorRef<NodeServerMessage>,
         stream: NetworkStream,
-        is_server: bool,
-        dialed_peer: Option<String>,
-        target: Option<DialTarget>,
-        waiter: Option<Waiter>,
+        opening: Opening,
     ) -> Option<ActorId> {
+        let Opening {
+            is_server,
+            dialed_peer,
+            target,
+            waiter,
+            slot,
+        } = opening;
         let peer_addr = stream.peer_label();
-        if is_server {
+        // Connections from the listener were counted by its accept loop (their slot); a stream the
+        // user hands over as incoming is counted here.
+        if is_server && slot.is_none() {
             let unauthenticated = self
                 .sessions
                 .values()
@@ -152,6 +192,7 @@ impl NodeServerState {
             server: myself.clone(),
             config: Arc::clone(&self.config),
             end: Arc::clone(&end),
+            slot,
         };
         match Actor::spawn_linked(None, NodeSession, args, myself.get_cell()).await {
             Ok((actor, _)) => {
@@ -229,14 +270,16 @@ impl Actor for NodeServer {
         let listener = self.bind().await?;
         let port = listener.local_addr().port();
         let server = myself.clone();
-        let mut accept_options = AcceptOptions::new(self.encryption_mode.clone());
-        accept_options.tls_handshake_timeout = self.handshake_timeout;
-        accept_options.max_pending_tls = self.max_unauthenticated_connections;
-        let handle = listener.spawn(accept_options, move |stream| {
-            let _ = server.cast(NodeServerMessage::ConnectionOpened {
-                stream: Box::new(stream),
-                is_server: true,
-            });
+        let accept_options = AcceptOptions {
+            encryption: self.encryption_mode.clone(),
+            handshake_timeout: self.handshake_timeout,
+            max_pending: self.max_unauthenticated_connections,
+            max_pending_per_address: self.max_unauthenticated_per_address,
+        };
+        let handle = listener.spawn(accept_options, move |accepted| {
+            let _ = server.cast(NodeServerMessage::internal(ServerEvent::Accepted(
+                Box::new(accepted),
+            )));
         });
         let config = NodeConfig {
             cookie: Cookie::new(&self.cookie),
@@ -289,6 +332,7 @@ impl Actor for NodeServer {
             wanted: HashMap::new(),
             reconnect: self.reconnect,
             max_unauthenticated: self.max_unauthenticated_connections,
+            max_sessions: self.max_sessions,
             reconciler,
             members,
             downing: self
@@ -334,13 +378,13 @@ impl Actor for NodeServer {
         match message {
             NodeServerMessage::ConnectionOpened { stream, is_server } => {
                 state
-                    .open_session(&myself, *stream, is_server, None, None, None)
+                    .open_session(&myself, *stream, Opening::handed_over(is_server))
                     .await;
             }
             NodeServerMessage::ConnectionOpenedExternal { stream, is_server } => {
                 let stream = NetworkStream::from_bidi(stream);
                 state
-                    .open_session(&myself, stream, is_server, None, None, None)
+                    .open_session(&myself, stream, Opening::handed_over(is_server))
                     .await;
             }
             NodeServerMessage::GetSessions(reply) => {
@@ -372,6 +416,15 @@ impl Actor for NodeServer {
                     connection_key,
                     reply,
                 }),
+                ServerEvent::Accepted(accepted) => {
+                    let Accepted { stream, slot } = *accepted;
+                    let opening = Opening {
+                        is_server: true,
+                        slot: Some(slot),
+                        ..Opening::default()
+                    };
+                    state.open_session(&myself, stream, opening).await;
+                }
                 ServerEvent::Ready(session) => state.on_ready(session),
                 ServerEvent::Dial(peers) => state.dial(&myself, peers),
                 ServerEvent::WhereIsNode { node, asker } => state.where_is_node(node, &asker),
@@ -407,7 +460,11 @@ impl Actor for NodeServer {
                     state.dialing.remove(&peer);
                     if let Some(stream) = stream {
                         state
-                            .open_session(&myself, stream, false, Some(peer), Some(target), None)
+                            .open_session(
+                                &myself,
+                                stream,
+                                Opening::dialed(Some(peer), Some(target)),
+                            )
                             .await;
                     }
                 }
@@ -416,9 +473,11 @@ impl Actor for NodeServer {
                     target,
                     waiter,
                 } => {
-                    state
-                        .open_session(&myself, stream, false, None, target, waiter)
-                        .await;
+                    let opening = Opening {
+                        waiter,
+                        ..Opening::dialed(None, target)
+                    };
+                    state.open_session(&myself, stream, opening).await;
                 }
                 ServerEvent::Disconnect { peer, reply } => {
                     let known = state.disconnect(&peer);

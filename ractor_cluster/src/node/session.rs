@@ -28,8 +28,8 @@ use super::server::message::NodeServerMessage;
 use super::spawn;
 use crate::call::{self, InFlightCalls};
 use crate::error::SessionEnd;
-use crate::net::NetworkStream;
 use crate::net::{spawn_writer_with_limit, WriterExit, WriterHandle};
+use crate::net::{NetworkStream, PendingSlot};
 use crate::protocol::message::{ControlMessage, FrameProtection, SessionMessage};
 use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
 use control::forget_proxy;
@@ -64,6 +64,9 @@ pub struct SessionArgs {
     pub(crate) config: Arc<NodeConfig>,
     /// Where the session leaves why it ended, for the server.
     pub(crate) end: Arc<EndSlot>,
+    /// An accepted connection's place among those waiting to authenticate, held until the peer
+    /// has authenticated.
+    pub(crate) slot: Option<PendingSlot>,
 }
 
 impl std::fmt::Debug for SessionArgs {
@@ -280,15 +283,16 @@ impl Actor for NodeSession {
         };
         let (read, write) = args.stream.split();
         let (writer, writer_task) = spawn_writer_with_limit(write, args.config.max_outbound_queue);
-        let handshake_task = tokio::spawn(handshake::handshake(
+        let handshake_task = tokio::spawn(handshake::handshake(handshake::HandshakeTask {
             read,
-            writer.clone(),
-            args.is_server,
+            writer: writer.clone(),
+            is_server: args.is_server,
             frames,
-            Arc::clone(&args.config),
-            args.server.clone(),
-            myself,
-        ));
+            config: Arc::clone(&args.config),
+            server: args.server.clone(),
+            session: myself,
+            slot: args.slot,
+        }));
         Ok(NodeSessionState {
             server: args.server,
             config: args.config,
@@ -389,6 +393,7 @@ impl Actor for NodeSession {
                         },
                     ));
                 }
+                SessionEvent::Probe => state.send_control(ControlMessage::Heartbeat),
                 SessionEvent::Close(reason) => {
                     state.send_control(ControlMessage::Disconnect {
                         reason: reason.clone(),

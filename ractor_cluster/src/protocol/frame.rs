@@ -237,6 +237,8 @@ pub(crate) struct FrameDecoder {
     opened: usize,
     limit: u32,
     opener: Option<Opener>,
+    /// The least room kept for the next read ([`READ_CHUNK`] unless set lower).
+    read_chunk: usize,
 }
 
 impl FrameDecoder {
@@ -248,7 +250,15 @@ impl FrameDecoder {
             opened: 0,
             limit,
             opener: None,
+            read_chunk: READ_CHUNK,
         }
+    }
+
+    /// Sets the least room kept for the next read (at most [`READ_CHUNK`]): small before the peer
+    /// is authenticated, so that a connection that has proven nothing holds no more than one
+    /// handshake frame's worth of buffer (PROTOCOL.md, "Limits").
+    pub(crate) fn set_read_chunk(&mut self, bytes: usize) {
+        self.read_chunk = bytes.clamp(FRAME_HEADER_LEN, READ_CHUNK);
     }
 
     /// The current limit.
@@ -403,6 +413,8 @@ impl FrameDecoder {
     }
 
     /// Drops consumed bytes and makes sure there is room to read what the next frame still needs.
+    /// The buffer shrinks back when it holds far more than that, as after a large frame or when
+    /// the read chunk grew.
     ///
     /// Called when the buffer does not hold a whole frame, so the pending plaintext is at most one
     /// frame's worth (less than a header, or part of a frame whose length passed the limit), and
@@ -412,7 +424,7 @@ impl FrameDecoder {
         let frame_len = self.bytes_wanted()?.saturating_add(self.pending().len());
         // Room for the rest of this frame, and at least a read chunk so small frames arrive many
         // per read. Never more: the frame's size has passed the limit check.
-        let mut wanted = frame_len.max(READ_CHUNK);
+        let mut wanted = frame_len.max(self.read_chunk);
         if self.opener.is_some() {
             // Sealed, the frame's bytes come in records: their headers and tags, and the record
             // that ends past the frame, take room too. Bounded by constants.

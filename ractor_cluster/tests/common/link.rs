@@ -6,6 +6,7 @@
 //! node A ──dial──► Link (127.0.0.1:link.port) ──dial──► node B (127.0.0.1:target)
 //! ```
 
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,6 +57,8 @@ pub(crate) struct Link {
     cuts: watch::Sender<u64>,
     /// The first bytes carried from the dialing node to the target node.
     carried: Arc<Mutex<Vec<u8>>>,
+    /// The port of 127.0.0.1 that new connections are carried to.
+    target: Arc<AtomicU16>,
     task: JoinHandle<()>,
 }
 
@@ -76,6 +79,8 @@ impl Link {
         let (cuts, cuts_rx) = watch::channel(0u64);
         let carried = Arc::new(Mutex::new(Vec::new()));
         let keep = Arc::clone(&carried);
+        let target = Arc::new(AtomicU16::new(target));
+        let to = Arc::clone(&target);
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             loop {
@@ -84,6 +89,7 @@ impl Link {
                         let Ok((near, _)) = accepted else { continue };
                         let faults = (fault_rx.clone(), fault_back_rx.clone());
                         let keep = Arc::clone(&keep);
+                        let target = to.load(Ordering::Relaxed);
                         connections.spawn(carry(near, target, faults, cuts_rx.clone(), keep));
                     }
                     Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -96,6 +102,7 @@ impl Link {
             fault_back,
             cuts,
             carried,
+            target,
             task,
         }
     }
@@ -115,6 +122,12 @@ impl Link {
     /// Applies `fault` to the bytes from the target node back to the dialing node only.
     pub(crate) fn set_back(&self, fault: Fault) {
         self.fault_back.send_replace(fault);
+    }
+
+    /// Carries the connections opened from now on to `127.0.0.1:target` (those open stay where
+    /// they are): another node now answers at the address the dialing node knows.
+    pub(crate) fn retarget(&self, target: u16) {
+        self.target.store(target, Ordering::Relaxed);
     }
 
     /// Closes every connection open now; later ones are carried as before.

@@ -100,6 +100,8 @@ pub(crate) struct NodeOptions {
     pub(crate) liveness: Option<(Duration, Duration)>,
     pub(crate) reconnect: Option<ReconnectPolicy>,
     pub(crate) max_unauthenticated: Option<usize>,
+    /// Bound on authenticated sessions, if not the default.
+    pub(crate) max_sessions: Option<usize>,
     /// Bound on the outbound queue per peer, if not the default.
     pub(crate) max_outbound: Option<usize>,
     /// Bound on a peer's unanswered calls, if not the default.
@@ -126,6 +128,7 @@ impl Default for NodeOptions {
             liveness: None,
             reconnect: None,
             max_unauthenticated: None,
+            max_sessions: None,
             max_outbound: None,
             max_unanswered_calls: None,
             discovery: None,
@@ -193,6 +196,9 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     }
     if let Some(max) = options.max_unauthenticated {
         server = server.with_max_unauthenticated_connections(max);
+    }
+    if let Some(max) = options.max_sessions {
+        server = server.with_max_sessions(max);
     }
     if let Some(max) = options.max_outbound {
         server = server.with_max_outbound_queue(max);
@@ -287,6 +293,23 @@ impl Node {
         self.server.stop(None);
         let handle = self.handle.take().unwrap();
         within("the node to stop", handle).await.unwrap();
+    }
+}
+
+/// Forwards every session end of a node to the test (subscribe it with
+/// `NodeServerMessage::SubscribeToEvents`).
+pub(crate) struct SessionEnds(pub(crate) mpsc::UnboundedSender<ractor_cluster::node::SessionEnd>);
+
+impl NodeEventSubscription for SessionEnds {
+    fn node_session_opened(&self, _: NodeServerSessionInformation) {}
+    fn node_session_disconnected(&self, _: NodeServerSessionInformation) {}
+    fn node_session_authenticated(&self, _: NodeServerSessionInformation) {}
+    fn node_session_ended(
+        &self,
+        _: NodeServerSessionInformation,
+        end: &ractor_cluster::node::SessionEnd,
+    ) {
+        let _ = self.0.send(end.clone());
     }
 }
 

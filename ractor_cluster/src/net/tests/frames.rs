@@ -32,7 +32,7 @@ async fn frames_cross_tcp_loopback_intact_and_in_order() {
 
     let (accepted_tx, mut accepted_rx) = mpsc::unbounded_channel();
     let _listening = listener.spawn(AcceptOptions::new(IncomingEncryptionMode::Raw), move |s| {
-        let _ = accepted_tx.send(s);
+        let _ = accepted_tx.send(s.stream);
     });
 
     let client = within(dial_tcp(addr)).await.unwrap();
@@ -272,4 +272,49 @@ async fn writer_reports_a_failed_write_and_refuses_more_frames() {
     assert!(matches!(exit, WriterExit::Failed(_)), "{exit:?}");
     assert!(writer.is_closed());
     assert!(writer.send(frame(b"too late")).is_err());
+}
+
+/// Until the peer has authenticated, the reader holds no more than one handshake frame's worth
+/// of buffer (PROTOCOL.md, "Limits"), whatever the peer sends; once authenticated, it reads in
+/// large chunks so that many small frames arrive per read.
+#[tokio::test]
+async fn an_unauthenticated_reader_keeps_a_handshake_sized_buffer() {
+    use crate::protocol::frame::{FRAME_HEADER_LEN, HANDSHAKE_MAX_FRAME, READ_CHUNK};
+    let (near, mut far) = tokio::io::duplex(256 * 1024);
+    let mut reader = FrameReader::unauthenticated(Box::new(near));
+    let handshake_bound = HANDSHAKE_MAX_FRAME as usize + FRAME_HEADER_LEN;
+    // A peer that has proven nothing sends a lot at once: small frames and a largest one.
+    let mut flood = Vec::new();
+    for i in 0..400 {
+        flood.extend_from_slice(&frame(&patterned_body(i, 100)));
+    }
+    flood.extend_from_slice(&frame(&patterned_body(7, HANDSHAKE_MAX_FRAME as usize)));
+    far.write_all(&flood).await.unwrap();
+    for i in 0..400 {
+        let body = within(reader.next_frame(HANDSHAKE_MAX_FRAME))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(body, patterned_body(i, 100).as_slice());
+        assert!(
+            reader.buffer_capacity() <= handshake_bound,
+            "an unauthenticated reader holds {} bytes",
+            reader.buffer_capacity()
+        );
+    }
+    let largest = within(reader.next_frame(HANDSHAKE_MAX_FRAME))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(largest.len(), HANDSHAKE_MAX_FRAME as usize);
+    assert!(reader.buffer_capacity() <= handshake_bound);
+
+    reader.authenticated();
+    far.write_all(&frame(b"after")).await.unwrap();
+    let body = within(reader.next_frame(16 * MIB as u32))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(body, b"after");
+    assert!(reader.buffer_capacity() >= READ_CHUNK);
 }

@@ -32,12 +32,14 @@ async fn tls_listener(
         .unwrap();
     let options = AcceptOptions {
         encryption: IncomingEncryptionMode::Tls(acceptor),
-        tls_handshake_timeout: handshake_timeout,
-        max_pending_tls: max_pending,
+        handshake_timeout,
+        max_pending,
+        max_pending_per_address: max_pending,
     };
     let (accepted_tx, accepted_rx) = mpsc::unbounded_channel();
-    let handle = listener.spawn(options, move |s| {
-        let _ = accepted_tx.send(s);
+    // The slot goes with the accepted connection's authentication, which these tests do not run.
+    let handle = listener.spawn(options, move |accepted| {
+        let _ = accepted_tx.send(accepted.stream);
     });
     (handle, accepted_rx)
 }

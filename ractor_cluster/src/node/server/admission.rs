@@ -1,10 +1,12 @@
 //! Admission: which session a node keeps when several connect it to the same peer, decided alike
-//! on both nodes without talking about it.
+//! on both nodes without talking about it; when a node claiming a connected peer's name may take
+//! its place; and how many peers a node keeps at once.
 
 use ractor::{ActorId, RpcReplyPort};
 
 use super::{NodeServerState, SessionEntry, SessionStatus};
 use crate::node::events::NodeName;
+use crate::node::session::message::{NodeSessionMessage, SessionEvent};
 use crate::protocol::identity::node_id_of;
 use crate::protocol::message as wire;
 
@@ -14,8 +16,19 @@ pub(super) struct Admission {
     pub(super) peer: wire::NodeName,
     pub(super) incarnation: u64,
     pub(super) connection_key: [u8; 32],
-    /// `Err` says why the session may not continue.
+    /// `Err` says why the session is refused.
     pub(super) reply: RpcReplyPort<Result<(), String>>,
+}
+
+/// What becomes of a new session to a peer that already has an established one.
+enum Rival {
+    /// The new session replaces the established one, for this reason.
+    Replaced(&'static str),
+    /// The established session stays; the new one is a duplicate.
+    Kept,
+    /// The new session claims a new run of the peer while the established one is alive: refused
+    /// until the old run is shown dead.
+    Alive,
 }
 
 impl NodeServerState {
@@ -24,14 +37,20 @@ impl NodeServerState {
     ///
     /// Only one session per peer name is kept, and both nodes must keep the same one without
     /// talking about it:
-    /// * a peer that comes back with a new incarnation has restarted: its new session replaces
-    ///   the old one, which may be stuck on a connection that died silently;
+    /// * a session that claims a new run (incarnation) of a peer whose session is established is
+    ///   refused for as long as that session lives: anyone with the cookie can claim any name, so
+    ///   a live session is not given up on a claim. The established session ends once the old run
+    ///   is shown dead: its connection closes or fails (the session sends a heartbeat at once, to
+    ///   find out), or it stays silent for `down_after`. The new run, redialing, then gets in;
     /// * when both nodes dialed each other at once, both keep the session whose *client* has the
     ///   smaller node name;
     /// * two connections in the same direction (the user dialed twice, or a reconnect races a
     ///   dying session): both keep the one with the smaller connection key, which the handshake
     ///   derives from both nonces. Keeping "the first one" would not do: each node may see a
     ///   different one first, and each would then close the one the other kept.
+    ///
+    /// A session with a peer that has none is refused when the node already keeps
+    /// `max_sessions` sessions.
     ///
     /// A session that replaces an established one waits until the loser has stopped with all
     /// its proxies: the proxies of both stand for the same remote actors under the same
@@ -73,23 +92,47 @@ impl NodeServerState {
         });
         if let Some((rival_id, rival)) = rival {
             let rival_id = *rival_id;
-            let Some(reason) = self.replaces(rival, is_server, peer, incarnation, &connection_key)
-            else {
-                tracing::info!(peer = %peer.name, "refusing a second session to an already connected peer");
-                // Whoever waits on the refused session gets the one that stays.
-                self.move_waiters(session, rival_id, true);
-                let _ = admission.reply.send(Err(format!(
-                    "already connected to {} through another session",
-                    peer.name
-                )));
-                return;
-            };
-            tracing::info!(peer = %peer.name, %reason, "a new session replaces the established one");
-            self.move_waiters(rival_id, session, true);
-            if let Some(rival) = self.sessions.get_mut(&rival_id) {
-                // Reported as disconnected once it has stopped; no longer listed meanwhile.
-                rival.status = SessionStatus::Superseded;
-                rival.info.actor.stop(Some(reason.into()));
+            match self.replaces(rival, is_server, incarnation, &connection_key, &peer.name) {
+                Rival::Kept => {
+                    tracing::info!(peer = %peer.name, "refusing a second session to an already connected peer");
+                    // Whoever waits on the refused session gets the one that stays.
+                    self.move_waiters(session, rival_id, true);
+                    let _ = admission.reply.send(Err(format!(
+                        "already connected to {} through another session",
+                        peer.name
+                    )));
+                    return;
+                }
+                Rival::Alive => {
+                    let refusal = format!(
+                        "refused: a node claims to be a new run of {}, whose session here is \
+                         alive; it may take its place once that session ends",
+                        peer.name
+                    );
+                    tracing::warn!(
+                        peer = %peer.name,
+                        established = rival.incarnation,
+                        claimed = incarnation,
+                        "{refusal}"
+                    );
+                    // If the old run's connection is dead, writing to it fails at once: the
+                    // session then ends and the new run gets in on its next attempt.
+                    let _ = rival
+                        .info
+                        .actor
+                        .cast(NodeSessionMessage::internal(SessionEvent::Probe));
+                    let _ = admission.reply.send(Err(refusal));
+                    return;
+                }
+                Rival::Replaced(reason) => {
+                    tracing::info!(peer = %peer.name, %reason, "a new session replaces the established one");
+                    self.move_waiters(rival_id, session, true);
+                    if let Some(rival) = self.sessions.get_mut(&rival_id) {
+                        // Reported as disconnected once it has stopped; no longer listed meanwhile.
+                        rival.status = SessionStatus::Superseded;
+                        rival.info.actor.stop(Some(reason.into()));
+                    }
+                }
             }
         }
         let superseded_alive = self
@@ -99,6 +142,20 @@ impl NodeServerState {
         if superseded_alive {
             // Decided again when a session ends (see `retry_deferred_admissions`).
             self.deferred.push(admission);
+            return;
+        }
+        let established = self
+            .sessions
+            .values()
+            .filter(|entry| entry.status == SessionStatus::Authenticated)
+            .count();
+        if established >= self.max_sessions {
+            let refusal = format!(
+                "refused: this node already keeps {established} sessions, its maximum \
+                 (NodeServer::with_max_sessions)"
+            );
+            tracing::warn!(peer = %peer.name, "{refusal}");
+            let _ = admission.reply.send(Err(refusal));
             return;
         }
         let Some(entry) = self.sessions.get_mut(&session) else {
@@ -144,31 +201,36 @@ impl NodeServerState {
         }
     }
 
-    /// Why a new session to `peer` should replace the established `rival` (see
-    /// [`admit`](Self::admit)), or `None` if the rival stays and the new session is refused.
+    /// What becomes of the established session `rival` when a new session to the same peer,
+    /// whose client is `peer_name` or this node, asks to be kept (see [`admit`](Self::admit)).
     fn replaces(
         &self,
         rival: &SessionEntry,
         is_server: bool,
-        peer: &wire::NodeName,
         incarnation: u64,
         connection_key: &[u8; 32],
-    ) -> Option<&'static str> {
+        peer_name: &str,
+    ) -> Rival {
         let client_of = |is_server: bool| {
             if is_server {
-                peer.name.as_str()
+                peer_name
             } else {
                 self.config.local.name.as_str()
             }
         };
         if rival.incarnation != incarnation {
-            Some("the peer restarted")
+            // Established sessions are alive: one that is shown dead has ended, and is no rival.
+            Rival::Alive
         } else if rival.info.is_server != is_server {
-            (client_of(is_server) < client_of(rival.info.is_server))
-                .then_some("superseded by a simultaneous connection")
+            if client_of(is_server) < client_of(rival.info.is_server) {
+                Rival::Replaced("superseded by a simultaneous connection")
+            } else {
+                Rival::Kept
+            }
+        } else if *connection_key < rival.connection_key {
+            Rival::Replaced("superseded by another connection in the same direction")
         } else {
-            (*connection_key < rival.connection_key)
-                .then_some("superseded by another connection in the same direction")
+            Rival::Kept
         }
     }
 

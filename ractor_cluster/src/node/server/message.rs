@@ -98,6 +98,7 @@ pub struct NodeServerInternal(pub(crate) ServerEvent);
 impl std::fmt::Debug for NodeServerInternal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.0 {
+            ServerEvent::Accepted(_) => "Accepted",
             ServerEvent::Admit { .. } => "Admit",
             ServerEvent::Ready(_) => "Ready",
             ServerEvent::Dial(_) => "Dial",
@@ -134,6 +135,9 @@ pub(crate) enum ServerEvent {
         connection_key: [u8; 32],
         reply: RpcReplyPort<Result<(), String>>,
     },
+    /// The listener accepted a connection (and its TLS handshake, in TLS mode), which holds a
+    /// slot among those waiting to authenticate.
+    Accepted(Box<crate::net::Accepted>),
     /// A session finished the initial exchange on both sides.
     Ready(ActorId),
     /// A peer told a session about nodes it is connected to (transitive mode).

@@ -272,7 +272,7 @@ impl NodeServerState {
                 target.not_before =
                     Instant::now() + backoff.backoff(target.attempts, rand::random());
                 let session = self
-                    .open_session(myself, stream, false, None, None, None)
+                    .open_session(myself, stream, super::Opening::dialed(None, None))
                     .await;
                 if let Some(target) = self
                     .reconciler

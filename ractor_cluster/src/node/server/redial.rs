@@ -7,7 +7,7 @@ use ractor::ActorRef;
 use super::message::NodeServerMessage;
 use super::message::ServerEvent;
 use super::transitive::TRANSITIVE_DIAL_TIMEOUT;
-use super::{NodeServerState, SessionEntry, SessionStatus};
+use super::{NodeServerState, Opening, SessionEntry, SessionStatus};
 use crate::error::{ConnectError, SessionEnd};
 use crate::net::NetworkStream;
 use crate::node::reconnect::DialTarget;
@@ -54,7 +54,8 @@ impl NodeServerState {
     }
 
     /// A session ended: answers its waiters, and dials its peer again if it is wanted and was not
-    /// left on purpose.
+    /// left on purpose, even if the handshake failed (a first connection that fails to
+    /// authenticate never made its peer wanted).
     pub(super) fn session_ended(
         &mut self,
         myself: &ActorRef<NodeServerMessage>,
@@ -80,11 +81,13 @@ impl NodeServerState {
         let Some(peer) = info.peer_name.map(|n| n.name).or(dialed_peer) else {
             return;
         };
-        if authentication_failed {
-            if self.wanted.remove(&peer).is_some() {
-                tracing::warn!(%peer, "not dialing the peer again: authentication failed");
-            }
-        } else if !deliberate {
+        if authentication_failed && self.wanted.contains_key(&peer) {
+            // Whoever answers at the peer's address can refuse a handshake or send a bad proof:
+            // that says nothing about the peer, so it is dialed again all the same, with the
+            // backoff. Subscribers have the failure in `node_session_ended`.
+            tracing::warn!(%peer, %end, "authentication failed while dialing a lost peer again; trying again after the backoff");
+        }
+        if !deliberate {
             self.redial(myself, &peer);
         }
     }
@@ -141,7 +144,7 @@ impl NodeServerState {
         let target = wanted.target.clone();
         match stream {
             Some(stream) => {
-                self.open_session(myself, stream, false, Some(peer), Some(target), None)
+                self.open_session(myself, stream, Opening::dialed(Some(peer), Some(target)))
                     .await;
             }
             None => self.redial(myself, &peer),

@@ -9,7 +9,7 @@ use ractor::ActorRef;
 
 use super::message::{Established, NodeSessionMessage, SessionEvent};
 use crate::error::SessionEnd;
-use crate::net::{BoxRead, FrameReader, WriterHandle};
+use crate::net::{BoxRead, FrameReader, PendingSlot, WriterHandle};
 use crate::node::config::NodeConfig;
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
 use crate::protocol::frame::HANDSHAKE_MAX_FRAME;
@@ -20,19 +20,42 @@ use crate::protocol::handshake::{
 use crate::protocol::message::{FrameProtection, Rejection};
 use crate::protocol::record::{Opener, Sealer};
 
+/// What the handshake task needs.
+pub(super) struct HandshakeTask {
+    pub(super) read: BoxRead,
+    pub(super) writer: WriterHandle,
+    pub(super) is_server: bool,
+    pub(super) frames: FrameProtection,
+    pub(super) config: Arc<NodeConfig>,
+    pub(super) server: ActorRef<NodeServerMessage>,
+    pub(super) session: ActorRef<NodeSessionMessage>,
+    /// An accepted connection's place among those waiting to authenticate.
+    pub(super) slot: Option<PendingSlot>,
+}
+
 /// Runs the handshake over `read` and the writer, then asks the server whether to keep the
 /// session; reports the outcome to the session, which ends with the [`SessionEnd`] if it failed.
-pub(super) async fn handshake(
-    read: BoxRead,
-    writer: WriterHandle,
-    is_server: bool,
-    frames: FrameProtection,
-    config: Arc<NodeConfig>,
-    server: ActorRef<NodeServerMessage>,
-    session: ActorRef<NodeSessionMessage>,
-) {
-    let outcome = match tokio::time::timeout(
-        config.handshake_timeout,
+///
+/// An accepted connection comes with its `slot` among those waiting to authenticate: its deadline
+/// (counted from the accept, TLS included) bounds the handshake, and it is given back when the
+/// handshake is over, whatever the outcome. A dialed connection gets the configured timeout.
+pub(super) async fn handshake(task: HandshakeTask) {
+    let HandshakeTask {
+        read,
+        writer,
+        is_server,
+        frames,
+        config,
+        server,
+        session,
+        slot,
+    } = task;
+    let deadline = slot.as_ref().map_or_else(
+        || tokio::time::Instant::now() + config.handshake_timeout,
+        PendingSlot::deadline,
+    );
+    let outcome = match tokio::time::timeout_at(
+        deadline,
         authenticate(read, &writer, is_server, frames, &config),
     )
     .await
@@ -40,11 +63,14 @@ pub(super) async fn handshake(
         Ok(Ok((reader, auth))) => admit(&server, &session, reader, auth).await,
         Ok(Err(failure)) => Err(failure.into()),
         Err(_) => Err(HandshakeFailure::from(format!(
-            "the handshake did not complete within {:?}",
+            "the handshake did not complete within {:?} of the connection",
             config.handshake_timeout
         ))
         .into()),
     };
+    // The peer authenticated (and was admitted or refused) or failed: either way its connection no
+    // longer waits to authenticate.
+    drop(slot);
     drop(writer);
     let _ = session.cast(NodeSessionMessage::internal(SessionEvent::HandshakeDone(
         outcome,
@@ -177,7 +203,7 @@ async fn authenticate(
                 .map_err(|err| err.to_string())?,
         )
     };
-    let mut reader = FrameReader::new(read);
+    let mut reader = FrameReader::unauthenticated(read);
     loop {
         if !out.is_empty() {
             writer
@@ -197,6 +223,7 @@ async fn authenticate(
         match progress {
             Ok(HandshakeProgress::Continue) => {}
             Ok(HandshakeProgress::Done(auth)) => {
+                reader.authenticated();
                 if let Some(keys) = &auth.keys {
                     // PROTOCOL.md rule R1: each direction is sealed from the first byte after
                     // its last handshake frame (the server's proof was queued just above).

@@ -58,6 +58,7 @@ impl std::fmt::Debug for NodeSessionInternal {
             SessionEvent::AskWhereIs(_) => "AskWhereIs",
             SessionEvent::Leave(_) => "Leave",
             SessionEvent::Reachable(_) => "Reachable",
+            SessionEvent::Probe => "Probe",
         })
     }
 }
@@ -90,6 +91,9 @@ pub(crate) enum SessionEvent {
     /// The liveness task saw the peer fall silent for half of `down_after` (`false`), or heard
     /// from it again (`true`).
     Reachable(bool),
+    /// Another node claims to be a new run of this session's peer: send a heartbeat now, so that
+    /// a connection that died without a word fails (and the session ends) at once.
+    Probe,
 }
 
 /// What the handshake task hands over.
