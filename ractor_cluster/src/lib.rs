@@ -53,7 +53,9 @@
 //! # Supervision tree
 //!
 //! ```text
-//! NodeServer ─┬─ accept loop (a task; TLS handshakes on tasks of their own, bounded in time)
+//! NodeServer ─┬─ accept loop (a task: a slot per connection waiting to authenticate, bounded
+//!             │  in total and per address; TLS handshakes on tasks of their own; one deadline
+//!             │  from the accept covers TLS and authentication)
 //!             ├─ redial tasks (one per lost peer this node had dialed)
 //!             ├─ discovery task (with a discovery source: asks it once per interval; the
 //!             │  server dials each address found that it has no session with)

@@ -38,7 +38,8 @@ const GROUP_ENV: &str = "RACTOR_CLUSTER_TEST_GROUP";
 const MODE_ENV: &str = "RACTOR_CLUSTER_TEST_MODE";
 /// The port the peer listens on (a free one if unset).
 const PORT_ENV: &str = "RACTOR_CLUSTER_TEST_PORT";
-/// Set: the peer uses [`FAST_HEARTBEAT`] and [`FAST_DOWN_AFTER`].
+/// Set: the peer uses [`FAST_HEARTBEAT`] and [`FAST_DOWN_AFTER`], and redials at most
+/// [`FAST_MAX_BACKOFF`] apart.
 const FAST_ENV: &str = "RACTOR_CLUSTER_TEST_FAST";
 /// How many times `a_frozen_peer_is_declared_down_within_the_bound` freezes its peer (default 3).
 const TRIALS_ENV: &str = "RACTOR_CLUSTER_DOWN_TRIALS";
@@ -46,6 +47,7 @@ const TRIALS_ENV: &str = "RACTOR_CLUSTER_DOWN_TRIALS";
 /// Liveness settings of the failure-detection tests: short, so the suite stays fast.
 const FAST_HEARTBEAT: Duration = Duration::from_millis(500);
 const FAST_DOWN_AFTER: Duration = Duration::from_millis(1500);
+const FAST_MAX_BACKOFF: Duration = Duration::from_millis(200);
 
 // ---------------------------------------------------------------------------------------------
 // The runner
@@ -58,7 +60,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     transitive_nodes_connect_to_the_peers_of_their_peers,
     isolated_nodes_connect_only_where_told,
     a_frame_over_the_limit_ends_that_session_only,
-    a_restarted_peer_replaces_its_silent_predecessor,
+    a_new_run_of_a_live_peer_is_refused_until_the_old_run_is_shown_dead,
     a_frozen_peer_is_declared_down_within_the_bound,
     a_restarted_peer_is_dialed_again_and_gets_nothing_meant_for_its_previous_run,
 ];
@@ -80,13 +82,16 @@ async fn peer_main(name: &str) {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    let liveness = std::env::var_os(FAST_ENV).map(|_| (FAST_HEARTBEAT, FAST_DOWN_AFTER));
+    let fast = std::env::var_os(FAST_ENV).is_some();
     let node = start_node_with(
         name,
         NodeOptions {
             mode,
             port,
-            liveness,
+            liveness: fast.then_some((FAST_HEARTBEAT, FAST_DOWN_AFTER)),
+            reconnect: fast.then(|| {
+                ractor_cluster::node::ReconnectPolicy::default().with_max_backoff(FAST_MAX_BACKOFF)
+            }),
             ..NodeOptions::default()
         },
     )
@@ -328,29 +333,69 @@ async fn a_peer_whose_server_stops_ends_its_session_and_fails_the_pending_call()
     a.stop().await;
 }
 
-/// A peer that froze (its connection open, silent) is replaced when it comes back as a new run
-/// of the same node: the restart is told apart by its incarnation, and the new session does not
-/// have to wait for the old one to time out.
-async fn a_restarted_peer_replaces_its_silent_predecessor() {
+/// A node that claims the name of a connected peer with a new incarnation (a restart, or anyone
+/// with the cookie) is refused while the peer's session lives: the session and its proxies stay,
+/// and each refusal is reported with its reason. Once the old run is shown dead (here it froze,
+/// and its session is declared down after `down_after` of silence), the new run, redialing, takes
+/// its place within `down_after` and a redial's backoff.
+async fn a_new_run_of_a_live_peer_is_refused_until_the_old_run_is_shown_dead() {
     if cfg!(not(unix)) {
         // Freezing a process takes SIGSTOP.
         return;
     }
     let group = "restart-group";
-    let mut a = start_node_with("restart-a", parent_options(NodeConnectionMode::Isolated)).await;
-    let mut old = spawn_peer("restart-peer", group, NodeConnectionMode::Isolated).await;
+    let mut a = start_node_with(
+        "restart-a",
+        NodeOptions {
+            liveness: Some((FAST_HEARTBEAT, FAST_DOWN_AFTER)),
+            ..parent_options(NodeConnectionMode::Isolated)
+        },
+    )
+    .await;
+    let (ends_tx, mut ends) = tokio::sync::mpsc::unbounded_channel();
+    a.server
+        .cast(ractor_cluster::NodeServerMessage::SubscribeToEvents {
+            id: "ends".into(),
+            subscription: Box::new(common::SessionEnds(ends_tx)),
+        })
+        .unwrap();
+    let fast = [(FAST_ENV, "1".to_owned())];
+    let mut old = spawn_peer_with("restart-peer", group, NodeConnectionMode::Isolated, &fast).await;
     old.ok(&format!("connect {}", a.port)).await;
     let ready = Event::Ready(old.name.clone());
     a.wait_event(|e| *e == ready).await;
     let old_proxy = remote_actor_of(group, old.id).await;
-    old.freeze();
 
-    let mut new = spawn_peer("restart-peer", group, NodeConnectionMode::Isolated).await;
+    let mut new = spawn_peer_with("restart-peer", group, NodeConnectionMode::Isolated, &fast).await;
     assert_eq!(new.id, old.id, "the same name gives the same node id");
     new.ok(&format!("connect {}", a.port)).await;
+    // Refused, again and again as the new run redials, while the old run is alive.
+    let mut refusals = 0;
+    while refusals < 3 {
+        let end = within("a refusal", ends.recv()).await.unwrap();
+        let text = end.to_string();
+        assert!(text.contains("new run"), "unexpected session end: {text}");
+        refusals += 1;
+    }
+    assert_eq!(a.peer_names().await, vec![old.name.clone()]);
+    assert_eq!(
+        ractor::call_t!(old_proxy, TestMessage::Double, 5_000, 4).unwrap(),
+        8,
+        "the old run's session and proxies stay"
+    );
+
+    old.freeze();
+    let frozen = tokio::time::Instant::now();
     let gone = Event::Disconnected(Some(old.name.clone()));
     a.wait_event(|e| *e == gone).await;
     a.wait_event(|e| *e == ready).await;
+    let took = frozen.elapsed();
+    println!("the new run got in {took:?} after the old one froze");
+    // Silence of down_after (plus at most an eighth of it to notice), then the new run's next
+    // redial (at most FAST_MAX_BACKOFF later), plus teardown and scheduling.
+    let latest =
+        FAST_DOWN_AFTER + FAST_DOWN_AFTER / 8 + FAST_MAX_BACKOFF + Duration::from_millis(500);
+    assert!(took < latest, "the new run got in after {took:?}");
     new.wait_for_peers(&[&a.name]).await;
     assert_eq!(a.peer_names().await, vec![new.name.clone()]);
     common::eventually("the old proxy to stop", || {
