@@ -106,14 +106,18 @@ pub struct NodeInfo {
 pub enum MemberStatus {
     /// Connected: a session with it runs (or, for the local node, it runs).
     Up,
-    /// Connected, but silent for longer than half of `down_after`: not yet declared down.
+    /// Connected, but silent for longer than half of `down_after`: not yet declared down. With a
+    /// [downing policy](crate::downing), also a peer whose session ended without a word, until
+    /// it is back or the policy downs it.
     Unreachable,
     /// Said it is leaving the cluster (or, for the local node, is leaving it).
     Leaving,
     /// Left the cluster on purpose: it said so before its sessions closed. Not dialed again.
     Left,
     /// Not connected any more, and it did not say it was leaving: its session failed (it was
-    /// silent for `down_after`, its connection broke) or was closed by this node's user.
+    /// silent for `down_after`, its connection broke) or was closed by this node's user. With a
+    /// [downing policy](crate::downing), a failed peer is down only once the policy downed it;
+    /// and this node's own member is down when the policy found it on the losing side.
     Down,
 }
 

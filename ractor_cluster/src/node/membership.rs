@@ -4,7 +4,9 @@
 //! A node keeps one [`Member`] per node name: itself, and each peer from the moment a session with
 //! it is admitted. A member is [`Up`](MemberStatus::Up) while a session with it runs, and
 //! [`Down`](MemberStatus::Down) once that session has ended for any reason but the member's own
-//! leave; it is up again, with its new incarnation if it restarted, when a session is back. Down
+//! leave (with a [downing policy](crate::downing): once the policy downs it, and
+//! [`Unreachable`](MemberStatus::Unreachable) until then); it is up again, with its new incarnation
+//! if it restarted, when a session is back (a run that was downed is not admitted again). Down
 //! and left members stay in the view (at most [`MAX_FORMER_MEMBERS`] of them, the oldest
 //! forgotten first), so that an application can tell a node that went from one it never saw.
 //!
