@@ -41,6 +41,8 @@ const PORT_ENV: &str = "RACTOR_CLUSTER_TEST_PORT";
 /// Set: the peer uses [`FAST_HEARTBEAT`] and [`FAST_DOWN_AFTER`], and redials at most
 /// [`FAST_MAX_BACKOFF`] apart.
 const FAST_ENV: &str = "RACTOR_CLUSTER_TEST_FAST";
+/// Set: the peer uses [`PATIENT_LIVENESS`] and redials at most [`FAST_MAX_BACKOFF`] apart.
+const PATIENT_ENV: &str = "RACTOR_CLUSTER_TEST_PATIENT";
 /// How many times `a_frozen_peer_is_declared_down_within_the_bound` freezes its peer (default 3).
 const TRIALS_ENV: &str = "RACTOR_CLUSTER_DOWN_TRIALS";
 
@@ -48,6 +50,11 @@ const TRIALS_ENV: &str = "RACTOR_CLUSTER_DOWN_TRIALS";
 const FAST_HEARTBEAT: Duration = Duration::from_millis(500);
 const FAST_DOWN_AFTER: Duration = Duration::from_millis(1500);
 const FAST_MAX_BACKOFF: Duration = Duration::from_millis(200);
+/// Liveness settings of a test in which only a probe can show a connection dead: a peer is
+/// declared down after a minute of silence, and the parent's heartbeats are half a minute apart.
+const PATIENT_LIVENESS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+const PATIENT_PARENT_LIVENESS: (Duration, Duration) =
+    (Duration::from_secs(30), Duration::from_secs(60));
 
 // ---------------------------------------------------------------------------------------------
 // The runner
@@ -61,6 +68,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     isolated_nodes_connect_only_where_told,
     a_frame_over_the_limit_ends_that_session_only,
     a_new_run_of_a_live_peer_is_refused_until_the_old_run_is_shown_dead,
+    a_new_run_gets_in_once_a_probe_shows_the_old_connection_dead,
     a_frozen_peer_is_declared_down_within_the_bound,
     a_restarted_peer_is_dialed_again_and_gets_nothing_meant_for_its_previous_run,
 ];
@@ -83,13 +91,18 @@ async fn peer_main(name: &str) {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     let fast = std::env::var_os(FAST_ENV).is_some();
+    let patient = std::env::var_os(PATIENT_ENV).is_some();
     let node = start_node_with(
         name,
         NodeOptions {
             mode,
             port,
-            liveness: fast.then_some((FAST_HEARTBEAT, FAST_DOWN_AFTER)),
-            reconnect: fast.then(|| {
+            liveness: if patient {
+                Some(PATIENT_LIVENESS)
+            } else {
+                fast.then_some((FAST_HEARTBEAT, FAST_DOWN_AFTER))
+            },
+            reconnect: (fast || patient).then(|| {
                 ractor_cluster::node::ReconnectPolicy::default().with_max_backoff(FAST_MAX_BACKOFF)
             }),
             ..NodeOptions::default()
@@ -409,6 +422,57 @@ async fn a_new_run_of_a_live_peer_is_refused_until_the_old_run_is_shown_dead() {
         12
     );
     old.kill().await;
+    new.finish().await;
+    a.stop().await;
+}
+
+/// The old run's connection died without a word: nothing it sends arrives, and its path answers
+/// the first byte written on it by closing it, as a peer whose machine restarted answers with a
+/// reset. When a new run claims the name, the node refuses it and sends a heartbeat on the old
+/// session at once; that write ends the old session, long before its `down_after` (a minute) or
+/// its next regular heartbeat (half a minute), and the new run, redialing, gets in.
+async fn a_new_run_gets_in_once_a_probe_shows_the_old_connection_dead() {
+    let group = "probe-group";
+    let mut a = start_node_with(
+        "probe-a",
+        NodeOptions {
+            liveness: Some(PATIENT_PARENT_LIVENESS),
+            ..parent_options(NodeConnectionMode::Isolated)
+        },
+    )
+    .await;
+    let patient = [(PATIENT_ENV, "1".to_owned())];
+    let mut old =
+        spawn_peer_with("probe-peer", group, NodeConnectionMode::Isolated, &patient).await;
+    let link = common::link::Link::start(a.port).await;
+    old.ok(&format!("connect {}", link.port)).await;
+    let ready = Event::Ready(old.name.clone());
+    a.wait_event(|e| *e == ready).await;
+    link.set(common::link::Fault::BlackHole);
+    link.set_back(common::link::Fault::CloseOnWrite);
+
+    let mut new =
+        spawn_peer_with("probe-peer", group, NodeConnectionMode::Isolated, &patient).await;
+    let claimed = tokio::time::Instant::now();
+    new.ok(&format!("connect {}", a.port)).await;
+    let gone = Event::Disconnected(Some(old.name.clone()));
+    a.wait_event(|e| *e == gone).await;
+    a.wait_event(|e| *e == ready).await;
+    let took = claimed.elapsed();
+    println!("the new run got in {took:?} after it claimed the name");
+    assert!(
+        took < Duration::from_secs(5),
+        "the old session was not probed: the new run got in after {took:?}"
+    );
+    new.wait_for_peers(&[&a.name]).await;
+    assert_eq!(a.peer_names().await, vec![new.name.clone()]);
+    let proxy = remote_actor_of(group, new.id).await;
+    assert_eq!(
+        ractor::call_t!(proxy, TestMessage::Double, 5_000, 7).unwrap(),
+        14
+    );
+    drop(link);
+    old.finish().await;
     new.finish().await;
     a.stop().await;
 }

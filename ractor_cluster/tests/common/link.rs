@@ -37,6 +37,9 @@ pub(crate) enum Fault {
     /// Sends [`INJECTED`] before each chunk read: bytes that neither node wrote, a whole valid
     /// frame that a plaintext session would take as the peer's.
     Inject,
+    /// Closes the connection, both ways, as soon as a byte arrives: as a peer whose machine
+    /// restarted answers the first write on a connection it no longer knows with a reset.
+    CloseOnWrite,
 }
 
 /// What [`Fault::Inject`] slips in: a well-formed frame holding a `Heartbeat` (`03 00`), which a
@@ -178,6 +181,9 @@ async fn pump(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if *fault.borrow() == Fault::CloseOnWrite {
+            return;
+        }
         if let Some(carried) = &carried {
             let mut carried = carried.lock().unwrap();
             let room = KEEP_CARRIED.saturating_sub(carried.len());
@@ -188,6 +194,7 @@ async fn pump(
             Fault::Pass | Fault::Replay => {}
             Fault::Delay(delay) => tokio::time::sleep(delay).await,
             Fault::BlackHole => continue,
+            Fault::CloseOnWrite => return,
             // Set while a read was under way: forward what was read, then stall.
             Fault::Stall => {}
             Fault::Inject => {
