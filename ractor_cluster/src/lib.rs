@@ -192,6 +192,10 @@ pub use ractor_cluster_derive::{RactorClusterMessage, RactorMessage};
 #[doc(hidden)]
 pub mod fuzzing;
 
+// Real nodes over in-memory pipes, and a scripted peer that plays a hostile authenticated node.
+#[cfg(test)]
+pub(crate) mod testing;
+
 // The README's code blocks run as doc tests, so its quick start cannot drift from the API.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -51,6 +51,10 @@ mod server;
 mod session;
 pub(crate) mod spawn;
 
+// Nodes driven by the in-memory harness (`crate::testing`): what a peer can make a node do.
+#[cfg(test)]
+mod tests;
+
 pub use crate::error::SessionEnd;
 pub use config::{
     Announce, NodeConnectionMode, NodeServer, DEFAULT_DOWN_AFTER, DEFAULT_HANDSHAKE_TIMEOUT,

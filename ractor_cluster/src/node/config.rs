@@ -108,8 +108,8 @@ pub enum NodeConnectionMode {
 pub struct NodeServer {
     pub(super) port: u16,
     pub(super) cookie: String,
-    pub(super) node_name: String,
-    pub(super) hostname: String,
+    pub(crate) node_name: String,
+    pub(crate) hostname: String,
     pub(super) encryption_mode: IncomingEncryptionMode,
     pub(super) connection_mode: NodeConnectionMode,
     pub(super) listen_addr: Option<IpAddr>,

@@ -1,0 +1,3 @@
+//! Nodes driven by the in-memory harness (`crate::testing`): no sockets, every wait bounded.
+
+mod harness;
