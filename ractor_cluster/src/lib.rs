@@ -64,7 +64,9 @@
 //!             └─ NodeSession (one per connection) ─┬─ reader task   (decodes, delivers, replies)
 //!                                                  ├─ writer task   (outbound queue → socket)
 //!                                                  ├─ liveness task (heartbeats, down detection)
-//!                                                  └─ RemoteActor proxies (one per peer actor)
+//!                                                  ├─ RemoteActor proxies (one per peer actor)
+//!                                                  └─ actors the peer spawned here (stopped
+//!                                                     with the session)
 //!
 //! graveyard (one per process) ─┬─ gone cells (references to actors that cannot be reached)
 //!                              └─ waiting proxies (references to actors of a node not connected
@@ -107,7 +109,9 @@
 //! in the proxy's mailbox with [`backpressure::paced_cast`]. What a peer can make a node hold for
 //! it is bounded too: the reader task reads nothing more from a peer that has 1,024 calls
 //! unanswered here ([`node::NodeServer::with_max_unanswered_calls`]), or whose replies and control
-//! answers fill the outbound bound, until they are answered or read.
+//! answers fill the outbound bound, until they are answered or read; nor while 256 of its control
+//! messages wait for the session actor. Proxies, process groups, remote spawns, transitive dials
+//! and `where is` answers have per-peer bounds of their own (README, "Failure model").
 //!
 //! # Forming a cluster
 //!

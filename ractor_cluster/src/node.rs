@@ -12,7 +12,8 @@
 //!                                                          ├─ writer task (batches frames)
 //!                                                          ├─ liveness task (heartbeats,
 //!                                                          │  down detection)
-//!                                                          └─ RemoteActor proxies (linked)
+//!                                                          ├─ RemoteActor proxies (linked)
+//!                                                          └─ actors the peer spawned (linked)
 //! ```
 //!
 //! A session that ends (peer gone or silent for too long, protocol error, refused as a
@@ -41,9 +42,11 @@ mod config;
 pub mod downing;
 mod events;
 pub(crate) mod exit;
+mod graveyard;
 mod liveness;
 pub mod membership;
 pub(crate) mod names;
+pub(crate) mod quota;
 mod reader;
 mod reconnect;
 pub(crate) mod references;
@@ -58,12 +61,15 @@ mod tests;
 pub use crate::error::SessionEnd;
 pub use config::{
     Announce, NodeConnectionMode, NodeServer, DEFAULT_DOWN_AFTER, DEFAULT_HANDSHAKE_TIMEOUT,
-    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_INBOUND_FRAME_SIZE, DEFAULT_MAX_OUTBOUND_QUEUE,
-    DEFAULT_MAX_SESSIONS, DEFAULT_MAX_UNANSWERED_CALLS, DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
-    DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS, DEFAULT_REFERENCE_WAIT,
+    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_GROUPS_PER_PEER, DEFAULT_MAX_INBOUND_FRAME_SIZE,
+    DEFAULT_MAX_OUTBOUND_QUEUE, DEFAULT_MAX_PROXIES, DEFAULT_MAX_PROXIES_PER_PEER,
+    DEFAULT_MAX_QUEUED_CONTROL_MESSAGES, DEFAULT_MAX_REMOTE_SPAWNS_PER_PEER, DEFAULT_MAX_SESSIONS,
+    DEFAULT_MAX_TRANSITIVE_DIALS, DEFAULT_MAX_UNANSWERED_CALLS,
+    DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
+    DEFAULT_REFERENCE_WAIT, DEFAULT_WHERE_IS_NODE_RATE,
 };
 pub use events::{NodeEventSubscription, NodeInfo, NodeName, NodeServerSessionInformation};
-pub use exit::{NAME_MOVED, NODE_LOST, NO_SUCH_ACTOR, UNREACHABLE};
+pub use exit::{NAME_MOVED, NODE_LOST, NO_SUCH_ACTOR, PROXY_LIMIT, UNREACHABLE};
 #[doc(hidden)]
 pub use liveness::heartbeats_sent;
 pub use names::{register_message_type, registered_message_type, where_is};

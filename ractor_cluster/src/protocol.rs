@@ -28,6 +28,7 @@ pub(crate) mod frame;
 pub(crate) mod handshake;
 pub(crate) mod identity;
 pub(crate) mod keys;
+pub(crate) mod limits;
 pub(crate) mod message;
 pub(crate) mod record;
 pub(crate) mod reference;

@@ -18,6 +18,7 @@ use crate::backpressure::PaceEntry;
 use crate::call::{fail_unsent, CallTicket, InFlightCalls, NoReply};
 use crate::net::{Lane, WriterClosed, WriterHandle};
 use crate::node::exit::UNREACHABLE;
+use crate::node::quota::Token;
 use crate::protocol::message::{encode_call_frame, encode_cast_frame, Payload};
 
 /// The message type of a proxy's `ActorRef`. Never sent: users reach proxies through an
@@ -41,6 +42,9 @@ pub(crate) struct ProxySender {
     pub(crate) in_flight: std::sync::Arc<InFlightCalls>,
     /// Largest frame body sent.
     pub(crate) max_frame: u32,
+    /// The proxy's place in its peer's and node's allowances (`with_max_proxies_per_peer`),
+    /// given back when the proxy's state is dropped, however it ends.
+    pub(crate) _quota: Token,
 }
 
 impl ProxySender {

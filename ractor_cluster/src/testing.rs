@@ -176,6 +176,19 @@ pub(crate) fn node_builder(prefix: &str) -> NodeServer {
     .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
 }
 
+/// As [`node_builder`], for a node that dials the peers its peers name.
+pub(crate) fn transitive_builder(prefix: &str) -> NodeServer {
+    NodeServer::new(
+        0,
+        COOKIE.to_owned(),
+        unique(prefix),
+        "localhost".to_owned(),
+        None,
+        Some(crate::NodeConnectionMode::Transitive),
+    )
+    .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
+}
+
 /// Hands the node one end of a new duplex pipe as an accepted connection; returns the other end.
 pub(crate) fn accepted_pipe(node: &TestNode) -> DuplexStream {
     let (near, far) = tokio::io::duplex(PIPE);
@@ -197,6 +210,8 @@ pub(crate) struct ScriptedPeer {
     pub(crate) auth: Authenticated,
     /// The peer's own full name.
     pub(crate) name: String,
+    /// The peer's own incarnation, as references to its actors carry it.
+    pub(crate) incarnation: u64,
 }
 
 impl ScriptedPeer {
@@ -215,13 +230,14 @@ impl ScriptedPeer {
         let pipe = accepted_pipe(node);
         let (read, write) = tokio::io::split(pipe);
         let name = format!("{}@localhost", unique(prefix));
+        let incarnation = rand::random();
         let config = HandshakeConfig {
             cookie: Cookie::new(COOKIE),
             local: NodeName {
                 name: name.clone(),
                 connection_string: "localhost:1".to_owned(),
             },
-            incarnation: rand::random(),
+            incarnation,
             frames,
         };
         let fresh = Fresh {
@@ -263,6 +279,7 @@ impl ScriptedPeer {
             sealer,
             auth,
             name,
+            incarnation,
         }
     }
 

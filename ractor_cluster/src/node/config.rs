@@ -12,6 +12,7 @@ use crate::protocol::identity::Cookie;
 use crate::protocol::message as wire;
 
 use super::downing::Downing;
+use super::quota::Allowance;
 use super::reconnect::ReconnectPolicy;
 
 /// Default largest body, in bytes, of one inbound frame from an authenticated peer (16 MiB).
@@ -60,6 +61,35 @@ pub const DEFAULT_MAX_OUTBOUND_QUEUE: usize = crate::net::DEFAULT_OUTBOUND_LIMIT
 /// session reads nothing more from that peer (1,024); see
 /// [`NodeServer::with_max_unanswered_calls`].
 pub const DEFAULT_MAX_UNANSWERED_CALLS: usize = 1024;
+
+/// Default number of proxies a node keeps for the actors of one peer (65,536); see
+/// [`NodeServer::with_max_proxies_per_peer`].
+pub const DEFAULT_MAX_PROXIES_PER_PEER: usize = 65_536;
+
+/// Default number of proxies a node keeps for the actors of all its peers together (262,144); see
+/// [`NodeServer::with_max_proxies`].
+pub const DEFAULT_MAX_PROXIES: usize = 262_144;
+
+/// Default number of actors one peer may have spawned on a node and running at once (1,024); see
+/// [`NodeServer::with_max_remote_spawns_per_peer`].
+pub const DEFAULT_MAX_REMOTE_SPAWNS_PER_PEER: usize = 1_024;
+
+/// Default number of a peer's control messages (its announcements, group changes, requests) that
+/// a session holds before it reads nothing more from the peer (256); see
+/// [`NodeServer::with_max_queued_control_messages`].
+pub const DEFAULT_MAX_QUEUED_CONTROL_MESSAGES: usize = 256;
+
+/// Default number of process groups (scope and name) that one peer's actors may be in, as this
+/// node sees them (4,096); see [`NodeServer::with_max_groups_per_peer`].
+pub const DEFAULT_MAX_GROUPS_PER_PEER: usize = 4_096;
+
+/// Default number of nodes that a transitive node dials at once because its peers named them
+/// (16); see [`NodeServer::with_max_transitive_dials`].
+pub const DEFAULT_MAX_TRANSITIVE_DIALS: usize = 16;
+
+/// Default number of `where is node N?` questions a node answers per second for one peer (20);
+/// see [`NodeServer::with_where_is_node_rate`].
+pub const DEFAULT_WHERE_IS_NODE_RATE: u32 = 20;
 
 /// How long, by default, a reference to an actor of a node that this node has no session with
 /// waits for one before it fails; see [`NodeServer::with_reference_wait`].
@@ -129,6 +159,13 @@ pub struct NodeServer {
     pub(super) discovery: Option<DiscoveryConfig>,
     pub(super) plaintext_frames: bool,
     pub(super) downing: Option<Downing>,
+    pub(super) max_proxies_per_peer: usize,
+    pub(super) max_proxies: usize,
+    pub(super) max_remote_spawns_per_peer: usize,
+    pub(super) max_queued_control: usize,
+    pub(super) max_groups_per_peer: usize,
+    pub(super) max_transitive_dials: usize,
+    pub(super) where_is_node_rate: u32,
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -159,6 +196,16 @@ impl std::fmt::Debug for NodeServer {
             .field("discovery", &self.discovery)
             .field("plaintext_frames", &self.plaintext_frames)
             .field("downing", &self.downing)
+            .field("max_proxies_per_peer", &self.max_proxies_per_peer)
+            .field("max_proxies", &self.max_proxies)
+            .field(
+                "max_remote_spawns_per_peer",
+                &self.max_remote_spawns_per_peer,
+            )
+            .field("max_queued_control", &self.max_queued_control)
+            .field("max_groups_per_peer", &self.max_groups_per_peer)
+            .field("max_transitive_dials", &self.max_transitive_dials)
+            .field("where_is_node_rate", &self.where_is_node_rate)
             .finish()
     }
 }
@@ -200,6 +247,13 @@ impl NodeServer {
             discovery: None,
             plaintext_frames: false,
             downing: None,
+            max_proxies_per_peer: DEFAULT_MAX_PROXIES_PER_PEER,
+            max_proxies: DEFAULT_MAX_PROXIES,
+            max_remote_spawns_per_peer: DEFAULT_MAX_REMOTE_SPAWNS_PER_PEER,
+            max_queued_control: DEFAULT_MAX_QUEUED_CONTROL_MESSAGES,
+            max_groups_per_peer: DEFAULT_MAX_GROUPS_PER_PEER,
+            max_transitive_dials: DEFAULT_MAX_TRANSITIVE_DIALS,
+            where_is_node_rate: DEFAULT_WHERE_IS_NODE_RATE,
         }
     }
 
@@ -397,6 +451,76 @@ impl NodeServer {
         self
     }
 
+    /// Sets how many proxies this node keeps for the actors of one peer (default
+    /// [`DEFAULT_MAX_PROXIES_PER_PEER`], 65,536; at least 1). A proxy holds about 13 KB.
+    ///
+    /// At the bound, the session stays up and what is already reachable stays so: an actor the
+    /// peer announces beyond it gets no proxy (a warning is logged once per session), and a
+    /// reference to one of its actors that has no proxy yet resolves to a cell stopped with
+    /// [`PROXY_LIMIT`](crate::node::PROXY_LIMIT). Room is made as the peer's actors stop.
+    pub fn with_max_proxies_per_peer(mut self, proxies: usize) -> Self {
+        self.max_proxies_per_peer = proxies.max(1);
+        self
+    }
+
+    /// Sets how many proxies this node keeps for the actors of all its peers together (default
+    /// [`DEFAULT_MAX_PROXIES`], 262,144; at least 1); beyond it, as at
+    /// [`with_max_proxies_per_peer`](Self::with_max_proxies_per_peer).
+    pub fn with_max_proxies(mut self, proxies: usize) -> Self {
+        self.max_proxies = proxies.max(1);
+        self
+    }
+
+    /// Sets how many actors one peer may have spawned on this node with
+    /// [`spawn_remote`](crate::node::spawn_remote) and running at once (default
+    /// [`DEFAULT_MAX_REMOTE_SPAWNS_PER_PEER`], 1,024). A request beyond it fails with
+    /// `RemoteSpawnError::StartupFailed` saying so; room is made as those actors stop.
+    ///
+    /// An actor spawned for a peer is supervised by that peer's session: it is stopped (drained)
+    /// when the session ends, so a peer that goes away leaves nothing running behind it.
+    pub fn with_max_remote_spawns_per_peer(mut self, actors: usize) -> Self {
+        self.max_remote_spawns_per_peer = actors;
+        self
+    }
+
+    /// Sets how many of a peer's control messages (announcements of its actors, group changes,
+    /// spawn requests, ...) a session holds before it reads nothing more from the peer (default
+    /// [`DEFAULT_MAX_QUEUED_CONTROL_MESSAGES`], 256; at least 1). Reading resumes as soon as the
+    /// session has handled one, and the wait is not held against the peer's liveness. Heartbeats
+    /// are handled by the reader itself and never wait here.
+    pub fn with_max_queued_control_messages(mut self, messages: usize) -> Self {
+        self.max_queued_control = messages.max(1);
+        self
+    }
+
+    /// Sets how many process groups (a scope and a group name) one peer's actors may be in, as
+    /// this node sees them (default [`DEFAULT_MAX_GROUPS_PER_PEER`], 4,096). A join to a further
+    /// group is ignored with a warning; the session stays up. Scope and group names longer than
+    /// 1,024 bytes end the session (PROTOCOL.md, rule G1).
+    pub fn with_max_groups_per_peer(mut self, groups: usize) -> Self {
+        self.max_groups_per_peer = groups;
+        self
+    }
+
+    /// Sets how many nodes a [`Transitive`](NodeConnectionMode::Transitive) node dials at once
+    /// because its peers named them (default [`DEFAULT_MAX_TRANSITIVE_DIALS`], 16; at least 1),
+    /// from connecting until the new session has authenticated. A node named while that many are
+    /// under way is not dialed then; it is dialed when a peer names it again (every peer names
+    /// its peers when a session becomes ready, and answers `where is` questions). Only the first
+    /// 256 nodes of one message are considered (PROTOCOL.md, rule T1).
+    pub fn with_max_transitive_dials(mut self, dials: usize) -> Self {
+        self.max_transitive_dials = dials.max(1);
+        self
+    }
+
+    /// Sets how many questions "where is node N?" this node answers per second for one peer
+    /// (default [`DEFAULT_WHERE_IS_NODE_RATE`], 20; at least 1, with a burst of as many). Further
+    /// questions are ignored: the asker's reference then waits and fails as if no node knew.
+    pub fn with_where_is_node_rate(mut self, per_second: u32) -> Self {
+        self.where_is_node_rate = per_second.max(1);
+        self
+    }
+
     /// Sets whether and how often a lost peer that this node had dialed is dialed again (default
     /// [`ReconnectPolicy::default`]: from 100 ms, doubling, at most 10 s apart, with jitter).
     pub fn with_reconnect(mut self, policy: ReconnectPolicy) -> Self {
@@ -443,6 +567,18 @@ pub(crate) struct NodeConfig {
     pub(crate) remote_names_in_registry: bool,
     /// What sessions over transports other than TLS ask for their frames (rule K1).
     pub(crate) frames: wire::FrameProtection,
+    /// Proxies one peer's actors may have here.
+    pub(crate) max_proxies_per_peer: usize,
+    /// Proxies of all peers' actors together, drawn on by every session of the node.
+    pub(crate) proxies: Arc<Allowance>,
+    /// Actors one peer may have spawned here and running.
+    pub(crate) max_remote_spawns_per_peer: usize,
+    /// A peer's control messages a session holds before its reader pauses.
+    pub(crate) max_queued_control: usize,
+    /// Process groups one peer's actors may be in.
+    pub(crate) max_groups_per_peer: usize,
+    /// `WhereIsNode` questions answered per second and peer.
+    pub(crate) where_is_node_rate: u32,
 }
 
 /// How a node finds the nodes it should be connected to; see

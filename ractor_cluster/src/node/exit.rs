@@ -15,3 +15,7 @@ pub const UNREACHABLE: &str = "ractor_cluster: node unreachable";
 /// The exit reason of a name forwarder whose name now belongs to another actor, while the actor
 /// it stood for still runs.
 pub const NAME_MOVED: &str = "ractor_cluster: name moved to another actor";
+
+/// The exit reason of a reference to a peer's actor that has no proxy here while the node keeps
+/// as many proxies as it may (see [`NodeServer::with_max_proxies_per_peer`](crate::NodeServer::with_max_proxies_per_peer)).
+pub const PROXY_LIMIT: &str = "ractor_cluster: proxy limit reached";

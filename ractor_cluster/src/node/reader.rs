@@ -21,13 +21,19 @@
 //!   life (it read something); a peer that reads nothing at all is declared down after
 //!   `down_after`, and the session ends.
 //!
+//! - control messages handed to the session actor and not handled yet: at most
+//!   `NodeServer::with_max_queued_control_messages` (256 by default; see [`ControlQueue`]).
+//!   Heartbeats never go to the session: the reader counts them as traffic and drops them.
+//!
 //! So what a peer can make this node hold for it is bounded, whether or not it reads.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorId, ActorRef, ActorStatus};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::liveness::ReceivedFrames;
@@ -36,7 +42,68 @@ use crate::call::{deliverable, DeliveredCall, ForwarderInbox, InFlightCalls};
 use crate::error::SessionEnd;
 use crate::net::{FrameReader, Lane, ReadError, WriterHandle};
 use crate::protocol::fragment::{FragmentError, Reassembly};
-use crate::protocol::message::{encode_reply_frame, split_payload, CallFailure, SessionMessage};
+use crate::protocol::message::{
+    encode_reply_frame, split_payload, CallFailure, ControlMessage, SessionMessage,
+};
+
+/// The bound of the control plane: the peer's control messages handed to the session actor and
+/// not handled yet. The reader hands on no more while it is full, and reads nothing more from the
+/// peer until the session has handled one (`NodeServer::with_max_queued_control_messages`), so a
+/// peer cannot fill the session's mailbox, which ractor does not bound, with announcements the
+/// session takes time over.
+#[derive(Debug)]
+pub(crate) struct ControlQueue {
+    queued: AtomicUsize,
+    max: usize,
+    room: Notify,
+    /// The most ever queued at once, for tests of the bound.
+    #[cfg(test)]
+    high_water: AtomicUsize,
+}
+
+impl ControlQueue {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            queued: AtomicUsize::new(0),
+            max: max.max(1),
+            room: Notify::new(),
+            #[cfg(test)]
+            high_water: AtomicUsize::new(0),
+        })
+    }
+
+    fn is_full(&self) -> bool {
+        self.queued.load(Ordering::Acquire) >= self.max
+    }
+
+    fn queued_one(&self) {
+        let _now = self.queued.fetch_add(1, Ordering::AcqRel) + 1;
+        #[cfg(test)]
+        self.high_water.fetch_max(_now, Ordering::Relaxed);
+    }
+
+    /// The session handled one control message (whatever came of it).
+    pub(crate) fn handled_one(&self) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        // A permit is kept if the reader is not waiting yet, so no wake-up is lost.
+        self.room.notify_one();
+    }
+
+    /// Waits until there is room (a spurious wake-up is possible; the caller checks again).
+    async fn room(&self) {
+        if self.is_full() {
+            self.room.notified().await;
+        }
+    }
+
+    /// The most control messages ever queued at once.
+    #[cfg(test)]
+    pub(crate) fn high_water(&self) -> usize {
+        self.high_water.load(Ordering::Relaxed)
+    }
+}
 
 /// What the reader needs besides the read half.
 pub(crate) struct ReaderContext {
@@ -51,6 +118,8 @@ pub(crate) struct ReaderContext {
     pub(crate) max_unanswered_calls: usize,
     /// Counts every frame received, for down detection (see `liveness`).
     pub(crate) received: Arc<ReceivedFrames>,
+    /// Control messages handed to the session and not handled yet.
+    pub(crate) control: Arc<ControlQueue>,
 }
 
 /// Starts the reader; it tells the session why it stopped.
@@ -69,7 +138,7 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
     let mut last_target = LastTarget::default();
     let reason = loop {
         let unread = context.writer.is_unpaced_over_limit();
-        let busy = replies.len() >= context.max_unanswered_calls;
+        let busy = replies.len() >= context.max_unanswered_calls || context.control.is_full();
         // Not listening for a reason of our own; when the peer does not read either, its silence
         // counts (unless the writer makes progress).
         context.received.set_not_listening(busy && !unread);
@@ -83,6 +152,7 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                     // (and its polls of the other branches) for each, while the peer may be read.
                     while handled.is_ok()
                         && replies.len() < context.max_unanswered_calls
+                        && !context.control.is_full()
                         && !context.writer.is_unpaced_over_limit()
                     {
                         match reader.buffered_frame(context.max_frame) {
@@ -125,6 +195,7 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                     break SessionEnd::Io("cannot write to the peer".to_owned());
                 }
             }
+            () = context.control.room(), if context.control.is_full() => {}
             Some(forwarder) = inbox.recv() => forwarders.push(forwarder),
             Some(()) = forwarders.next(), if !forwarders.is_empty() => {}
             Some((call, outcome)) = replies.next(), if !replies.is_empty() => {
@@ -225,7 +296,11 @@ impl ReaderContext {
                     FragmentError::Nested.to_string(),
                 ));
             }
+            // Counted as traffic already (see `run`); nothing else to do, so it never waits on
+            // the session.
+            SessionMessage::Control(ControlMessage::Heartbeat) => {}
             SessionMessage::Control(control) => {
+                self.control.queued_one();
                 self.session
                     .cast(NodeSessionMessage::internal(SessionEvent::Control(control)))
                     .map_err(|_| SessionEnd::EndedHere("the session actor stopped".to_owned()))?;
@@ -392,6 +467,7 @@ mod tests {
                 max_frame: u32::MAX,
                 max_unanswered_calls: crate::node::DEFAULT_MAX_UNANSWERED_CALLS,
                 received: Arc::clone(&received),
+                control: ControlQueue::new(crate::node::DEFAULT_MAX_QUEUED_CONTROL_MESSAGES),
             },
         );
 

@@ -49,14 +49,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use ractor::message::SerializedMessage;
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorRuntime, Message};
+use ractor::{ActorCell, ActorId, ActorRef, ActorRuntime};
 
-use super::exit::{NO_SUCH_ACTOR, UNREACHABLE};
+use super::exit::{NO_SUCH_ACTOR, PROXY_LIMIT, UNREACHABLE};
+use super::graveyard::{gone, start_in_graveyard, start_now};
+use super::quota::{self, Allowance};
 use super::session::message::{NodeSessionMessage, SessionEvent};
 use super::NodeId;
-use crate::call::{fail_unsent, InFlightCalls, NoReply};
+use crate::call::InFlightCalls;
 use crate::error::FieldError;
 use crate::net::WriterHandle;
 use crate::protocol::reference::WireReference;
@@ -73,49 +73,58 @@ pub(crate) struct PeerLink {
     pub(crate) writer: WriterHandle,
     pub(crate) in_flight: Arc<InFlightCalls>,
     pub(crate) max_frame: u32,
+    /// Proxies of this peer's actors (`with_max_proxies_per_peer`).
+    pub(crate) proxies: Arc<Allowance>,
+    /// Proxies of every peer's actors on this node (`with_max_proxies`).
+    pub(crate) node_proxies: Arc<Allowance>,
 }
 
 impl PeerLink {
     /// What a proxy of the peer's actor `pid` sends with: this session's writer, and its set of
-    /// calls in flight.
-    fn proxy_sender(&self, pid: u64) -> ProxySender {
-        ProxySender {
+    /// calls in flight. `None` if the peer's or the node's proxies are at their bound.
+    fn proxy_sender(&self, pid: u64) -> Option<ProxySender> {
+        let quota = quota::take(&self.proxies, Some(&self.node_proxies))?;
+        Some(ProxySender {
             pid,
             writer: self.writer.clone(),
             in_flight: Arc::clone(&self.in_flight),
             max_frame: self.max_frame,
-        }
+            _quota: quota,
+        })
     }
 }
+
+/// A proxy started, or why not.
+pub(crate) type ProxySpawned = Result<
+    (
+        ActorRef<RemoteActorMessage>,
+        ractor::concurrency::JoinHandle<()>,
+    ),
+    ractor::SpawnErr,
+>;
 
 /// Starts a proxy of the actor `pid` on `node`, named `name`, supervised by `link`'s session: the
 /// one way a proxy of a connected peer's actor is made. It is filed in the directory by the
 /// caller ([`proxy_up`], or [`Directory::file_new_proxy`]). A proxy's `pre_start` never waits,
-/// so the future completes at its first poll (see [`start_now`]).
+/// so the future completes at its first poll (see [`start_now`]). `None` if the peer's or the
+/// node's proxies are at their bound (see [`PeerLink::proxies`]).
 pub(crate) fn spawn_proxy(
     node: NodeId,
     pid: u64,
     link: &PeerLink,
     name: Option<String>,
-) -> impl std::future::Future<
-    Output = Result<
-        (
-            ActorRef<RemoteActorMessage>,
-            ractor::concurrency::JoinHandle<()>,
-        ),
-        ractor::SpawnErr,
-    >,
-> {
+) -> Option<impl std::future::Future<Output = ProxySpawned>> {
+    let sender = link.proxy_sender(pid)?;
     let id = ActorId::Remote { node_id: node, pid };
     // ractor's name registry takes local actors only: names of proxies are in this directory
     // (see `where_is`).
-    ActorRuntime::spawn_linked_remote(
+    Some(ActorRuntime::spawn_linked_remote(
         name,
         RemoteActor,
         id,
-        link.proxy_sender(pid),
+        sender,
         link.session.get_cell(),
-    )
+    ))
 }
 
 #[derive(Default)]
@@ -129,6 +138,9 @@ struct Directory {
     proxies: HashMap<(NodeId, u64), (ActorCell, ActorId)>,
     /// Names announced by peers: name -> node id -> (proxy, session). The smallest node id wins.
     names: HashMap<String, BTreeMap<NodeId, (ActorCell, ActorId)>>,
+    /// The names each actor of a peer was announced under: what a proxy's end must look at in
+    /// `names`, so that forgetting one proxy costs its own names, not every name.
+    names_of: HashMap<(NodeId, u64), Vec<String>>,
     /// Proxies created in total, for tests of announcement modes.
     proxies_created: u64,
     /// The nodes of this process that connect to the peers of their peers, with how long a
@@ -246,7 +258,18 @@ fn settle_waiting(waiting: Vec<Waiting>, link: &PeerLink) {
 /// Gives a waiting proxy its session: it sends what it kept, and the session supervises it and
 /// asks the peer to report the actor's end, as for a proxy made on demand.
 fn hand_over(entry: Waiting, link: &PeerLink) {
-    entry.link.fill(link.proxy_sender(entry.pid));
+    let Some(sender) = link.proxy_sender(entry.pid) else {
+        tracing::warn!(
+            pid = entry.pid,
+            "a waiting reference gets no proxy: the proxy limit is reached"
+        );
+        end_proxy(
+            &entry.proxy.get_cell(),
+            ProxyExit::Stopped(Some(PROXY_LIMIT.to_owned())),
+        );
+        return;
+    };
+    entry.link.fill(sender);
     entry.proxy.get_cell().link(link.session.get_cell());
     instruct(&entry.proxy.get_cell(), ProxyInstruction::LookForSession);
     let _ = link
@@ -264,6 +287,15 @@ pub(crate) fn peer_down(node: NodeId, session: ActorId) {
     directory.names.retain(|_, claims| {
         claims.retain(|_, (_, owner)| *owner != session);
         !claims.is_empty()
+    });
+    let Directory {
+        names, names_of, ..
+    } = &mut *directory;
+    names_of.retain(|(of, _), claimed| {
+        *of != node || {
+            claimed.retain(|name| names.get(name).is_some_and(|c| c.contains_key(of)));
+            !claimed.is_empty()
+        }
     });
     if let Some(links) = directory.peers.get_mut(&node) {
         links.retain(|link| link.session.get_id() != session);
@@ -313,6 +345,10 @@ pub(crate) fn proxy_up(
             .entry(name.to_owned())
             .or_default()
             .insert(node, kept);
+        let names = directory.names_of.entry((node, pid)).or_default();
+        if !names.iter().any(|known| known == name) {
+            names.push(name.to_owned());
+        }
     }
     existing.map(|(cell, _)| cell)
 }
@@ -332,10 +368,36 @@ pub(crate) fn proxy_down(proxy: &ActorCell) {
     {
         directory.proxies.remove(&(node_id, pid));
     }
-    directory.names.retain(|_, claims| {
-        claims.retain(|_, (p, _)| is_running(p));
-        !claims.is_empty()
-    });
+    directory.forget_names_of(node_id, pid);
+}
+
+impl Directory {
+    /// Drops the claims of `pid` on `node` to its names whose proxy no longer runs (a newer
+    /// proxy's stay); returns how many claims it looked at: as many as the actor has names.
+    fn forget_names_of(&mut self, node: NodeId, pid: u64) -> usize {
+        let Some(names) = self.names_of.remove(&(node, pid)) else {
+            return 0;
+        };
+        let mut kept = Vec::new();
+        for name in names.iter() {
+            let Some(claims) = self.names.get_mut(name) else {
+                continue;
+            };
+            if claims.get(&node).is_some_and(|(p, _)| !is_running(p)) {
+                claims.remove(&node);
+            } else if claims.contains_key(&node) {
+                kept.push(name.clone());
+            }
+            if claims.is_empty() {
+                self.names.remove(name);
+            }
+        }
+        let looked_at = names.len();
+        if !kept.is_empty() {
+            self.names_of.insert((node, pid), kept);
+        }
+        looked_at
+    }
 }
 
 /// Whether `proxy` still stands for its actor (it has not begun to stop). The one threshold for
@@ -392,6 +454,16 @@ pub fn proxies_created() -> u64 {
     directory().proxies_created
 }
 
+/// How many proxies of actors of `node` are filed now, running or not yet forgotten.
+#[cfg(test)]
+pub(crate) fn proxies_of_node(node: NodeId) -> usize {
+    directory()
+        .proxies
+        .keys()
+        .filter(|(of, _)| *of == node)
+        .count()
+}
+
 /// How many proxies are running now in this process. Not part of the stable API.
 #[doc(hidden)]
 pub fn proxies_running() -> usize {
@@ -443,7 +515,11 @@ pub(crate) fn resolve(reference: WireReference) -> Result<ActorCell, FieldError>
         if current != incarnation {
             return gone(reference, UNREACHABLE);
         }
-        return match ractor::registry::where_is_pid(ActorId::Local(pid)) {
+        // Only an actor a peer may address: not the node server, a session, or any other actor
+        // whose messages cannot be remoted.
+        return match ractor::registry::where_is_pid(ActorId::Local(pid))
+            .filter(ActorCell::supports_remoting)
+        {
             Some(cell) => Ok(cell),
             None => gone(reference, NO_SUCH_ACTOR),
         };
@@ -453,8 +529,8 @@ pub(crate) fn resolve(reference: WireReference) -> Result<ActorCell, FieldError>
     }
     match link_to(node) {
         Some(link) if link.incarnation == incarnation => match proxy_on_demand(node, pid, &link) {
-            Some(proxy) => Ok(proxy),
-            None => gone(reference, UNREACHABLE),
+            Ok(proxy) => Ok(proxy),
+            Err(reason) => gone(reference, reason),
         },
         None => match may_wait().and_then(|wait| waiting_proxy(reference, wait)) {
             Some(proxy) => Ok(proxy),
@@ -551,16 +627,21 @@ fn stop_waiting(node: NodeId, proxy: &ActorCell) {
 const MAX_WAITING: usize = 4096;
 
 /// Starts a proxy of `pid` on `node` now, supervised by the session, and tells the session, which
-/// asks the peer to report the actor's end.
-fn proxy_on_demand(node: NodeId, pid: u64, link: &PeerLink) -> Option<ActorCell> {
-    let proxy = start_now(spawn_proxy(node, pid, link, None))?;
+/// asks the peer to report the actor's end. Fails with the exit reason of the cell to resolve to
+/// instead.
+fn proxy_on_demand(node: NodeId, pid: u64, link: &PeerLink) -> Result<ActorCell, &'static str> {
+    let Some(spawn) = spawn_proxy(node, pid, link, None) else {
+        tracing::debug!(node, pid, "no proxy on demand: the proxy limit is reached");
+        return Err(PROXY_LIMIT);
+    };
+    let proxy = start_now(spawn).ok_or(UNREACHABLE)?;
     {
         let mut directory = directory();
         let owner = link.session.get_id();
         if let Some(existing) = directory.file_new_proxy(node, pid, &proxy, owner) {
             drop(directory);
             proxy.stop(None);
-            return Some(existing);
+            return Ok(existing);
         }
     }
     let _ = link
@@ -569,128 +650,9 @@ fn proxy_on_demand(node: NodeId, pid: u64, link: &PeerLink) -> Option<ActorCell>
             pid,
             proxy: proxy.clone(),
         }));
-    Some(proxy.get_cell())
+    Ok(proxy.get_cell())
 }
 
-/// Runs a spawn whose `pre_start` never waits (that of a proxy) to completion, without waiting.
-/// `None` if it could not complete at once (it then never runs).
-fn start_now<M: Message>(
-    spawn: impl std::future::Future<
-        Output = Result<(ActorRef<M>, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr>,
-    >,
-) -> Option<ActorRef<M>> {
-    match spawn.now_or_never() {
-        Some(Ok((actor, _))) => Some(actor),
-        Some(Err(err)) => {
-            tracing::debug!(%err, "cannot start a proxy");
-            None
-        }
-        None => None,
-    }
-}
-
-/// A cell that stands for an actor that cannot be reached: stopped with `reason`, so that sending
-/// to it fails. Its id is the remote id of the actor it stands for.
-fn gone(reference: WireReference, reason: &str) -> Result<ActorCell, FieldError> {
-    tracing::debug!(?reference, reason, "a reference resolves to no actor");
-    let id = ActorId::Remote {
-        node_id: reference.node,
-        pid: reference.pid,
-    };
-    let cell = start_in_graveyard(|graveyard| {
-        ActorRuntime::spawn_linked_remote(None, GoneActor, id, (), graveyard)
-    });
-    match cell {
-        Some((cell, _)) => {
-            // Draining closes the mailbox at once, so that every send to the cell fails from now
-            // on (a message queued before the stop took effect would be dropped unanswered); the
-            // stop then ends it with `reason`, which monitors see.
-            let _ = cell.drain();
-            cell.stop(Some(reason.to_owned()));
-            Ok(cell.get_cell())
-        }
-        None => Err(FieldError::new(format!(
-            "a reference to an actor that cannot be reached ({reason}) needs a tokio runtime to \
-             be decoded"
-        ))),
-    }
-}
-
-/// The local actor that supervises gone cells and waiting proxies (ractor requires a supervisor
-/// for remote cells). `renew` replaces it: the one there may belong to a tokio runtime that has
-/// ended (a process can run several in turn, as tests do), and then nothing can be linked to it.
-fn graveyard(renew: bool) -> Option<ActorCell> {
-    static GRAVEYARD: Mutex<Option<ActorCell>> = Mutex::new(None);
-    tokio::runtime::Handle::try_current().ok()?;
-    let mut graveyard = GRAVEYARD
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match &*graveyard {
-        Some(cell) if !renew && is_running(cell) => Some(cell.clone()),
-        _ => {
-            let (actor, _) = ActorRuntime::spawn_instant(None, Graveyard, ()).ok()?;
-            *graveyard = Some(actor.get_cell());
-            Some(actor.get_cell())
-        }
-    }
-}
-
-/// Starts a remote cell supervised by the graveyard (see [`start_now`]), with a new graveyard if
-/// the current one cannot take it.
-fn start_in_graveyard<M: Message, F>(
-    spawn: impl Fn(ActorCell) -> F,
-) -> Option<(ActorRef<M>, ActorCell)>
-where
-    F: std::future::Future<
-        Output = Result<(ActorRef<M>, ractor::concurrency::JoinHandle<()>), ractor::SpawnErr>,
-    >,
-{
-    let graveyard_now = graveyard(false)?;
-    if let Some(actor) = start_now(spawn(graveyard_now.clone())) {
-        return Some((actor, graveyard_now));
-    }
-    let renewed = graveyard(true)?;
-    start_now(spawn(renewed.clone())).map(|actor| (actor, renewed))
-}
-
-/// Supervises gone cells and ignores their end.
-struct Graveyard;
-
-impl Actor for Graveyard {
-    type Msg = ();
-    type State = ();
-    type Arguments = ();
-
-    async fn pre_start(&self, _: ActorRef<()>, (): ()) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-}
-
-/// A cell for an actor that cannot be reached; stopped as soon as it starts.
-struct GoneActor;
-
-impl Actor for GoneActor {
-    type Msg = RemoteActorMessage;
-    type State = ();
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<RemoteActorMessage>,
-        (): (),
-    ) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-
-    async fn handle_serialized(
-        &self,
-        _: ActorRef<RemoteActorMessage>,
-        message: SerializedMessage,
-        (): &mut (),
-    ) -> Result<(), ActorProcessingErr> {
-        // Not expected (the mailbox is closed before the cell is handed out), but should a call
-        // get in, its caller learns at once that no answer will come.
-        fail_unsent(message, NoReply::Remote);
-        Ok(())
-    }
-}
+#[cfg(test)]
+#[path = "tests/references.rs"]
+mod tests;

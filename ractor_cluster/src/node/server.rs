@@ -20,6 +20,7 @@ use tokio_native_tls::TlsConnector;
 
 use super::config::{NodeConfig, NodeConnectionMode, NodeServer};
 use super::events::{NodeEventSubscription, NodeInfo, NodeServerSessionInformation};
+use super::quota::Allowance;
 use super::reconnect::{DialTarget, ReconnectPolicy};
 use super::references;
 use super::session::{EndSlot, NodeSession, NodeSessionState, SessionArgs};
@@ -120,6 +121,8 @@ pub struct NodeServerState {
     max_unauthenticated: usize,
     /// The most authenticated sessions kept at once.
     max_sessions: usize,
+    /// Transitive dials under way at most (see `transitive`).
+    max_transitive_dials: usize,
     /// Dials the nodes that discovery finds, when the node has a discovery source.
     reconciler: Option<Reconciler>,
     /// The members of the cluster as this node sees them.
@@ -302,6 +305,12 @@ impl Actor for NodeServer {
             },
             max_outbound_queue: self.max_outbound_queue,
             max_unanswered_calls: self.max_unanswered_calls,
+            max_proxies_per_peer: self.max_proxies_per_peer,
+            proxies: Allowance::new(self.max_proxies),
+            max_remote_spawns_per_peer: self.max_remote_spawns_per_peer,
+            max_queued_control: self.max_queued_control,
+            max_groups_per_peer: self.max_groups_per_peer,
+            where_is_node_rate: self.where_is_node_rate,
         };
         references::local_node_up(
             node_id_of(&config.local.name),
@@ -333,6 +342,7 @@ impl Actor for NodeServer {
             reconnect: self.reconnect,
             max_unauthenticated: self.max_unauthenticated_connections,
             max_sessions: self.max_sessions,
+            max_transitive_dials: self.max_transitive_dials,
             reconciler,
             members,
             downing: self

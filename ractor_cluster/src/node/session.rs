@@ -3,8 +3,13 @@
 //! session's writer, and the reader task delivers to local actors directly (see `reader`).
 //!
 //! Its parts: `message` (what it is told), `handshake` (the driver of the handshake), `sync` (what
-//! the peer learns of this node), `control` (what the peer tells, and the proxies of its actors).
+//! the peer learns of this node), `control` (what the peer tells, and the proxies of its actors),
+//! `bounds` (what the session keeps to bound the peer's groups and questions).
+//!
+//! The session supervises the proxies of the peer's actors and the actors the peer spawned here
+//! (`spawn`); both end with it.
 
+mod bounds;
 mod control;
 mod handshake;
 pub(super) mod message;
@@ -22,7 +27,8 @@ use tokio::task::JoinHandle;
 use super::config::NodeConfig;
 use super::exit::NODE_LOST;
 use super::liveness::{spawn_liveness, LivenessTiming, ReceivedFrames};
-use super::reader::{spawn_reader, ReaderContext};
+use super::quota::Allowance;
+use super::reader::{spawn_reader, ControlQueue, ReaderContext};
 use super::references::{self, PeerLink};
 use super::server::message::NodeServerMessage;
 use super::spawn;
@@ -32,6 +38,7 @@ use crate::net::{spawn_writer_with_limit, WriterExit, WriterHandle};
 use crate::net::{NetworkStream, PendingSlot};
 use crate::protocol::message::{ControlMessage, FrameProtection, SessionMessage};
 use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
+use bounds::{PeerGroups, Rate};
 use control::forget_proxy;
 pub(crate) use message::{EndSlot, Established, SessionEvent};
 pub use message::{NodeSessionInternal, NodeSessionMessage};
@@ -48,6 +55,24 @@ struct AbortOnDrop<T>(JoinHandle<T>);
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// What tests look at inside a session.
+#[cfg(test)]
+pub(crate) mod test_hooks {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+    use crate::node::reader::ControlQueue;
+
+    /// The control queue of the latest session with each peer, by the peer's node id.
+    pub(crate) fn control_queues() -> MutexGuard<'static, HashMap<u64, Arc<ControlQueue>>> {
+        static QUEUES: LazyLock<Mutex<HashMap<u64, Arc<ControlQueue>>>> =
+            LazyLock::new(Mutex::default);
+        QUEUES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -126,6 +151,16 @@ struct Live {
     synced_here: bool,
     synced_there: bool,
     ready: bool,
+    /// Whether the proxy limit was reported for this session already (once is enough).
+    proxy_limit_logged: bool,
+    /// Actors the peer spawned here and running (`with_max_remote_spawns_per_peer`).
+    spawns: Arc<Allowance>,
+    /// The process groups the peer's actors are in here (`with_max_groups_per_peer`).
+    groups: PeerGroups,
+    /// The peer's `WhereIsNode` questions (`with_where_is_node_rate`).
+    where_is_rate: Rate,
+    /// The peer's control messages the reader handed on and this actor has not handled yet.
+    control: Arc<ControlQueue>,
 }
 
 impl Live {
@@ -213,6 +248,7 @@ impl NodeSessionState {
             return;
         };
         let in_flight = Arc::new(InFlightCalls::default());
+        let control = ControlQueue::new(self.config.max_queued_control);
         let received = Arc::new(ReceivedFrames::default());
         let liveness_task = spawn_liveness(
             LivenessTiming {
@@ -233,6 +269,7 @@ impl NodeSessionState {
                 max_frame: self.config.max_frame,
                 max_unanswered_calls: self.config.max_unanswered_calls,
                 received,
+                control: Arc::clone(&control),
             },
         );
         tracing::info!(peer = %auth.peer.name, addr = %self.peer_label, "session authenticated");
@@ -242,8 +279,12 @@ impl NodeSessionState {
             writer: writer.clone(),
             in_flight,
             max_frame: self.config.max_frame,
+            proxies: Allowance::new(self.config.max_proxies_per_peer),
+            node_proxies: Arc::clone(&self.config.proxies),
         };
         references::peer_up(auth.peer_node_id, &link);
+        #[cfg(test)]
+        test_hooks::control_queues().insert(auth.peer_node_id, Arc::clone(&control));
         self.live = Some(Live {
             session: myself.get_id(),
             peer_name: auth.peer.name,
@@ -259,6 +300,11 @@ impl NodeSessionState {
             synced_here: false,
             synced_there: false,
             ready: false,
+            proxy_limit_logged: false,
+            spawns: Allowance::new(self.config.max_remote_spawns_per_peer),
+            groups: PeerGroups::new(self.config.max_groups_per_peer),
+            where_is_rate: Rate::new(self.config.where_is_node_rate),
+            control,
         });
         self.initial_sync(myself);
     }
@@ -365,7 +411,15 @@ impl Actor for NodeSession {
                     state.handshake_task = None;
                     state.end(&myself, end);
                 }
-                SessionEvent::Control(control) => state.on_control(&myself, control).await?,
+                SessionEvent::Control(control) => {
+                    let queue = state.live.as_ref().map(|live| Arc::clone(&live.control));
+                    let handled = state.on_control(&myself, control).await;
+                    // Handled, whatever came of it: the reader may hand on the next one.
+                    if let Some(queue) = queue {
+                        queue.handled_one();
+                    }
+                    handled?;
+                }
                 SessionEvent::ReaderEnded(end) => state.end(&myself, end),
                 SessionEvent::SendPeers(peers) => {
                     state.send_control(ControlMessage::PeersKnown(peers));

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use super::quota::Token;
 use super::references;
 use super::NodeId;
 use crate::net::WriterHandle;
@@ -57,10 +58,17 @@ impl std::fmt::Display for RemoteSpawnError {
 
 impl std::error::Error for RemoteSpawnError {}
 
-type Started = Pin<Box<dyn Future<Output = Result<ActorCell, String>> + Send>>;
+/// The spawned actor and the handle that resolves when it ends.
+type Started = Pin<
+    Box<
+        dyn Future<Output = Result<(ActorCell, ractor::concurrency::JoinHandle<()>), String>>
+            + Send,
+    >,
+>;
 
-/// Decodes arguments (synchronously: a failure is a `BadArguments`), then starts the actor.
-type Spawner = dyn Fn(&[u8]) -> Result<Started, String> + Send + Sync;
+/// Decodes arguments (synchronously: a failure is a `BadArguments`), then starts the actor under
+/// the given supervisor.
+type Spawner = dyn Fn(&[u8], ActorCell) -> Result<Started, String> + Send + Sync;
 
 fn spawnable() -> MutexGuard<'static, HashMap<String, Arc<Spawner>>> {
     static KINDS: LazyLock<Mutex<HashMap<String, Arc<Spawner>>>> = LazyLock::new(Mutex::default);
@@ -74,24 +82,28 @@ fn spawnable() -> MutexGuard<'static, HashMap<String, Arc<Spawner>>> {
 /// earlier registration of the same name. Registrations are global to the process: every node
 /// running in it serves them.
 ///
-/// The actor is spawned without a supervisor and without a name; its message type must support
-/// remoting (derive `RactorClusterMessage`), or the request fails.
+/// The actor is spawned without a name, supervised by the session of the peer that asked: it is
+/// stopped (drained) when that session ends, and the session reports its end to the peer. A
+/// peer may have at most [`with_max_remote_spawns_per_peer`] such actors running at once. Its
+/// message type must support remoting (derive `RactorClusterMessage`), or the request fails.
+///
+/// [`with_max_remote_spawns_per_peer`]: crate::NodeServer::with_max_remote_spawns_per_peer
 pub fn register_spawnable<A, F>(kind: &str, factory: F)
 where
     A: Actor,
     A::Arguments: DeserializeOwned,
     F: Fn() -> A + Send + Sync + 'static,
 {
-    let spawner = move |bytes: &[u8]| -> Result<Started, String> {
+    let spawner = move |bytes: &[u8], supervisor: ActorCell| -> Result<Started, String> {
         let args: A::Arguments = codec::decode_exact(bytes).map_err(|err| err.to_string())?;
         let actor = factory();
         Ok(Box::pin(async move {
-            let (actor, _) = Actor::spawn(None, actor, args)
+            let (actor, ended) = Actor::spawn_linked(None, actor, args, supervisor)
                 .await
                 .map_err(|err| err.to_string())?;
             let cell = actor.get_cell();
             if cell.supports_remoting() {
-                Ok(cell)
+                Ok((cell, ended))
             } else {
                 cell.stop(None);
                 Err("the actor's message type does not support remoting".to_owned())
@@ -193,32 +205,66 @@ pub(crate) fn fail_pending(node: NodeId) {
     pending().retain(|_, (asked, _)| *asked != node);
 }
 
-/// Serves a `SpawnRequest` from a peer: spawns the actor in a task (its `pre_start` may take
-/// time) and writes the `SpawnReply` to `writer`.
-pub(crate) fn serve(request: u64, kind: &str, args: &[u8], writer: WriterHandle, max_frame: u32) {
-    let spawner = spawnable().get(kind).cloned();
-    let started = match spawner {
-        None => Err(SpawnOutcome::UnknownKind),
-        Some(spawner) => spawner(args).map_err(SpawnOutcome::BadArguments),
-    };
-    tokio::spawn(async move {
-        let outcome = match started {
-            Err(outcome) => outcome,
-            Ok(started) => match started.await {
-                Ok(cell) => SpawnOutcome::Spawned {
-                    pid: cell.get_id().pid(),
-                },
-                Err(err) => SpawnOutcome::Failed(err),
-            },
+/// A `SpawnRequest` from a peer, and what serving it needs.
+pub(crate) struct Serve {
+    pub(crate) request: u64,
+    /// Where the `SpawnReply` goes.
+    pub(crate) writer: WriterHandle,
+    pub(crate) max_frame: u32,
+    /// The session of the peer that asked: it supervises the actor.
+    pub(crate) supervisor: ActorCell,
+    /// The actor's place in the peer's allowance (`with_max_remote_spawns_per_peer`), held until
+    /// the actor ends; `None` if the peer has used it up.
+    pub(crate) quota: Option<Token>,
+}
+
+impl Serve {
+    /// Spawns the actor in a task (its `pre_start` may take time), writes the `SpawnReply` to the
+    /// writer, and holds the quota until the actor ends.
+    pub(crate) fn serve(self, kind: &str, args: &[u8]) {
+        let Serve {
+            request,
+            writer,
+            max_frame,
+            supervisor,
+            quota,
+        } = self;
+        let started = match (quota.is_some(), spawnable().get(kind).cloned()) {
+            (_, None) => Err(SpawnOutcome::UnknownKind),
+            (false, Some(_)) => Err(SpawnOutcome::Failed(
+                "the peer has as many spawned actors running here as it may \
+                 (with_max_remote_spawns_per_peer)"
+                    .to_owned(),
+            )),
+            (true, Some(spawner)) => spawner(args, supervisor).map_err(SpawnOutcome::BadArguments),
         };
-        let message = SessionMessage::Control(ControlMessage::SpawnReply { request, outcome });
-        let mut frame = Vec::new();
-        match message.encode_frame(max_frame, &mut frame) {
-            // A closed writer means the session ended; the requester learns it that way.
-            Ok(()) => {
-                let _ = writer.send(frame);
+        tokio::spawn(async move {
+            let (outcome, ended) = match started {
+                Err(outcome) => (outcome, None),
+                Ok(started) => match started.await {
+                    Ok((cell, ended)) => (
+                        SpawnOutcome::Spawned {
+                            pid: cell.get_id().pid(),
+                        },
+                        Some(ended),
+                    ),
+                    Err(err) => (SpawnOutcome::Failed(err), None),
+                },
+            };
+            let message = SessionMessage::Control(ControlMessage::SpawnReply { request, outcome });
+            let mut frame = Vec::new();
+            match message.encode_frame(max_frame, &mut frame) {
+                // A closed writer means the session ended; the requester learns it that way.
+                Ok(()) => {
+                    let _ = writer.send(frame);
+                }
+                Err(err) => tracing::warn!(%err, "cannot send a spawn reply"),
             }
-            Err(err) => tracing::warn!(%err, "cannot send a spawn reply"),
-        }
-    });
+            drop(writer);
+            if let Some(ended) = ended {
+                let _ = ended.await;
+            }
+            drop(quota);
+        });
+    }
 }

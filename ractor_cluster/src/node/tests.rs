@@ -1,3 +1,4 @@
 //! Nodes driven by the in-memory harness (`crate::testing`): no sockets, every wait bounded.
 
+mod bounds;
 mod harness;

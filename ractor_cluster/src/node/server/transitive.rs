@@ -81,6 +81,18 @@ impl NodeServerState {
         myself: &ActorRef<NodeServerMessage>,
         peers: Vec<PeerAnnouncement>,
     ) {
+        // Dials from connecting until authenticated: a peer cannot make this node open
+        // connections to any number of addresses at once (`with_max_transitive_dials`).
+        let mut under_way = self.dialing.len()
+            + self
+                .sessions
+                .values()
+                .filter(|e| {
+                    !e.info.is_server
+                        && e.status == SessionStatus::Opened
+                        && e.dialed_peer.is_some()
+                })
+                .count();
         for peer in peers {
             let known = peer.name == self.config.local.name
                 || self.dialing.contains(&peer.name)
@@ -95,6 +107,15 @@ impl NodeServerState {
             if known {
                 continue;
             }
+            if under_way >= self.max_transitive_dials {
+                tracing::debug!(
+                    peer = %peer.name,
+                    under_way,
+                    "not dialing a transitive peer now: as many dials are under way as allowed"
+                );
+                continue;
+            }
+            under_way += 1;
             self.dialing.insert(peer.name.clone());
             let server = myself.clone();
             let connector = self.tls_connector.clone();

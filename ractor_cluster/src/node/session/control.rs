@@ -13,7 +13,8 @@ use crate::error::SessionEnd;
 use crate::node::config::NodeConnectionMode;
 use crate::node::exit::{NODE_LOST, NO_SUCH_ACTOR};
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
-use crate::node::{names, references, spawn};
+use crate::node::{names, quota, references, spawn};
+use crate::protocol::limits::{MAX_PEERS_KNOWN, MAX_WANTED_PIDS};
 use crate::protocol::message::ControlMessage;
 use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
 
@@ -52,14 +53,28 @@ impl NodeSessionState {
                         live.keep_proxy(actor.pid, kept.into());
                         continue;
                     }
-                    match references::spawn_proxy(
+                    let Some(spawn) = references::spawn_proxy(
                         live.peer_node_id,
                         actor.pid,
                         &live.link,
                         actor.name.clone(),
-                    )
-                    .await
-                    {
+                    ) else {
+                        // The session stays up; the actor is unreachable from here until the
+                        // peer's other actors make room (README, "Failure model").
+                        if !live.proxy_limit_logged {
+                            live.proxy_limit_logged = true;
+                            tracing::warn!(
+                                peer = %live.peer_name,
+                                per_peer = live.link.proxies.max(),
+                                in_total = live.link.node_proxies.max(),
+                                "the peer announces more actors than this node keeps proxies \
+                                 for (with_max_proxies_per_peer, with_max_proxies): those beyond \
+                                 are not reachable from here"
+                            );
+                        }
+                        continue;
+                    };
+                    match spawn.await {
                         Ok((proxy, _)) => {
                             match references::proxy_up(
                                 live.peer_node_id,
@@ -109,7 +124,19 @@ impl NodeSessionState {
                     end_proxy(&proxy.get_cell(), ProxyExit::Failed(error));
                 }
             }
-            ControlMessage::ActorsWanted(pids) => {
+            ControlMessage::ActorsWanted(mut pids) => {
+                // PROTOCOL.md rule L1: each pid answered once, and not too many per message, so
+                // that one frame cannot make this node queue answers without bound.
+                if pids.len() > MAX_WANTED_PIDS {
+                    let end = SessionEnd::PeerMisbehaved(format!(
+                        "the peer asked for {} actors in one message, more than {MAX_WANTED_PIDS}",
+                        pids.len()
+                    ));
+                    self.end(myself, end);
+                    return Ok(());
+                }
+                pids.sort_unstable();
+                pids.dedup();
                 let mut alive = Vec::new();
                 let mut gone = Vec::new();
                 for pid in pids {
@@ -138,7 +165,14 @@ impl NodeSessionState {
                 args,
             } => {
                 if let Some(writer) = self.writer.clone() {
-                    spawn::serve(request, &kind, &args, writer, self.config.max_frame);
+                    let spawn = spawn::Serve {
+                        request,
+                        writer,
+                        max_frame: self.config.max_frame,
+                        supervisor: myself.get_cell(),
+                        quota: quota::take(&live.spawns, None),
+                    };
+                    spawn.serve(&kind, &args);
                 }
             }
             ControlMessage::SpawnReply { request, outcome } => {
@@ -146,17 +180,32 @@ impl NodeSessionState {
             }
             ControlMessage::GroupJoined { scope, group, pids } => {
                 let cells = proxies_of(&live.proxies, &pids);
-                if !cells.is_empty() {
+                if !cells.is_empty()
+                    && live
+                        .groups
+                        .join(&scope, &group, &pids, &live.proxies, &live.peer_name)
+                {
                     pg::join_scoped(scope, group, cells);
                 }
             }
             ControlMessage::GroupLeft { scope, group, pids } => {
                 let cells = proxies_of(&live.proxies, &pids);
                 if !cells.is_empty() {
+                    live.groups.leave(&scope, &group, &pids);
                     pg::leave_scoped(scope, group, cells);
                 }
             }
-            ControlMessage::PeersKnown(peers) => {
+            ControlMessage::PeersKnown(mut peers) => {
+                if peers.len() > MAX_PEERS_KNOWN {
+                    // PROTOCOL.md rule L3.
+                    tracing::warn!(
+                        peer = %live.peer_name,
+                        named = peers.len(),
+                        "the peer named more nodes in one message than are considered; the rest \
+                         are ignored"
+                    );
+                    peers.truncate(MAX_PEERS_KNOWN);
+                }
                 if self.config.connection_mode == NodeConnectionMode::Transitive {
                     let _ = self
                         .server
@@ -173,6 +222,10 @@ impl NodeSessionState {
                     )));
             }
             ControlMessage::WhereIsNode { node } => {
+                if !live.where_is_rate.admit(std::time::Instant::now()) {
+                    tracing::debug!(peer = %live.peer_name, node, "ignoring a where-is question over the rate");
+                    return Ok(());
+                }
                 let _ = self
                     .server
                     .cast(NodeServerMessage::internal(ServerEvent::WhereIsNode {
