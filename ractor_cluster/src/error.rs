@@ -79,6 +79,10 @@ pub enum SessionEnd {
     Io(String),
     /// The peer sent nothing at all, not even a heartbeat, for this long, and was declared down.
     PeerSilent(Duration),
+    /// Another node, which watched the peer, heard nothing from it for its `down_after` and said
+    /// so (PROTOCOL.md, "Heartbeats and silence"): this node ends its session with the peer as if
+    /// it had found it silent itself. Holds the reporting node's name.
+    ReportedSilent(String),
     /// The peer closed the connection, or said it was leaving and why.
     EndedByPeer(String),
     /// This node ended the session: the user disconnected the peer, the node stopped, another
@@ -112,6 +116,10 @@ impl fmt::Display for SessionEnd {
                 f,
                 "no traffic from the peer for {:.1} s: declared down",
                 silence.as_secs_f64()
+            ),
+            Self::ReportedSilent(reporter) => write!(
+                f,
+                "{reporter} heard nothing from the peer for its down_after: declared down"
             ),
         }
     }

@@ -63,7 +63,9 @@
 //!             │  been stable long enough to decide which side of a partition stays)
 //!             └─ NodeSession (one per connection) ─┬─ reader task   (decodes, delivers, replies)
 //!                                                  ├─ writer task   (outbound queue → socket)
-//!                                                  ├─ liveness task (heartbeats, down detection)
+//!                                                  ├─ liveness task (heartbeats while the peer
+//!                                                  │  watches this node, down detection while
+//!                                                  │  this node watches the peer; else asleep)
 //!                                                  ├─ RemoteActor proxies (one per peer actor)
 //!                                                  └─ actors the peer spawned here (stopped
 //!                                                     with the session)

@@ -11,10 +11,15 @@
 //!             └─ NodeSession (one per connection, linked) ─┬─ reader task (decodes, delivers)
 //!                                                          ├─ writer task (batches frames)
 //!                                                          ├─ liveness task (heartbeats,
-//!                                                          │  down detection)
+//!                                                          │  down detection; asleep on a
+//!                                                          │  session neither side watches)
 //!                                                          ├─ RemoteActor proxies (linked)
 //!                                                          └─ actors the peer spawned (linked)
 //! ```
+//!
+//! The server decides which peers this node watches (a few nearest on a ring of node ids, see
+//! [`NodeServer::with_watched_peers`]) and tells the sessions; when a watched peer falls silent it
+//! tells the other peers, whose sessions with that node then end too.
 //!
 //! A session that ends (peer gone or silent for too long, protocol error, refused as a
 //! duplicate) stops its proxies and fails the calls still waiting on it; the server reports it to
@@ -66,7 +71,7 @@ pub use config::{
     DEFAULT_MAX_QUEUED_CONTROL_MESSAGES, DEFAULT_MAX_REMOTE_SPAWNS_PER_PEER, DEFAULT_MAX_SESSIONS,
     DEFAULT_MAX_TRANSITIVE_DIALS, DEFAULT_MAX_UNANSWERED_CALLS,
     DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
-    DEFAULT_REFERENCE_WAIT, DEFAULT_WHERE_IS_NODE_RATE,
+    DEFAULT_REFERENCE_WAIT, DEFAULT_WATCHED_PEERS, DEFAULT_WHERE_IS_NODE_RATE,
 };
 pub use events::{NodeEventSubscription, NodeInfo, NodeName, NodeServerSessionInformation};
 pub use exit::{NAME_MOVED, NODE_LOST, NO_SUCH_ACTOR, PROXY_LIMIT, UNREACHABLE};

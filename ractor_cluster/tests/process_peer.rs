@@ -31,7 +31,10 @@ use common::{
     held_call, remote_members, spawn_in_group, start_node_with, within, CallTask, Event, Node,
     NodeOptions, TestMessage, WAIT,
 };
+use std::sync::{Arc, Mutex};
+
 use ractor::ActorRef;
+use ractor_cluster::membership::{self, MemberEvent, MemberStatus, MemberSubscription};
 use ractor_cluster::{NodeConnectionMode, NodeId};
 
 const GROUP_ENV: &str = "RACTOR_CLUSTER_TEST_GROUP";
@@ -43,6 +46,8 @@ const PORT_ENV: &str = "RACTOR_CLUSTER_TEST_PORT";
 const FAST_ENV: &str = "RACTOR_CLUSTER_TEST_FAST";
 /// Set: the peer uses [`PATIENT_LIVENESS`] and redials at most [`FAST_MAX_BACKOFF`] apart.
 const PATIENT_ENV: &str = "RACTOR_CLUSTER_TEST_PATIENT";
+/// How many peers the peer watches (`NodeServer::with_watched_peers`), if not the default.
+const WATCH_ENV: &str = "RACTOR_CLUSTER_TEST_WATCHED_PEERS";
 /// How many times `a_frozen_peer_is_declared_down_within_the_bound` freezes its peer (default 3).
 const TRIALS_ENV: &str = "RACTOR_CLUSTER_DOWN_TRIALS";
 
@@ -70,6 +75,7 @@ const TESTS: &[(&str, TestFn)] = tests![
     a_new_run_of_a_live_peer_is_refused_until_the_old_run_is_shown_dead,
     a_new_run_gets_in_once_a_probe_shows_the_old_connection_dead,
     a_frozen_peer_is_declared_down_within_the_bound,
+    a_frozen_peer_is_marked_down_by_a_node_that_does_not_watch_it,
     a_restarted_peer_is_dialed_again_and_gets_nothing_meant_for_its_previous_run,
 ];
 
@@ -92,6 +98,7 @@ async fn peer_main(name: &str) {
         .unwrap_or(0);
     let fast = std::env::var_os(FAST_ENV).is_some();
     let patient = std::env::var_os(PATIENT_ENV).is_some();
+    let watched_peers = std::env::var(WATCH_ENV).ok().and_then(|n| n.parse().ok());
     let node = start_node_with(
         name,
         NodeOptions {
@@ -105,6 +112,7 @@ async fn peer_main(name: &str) {
             reconnect: (fast || patient).then(|| {
                 ractor_cluster::node::ReconnectPolicy::default().with_max_backoff(FAST_MAX_BACKOFF)
             }),
+            watched_peers,
             ..NodeOptions::default()
         },
     )
@@ -583,6 +591,121 @@ async fn a_frozen_peer_is_declared_down_within_the_bound() {
     );
     peer.finish().await;
     a.stop().await;
+}
+
+/// A member that went down: its name, why, and when this node saw it.
+type Down = (String, Option<String>, tokio::time::Instant);
+
+/// Records when each member was seen down, and why.
+#[derive(Clone, Default)]
+struct DownRecorder(Arc<Mutex<Vec<Down>>>);
+
+impl MemberSubscription for DownRecorder {
+    fn member_changed(&self, event: MemberEvent) {
+        if event.member.status == MemberStatus::Down {
+            self.0.lock().unwrap().push((
+                event.member.name,
+                event.reason,
+                tokio::time::Instant::now(),
+            ));
+        }
+    }
+}
+
+impl DownRecorder {
+    fn down(&self, name: &str) -> Option<(Option<String>, tokio::time::Instant)> {
+        let downs = self.0.lock().unwrap();
+        let (_, reason, at) = downs.iter().find(|(n, _, _)| n == name)?;
+        Some((reason.clone(), *at))
+    }
+}
+
+/// Four nodes, each watching only its two neighbours on the ring of node ids (`with_watched_peers
+/// (2)`): when the peer in its own process freezes, the node across the ring, which does not watch
+/// it, marks it down too, on its watchers' word, within `down_after` + 1 s.
+async fn a_frozen_peer_is_marked_down_by_a_node_that_does_not_watch_it() {
+    if cfg!(not(unix)) {
+        return;
+    }
+    let group = "unwatched-group";
+    let options = || NodeOptions {
+        liveness: Some((FAST_HEARTBEAT, FAST_DOWN_AFTER)),
+        handshake_timeout: Some(Duration::from_secs(1)),
+        watched_peers: Some(2),
+        ..NodeOptions::default()
+    };
+    let nodes = [
+        start_node_with("unwatched-a", options()).await,
+        start_node_with("unwatched-b", options()).await,
+        start_node_with("unwatched-c", options()).await,
+    ];
+    let mut peer = spawn_peer_with(
+        "unwatched-x",
+        group,
+        NodeConnectionMode::Isolated,
+        &[(FAST_ENV, "1".to_owned()), (WATCH_ENV, "2".to_owned())],
+    )
+    .await;
+    for (i, node) in nodes.iter().enumerate() {
+        for other in nodes.iter().skip(i + 1) {
+            node.connect_to(other).await;
+        }
+        peer.ok(&format!("connect {}", node.port)).await;
+    }
+    let mut names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    names.sort();
+    peer.wait_for_peers(&names).await;
+    for node in &nodes {
+        ready_session(node, &peer.name).await;
+        for other in &nodes {
+            if other.name != node.name {
+                ready_session(node, &other.name).await;
+            }
+        }
+    }
+    // The node two places from the peer on the ring of four is the one that does not watch it.
+    let mut ring: Vec<NodeId> = nodes.iter().map(|n| n.id).chain([peer.id]).collect();
+    ring.sort_unstable();
+    let place = ring.iter().position(|id| *id == peer.id).unwrap();
+    let across = ring[(place + 2) % 4];
+    let mut recorders = Vec::new();
+    for node in &nodes {
+        let recorder = DownRecorder::default();
+        membership::subscribe(&node.server, "downs", Box::new(recorder.clone()))
+            .await
+            .unwrap();
+        recorders.push((node.id, recorder));
+    }
+
+    peer.freeze();
+    let frozen = tokio::time::Instant::now();
+    let bound = FAST_DOWN_AFTER + Duration::from_secs(1);
+    common::eventually("every node to mark the frozen peer down", || {
+        recorders.iter().all(|(_, r)| r.down(&peer.name).is_some())
+    })
+    .await;
+    for (id, recorder) in &recorders {
+        let (reason, at) = recorder.down(&peer.name).unwrap();
+        let took = at.saturating_duration_since(frozen);
+        assert!(
+            took < bound,
+            "node {id}: down after {took:?}, bound {bound:?}"
+        );
+        // Told by a watcher: it had timed no silence of its own. (The two watchers find the
+        // silence at about the same moment, and either may hear it from the other first.)
+        let reason = reason.unwrap_or_default();
+        if *id == across {
+            assert!(
+                reason.contains("heard nothing from the peer for its down_after"),
+                "{reason}"
+            );
+        }
+    }
+    peer.thaw();
+    drop(peer);
+    for node in nodes {
+        node.stop().await;
+    }
 }
 
 /// A free TCP port on 127.0.0.1, for a peer that must come back where it was.

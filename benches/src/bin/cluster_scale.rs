@@ -5,17 +5,24 @@
 //! ```text
 //! cargo run --release -p ractor_cluster_benches --bin cluster_scale -- --nodes 16
 //! cargo run --release -p ractor_cluster_benches --bin cluster_scale -- --nodes 64 --base-port 30000 --idle-secs 20
+//! cargo run --release -p ractor_cluster_benches --bin cluster_scale -- --nodes 256 --base-port 32000 --stagger-ms 20
 //! ```
 //!
 //! The runner starts `--nodes` copies of itself (each a node with one tokio thread, listening on
 //! `127.0.0.1:<base-port + i>`, given the whole list as `StaticSeeds`, with one actor in a process
-//! group), all at once, and reports:
+//! group), all at once or `--stagger-ms` apart, and reports:
 //! * convergence: time from the last start until every node sees all N members up and the N − 1
 //!   other nodes' actors in the group;
 //! * peak RSS per node (VmHWM; median and max);
 //! * idle CPU per node and for the whole cluster over `--idle-secs` (default 10) of no traffic;
 //! * heartbeat frames sent per node per second over the same window;
-//! * detection: time from killing node 0 until every survivor shows it down.
+//! * detection of a frozen node: time from stopping node 1 (SIGSTOP) until every other node
+//!   shows it down;
+//! * detection of a killed node: time from killing node 0 (SIGKILL) until every survivor shows
+//!   it down.
+//!
+//! `--watched-peers N` passes `NodeServer::with_watched_peers(N)` to every node (default: the
+//! library's default), for comparing with every node watching every other.
 //!
 //! Figures go to stdout as one table row; the nodes' own lines are read from their stdout.
 
@@ -88,6 +95,7 @@ impl MemberSubscription for DownReporter {
 fn child(args: &[String], index: usize) {
     let nodes: u16 = arg(args, "--nodes").unwrap_or(16);
     let base: u16 = arg(args, "--base-port").unwrap_or(20000);
+    let watched: Option<usize> = arg(args, "--watched-peers");
     let Ok(offset) = u16::try_from(index) else {
         return;
     };
@@ -105,7 +113,7 @@ fn child(args: &[String], index: usize) {
         let seeds: Vec<String> = (0..nodes)
             .map(|i| format!("127.0.0.1:{}", base + i))
             .collect();
-        let server = NodeServer::new(
+        let mut server = NodeServer::new(
             base + offset,
             COOKIE.into(),
             format!("n{index}"),
@@ -118,6 +126,9 @@ fn child(args: &[String], index: usize) {
             StaticSeeds::new(seeds),
             ractor_cluster::discovery::DEFAULT_DISCOVERY_INTERVAL,
         );
+        if let Some(watched) = watched {
+            server = server.with_watched_peers(watched);
+        }
         let Ok((node, _)) = Actor::spawn(None, server, ()).await else {
             eprintln!("node {index}: cannot start");
             return;
@@ -144,6 +155,8 @@ fn child(args: &[String], index: usize) {
                 if up == usize::from(nodes) && remote == usize::from(nodes) - 1 {
                     converged = true;
                     println!("CONVERGED");
+                    // From now on the node is idle: the runner wakes only to report.
+                    tick = tokio::time::interval(Duration::from_secs(1));
                 }
             }
             if last_report.elapsed() >= Duration::from_secs(1) {
@@ -192,6 +205,8 @@ fn runner(args: &[String]) {
     let nodes: usize = arg(args, "--nodes").unwrap_or(16);
     let base: u16 = arg(args, "--base-port").unwrap_or(20000);
     let idle_secs: u64 = arg(args, "--idle-secs").unwrap_or(10);
+    let stagger = Duration::from_millis(arg(args, "--stagger-ms").unwrap_or(0));
+    let watched: Option<usize> = arg(args, "--watched-peers");
     let Ok(exe) = std::env::current_exe() else {
         eprintln!("cannot find this executable");
         return;
@@ -199,7 +214,14 @@ fn runner(args: &[String]) {
     let (tx, rx) = mpsc::channel::<Line>();
     let mut children: Vec<Child> = Vec::new();
     for index in 0..nodes {
-        let spawned = Command::new(&exe)
+        if index > 0 {
+            std::thread::sleep(stagger);
+        }
+        let mut command = Command::new(&exe);
+        if let Some(watched) = watched {
+            command.args(["--watched-peers", &watched.to_string()]);
+        }
+        let spawned = command
             .args(["--child", &index.to_string()])
             .args(["--nodes", &nodes.to_string()])
             .args(["--base-port", &base.to_string()])
@@ -314,34 +336,17 @@ fn measure(
         .map(|p| peak_rss_kib(*p).unwrap_or(0) as f64 / 1024.0)
         .collect();
 
-    // Detection: kill node 0, wait for every survivor's DOWN line.
-    let killed_at = Instant::now();
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &pids.first()?.to_string()])
-        .status();
-    let mut down_seen = vec![false; nodes];
-    if let Some(first) = down_seen.first_mut() {
-        *first = true;
-    }
-    let mut detection = Duration::ZERO;
-    while down_seen.iter().any(|seen| !seen) {
-        let line = rx
-            .recv_timeout(GIVE_UP.saturating_sub(killed_at.elapsed()))
-            .ok()?;
-        if line.text == "DOWN n0@127.0.0.1" {
-            if let Some(seen) = down_seen.get_mut(line.index) {
-                *seen = true;
-            }
-            detection = detection.max(line.at.saturating_duration_since(killed_at));
-        }
-    }
+    // Detection of a frozen node: stop node 1, wait for every other node's DOWN line.
+    let frozen = detect(rx, nodes, 1, &[1], *pids.get(1)?, "-STOP")?;
+    // Detection of a killed node: kill node 0, wait for every survivor's DOWN line.
+    let detection = detect(rx, nodes, 0, &[0, 1], *pids.first()?, "-9")?;
 
     let rss_max = rss.iter().copied().fold(0.0, f64::max);
     Some(format!(
-        "| {nodes} | {:.2} s | {:.1} MiB (max {:.1}) | {:.2} % | {:.1} % | {:.2} | {:.2} s |\n\
+        "| {nodes} | {:.2} s | {:.1} MiB (max {:.1}) | {:.2} % | {:.1} % | {:.2} | {:.2} s | {:.2} s |\n\
          (nodes | convergence after the last start | peak RSS per node, median | idle CPU per node, \
          median | idle CPU, all nodes | heartbeat frames per node per second, median | \
-         detection of a killed node by every survivor)",
+         detection of a killed node by every survivor | of a frozen node by every other node)",
         convergence.as_secs_f64(),
         median(&mut rss),
         rss_max,
@@ -349,5 +354,37 @@ fn measure(
         cpu_total,
         median(&mut hb_rate),
         detection.as_secs_f64(),
+        frozen.as_secs_f64(),
     ))
+}
+
+/// Sends `signal` to node `victim` (process `pid`) and waits until every node not in `silent`
+/// prints that it is down; returns the time the last of them took.
+fn detect(
+    rx: &mpsc::Receiver<Line>,
+    nodes: usize,
+    victim: usize,
+    silent: &[usize],
+    pid: u32,
+    signal: &str,
+) -> Option<Duration> {
+    let sent_at = Instant::now();
+    let _ = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status();
+    let wanted = format!("DOWN n{victim}@127.0.0.1");
+    let mut down_seen: Vec<bool> = (0..nodes).map(|i| silent.contains(&i)).collect();
+    let mut took = Duration::ZERO;
+    while down_seen.iter().any(|seen| !seen) {
+        let line = rx
+            .recv_timeout(GIVE_UP.saturating_sub(sent_at.elapsed()))
+            .ok()?;
+        if line.text == wanted {
+            if let Some(seen) = down_seen.get_mut(line.index) {
+                *seen = true;
+            }
+            took = took.max(line.at.saturating_duration_since(sent_at));
+        }
+    }
+    Some(took)
 }

@@ -40,6 +40,14 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// five seconds instead of the minutes TCP takes on its own.
 pub const DEFAULT_DOWN_AFTER: Duration = Duration::from_secs(5);
 
+/// Default number of peers a node watches with heartbeats (8); see
+/// [`NodeServer::with_watched_peers`].
+///
+/// As Akka has each node watched by a handful of others rather than by all: a silent peer is
+/// still found by several watchers within `down_after`, and every other node learns it from them,
+/// while an idle cluster's heartbeats grow with the number of nodes instead of its square.
+pub const DEFAULT_WATCHED_PEERS: usize = 8;
+
 /// Default number of connections accepted and not yet authenticated that a node keeps at once
 /// (64); see [`NodeServer::with_max_unauthenticated_connections`].
 pub const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS: usize = 64;
@@ -147,6 +155,7 @@ pub struct NodeServer {
     pub(super) handshake_timeout: Duration,
     pub(super) heartbeat_interval: Duration,
     pub(super) down_after: Duration,
+    pub(super) watched_peers: usize,
     pub(super) max_unauthenticated_connections: usize,
     pub(super) max_unauthenticated_per_address: usize,
     pub(super) max_sessions: usize,
@@ -182,6 +191,7 @@ impl std::fmt::Debug for NodeServer {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("down_after", &self.down_after)
+            .field("watched_peers", &self.watched_peers)
             .field(
                 "max_unauthenticated_connections",
                 &self.max_unauthenticated_connections,
@@ -235,6 +245,7 @@ impl NodeServer {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             down_after: DEFAULT_DOWN_AFTER,
+            watched_peers: DEFAULT_WATCHED_PEERS,
             max_unauthenticated_connections: DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
             max_unauthenticated_per_address: DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
             max_sessions: DEFAULT_MAX_SESSIONS,
@@ -373,6 +384,24 @@ impl NodeServer {
     /// [`node_session_disconnected`]: crate::node::NodeEventSubscription::node_session_disconnected
     pub fn with_down_after(mut self, down_after: Duration) -> Self {
         self.down_after = down_after.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how many peers this node watches (default [`DEFAULT_WATCHED_PEERS`], 8; an odd
+    /// number counts as the even number above it).
+    ///
+    /// The node and the peers it has sessions with form a ring ordered by node id; the node
+    /// watches the `n / 2` nearest peers on each side, asks them for heartbeats, and declares one
+    /// down after [`down_after`](Self::with_down_after) of silence. It then tells all its other
+    /// peers, which drop their sessions with that node at once: a frozen node is down everywhere
+    /// within `down_after` and the time one message takes. A node it does not watch costs it
+    /// nothing while idle, neither heartbeats nor timer wake-ups; a connection that closes (a
+    /// crashed process, a reset) is noticed on every session at once, watched or not. With
+    /// `n + 1` nodes or fewer every node watches every other, as before 2.4; `usize::MAX` watches
+    /// all peers whatever their number. Peers that speak a protocol older than 2.4 are always
+    /// watched.
+    pub fn with_watched_peers(mut self, n: usize) -> Self {
+        self.watched_peers = n;
         self
     }
 

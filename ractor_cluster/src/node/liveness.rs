@@ -1,24 +1,27 @@
 //! Liveness of an authenticated session: heartbeats out, silence in.
 //!
-//! One timer task per session. Every `heartbeat_interval` it queues a `Heartbeat` on the
-//! session's writer if nothing else was queued there since the last tick (as Erlang ticks only
-//! silent links), so that a healthy peer always has something to read and a busy link carries no
-//! heartbeats; and it watches a counter of the frames the reader has received. When the counter has not moved for
-//! `down_after`, the peer is declared down: the task tells the session, which ends with a reason
-//! that says so (and the session end fails pending calls, stops the proxies and reports the
-//! disconnection).
+//! One timer task per session, which sleeps without a timer while the session needs neither
+//! (see [`Watch`]). While the peer *watches* this node, every `heartbeat_interval` it queues a
+//! `Heartbeat` on the session's writer if nothing else was queued there since the last tick (as
+//! Erlang ticks only silent links), so that the peer always has something to read and a busy link
+//! carries no heartbeats. While this node watches the peer, it watches a counter of the frames
+//! the reader has received. When the counter has not moved for `down_after`, the peer is declared
+//! down: the task tells the session, which ends with a reason that says so (and the session end
+//! fails pending calls, stops the proxies and reports the disconnection; the server tells the
+//! other peers, see `server::watch`).
 //!
 //! The reader only bumps a counter per frame (no clock read on the hot path); this task reads the
 //! clock when it wakes, at most every `down_after / 8` (and every heartbeat), and always exactly
-//! when the silence would reach `down_after`. So a peer is declared down after a silence of at
-//! least `down_after` and less than `down_after + min(heartbeat_interval, down_after / 8)`; never
-//! earlier.
+//! when the silence would reach `down_after`. So a watched peer is declared down after a silence
+//! of at least `down_after` and less than `down_after + min(heartbeat_interval, down_after / 8)`,
+//! counted from the later of its last frame and the moment the watch began; never earlier.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::ActorRef;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -56,6 +59,56 @@ impl ReceivedFrames {
     }
 }
 
+/// Who watches whom on one session: set by the session, read by its liveness task. Both start
+/// `true`, so a session is watched both ways until told otherwise (as before protocol 2.4, and as
+/// a 2.4 peer assumes until it hears `Watching(false)`).
+#[derive(Debug)]
+pub(crate) struct Watch {
+    /// This node watches the peer: the peer's silence is timed.
+    watching: AtomicBool,
+    /// The peer watches this node: heartbeats go out on silent intervals.
+    watched: AtomicBool,
+    /// Wakes the liveness task when either changes, so a change takes effect at once.
+    changed: Notify,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Self {
+            watching: AtomicBool::new(true),
+            watched: AtomicBool::new(true),
+            changed: Notify::new(),
+        }
+    }
+}
+
+impl Watch {
+    /// Whether this node watches the peer, as set last.
+    pub(crate) fn watching(&self) -> bool {
+        self.watching.load(Ordering::Relaxed)
+    }
+
+    /// Sets whether this node watches the peer; returns whether that changed.
+    pub(crate) fn set_watching(&self, watching: bool) -> bool {
+        let changed = self.watching.swap(watching, Ordering::Relaxed) != watching;
+        if changed {
+            self.changed.notify_one();
+        }
+        changed
+    }
+
+    /// Sets whether the peer watches this node.
+    pub(crate) fn set_watched(&self, watched: bool) {
+        if self.watched.swap(watched, Ordering::Relaxed) != watched {
+            self.changed.notify_one();
+        }
+    }
+
+    fn watched(&self) -> bool {
+        self.watched.load(Ordering::Relaxed)
+    }
+}
+
 /// The timing of a session's liveness task.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LivenessTiming {
@@ -79,6 +132,7 @@ impl LivenessTiming {
 pub(crate) fn spawn_liveness(
     timing: LivenessTiming,
     received: Arc<ReceivedFrames>,
+    flags: Arc<Watch>,
     writer: WriterHandle,
     max_frame: u32,
     session: ActorRef<NodeSessionMessage>,
@@ -98,7 +152,7 @@ pub(crate) fn spawn_liveness(
             )));
         };
         let mut gate = HeartbeatGate::new(writer.frames_queued());
-        let silence = watch(timing, &received, reachability, || {
+        let silence = watch_link(timing, &received, &flags, reachability, || {
             if gate.needed(writer.frames_queued()) {
                 HEARTBEATS_SENT.fetch_add(1, Ordering::Relaxed);
                 writer.send_heartbeat(heartbeat.clone()).is_ok()
@@ -151,14 +205,35 @@ impl HeartbeatGate {
     }
 }
 
-/// Sends heartbeats with `send_heartbeat` and watches `received`; returns how long the peer had
-/// been silent when declared down, or `None` if a heartbeat could not be queued (the session is
-/// ending anyway). Calls `reachability(false)` when the peer has been silent for half of
-/// `down_after` (it is *unreachable*: not yet down), and `reachability(true)` when it is heard
-/// from again.
+/// [`watch_link`] on a session watched both ways for its whole life.
+#[cfg(test)]
 async fn watch(
     timing: LivenessTiming,
     received: &ReceivedFrames,
+    reachability: impl FnMut(bool),
+    send_heartbeat: impl FnMut() -> bool,
+) -> Option<Duration> {
+    watch_link(
+        timing,
+        received,
+        &Watch::default(),
+        reachability,
+        send_heartbeat,
+    )
+    .await
+}
+
+/// Sends heartbeats with `send_heartbeat` while `flags` says the peer watches this node, and
+/// watches `received` while `flags` says this node watches the peer; returns how long the peer
+/// had been silent when declared down, or `None` if a heartbeat could not be queued (the session
+/// is ending anyway). Calls `reachability(false)` when a watched peer has been silent for half of
+/// `down_after` (it is *unreachable*: not yet down), and `reachability(true)` when it is heard
+/// from again or no longer watched. While neither side watches, it waits for a change of `flags`
+/// with no timer at all.
+async fn watch_link(
+    timing: LivenessTiming,
+    received: &ReceivedFrames,
+    flags: &Watch,
     mut reachability: impl FnMut(bool),
     mut send_heartbeat: impl FnMut() -> bool,
 ) -> Option<Duration> {
@@ -168,10 +243,20 @@ async fn watch(
     let mut seen = received.count();
     let mut last_traffic = Instant::now();
     let mut next_heartbeat = last_traffic + timing.heartbeat_interval;
+    let (mut was_watching, mut was_watched) = (flags.watching(), flags.watched());
     loop {
         let now = Instant::now();
+        let (watching, watched) = (flags.watching(), flags.watched());
+        if watching && !was_watching {
+            // Silence counts from the moment the watch begins, not from the last frame.
+            last_traffic = now;
+        }
+        if watched && !was_watched {
+            next_heartbeat = now + timing.heartbeat_interval;
+        }
+        (was_watching, was_watched) = (watching, watched);
         let count = received.count();
-        if count != seen || !received.is_listening() {
+        if count != seen || !received.is_listening() || !watching {
             seen = count;
             last_traffic = now;
         }
@@ -186,21 +271,38 @@ async fn watch(
             unreachable = false;
             reachability(true);
         }
-        if now >= next_heartbeat {
+        if watched && now >= next_heartbeat {
             if !send_heartbeat() {
                 return None;
             }
             next_heartbeat = now + timing.heartbeat_interval;
         }
+        let changed = flags.changed.notified();
+        if !watching && !watched {
+            // Nothing to send and nothing to time: no timer until the session says otherwise.
+            changed.await;
+            continue;
+        }
         // Every wake-up either sends a heartbeat, or looks at the counter at most `check_every`
         // after the last look, or lands exactly on the down deadline: no busy loop.
-        let mut wake = next_heartbeat
-            .min(now + check_every)
-            .min(last_traffic + timing.down_after);
-        if !unreachable {
-            wake = wake.min(last_traffic + unreachable_after);
+        let mut wake = None::<Instant>;
+        let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
+        if watched {
+            at(next_heartbeat);
         }
-        tokio::time::sleep_until(wake).await;
+        if watching {
+            at(now + check_every);
+            at(last_traffic + timing.down_after);
+            if !unreachable {
+                at(last_traffic + unreachable_after);
+            }
+        }
+        if let Some(wake) = wake {
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                () = changed => {}
+            }
+        }
     }
 }
 
@@ -326,6 +428,96 @@ mod tests {
         assert!(!gate.needed(40)); // many did
         assert!(gate.needed(40)); // none since the last tick
         assert!(gate.needed(40));
+    }
+
+    /// Flags of a session that neither side watches.
+    fn unwatched() -> Arc<Watch> {
+        let flags = Arc::new(Watch::default());
+        flags.set_watching(false);
+        flags.set_watched(false);
+        flags
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unwatched_session_sends_no_heartbeat_and_times_no_silence() {
+        let received = ReceivedFrames::default();
+        let flags = unwatched();
+        let mut heartbeats = 0;
+        let watching = watch_link(
+            TIMING,
+            &received,
+            &flags,
+            |_| {},
+            || {
+                heartbeats += 1;
+                true
+            },
+        );
+        // A minute of silence, far past `down_after`: nothing sent, nobody declared down.
+        let outcome = tokio::time::timeout(Duration::from_secs(60), watching).await;
+        assert!(outcome.is_err(), "{outcome:?}");
+        assert_eq!(heartbeats, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeats_go_only_while_the_peer_watches() {
+        let received = ReceivedFrames::default();
+        let flags = unwatched();
+        let sent = std::sync::atomic::AtomicU32::new(0);
+        let toggler = {
+            let flags = Arc::clone(&flags);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                flags.set_watched(true);
+                tokio::time::sleep(Duration::from_millis(5500)).await;
+                flags.set_watched(false);
+            })
+        };
+        let watching = watch_link(
+            TIMING,
+            &received,
+            &flags,
+            |_| {},
+            || {
+                sent.fetch_add(1, Ordering::Relaxed);
+                true
+            },
+        );
+        assert!(tokio::time::timeout(Duration::from_secs(30), watching)
+            .await
+            .is_err());
+        toggler.await.unwrap();
+        // One a second over the 5.5 s the peer watched, none before or after.
+        assert_eq!(sent.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_that_begins_counts_the_silence_from_then() {
+        let received = ReceivedFrames::default();
+        let flags = unwatched();
+        let started = Instant::now();
+        let watcher = {
+            let flags = Arc::clone(&flags);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                flags.set_watching(true);
+            })
+        };
+        let silence = watch_link(TIMING, &received, &flags, |_| {}, || true)
+            .await
+            .unwrap();
+        watcher.await.unwrap();
+        // Silent all along, but declared down only `down_after` after the watch began.
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(20) + TIMING.down_after,
+            "{elapsed:?}"
+        );
+        assert!(
+            elapsed < Duration::from_secs(20) + TIMING.down_after + TIMING.check_every(),
+            "{elapsed:?}"
+        );
+        assert!(silence >= TIMING.down_after && silence < Duration::from_secs(6));
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,6 +10,7 @@ pub(super) mod message;
 mod reconciler;
 mod redial;
 mod transitive;
+mod watch;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -57,6 +58,8 @@ struct SessionEntry {
     deliberate: bool,
     /// Where the session leaves why it ended.
     end: Arc<EndSlot>,
+    /// This node watches the peer (see `watch`); sessions start watching.
+    watched: bool,
 }
 
 /// Where a session stands, as far as the server is concerned.
@@ -131,6 +134,8 @@ pub struct NodeServerState {
     downing: Option<DowningState>,
     /// The session id (`NodeServerSessionInformation::node_id`) of the next connection.
     next_session_id: super::NodeId,
+    /// How many peers this node watches (see `watch`).
+    watched_peers: usize,
 }
 
 impl std::fmt::Debug for NodeServerState {
@@ -224,6 +229,7 @@ impl NodeServerState {
                         ready: false,
                         deliberate: false,
                         end,
+                        watched: true,
                     },
                 );
                 self.notify(|s, i| s.node_session_opened(i), &id);
@@ -350,6 +356,7 @@ impl Actor for NodeServer {
                 .map(|config| DowningState::new(config, node_id_of(&config_name))),
             // From 1: a session id is never 0, which the published crate's users may read as unset.
             next_session_id: 1,
+            watched_peers: self.watched_peers,
         })
     }
 
@@ -456,6 +463,11 @@ impl Actor for NodeServer {
                 }
                 ServerEvent::PeerLeaving(session) => state.peer_leaving(&session),
                 ServerEvent::DowningDue => state.downing_due(),
+                ServerEvent::PeerReportedSilent {
+                    node,
+                    incarnation,
+                    reporter,
+                } => state.reported_silent(node, incarnation, reporter),
                 ServerEvent::Reachability { session, reachable } => {
                     state.reachability(&session, reachable);
                 }
@@ -561,7 +573,11 @@ impl Actor for NodeServer {
                         state
                             .members
                             .session_lost(&peer.name, reason.as_deref(), until_downed);
+                        if matches!(end, SessionEnd::PeerSilent(_)) {
+                            state.report_silent(&peer.name, entry.incarnation);
+                        }
                     }
+                    state.update_watches();
                 }
                 state.session_ended(&myself, entry, &end);
             }

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use super::config::NodeConfig;
 use super::exit::NODE_LOST;
-use super::liveness::{spawn_liveness, LivenessTiming, ReceivedFrames};
+use super::liveness::{spawn_liveness, LivenessTiming, ReceivedFrames, Watch};
 use super::quota::Allowance;
 use super::reader::{spawn_reader, ControlQueue, ReaderContext};
 use super::references::{self, PeerLink};
@@ -42,6 +42,9 @@ use bounds::{PeerGroups, Rate};
 use control::forget_proxy;
 pub(crate) use message::{EndSlot, Established, SessionEvent};
 pub use message::{NodeSessionInternal, NodeSessionMessage};
+
+/// The minor protocol version from which peers say whom they watch (`Watching`, `PeerSilent`).
+const WATCH_MINOR: u16 = 4;
 
 /// How long a stopping session lets its writer flush what is queued before cutting it off.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
@@ -116,6 +119,9 @@ pub struct NodeSessionState {
     /// ends with, so that it is known when the end is handled whatever the order of messages.
     pub(crate) peer_left: bool,
     end: Arc<EndSlot>,
+    /// Who watches whom, shared with the liveness task; kept from the start, since the server
+    /// may decide before the handshake is done.
+    watch: Arc<Watch>,
 }
 
 impl std::fmt::Debug for NodeSessionState {
@@ -207,7 +213,9 @@ impl NodeSessionState {
             SessionEnd::HandshakeFailed { .. } => {
                 tracing::warn!(addr = %self.peer_label, %end, "session not established");
             }
-            SessionEnd::PeerMisbehaved(_) | SessionEnd::PeerSilent(_) => {
+            SessionEnd::PeerMisbehaved(_)
+            | SessionEnd::PeerSilent(_)
+            | SessionEnd::ReportedSilent(_) => {
                 tracing::warn!(peer = ?peer, addr = %self.peer_label, %end, "session ended");
             }
             _ => tracing::info!(peer = ?peer, addr = %self.peer_label, %end, "session ended"),
@@ -238,6 +246,23 @@ impl NodeSessionState {
         self.send(&SessionMessage::Control(control));
     }
 
+    /// The server decided whether this node watches the peer. A peer older than 2.4 is always
+    /// watched; a 2.4 peer is told, so that it heartbeats this session only while watched.
+    fn set_watching(&mut self, watching: bool) {
+        match &self.live {
+            Some(live) if live.minor < WATCH_MINOR => {}
+            Some(_) => {
+                if self.watch.set_watching(watching) {
+                    self.send_control(ControlMessage::Watching(watching));
+                }
+            }
+            // Applied when the session is established (see `established`).
+            None => {
+                self.watch.set_watching(watching);
+            }
+        }
+    }
+
     fn established(&mut self, myself: &ActorRef<NodeSessionMessage>, established: Established) {
         let Established { reader, auth } = established;
         let Some(writer) = self.writer.clone() else {
@@ -250,12 +275,21 @@ impl NodeSessionState {
         let in_flight = Arc::new(InFlightCalls::default());
         let control = ControlQueue::new(self.config.max_queued_control);
         let received = Arc::new(ReceivedFrames::default());
+        if auth.protocol.minor < WATCH_MINOR {
+            // A peer older than 2.4 heartbeats every session and expects heartbeats on every
+            // session: watched both ways, whatever the server decides.
+            self.watch.set_watching(true);
+        } else if !self.watch.watching() {
+            // Sent before anything else, so the peer stops heartbeating at once.
+            self.send_control(ControlMessage::Watching(false));
+        }
         let liveness_task = spawn_liveness(
             LivenessTiming {
                 heartbeat_interval: self.config.heartbeat_interval,
                 down_after: self.config.down_after,
             },
             Arc::clone(&received),
+            Arc::clone(&self.watch),
             writer.clone(),
             self.config.max_frame,
             myself.clone(),
@@ -349,6 +383,7 @@ impl Actor for NodeSession {
             live: None,
             peer_left: false,
             end: args.end,
+            watch: Arc::new(Watch::default()),
         })
     }
 
@@ -448,6 +483,15 @@ impl Actor for NodeSession {
                     ));
                 }
                 SessionEvent::Probe => state.send_control(ControlMessage::Heartbeat),
+                SessionEvent::Watch(watching) => state.set_watching(watching),
+                SessionEvent::ReportSilent { node, incarnation } => {
+                    if state.live.as_ref().is_some_and(|l| l.minor >= WATCH_MINOR) {
+                        state.send_control(ControlMessage::PeerSilent { node, incarnation });
+                    }
+                }
+                SessionEvent::ReportedSilent(reporter) => {
+                    state.end(&myself, SessionEnd::ReportedSilent(reporter));
+                }
                 SessionEvent::Close(reason) => {
                     state.send_control(ControlMessage::Disconnect {
                         reason: reason.clone(),

@@ -18,7 +18,7 @@ use super::frame::{self, FrameEncodeError};
 /// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
 /// handshake and sends only variants that the lower of the two minors defines (rule V4); a
 /// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
-pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 3 };
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 4 };
 
 /// A protocol version, `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -482,6 +482,20 @@ pub(crate) enum ControlMessage {
     /// receiver shows it as left rather than failed and does not dial it again (PROTOCOL.md,
     /// "Leaving").
     Leaving,
+    /// Since 2.4. Whether the sender watches the receiver: while it does (`true`, and until a
+    /// 2.4 peer says otherwise), the receiver sends a `Heartbeat` on this session whenever it has
+    /// sent nothing else for a heartbeat interval; once it does not (`false`), the receiver sends
+    /// none (PROTOCOL.md, "Heartbeats and silence").
+    Watching(bool),
+    /// Since 2.4. The sender watched node `node` (the run `incarnation`) and heard nothing from it
+    /// for its `down_after`: the receiver ends its own session with that run of the node, if it
+    /// has one (PROTOCOL.md, "Heartbeats and silence").
+    PeerSilent {
+        /// The silent node's id.
+        node: u64,
+        /// The silent node's incarnation.
+        incarnation: u64,
+    },
 }
 
 /// What became of a `SpawnRequest` (since 1.1).
@@ -519,6 +533,8 @@ impl ControlMessage {
             ControlMessage::WhereIsNode { .. } => "WhereIsNode",
             ControlMessage::NamedActorTypes(_) => "NamedActorTypes",
             ControlMessage::Leaving => "Leaving",
+            ControlMessage::Watching(_) => "Watching",
+            ControlMessage::PeerSilent { .. } => "PeerSilent",
         }
     }
 }

@@ -114,6 +114,8 @@ pub(crate) struct NodeOptions {
     pub(crate) plaintext_frames: bool,
     /// A downing policy, if any.
     pub(crate) downing: Option<Downing>,
+    /// How many peers the node watches, if not the default (`NodeServer::with_watched_peers`).
+    pub(crate) watched_peers: Option<usize>,
 }
 
 impl Default for NodeOptions {
@@ -135,6 +137,7 @@ impl Default for NodeOptions {
             listen_ip: None,
             plaintext_frames: false,
             downing: None,
+            watched_peers: None,
         }
     }
 }
@@ -211,6 +214,9 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     }
     if let Some(downing) = options.downing {
         server = server.with_downing(downing);
+    }
+    if let Some(n) = options.watched_peers {
+        server = server.with_watched_peers(n);
     }
     let (server, handle) = Actor::spawn(None, server, ()).await.unwrap();
     let (tx, events) = mpsc::unbounded_channel();

@@ -177,6 +177,8 @@ impl NodeServerState {
             &peer.connection_string,
         );
         self.notify(|s, i| s.node_session_authenticated(i), &session);
+        // Before the answer: the session then learns whether it is watched before it is live.
+        self.update_watches();
         let _ = admission.reply.send(Ok(()));
     }
 

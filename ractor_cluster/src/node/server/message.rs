@@ -115,6 +115,7 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::SubscribeMembers { .. } => "SubscribeMembers",
             ServerEvent::UnsubscribeMembers(..) => "UnsubscribeMembers",
             ServerEvent::PeerLeaving(_) => "PeerLeaving",
+            ServerEvent::PeerReportedSilent { .. } => "PeerReportedSilent",
             ServerEvent::Reachability { .. } => "Reachability",
             ServerEvent::DowningDue => "DowningDue",
         };
@@ -191,6 +192,12 @@ pub(crate) enum ServerEvent {
     UnsubscribeMembers(String, RpcReplyPort<()>),
     /// The peer of this session said it is leaving the cluster.
     PeerLeaving(ActorId),
+    /// The peer `reporter` declared `node` (the run `incarnation`) down for silence.
+    PeerReportedSilent {
+        node: NodeId,
+        incarnation: u64,
+        reporter: String,
+    },
     /// The peer of this session fell silent for half of `down_after`, or was heard again.
     Reachability { session: ActorId, reachable: bool },
     /// The downing decider's deadline came (see `server::downing`).

@@ -169,6 +169,19 @@ impl NodeServerState {
         reconciler
             .targets
             .retain(|addr, target| target.dialing || listed.contains(addr.as_str()));
+        // Looked up once per address below: built once per round, so that a round costs time in
+        // proportion to the cluster's size, not to its square.
+        let mut connected_names = HashSet::new();
+        let mut connected_addrs = HashSet::new();
+        for entry in self.sessions.values() {
+            if entry.status != SessionStatus::Authenticated {
+                continue;
+            }
+            if let Some(name) = &entry.info.peer_name {
+                connected_names.insert(name.name.as_str());
+                connected_addrs.insert(name.connection_string.as_str());
+            }
+        }
         let now = Instant::now();
         let mut to_dial = Vec::new();
         for addr in found {
@@ -197,13 +210,11 @@ impl NodeServerState {
                     _ => target.session = None,
                 }
             }
-            let peer = target.peer.as_deref();
-            let connected = self.sessions.values().any(|e| {
-                e.status == SessionStatus::Authenticated
-                    && e.info.peer_name.as_ref().is_some_and(|n| {
-                        Some(n.name.as_str()) == peer || n.connection_string == addr
-                    })
-            });
+            let connected = target
+                .peer
+                .as_deref()
+                .is_some_and(|peer| connected_names.contains(peer))
+                || connected_addrs.contains(addr.as_str());
             if connected {
                 target.attempts = 0;
                 continue;

@@ -29,6 +29,16 @@ impl NodeSessionState {
         };
         match control {
             ControlMessage::Heartbeat => {}
+            ControlMessage::Watching(watched) => self.watch.set_watched(watched),
+            ControlMessage::PeerSilent { node, incarnation } => {
+                let _ = self.server.cast(NodeServerMessage::internal(
+                    ServerEvent::PeerReportedSilent {
+                        node,
+                        incarnation,
+                        reporter: live.peer_name.clone(),
+                    },
+                ));
+            }
             ControlMessage::ActorsSpawned(actors) => {
                 // Only a node that puts remote names in ractor's registry needs them (see `names`).
                 let named: Vec<String> = if self.config.remote_names_in_registry {

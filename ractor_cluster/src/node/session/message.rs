@@ -59,6 +59,9 @@ impl std::fmt::Debug for NodeSessionInternal {
             SessionEvent::Leave(_) => "Leave",
             SessionEvent::Reachable(_) => "Reachable",
             SessionEvent::Probe => "Probe",
+            SessionEvent::Watch(_) => "Watch",
+            SessionEvent::ReportSilent { .. } => "ReportSilent",
+            SessionEvent::ReportedSilent(_) => "ReportedSilent",
         })
     }
 }
@@ -94,6 +97,13 @@ pub(crate) enum SessionEvent {
     /// Another node claims to be a new run of this session's peer: send a heartbeat now, so that
     /// a connection that died without a word fails (and the session ends) at once.
     Probe,
+    /// The server decided whether this node watches the peer (see `server::watch`).
+    Watch(bool),
+    /// Another session's peer, `node` in its run `incarnation`, was declared down for silence:
+    /// tell a 2.4 peer (`PeerSilent`).
+    ReportSilent { node: NodeId, incarnation: u64 },
+    /// The named node reported this session's peer silent: end the session.
+    ReportedSilent(String),
 }
 
 /// What the handshake task hands over.

@@ -23,13 +23,13 @@ for s in sides.values():
     s["frames"] = 0  # Sealed
 
 def hello(tag, s):
-    return bytes([tag]) + varint(2) + varint(3) + string(s["name"]) + string(s["conn"]) + varint(s["inc"]) + s["nonce"] + s["share"] + bytes([s["frames"]])
+    return bytes([tag]) + varint(2) + varint(4) + string(s["name"]) + string(s["conn"]) + varint(s["inc"]) + s["nonce"] + s["share"] + bytes([s["frames"]])
 
 def field(b): return struct.pack("<Q", len(b)) + b
 def transcript(c, s):
     out = b""
     for h in (c, s):
-        out += struct.pack("<H", 2) + struct.pack("<H", 3) + field(h["name"].encode()) + field(h["conn"].encode()) + struct.pack("<Q", h["inc"]) + h["nonce"] + h["share"] + bytes([h["frames"]])
+        out += struct.pack("<H", 2) + struct.pack("<H", 4) + field(h["name"].encode()) + field(h["conn"].encode()) + struct.pack("<Q", h["inc"]) + h["nonce"] + h["share"] + bytes([h["frames"]])
     return out
 c, s = sides["client"], sides["server"]
 def proof(role): return hmac.new(cookie, field(b"ractor_cluster handshake proof v2") + field(role) + transcript(c, s), hashlib.sha256).digest()

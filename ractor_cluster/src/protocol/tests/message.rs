@@ -285,6 +285,19 @@ fn session_golden() -> Vec<(SessionMessage, &'static str)> {
             "03 0e",
         ),
         (
+            SessionMessage::Control(C::Watching(false)),
+            // tag 15 | false
+            "03 0f 00",
+        ),
+        (
+            SessionMessage::Control(C::PeerSilent {
+                node: 300,
+                incarnation: 7,
+            }),
+            // tag 16 | node 300 as a varint | incarnation 7
+            "03 10 fb2c01 07",
+        ),
+        (
             SessionMessage::Fragment {
                 more: true,
                 chunk: vec![0xAB, 0xCD],
@@ -374,7 +387,9 @@ fn golden_samples_cover_every_variant() {
                 | ControlMessage::SpawnRequest { .. }
                 | ControlMessage::WhereIsNode { .. }
                 | ControlMessage::NamedActorTypes(_)
-                | ControlMessage::Leaving => control.kind(),
+                | ControlMessage::Leaving
+                | ControlMessage::Watching(_)
+                | ControlMessage::PeerSilent { .. } => control.kind(),
                 ControlMessage::SpawnReply { outcome, .. } => match outcome {
                     SpawnOutcome::Spawned { .. } => "SpawnReply/Spawned",
                     SpawnOutcome::UnknownKind => "SpawnReply/UnknownKind",
@@ -386,7 +401,7 @@ fn golden_samples_cover_every_variant() {
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 25);
+    assert_eq!(seen.len(), 27);
 }
 
 /// The wire's `args` of a message whose variant is `variant`: the name as a codec string, then the

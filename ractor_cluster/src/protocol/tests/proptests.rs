@@ -139,6 +139,9 @@ fn control_message() -> impl Strategy<Value = ControlMessage> {
         )
         .prop_map(ControlMessage::NamedActorTypes),
         Just(ControlMessage::Leaving),
+        any::<bool>().prop_map(ControlMessage::Watching),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(node, incarnation)| ControlMessage::PeerSilent { node, incarnation }),
     ]
 }
 

@@ -1,0 +1,186 @@
+//! Which peers this node watches, and what it does when one of them falls silent.
+//!
+//! Every node of a full mesh could watch every other, but then an idle cluster of N nodes sends
+//! N(N − 1) heartbeats per interval. Instead the node and its admitted peers form a ring ordered
+//! by node id (and name, should two ids collide), and the node watches the
+//! `watched_peers / 2` (rounded up) nearest peers on each side of itself. Nodes with the same view
+//! pick the same pairs, so in a settled cluster each node watches about `watched_peers` others and
+//! is watched by as many; where views differ for a moment, nothing breaks, since each session
+//! tells its peer whether it is watched (`Watching`, see `liveness`).
+//!
+//! A crash closes the connections, which every peer notices at once; a frozen or cut-off node is
+//! noticed only by its watchers. A watcher that declares a peer down for silence tells all its
+//! other peers (`PeerSilent`, with the peer's incarnation), and each ends its own session with
+//! that run of the node: the node is down everywhere within `down_after` and one message.
+
+use ractor::ActorId;
+
+use super::{NodeServerState, SessionStatus};
+use crate::node::session::SessionEvent;
+use crate::node::{NodeId, NodeSessionMessage};
+use crate::protocol::identity::node_id_of;
+
+/// For each of `peers`, whether a node whose ring key is `own` watches it: whether it is at most
+/// `watched_peers / 2` (rounded up) places away from `own` on the ring of all these keys.
+pub(super) fn ring_watch<K: Ord>(own: &K, peers: &[K], watched_peers: usize) -> Vec<bool> {
+    let reach = watched_peers.div_ceil(2);
+    let size = peers.len() + 1;
+    let mut ring: Vec<(&K, Option<usize>)> = peers
+        .iter()
+        .enumerate()
+        .map(|(index, key)| (key, Some(index)))
+        .chain(std::iter::once((own, None)))
+        .collect();
+    ring.sort_by(|a, b| a.0.cmp(b.0));
+    let own_place = ring.iter().position(|(_, i)| i.is_none()).unwrap_or(0);
+    let mut watched = vec![false; peers.len()];
+    for (place, (_, index)) in ring.iter().enumerate() {
+        let Some(slot) = index.and_then(|i| watched.get_mut(i)) else {
+            continue;
+        };
+        let ahead = (place + size - own_place) % size;
+        *slot = ahead.min(size - ahead) <= reach;
+    }
+    watched
+}
+
+impl NodeServerState {
+    /// Decides again which peers this node watches, and tells each session whose answer changed.
+    /// Called whenever a session is admitted or an admitted one ends.
+    pub(super) fn update_watches(&mut self) {
+        let own = (
+            node_id_of(&self.config.local.name),
+            self.config.local.name.as_str(),
+        );
+        let admitted: Vec<(ActorId, (NodeId, &str))> = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.status == SessionStatus::Authenticated)
+            .filter_map(|(id, e)| {
+                let name = e.info.peer_name.as_ref()?.name.as_str();
+                Some((*id, (node_id_of(name), name)))
+            })
+            .collect();
+        let keys: Vec<(NodeId, &str)> = admitted.iter().map(|(_, key)| *key).collect();
+        let decided = ring_watch(&own, &keys, self.watched_peers);
+        let changes: Vec<(ActorId, bool)> = admitted
+            .iter()
+            .zip(decided)
+            .map(|((id, _), watch)| (*id, watch))
+            .collect();
+        for (id, watch) in changes {
+            if let Some(entry) = self.sessions.get_mut(&id) {
+                if entry.watched != watch {
+                    entry.watched = watch;
+                    let _ = entry
+                        .info
+                        .actor
+                        .cast(NodeSessionMessage::internal(SessionEvent::Watch(watch)));
+                }
+            }
+        }
+    }
+
+    /// The admitted session with `peer` (the run `incarnation`) ended for its silence: every other
+    /// admitted session tells its peer (a 2.4 one; see `SessionEvent::ReportSilent`).
+    pub(super) fn report_silent(&self, peer: &str, incarnation: u64) {
+        let node = node_id_of(peer);
+        for entry in self.sessions.values() {
+            let other = entry
+                .info
+                .peer_name
+                .as_ref()
+                .is_some_and(|n| n.name != peer);
+            if entry.status == SessionStatus::Authenticated && other {
+                let _ = entry.info.actor.cast(NodeSessionMessage::internal(
+                    SessionEvent::ReportSilent { node, incarnation },
+                ));
+            }
+        }
+    }
+
+    /// `reporter` declared `node` (the run `incarnation`) down for silence: the session with that
+    /// run of the node, if any, ends. A report about this node itself, or about another run of
+    /// the node, changes nothing.
+    pub(super) fn reported_silent(&self, node: NodeId, incarnation: u64, reporter: String) {
+        let session = self.sessions.values().find(|e| {
+            e.status == SessionStatus::Authenticated
+                && e.incarnation == incarnation
+                && e.info
+                    .peer_name
+                    .as_ref()
+                    .is_some_and(|n| node_id_of(&n.name) == node)
+        });
+        if let Some(entry) = session {
+            tracing::info!(
+                peer = ?entry.info.peer_name.as_ref().map(|n| n.name.as_str()),
+                %reporter,
+                "a peer's watcher reports it silent"
+            );
+            let _ =
+                entry
+                    .info
+                    .actor
+                    .cast(NodeSessionMessage::internal(SessionEvent::ReportedSilent(
+                        reporter,
+                    )));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The peers `own` watches among `0..n` (its own number excluded).
+    fn watched_by(own: u64, n: u64, watched_peers: usize) -> Vec<u64> {
+        let peers: Vec<u64> = (0..n).filter(|p| *p != own).collect();
+        ring_watch(&own, &peers, watched_peers)
+            .into_iter()
+            .zip(&peers)
+            .filter_map(|(watched, peer)| watched.then_some(*peer))
+            .collect()
+    }
+
+    #[test]
+    fn a_node_watches_its_nearest_peers_on_both_sides_of_the_ring() {
+        assert_eq!(watched_by(5, 20, 8), [1, 2, 3, 4, 6, 7, 8, 9]);
+        // Around the ends of the ring.
+        assert_eq!(watched_by(0, 20, 8), [1, 2, 3, 4, 16, 17, 18, 19]);
+        assert_eq!(watched_by(19, 20, 4), [0, 1, 17, 18]);
+        // An odd number counts as the even number above it.
+        assert_eq!(watched_by(5, 20, 3), [3, 4, 6, 7]);
+    }
+
+    #[test]
+    fn in_a_small_cluster_every_node_watches_every_other() {
+        assert_eq!(watched_by(2, 9, 8), [0, 1, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(watched_by(0, 3, 8), [1, 2]);
+        assert_eq!(watched_by(7, 300, usize::MAX).len(), 299);
+    }
+
+    #[test]
+    fn watching_is_mutual_when_the_views_agree() {
+        for n in [2, 5, 10, 31, 64] {
+            for a in 0..n {
+                for b in watched_by(a, n, 8) {
+                    assert!(watched_by(b, n, 8).contains(&a), "{a} watches {b} of {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_node_of_a_large_cluster_is_watched_by_a_bounded_number_of_others() {
+        let n = 256;
+        let mut watchers = vec![0; n as usize];
+        for a in 0..n {
+            let watched = watched_by(a, n, 8);
+            assert_eq!(watched.len(), 8);
+            for b in watched {
+                watchers[b as usize] += 1;
+            }
+        }
+        assert!(watchers.iter().all(|w| *w == 8), "{watchers:?}");
+    }
+}
