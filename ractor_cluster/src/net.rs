@@ -23,9 +23,6 @@
 //! The protocol itself (what the frames mean) has no I/O and lives in `protocol`.
 
 mod dial;
-// One slice whose bounds `parse_frame` checked; this reader gives way to `protocol`'s decoder in
-// the one-frame-reader change of issue 11, which lifts this.
-#[allow(clippy::indexing_slicing)]
 mod frame_reader;
 mod frame_writer;
 mod listener;

@@ -2,7 +2,9 @@
 //!
 //! Everything here takes bytes or values in and gives values or bytes out: framing
 //! ([`frame`]), sealed records ([`record`]) and their keys ([`keys`]), the binary format
-//! ([`codec`]), the messages ([`message`]) and the authentication handshake ([`handshake`]). There are no sockets, no tokio and no clock in this module; time and
+//! ([`codec`]), the messages ([`message`]), the hot path's frames encoded by hand
+//! ([`hot_frames`]), what one control message may ask for ([`limits`]) and the authentication
+//! handshake ([`handshake`]). There are no sockets, no tokio and no clock in this module; time and
 //! randomness are passed in, so every transition can be replayed in a plain `#[test]`.
 //!
 //! Each check that rejects peer bytes cites the rule of `PROTOCOL.md` (at the repository root) that it
@@ -18,14 +20,12 @@
         clippy::panic
     )
 )]
-// `FrameDecoder`'s buffer accessors (frame.rs) are used once `net::FrameReader` drives the
-// decoder (the one-frame-reader change of issue 11); remove this with that change.
-#![allow(dead_code)]
 
 pub(crate) mod codec;
 pub(crate) mod fragment;
 pub(crate) mod frame;
 pub(crate) mod handshake;
+pub(crate) mod hot_frames;
 pub(crate) mod identity;
 pub(crate) mod keys;
 pub(crate) mod limits;

@@ -19,7 +19,7 @@ use crate::call::{fail_unsent, CallTicket, InFlightCalls, NoReply};
 use crate::net::{Lane, WriterClosed, WriterHandle};
 use crate::node::exit::UNREACHABLE;
 use crate::node::quota::Token;
-use crate::protocol::message::{encode_call_frame, encode_cast_frame, Payload};
+use crate::protocol::hot_frames::{encode_call_frame, encode_cast_frame, Payload};
 
 /// The message type of a proxy's `ActorRef`. Never sent: users reach proxies through an
 /// `ActorCell` converted to their own message type, which ractor serializes.

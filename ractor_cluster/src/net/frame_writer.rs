@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 
 use super::BoxWrite;
 use crate::protocol::fragment::{self, FRAGMENT_ABOVE};
-use crate::protocol::message::encode_fragment_frame;
+use crate::protocol::hot_frames::encode_fragment_frame;
 use crate::protocol::record::Sealer;
 
 /// How many bytes of casts, calls and replies may wait in one connection's queue by default.

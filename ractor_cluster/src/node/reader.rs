@@ -42,9 +42,8 @@ use crate::call::{deliverable, DeliveredCall, ForwarderInbox, InFlightCalls};
 use crate::error::SessionEnd;
 use crate::net::{FrameReader, Lane, ReadError, WriterHandle};
 use crate::protocol::fragment::{FragmentError, Reassembly};
-use crate::protocol::message::{
-    encode_reply_frame, split_payload, CallFailure, ControlMessage, SessionMessage,
-};
+use crate::protocol::hot_frames::{encode_reply_frame, split_payload};
+use crate::protocol::message::{CallFailure, ControlMessage, SessionMessage};
 
 /// The bound of the control plane: the peer's control messages handed to the session actor and
 /// not handled yet. The reader hands on no more while it is full, and reads nothing more from the
@@ -362,7 +361,7 @@ mod tests {
 
     use super::*;
     use crate::net::{spawn_writer, FrameReader};
-    use crate::protocol::message::{encode_cast_frame, Payload};
+    use crate::protocol::hot_frames::{encode_cast_frame, Payload};
 
     /// A message that claims to be remotable, so that the reader may deliver casts to its actor.
     #[derive(Debug)]

@@ -262,6 +262,7 @@ impl FrameDecoder {
     }
 
     /// The current limit.
+    #[cfg(test)]
     pub(crate) fn limit(&self) -> u32 {
         self.limit
     }
@@ -278,7 +279,9 @@ impl FrameDecoder {
         self.opener = Some(opener);
     }
 
-    /// Appends bytes read from the stream.
+    /// Appends bytes read from the stream: how tests and fuzz targets feed the decoder (the
+    /// network reader appends through [`read_buffer`](Self::read_buffer) instead).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         self.compact();
         self.buffer.extend_from_slice(bytes);
@@ -396,6 +399,7 @@ impl FrameDecoder {
     ///
     /// Moving the unconsumed tail costs its length, so it is done only once at least as many bytes
     /// have been consumed: the copying stays proportional to the bytes received.
+    #[cfg(any(test, feature = "fuzzing"))]
     fn compact(&mut self) {
         if self.start >= self.buffer.len() {
             self.buffer.clear();

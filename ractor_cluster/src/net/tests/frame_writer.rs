@@ -5,9 +5,8 @@ use std::time::Duration;
 use super::*;
 use crate::net::FrameReader;
 use crate::protocol::fragment::FRAGMENT_CHUNK;
-use crate::protocol::message::{
-    encode_cast_frame, encode_reply_frame, split_payload, ControlMessage, Payload, SessionMessage,
-};
+use crate::protocol::hot_frames::{encode_cast_frame, encode_reply_frame, split_payload, Payload};
+use crate::protocol::message::{ControlMessage, SessionMessage};
 
 const LIMIT: u32 = 64 * 1024 * 1024;
 

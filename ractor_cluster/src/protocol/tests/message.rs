@@ -7,6 +7,7 @@
 
 use super::*;
 use crate::protocol::frame::{parse_frame, FRAME_HEADER_LEN};
+use crate::protocol::hot_frames::*;
 
 /// Hex with optional spaces and `_`, for readable golden bytes.
 fn hex(text: &str) -> Vec<u8> {

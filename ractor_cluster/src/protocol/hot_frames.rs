@@ -1,0 +1,146 @@
+//! The frames of the hot path (casts, calls, replies, fragments), encoded by hand: byte for byte
+//! what the codec gives for the owned `SessionMessage`, without its per-variant machinery, which
+//! cost as much as the rest of framing a small cast. The tests in `tests/message.rs`
+//! (`hot_path_frames_equal_owned_frames`) check the bytes against the codec's; decoding stays with
+//! the messages (`SessionMessage::decode`).
+
+use super::codec::{self, CodecError};
+use super::frame::{self, FrameEncodeError};
+use super::message::CallFailure;
+
+/// The tags of the hot-path variants of `SessionMessage` and of `ReplyOutcome` (their positions in
+/// the enums), for the frames written by hand below.
+const CAST_TAG: u64 = 0;
+const CALL_TAG: u64 = 1;
+const REPLY_TAG: u64 = 2;
+const VALUE_TAG: u64 = 0;
+const FAILED_TAG: u64 = 1;
+
+/// A user message as `ractor` serialized it, before it is framed: the `args` of a `Cast` or `Call`
+/// on the wire are the variant's name followed by these fields (PROTOCOL.md, "User message
+/// payloads").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Payload<'a> {
+    /// `SerializedMessage`'s `variant`.
+    pub(crate) variant: &'a str,
+    /// `SerializedMessage`'s `args`.
+    pub(crate) fields: &'a [u8],
+}
+
+impl Payload<'_> {
+    /// The length of the wire's `args`.
+    fn len(&self) -> usize {
+        let name = self.variant.len();
+        codec::varint_len(name as u64) + name + self.fields.len()
+    }
+
+    /// Appends the wire's `args`: one byte string holding the name, as a string, and the fields.
+    fn write(&self, body: &mut Vec<u8>) {
+        codec::write_varint(self.len() as u64, body);
+        codec::write_byte_string(self.variant.as_bytes(), body);
+        body.extend_from_slice(self.fields);
+    }
+}
+
+/// Splits the wire's `args` of a `Cast` or `Call` into the variant's name and the fields, the
+/// `variant` and `args` that the sender's message type produced. Reuses the buffer for the fields.
+pub(crate) fn split_payload(mut args: Vec<u8>) -> Result<(String, Vec<u8>), CodecError> {
+    let (variant, used) = codec::decode_prefix::<String>(&args)?;
+    args.drain(..used);
+    Ok((variant, args))
+}
+
+/// Appends the frame of `SessionMessage::Cast { to, args }` to `out`, where `payload` gives the
+/// `args`, byte for byte what encoding the owned message would give; `out` is left as it was on
+/// error. Written by hand, as casts and calls are nearly every frame: the generic encoder cost as
+/// much as the rest of framing a small cast. The test `hot_path_frames_equal_owned_frames` checks
+/// the bytes against the codec's.
+pub(crate) fn encode_cast_frame(
+    to: u64,
+    payload: Payload<'_>,
+    limit: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameEncodeError> {
+    encode_frame_by_hand(limit, out, payload.len() + 19, |body| {
+        codec::write_varint(CAST_TAG, body);
+        codec::write_varint(to, body);
+        payload.write(body);
+    })
+}
+
+/// Appends the frame of `SessionMessage::Call { to, call, args }` to `out` (see
+/// [`encode_cast_frame`]).
+pub(crate) fn encode_call_frame(
+    to: u64,
+    call: u64,
+    payload: Payload<'_>,
+    limit: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameEncodeError> {
+    encode_frame_by_hand(limit, out, payload.len() + 28, |body| {
+        codec::write_varint(CALL_TAG, body);
+        codec::write_varint(to, body);
+        codec::write_varint(call, body);
+        payload.write(body);
+    })
+}
+
+/// Appends one frame whose body `write` appends by hand, after reserving room for the header and
+/// `body_hint` bytes (see [`frame::encode_frame_with`]).
+fn encode_frame_by_hand(
+    limit: u32,
+    out: &mut Vec<u8>,
+    body_hint: usize,
+    write: impl FnOnce(&mut Vec<u8>),
+) -> Result<(), FrameEncodeError> {
+    out.reserve(frame::FRAME_HEADER_LEN + body_hint);
+    frame::encode_frame_with(limit, out, |body| {
+        write(body);
+        Ok(())
+    })
+}
+
+/// Appends the frame of `SessionMessage::Reply { call, outcome }` to `out`, where `Ok(bytes)` stands
+/// for `ReplyOutcome::Value(bytes)` (see [`encode_cast_frame`]).
+pub(crate) fn encode_reply_frame(
+    call: u64,
+    outcome: Result<&[u8], CallFailure>,
+    limit: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameEncodeError> {
+    let hint = outcome.map_or(0, <[u8]>::len) + 20;
+    encode_frame_by_hand(limit, out, hint, |body| {
+        codec::write_varint(REPLY_TAG, body);
+        codec::write_varint(call, body);
+        match outcome {
+            Ok(value) => {
+                codec::write_varint(VALUE_TAG, body);
+                codec::write_byte_string(value, body);
+            }
+            Err(failure) => {
+                codec::write_varint(FAILED_TAG, body);
+                // A unit variant is its index, which for this field-less enum is its discriminant.
+                codec::write_varint(failure as u64, body);
+            }
+        }
+    })
+}
+
+/// The tag of `SessionMessage::Fragment` (its position in the enum).
+const FRAGMENT_TAG: u64 = 4;
+
+/// Appends the frame of `SessionMessage::Fragment { more, chunk }` to `out`, byte for byte what
+/// encoding the owned message would give; written by hand because a borrowed twin would need the
+/// four variants before it.
+pub(crate) fn encode_fragment_frame(
+    more: bool,
+    chunk: &[u8],
+    limit: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameEncodeError> {
+    encode_frame_by_hand(limit, out, chunk.len() + 11, |body| {
+        codec::write_varint(FRAGMENT_TAG, body);
+        body.push(u8::from(more));
+        codec::write_byte_string(chunk, body);
+    })
+}
