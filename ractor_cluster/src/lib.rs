@@ -65,7 +65,8 @@
 //!                                                  ├─ writer task   (outbound queue → socket)
 //!                                                  ├─ liveness task (heartbeats while the peer
 //!                                                  │  watches this node, down detection while
-//!                                                  │  this node watches the peer; else asleep)
+//!                                                  │  this node watches the peer, round-trip
+//!                                                  │  probes; else asleep)
 //!                                                  ├─ RemoteActor proxies (one per peer actor)
 //!                                                  └─ actors the peer spawned here (stopped
 //!                                                     with the session)
@@ -132,6 +133,17 @@
 //! a partition stays: the other side is downed (sessions closed, that run of each node refused
 //! from then on), and a node on the losing side sees its own member go down, and its application
 //! decides what to do.
+//!
+//! # Observing a node
+//!
+//! [`node::peer_stats`] gives every session's figures: bytes, frames, casts, calls and replies
+//! each way, the bytes waiting in its outbound queue, round-trip times from its probes, when the
+//! peer was last heard, and how the link is protected. Each session counts them as it runs (one
+//! relaxed atomic add per event; the node server only reads them). Every event a node logs is
+//! inside a `node_server` span (field `node`), and every event of a session inside a `session`
+//! span below it (`local`, `session`, `direction`, `addr`, and once authenticated `peer`,
+//! `peer_node_id`, `incarnation`), entered by the session's actor and by its handshake, reader,
+//! writer and liveness tasks. See the README's "Observing a cluster".
 //!
 //! # Failure model
 //!

@@ -22,6 +22,7 @@
 //!
 //! The protocol itself (what the frames mean) has no I/O and lives in `protocol`.
 
+mod counting;
 mod dial;
 mod frame_reader;
 mod frame_writer;
@@ -32,6 +33,7 @@ mod stream;
 pub use stream::{BoxRead, BoxWrite, ClusterBidiStream, IncomingEncryptionMode, NetworkStream};
 
 // The crate-internal API the node layer drives.
+pub(crate) use counting::{counting_read, counting_write};
 pub(crate) use dial::{dial_tcp, dial_tls, DialError};
 pub(crate) use frame_reader::{FrameReader, ReadError};
 #[cfg(test)]

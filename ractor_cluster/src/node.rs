@@ -11,8 +11,9 @@
 //!             └─ NodeSession (one per connection, linked) ─┬─ reader task (decodes, delivers)
 //!                                                          ├─ writer task (batches frames)
 //!                                                          ├─ liveness task (heartbeats,
-//!                                                          │  down detection; asleep on a
-//!                                                          │  session neither side watches)
+//!                                                          │  down detection, round-trip
+//!                                                          │  probes; asleep on a session
+//!                                                          │  neither side watches or probes)
 //!                                                          ├─ RemoteActor proxies (linked)
 //!                                                          └─ actors the peer spawned (linked)
 //! ```
@@ -58,6 +59,7 @@ pub(crate) mod references;
 mod server;
 mod session;
 pub(crate) mod spawn;
+pub(crate) mod stats;
 
 // Nodes driven by the in-memory harness (`crate::testing`): what a peer can make a node do.
 #[cfg(test)]
@@ -71,7 +73,7 @@ pub use config::{
     DEFAULT_MAX_QUEUED_CONTROL_MESSAGES, DEFAULT_MAX_REMOTE_SPAWNS_PER_PEER, DEFAULT_MAX_SESSIONS,
     DEFAULT_MAX_TRANSITIVE_DIALS, DEFAULT_MAX_UNANSWERED_CALLS,
     DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
-    DEFAULT_REFERENCE_WAIT, DEFAULT_WATCHED_PEERS, DEFAULT_WHERE_IS_NODE_RATE,
+    DEFAULT_REFERENCE_WAIT, DEFAULT_RTT_PROBE_INTERVAL, DEFAULT_WATCHED_PEERS, DEFAULT_WHERE_IS_NODE_RATE,
 };
 pub use events::{NodeEventSubscription, NodeInfo, NodeName, NodeServerSessionInformation};
 pub use exit::{NAME_MOVED, NODE_LOST, NO_SUCH_ACTOR, PROXY_LIMIT, UNREACHABLE};
@@ -87,6 +89,7 @@ pub use session::{NodeSession, NodeSessionMessage, NodeSessionState};
 #[doc(hidden)]
 pub use session::{NodeSessionInternal, SessionArgs};
 pub use spawn::{register_spawnable, spawn_remote, RemoteSpawnError};
+pub use stats::{peer_stats, LinkProtection, PeerStats, RoundTrip, RTT_WINDOW};
 
 /// The numeric id of a node, as carried in `ActorId::Remote { node_id, .. }`. See the module docs
 /// for how it is derived.

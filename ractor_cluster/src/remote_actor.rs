@@ -45,6 +45,8 @@ pub(crate) struct ProxySender {
     /// The proxy's place in its peer's and node's allowances (`with_max_proxies_per_peer`),
     /// given back when the proxy's state is dropped, however it ends.
     pub(crate) _quota: Token,
+    /// The session's figures: casts and calls queued count there.
+    pub(crate) stats: std::sync::Arc<crate::node::stats::LinkCounters>,
 }
 
 impl ProxySender {
@@ -59,7 +61,7 @@ impl ProxySender {
                 encode_call_frame(pid, call, payload, max_frame, out)
             });
         match queued {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => self.stats.call_out(),
             Ok(Err(err)) => {
                 tracing::warn!(pid, %err, "cannot send a call to a remote actor");
                 self.in_flight.fail(call, NoReply::Remote);
@@ -89,8 +91,14 @@ impl ProxySender {
                     encode_cast_frame(pid, payload, max_frame, out)
                 });
                 // A closed writer means the session is ending and this proxy with it.
-                if let Ok(Err(err)) = queued {
-                    tracing::warn!(pid, %err, "cannot send a cast to a remote actor; it is dropped");
+                match queued {
+                    Ok(Ok(())) => self.stats.cast_out(),
+                    Ok(Err(err)) => tracing::warn!(
+                        pid,
+                        %err,
+                        "cannot send a cast to a remote actor; it is dropped"
+                    ),
+                    Err(WriterClosed) => {}
                 }
             }
             SerializedMessage::Call {

@@ -70,7 +70,11 @@ pub(crate) fn spawn_writer_with_limit(
         frames: AtomicU64::new(0),
         limit,
     });
-    let task = tokio::spawn(run_writer(write, Arc::clone(&shared)));
+    // In the caller's span (a session's), so that what the writer logs says whose it is.
+    let task = tokio::spawn(tracing::Instrument::in_current_span(run_writer(
+        write,
+        Arc::clone(&shared),
+    )));
     (WriterHandle { shared }, task)
 }
 
@@ -384,6 +388,12 @@ impl WriterProbe {
     pub(crate) fn queued_bytes(&self) -> Option<usize> {
         let shared = self.shared.upgrade()?;
         Some(shared.queued.load(Ordering::Relaxed))
+    }
+
+    /// Frames queued so far, heartbeats excepted; `None` once the writer is gone.
+    pub(crate) fn frames_queued(&self) -> Option<u64> {
+        let shared = self.shared.upgrade()?;
+        Some(shared.frames.load(Ordering::Relaxed))
     }
 
     /// Waits until the queue is below its limit, or the writer is gone.

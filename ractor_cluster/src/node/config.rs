@@ -31,6 +31,10 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`NodeServer::with_heartbeat_interval`].
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Default time between two round-trip probes of a session (10 s); see
+/// [`NodeServer::with_rtt_probe_interval`].
+pub const DEFAULT_RTT_PROBE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Default silence after which a peer is declared down (5 s); see [`NodeServer::with_down_after`].
 ///
 /// Five heartbeat intervals: a peer that is alive but whose scheduler is starved for a moment (a
@@ -175,6 +179,7 @@ pub struct NodeServer {
     pub(super) max_groups_per_peer: usize,
     pub(super) max_transitive_dials: usize,
     pub(super) where_is_node_rate: u32,
+    pub(super) rtt_probe_interval: Duration,
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -216,6 +221,7 @@ impl std::fmt::Debug for NodeServer {
             .field("max_groups_per_peer", &self.max_groups_per_peer)
             .field("max_transitive_dials", &self.max_transitive_dials)
             .field("where_is_node_rate", &self.where_is_node_rate)
+            .field("rtt_probe_interval", &self.rtt_probe_interval)
             .finish()
     }
 }
@@ -265,6 +271,7 @@ impl NodeServer {
             max_groups_per_peer: DEFAULT_MAX_GROUPS_PER_PEER,
             max_transitive_dials: DEFAULT_MAX_TRANSITIVE_DIALS,
             where_is_node_rate: DEFAULT_WHERE_IS_NODE_RATE,
+            rtt_probe_interval: DEFAULT_RTT_PROBE_INTERVAL,
         }
     }
 
@@ -367,6 +374,20 @@ impl NodeServer {
     /// intervals: keep it well below the `down_after` of every peer, a few times smaller.
     pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how often each session measures its round-trip time (default
+    /// [`DEFAULT_RTT_PROBE_INTERVAL`], 10 s; `Duration::ZERO` turns probing off). A probe is a
+    /// control frame of a few bytes that a peer speaking protocol 2.5 answers at once from its
+    /// reader task; the time to the answer is the round trip that
+    /// [`peer_stats`](crate::node::peer_stats) reports (last, p50, p99 over the last
+    /// [`RTT_WINDOW`](crate::node::RTT_WINDOW) probes). It includes the time the probe and its
+    /// answer wait in both nodes' outbound queues behind other traffic, as a message's would.
+    /// Probes go at heartbeat ticks, so never more often than the heartbeat interval; each one
+    /// stands in for that tick's heartbeat.
+    pub fn with_rtt_probe_interval(mut self, interval: Duration) -> Self {
+        self.rtt_probe_interval = interval;
         self
     }
 
@@ -608,6 +629,8 @@ pub(crate) struct NodeConfig {
     pub(crate) max_groups_per_peer: usize,
     /// `WhereIsNode` questions answered per second and peer.
     pub(crate) where_is_node_rate: u32,
+    /// How often sessions probe the round trip; `None`: never.
+    pub(crate) rtt_probe_interval: Option<Duration>,
 }
 
 /// How a node finds the nodes it should be connected to; see

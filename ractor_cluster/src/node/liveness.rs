@@ -24,8 +24,10 @@ use ractor::ActorRef;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::session::message::{NodeSessionMessage, SessionEvent};
+use super::stats::LinkCounters;
 use crate::net::WriterHandle;
 use crate::protocol::message::{ControlMessage, SessionMessage};
 
@@ -116,6 +118,9 @@ pub(crate) struct LivenessTiming {
     pub(crate) heartbeat_interval: Duration,
     /// How long a peer may send nothing before it is declared down.
     pub(crate) down_after: Duration,
+    /// How often a round-trip probe goes out, if the peer answers probes (protocol 2.5) and
+    /// probing is on. Probes go at heartbeat ticks, so at most once per heartbeat interval.
+    pub(crate) probe_every: Option<Duration>,
 }
 
 impl LivenessTiming {
@@ -127,8 +132,9 @@ impl LivenessTiming {
     }
 }
 
-/// Starts the liveness task of a session. It ends when it declares the peer down, when the writer
-/// has closed, or when aborted (the session aborts it when it ends).
+/// Starts the liveness task of a session, inside the current span (the session's). It ends when
+/// it declares the peer down, when the writer has closed, or when aborted (the session aborts it
+/// when it ends). It also sends the round-trip probes and tells `stats` when the peer was heard.
 pub(crate) fn spawn_liveness(
     timing: LivenessTiming,
     received: Arc<ReceivedFrames>,
@@ -136,8 +142,9 @@ pub(crate) fn spawn_liveness(
     writer: WriterHandle,
     max_frame: u32,
     session: ActorRef<NodeSessionMessage>,
+    stats: Arc<LinkCounters>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    let task = async move {
         let mut heartbeat = Vec::new();
         if let Err(err) = SessionMessage::Control(ControlMessage::Heartbeat)
             .encode_frame(max_frame, &mut heartbeat)
@@ -152,9 +159,29 @@ pub(crate) fn spawn_liveness(
             )));
         };
         let mut gate = HeartbeatGate::new(writer.frames_queued());
-        let silence = watch_link(timing, &received, &flags, reachability, || {
-            if gate.needed(writer.frames_queued()) {
+        let mut next_probe = Instant::now();
+        let heard = |at| stats.heard(at);
+        let heartbeats = Arc::clone(&flags);
+        let silence = watch_link(timing, &received, &flags, reachability, heard, || {
+            let silent = gate.needed(writer.frames_queued());
+            let now = Instant::now();
+            if let Some(every) = timing.probe_every.filter(|_| now >= next_probe) {
+                // A probe proves this node alive as well as a heartbeat: it takes the tick's place.
+                next_probe = now + every;
+                let mut probe = Vec::new();
+                let number = stats.probe_sent(now);
+                let encoded = SessionMessage::Control(ControlMessage::Probe(number))
+                    .encode_frame(max_frame, &mut probe);
+                if encoded.is_ok() {
+                    stats.liveness_frame_out();
+                    // Uncounted as a heartbeat is: probes do not make a link look busy.
+                    return writer.send_heartbeat(probe).is_ok();
+                }
+            }
+            // Ticks also come for probes alone: a heartbeat only if the peer watches this node.
+            if silent && heartbeats.watched() {
                 HEARTBEATS_SENT.fetch_add(1, Ordering::Relaxed);
+                stats.liveness_frame_out();
                 writer.send_heartbeat(heartbeat.clone()).is_ok()
             } else {
                 !writer.is_closed()
@@ -166,7 +193,8 @@ pub(crate) fn spawn_liveness(
                 silence,
             )));
         }
-    })
+    };
+    tokio::spawn(task.in_current_span())
 }
 
 /// Heartbeats this process has sent, for tests of the idle cost.
@@ -211,6 +239,7 @@ async fn watch(
     timing: LivenessTiming,
     received: &ReceivedFrames,
     reachability: impl FnMut(bool),
+    heard: impl FnMut(Instant),
     send_heartbeat: impl FnMut() -> bool,
 ) -> Option<Duration> {
     watch_link(
@@ -218,6 +247,7 @@ async fn watch(
         received,
         &Watch::default(),
         reachability,
+        heard,
         send_heartbeat,
     )
     .await
@@ -228,13 +258,17 @@ async fn watch(
 /// had been silent when declared down, or `None` if a heartbeat could not be queued (the session
 /// is ending anyway). Calls `reachability(false)` when a watched peer has been silent for half of
 /// `down_after` (it is *unreachable*: not yet down), and `reachability(true)` when it is heard
-/// from again or no longer watched. While neither side watches, it waits for a change of `flags`
-/// with no timer at all.
+/// from again or no longer watched, and `heard(now)` whenever it sees that frames arrived since
+/// its last look. With round-trip probes on (`timing.probe_every`), it also ticks every heartbeat
+/// interval while the peer does not watch this node (`send_heartbeat` then decides whether a
+/// probe is due). While neither side watches and nothing is probed, it waits for a change of
+/// `flags` with no timer at all.
 async fn watch_link(
     timing: LivenessTiming,
     received: &ReceivedFrames,
     flags: &Watch,
     mut reachability: impl FnMut(bool),
+    mut heard: impl FnMut(Instant),
     mut send_heartbeat: impl FnMut() -> bool,
 ) -> Option<Duration> {
     let check_every = timing.check_every();
@@ -256,6 +290,9 @@ async fn watch_link(
         }
         (was_watching, was_watched) = (watching, watched);
         let count = received.count();
+        if count != seen {
+            heard(now);
+        }
         if count != seen || !received.is_listening() || !watching {
             seen = count;
             last_traffic = now;
@@ -271,14 +308,15 @@ async fn watch_link(
             unreachable = false;
             reachability(true);
         }
-        if watched && now >= next_heartbeat {
+        let ticking = watched || timing.probe_every.is_some();
+        if ticking && now >= next_heartbeat {
             if !send_heartbeat() {
                 return None;
             }
             next_heartbeat = now + timing.heartbeat_interval;
         }
         let changed = flags.changed.notified();
-        if !watching && !watched {
+        if !watching && !ticking {
             // Nothing to send and nothing to time: no timer until the session says otherwise.
             changed.await;
             continue;
@@ -287,7 +325,7 @@ async fn watch_link(
         // after the last look, or lands exactly on the down deadline: no busy loop.
         let mut wake = None::<Instant>;
         let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
-        if watched {
+        if ticking {
             at(next_heartbeat);
         }
         if watching {
@@ -313,6 +351,7 @@ mod tests {
     const TIMING: LivenessTiming = LivenessTiming {
         heartbeat_interval: Duration::from_millis(1000),
         down_after: Duration::from_millis(5000),
+        probe_every: None,
     };
 
     #[tokio::test(start_paused = true)]
@@ -323,6 +362,7 @@ mod tests {
         let silence = watch(
             TIMING,
             &received,
+            |_| {},
             |_| {},
             || {
                 heartbeats += 1;
@@ -354,7 +394,9 @@ mod tests {
             })
         };
         let started = Instant::now();
-        let silence = watch(TIMING, &received, |_| {}, || true).await.unwrap();
+        let silence = watch(TIMING, &received, |_| {}, |_| {}, || true)
+            .await
+            .unwrap();
         feeder.await.unwrap();
         // Down only once the feeder stopped, 18 s in, and then after at least five silent seconds.
         assert!(
@@ -377,7 +419,9 @@ mod tests {
             })
         };
         let started = Instant::now();
-        let silence = watch(TIMING, &received, |_| {}, || true).await.unwrap();
+        let silence = watch(TIMING, &received, |_| {}, |_| {}, || true)
+            .await
+            .unwrap();
         listener.await.unwrap();
         // Twelve seconds of not listening, then five of silence.
         assert!(
@@ -405,6 +449,7 @@ mod tests {
             TIMING,
             &received,
             |reachable| changes.push((reachable, started.elapsed())),
+            |_| {},
             || true,
         )
         .await;
@@ -523,6 +568,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_closed_writer_ends_the_watch() {
         let received = ReceivedFrames::default();
-        assert_eq!(watch(TIMING, &received, |_| {}, || false).await, None);
+        assert_eq!(
+            watch(TIMING, &received, |_| {}, |_| {}, || false).await,
+            None
+        );
     }
 }

@@ -35,9 +35,11 @@ use ractor::message::SerializedMessage;
 use ractor::{ActorCell, ActorId, ActorRef, ActorStatus};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::liveness::ReceivedFrames;
 use super::session::message::{NodeSessionMessage, SessionEvent};
+use super::stats::LinkCounters;
 use crate::call::{deliverable, DeliveredCall, ForwarderInbox, InFlightCalls};
 use crate::error::SessionEnd;
 use crate::net::{FrameReader, Lane, ReadError, WriterHandle};
@@ -119,11 +121,14 @@ pub(crate) struct ReaderContext {
     pub(crate) received: Arc<ReceivedFrames>,
     /// Control messages handed to the session and not handled yet.
     pub(crate) control: Arc<ControlQueue>,
+    /// The session's figures (see `stats`).
+    pub(crate) stats: Arc<LinkCounters>,
 }
 
-/// Starts the reader; it tells the session why it stopped.
+/// Starts the reader, inside the current span (the session's); it tells the session why it
+/// stopped.
 pub(crate) fn spawn_reader(reader: FrameReader, context: ReaderContext) -> JoinHandle<()> {
-    tokio::spawn(run(reader, context))
+    tokio::spawn(run(reader, context).in_current_span())
 }
 
 async fn run(mut reader: FrameReader, context: ReaderContext) {
@@ -145,6 +150,7 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
             frame = reader.next_frame(context.max_frame), if !unread && !busy => match frame {
                 Ok(Some(body)) => {
                     context.received.frame_received();
+                    context.stats.frame_in();
                     let mut handled =
                         context.receive(body, &mut reassembly, &route, &mut last_target, &mut replies);
                     // Then every frame the same read brought in, without a turn of this `select!`
@@ -162,6 +168,7 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                                 // filling their (unbounded) mailboxes with a whole burst first.
                                 tokio::task::coop::consume_budget().await;
                                 context.received.frame_received();
+                                context.stats.frame_in();
                                 handled = context.receive(
                                     body,
                                     &mut reassembly,
@@ -250,30 +257,12 @@ impl ReaderContext {
         replies: &mut FuturesUnordered<DeliveredCall>,
     ) -> Result<(), SessionEnd> {
         match message {
-            SessionMessage::Cast { to, args } => match targets.get(to) {
-                Some(cell) => {
-                    let (variant, args) = match split_payload(args) {
-                        Ok(parts) => parts,
-                        Err(err) => {
-                            tracing::debug!(pid = to, %err, "dropping a cast without a variant name");
-                            return Ok(());
-                        }
-                    };
-                    let message = SerializedMessage::Cast {
-                        variant,
-                        args,
-                        metadata: None,
-                    };
-                    if cell.send_serialized(message).is_err() {
-                        tracing::debug!(pid = to, "dropping a cast: the target is stopping");
-                    }
-                }
-                None => tracing::debug!(
-                    pid = to,
-                    "dropping a cast to an actor that is not announced"
-                ),
-            },
+            SessionMessage::Cast { to, args } => {
+                self.stats.cast_in();
+                self.deliver_cast(to, args, targets);
+            }
             SessionMessage::Call { to, call, args } => {
+                self.stats.call_in();
                 let Some(cell) = targets.get(to) else {
                     self.send_reply(call, Err(CallFailure::TargetGone));
                     return Ok(());
@@ -289,7 +278,10 @@ impl ReaderContext {
                     replies.push(delivered);
                 }
             }
-            SessionMessage::Reply { call, outcome } => self.in_flight.complete(call, outcome),
+            SessionMessage::Reply { call, outcome } => {
+                self.stats.reply_in();
+                self.in_flight.complete(call, outcome);
+            }
             SessionMessage::Fragment { .. } => {
                 return Err(SessionEnd::PeerMisbehaved(
                     FragmentError::Nested.to_string(),
@@ -298,6 +290,21 @@ impl ReaderContext {
             // Counted as traffic already (see `run`); nothing else to do, so it never waits on
             // the session.
             SessionMessage::Control(ControlMessage::Heartbeat) => {}
+            // Probes are answered here, not by the session actor, so that the round trip they
+            // measure is the link's and not the actor's mailbox.
+            SessionMessage::Control(ControlMessage::Probe(number)) => {
+                let mut frame = Vec::new();
+                let answer = SessionMessage::Control(ControlMessage::ProbeAnswer(number));
+                if answer.encode_frame(self.max_frame, &mut frame).is_ok() {
+                    // A closed writer means the session is ending; the reader learns it next.
+                    let _ = self.writer.send(frame);
+                }
+            }
+            SessionMessage::Control(ControlMessage::ProbeAnswer(number)) => {
+                let _ = self
+                    .stats
+                    .probe_answered(number, tokio::time::Instant::now());
+            }
             SessionMessage::Control(control) => {
                 self.control.queued_one();
                 self.session
@@ -308,12 +315,42 @@ impl ReaderContext {
         Ok(())
     }
 
+    /// Delivers a cast to the local actor `to`, or drops it with a reason.
+    fn deliver_cast(&self, to: u64, args: Vec<u8>, targets: &mut LastTarget) {
+        match targets.get(to) {
+            Some(cell) => {
+                let (variant, args) = match split_payload(args) {
+                    Ok(parts) => parts,
+                    Err(err) => {
+                        tracing::debug!(pid = to, %err, "dropping a cast without a variant name");
+                        return;
+                    }
+                };
+                let message = SerializedMessage::Cast {
+                    variant,
+                    args,
+                    metadata: None,
+                };
+                if cell.send_serialized(message).is_err() {
+                    tracing::debug!(pid = to, "dropping a cast: the target is stopping");
+                }
+            }
+            None => tracing::debug!(
+                pid = to,
+                "dropping a cast to an actor that is not announced"
+            ),
+        }
+    }
+
     fn send_reply(&self, call: u64, outcome: Result<&[u8], CallFailure>) {
         let size = outcome.map_or(0, <[u8]>::len);
         let max_frame = self.max_frame;
         let queued = self.writer.push(Lane::Reply, size, |out| {
             encode_reply_frame(call, outcome, max_frame, out)
         });
+        if queued.is_ok() {
+            self.stats.reply_out();
+        }
         // A closed writer means the session is ending; the caller's side fails the call then.
         if let Ok(Err(err)) = queued {
             tracing::warn!(%err, "cannot send a reply to a remote caller; it gets an error");
@@ -467,6 +504,7 @@ mod tests {
                 max_unanswered_calls: crate::node::DEFAULT_MAX_UNANSWERED_CALLS,
                 received: Arc::clone(&received),
                 control: ControlQueue::new(crate::node::DEFAULT_MAX_QUEUED_CONTROL_MESSAGES),
+                stats: Arc::default(),
             },
         );
 

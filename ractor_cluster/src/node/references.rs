@@ -77,6 +77,8 @@ pub(crate) struct PeerLink {
     pub(crate) proxies: Arc<Allowance>,
     /// Proxies of every peer's actors on this node (`with_max_proxies`).
     pub(crate) node_proxies: Arc<Allowance>,
+    /// The session's figures, which proxies count their casts and calls in.
+    pub(crate) stats: Arc<crate::node::stats::LinkCounters>,
 }
 
 impl PeerLink {
@@ -89,6 +91,7 @@ impl PeerLink {
             writer: self.writer.clone(),
             in_flight: Arc::clone(&self.in_flight),
             max_frame: self.max_frame,
+            stats: Arc::clone(&self.stats),
             _quota: quota,
         })
     }

@@ -25,6 +25,7 @@ use super::quota::Allowance;
 use super::reconnect::{DialTarget, ReconnectPolicy};
 use super::references;
 use super::session::{EndSlot, NodeSession, NodeSessionState, SessionArgs};
+use super::stats::{LinkCounters, PeerIdentity, PeerStats};
 use crate::error::{ConnectError, SessionEnd};
 use crate::net::{AcceptOptions, Accepted, ListenerHandle, NetworkStream, PendingSlot};
 use crate::protocol::frame::frame_limit;
@@ -60,6 +61,8 @@ struct SessionEntry {
     end: Arc<EndSlot>,
     /// This node watches the peer (see `watch`); sessions start watching.
     watched: bool,
+    /// The session's figures.
+    stats: Arc<LinkCounters>,
 }
 
 /// Where a session stands, as far as the server is concerned.
@@ -136,6 +139,11 @@ pub struct NodeServerState {
     next_session_id: super::NodeId,
     /// How many peers this node watches (see `watch`).
     watched_peers: usize,
+    /// How many sessions each peer has had admitted, by name, for the figures' reconnections
+    /// (one entry per peer ever connected, as the membership view keeps).
+    admitted: HashMap<String, u64>,
+    /// Entered while the server handles a message; the parent of its sessions' spans.
+    span: tracing::Span,
 }
 
 impl std::fmt::Debug for NodeServerState {
@@ -194,6 +202,11 @@ impl NodeServerState {
             }
         }
         let end = Arc::new(EndSlot::default());
+        let stats = Arc::new(LinkCounters::default());
+        // Known from the start, unlike the peer's name: every event of this session, its span
+        // and `GetSessions` carry it (see `NodeServerSessionInformation::node_id`).
+        let session_id = self.next_session_id;
+        self.next_session_id = self.next_session_id.wrapping_add(1).max(1);
         let args = SessionArgs {
             stream,
             is_server,
@@ -201,14 +214,13 @@ impl NodeServerState {
             config: Arc::clone(&self.config),
             end: Arc::clone(&end),
             slot,
+            stats: Arc::clone(&stats),
+            session_id,
+            node_span: self.span.clone(),
         };
         match Actor::spawn_linked(None, NodeSession, args, myself.get_cell()).await {
             Ok((actor, _)) => {
                 let id = actor.get_id();
-                // Known from the start, unlike the peer's name: every event of this session and
-                // `GetSessions` carry it (see `NodeServerSessionInformation::node_id`).
-                let session_id = self.next_session_id;
-                self.next_session_id = self.next_session_id.wrapping_add(1).max(1);
                 let info = NodeServerSessionInformation {
                     actor,
                     peer_name: None,
@@ -230,6 +242,7 @@ impl NodeServerState {
                         deliberate: false,
                         end,
                         watched: true,
+                        stats,
                     },
                 );
                 self.notify(|s, i| s.node_session_opened(i), &id);
@@ -263,6 +276,33 @@ impl NodeServerState {
         // the peers of an isolated one too (as the published crate's peers answer any node that
         // asks, once, when it connects).
         self.share_peers(session);
+    }
+}
+
+impl NodeServerState {
+    /// The figures of every admitted session.
+    fn peer_stats(&self) -> Vec<PeerStats> {
+        self.sessions
+            .values()
+            .filter(|e| e.status == SessionStatus::Authenticated)
+            .filter_map(|entry| {
+                let name = entry.info.peer_name.as_ref()?.name.clone();
+                let admitted = self.admitted.get(&name).copied().unwrap_or(1);
+                entry.stats.snapshot(PeerIdentity {
+                    session_id: entry.info.node_id,
+                    name,
+                    addr: entry.info.peer_addr.clone(),
+                    incarnation: entry.incarnation,
+                    inbound: entry.info.is_server,
+                    reconnections: admitted.saturating_sub(1),
+                })
+            })
+            .collect()
+    }
+
+    /// A session with `peer` was admitted: counted for the figures' reconnections.
+    pub(super) fn count_admitted(&mut self, peer: &str) {
+        *self.admitted.entry(peer.to_owned()).or_default() += 1;
     }
 }
 
@@ -317,6 +357,7 @@ impl Actor for NodeServer {
             max_queued_control: self.max_queued_control,
             max_groups_per_peer: self.max_groups_per_peer,
             where_is_node_rate: self.where_is_node_rate,
+            rtt_probe_interval: Some(self.rtt_probe_interval).filter(|every| !every.is_zero()),
         };
         references::local_node_up(
             node_id_of(&config.local.name),
@@ -324,7 +365,8 @@ impl Actor for NodeServer {
             (config.connection_mode == NodeConnectionMode::Transitive)
                 .then_some(self.reference_wait),
         );
-        tracing::info!(node = %config.local.name, addr = %handle.local_addr(), "node listening");
+        let span = tracing::info_span!("node_server", node = %config.local.name);
+        span.in_scope(|| tracing::info!(addr = %handle.local_addr(), "node listening"));
         let config_name = config.local.name.clone();
         let members = MemberTable::new(
             config.local.name.clone(),
@@ -357,6 +399,8 @@ impl Actor for NodeServer {
             // From 1: a session id is never 0, which the published crate's users may read as unset.
             next_session_id: 1,
             watched_peers: self.watched_peers,
+            admitted: HashMap::new(),
+            span,
         })
     }
 
@@ -392,6 +436,27 @@ impl Actor for NodeServer {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        let span = state.span.clone();
+        tracing::Instrument::instrument(handle_message(myself, message, state), span).await
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let span = state.span.clone();
+        tracing::Instrument::instrument(handle_supervision(myself, event, state), span).await
+    }
+}
+
+async fn handle_message(
+    myself: ActorRef<NodeServerMessage>,
+    message: NodeServerMessage,
+    state: &mut NodeServerState,
+) -> Result<(), ActorProcessingErr> {
+    {
         match message {
             NodeServerMessage::ConnectionOpened { stream, is_server } => {
                 state
@@ -471,6 +536,9 @@ impl Actor for NodeServer {
                 ServerEvent::Reachability { session, reachable } => {
                     state.reachability(&session, reachable);
                 }
+                ServerEvent::PeerStats(reply) => {
+                    let _ = reply.send(state.peer_stats());
+                }
                 ServerEvent::DiscoveryDialed { addr, outcome } => {
                     state.discovery_dialed(&myself, addr, outcome).await;
                 }
@@ -524,13 +592,14 @@ impl Actor for NodeServer {
         state.review_downing(&myself);
         Ok(())
     }
+}
 
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        event: SupervisionEvent,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
+async fn handle_supervision(
+    myself: ActorRef<NodeServerMessage>,
+    event: SupervisionEvent,
+    state: &mut NodeServerState,
+) -> Result<(), ActorProcessingErr> {
+    {
         let ended = match event {
             SupervisionEvent::ActorTerminated(cell, session, reason) => {
                 // Whether the peer said it was leaving is read from the session's final state:

@@ -23,6 +23,7 @@ use ractor::pg;
 use ractor::registry::{pid_registry, PidLifecycleEvent};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::config::NodeConfig;
 use super::exit::NODE_LOST;
@@ -32,9 +33,12 @@ use super::reader::{spawn_reader, ControlQueue, ReaderContext};
 use super::references::{self, PeerLink};
 use super::server::message::NodeServerMessage;
 use super::spawn;
+use super::stats::{LinkCounters, LinkProtection};
 use crate::call::{self, InFlightCalls};
 use crate::error::SessionEnd;
-use crate::net::{spawn_writer_with_limit, WriterExit, WriterHandle};
+use crate::net::{
+    counting_read, counting_write, spawn_writer_with_limit, WriterExit, WriterHandle,
+};
 use crate::net::{NetworkStream, PendingSlot};
 use crate::protocol::message::{ControlMessage, FrameProtection, SessionMessage};
 use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
@@ -95,6 +99,12 @@ pub struct SessionArgs {
     /// An accepted connection's place among those waiting to authenticate, held until the peer
     /// has authenticated.
     pub(crate) slot: Option<PendingSlot>,
+    /// The session's figures, which the server reads for `peer_stats`.
+    pub(crate) stats: Arc<LinkCounters>,
+    /// The session's id on this node (`NodeServerSessionInformation::node_id`).
+    pub(crate) session_id: super::NodeId,
+    /// The node server's span: the session's span is its child.
+    pub(crate) node_span: tracing::Span,
 }
 
 impl std::fmt::Debug for SessionArgs {
@@ -122,6 +132,12 @@ pub struct NodeSessionState {
     /// Who watches whom, shared with the liveness task; kept from the start, since the server
     /// may decide before the handshake is done.
     watch: Arc<Watch>,
+    stats: Arc<LinkCounters>,
+    /// Whether the transport is TLS, for the figures.
+    tls: bool,
+    /// Entered by the session's actor and every task it starts (handshake, writer, reader,
+    /// liveness): their events carry the local node, the peer and the direction.
+    span: tracing::Span,
 }
 
 impl std::fmt::Debug for NodeSessionState {
@@ -265,6 +281,11 @@ impl NodeSessionState {
 
     fn established(&mut self, myself: &ActorRef<NodeSessionMessage>, established: Established) {
         let Established { reader, auth } = established;
+        self.span.record("peer", auth.peer.name.as_str());
+        self.span.record("peer_node_id", auth.peer_node_id);
+        self.span.record("incarnation", auth.peer_incarnation);
+        // The reader and liveness tasks start inside the session's span.
+        let _entered = self.span.clone().entered();
         let Some(writer) = self.writer.clone() else {
             self.end(
                 myself,
@@ -287,12 +308,22 @@ impl NodeSessionState {
             LivenessTiming {
                 heartbeat_interval: self.config.heartbeat_interval,
                 down_after: self.config.down_after,
+                // Probes go only to peers that answer them (rule V4).
+                probe_every: self
+                    .config
+                    .rtt_probe_interval
+                    .filter(|_| auth.protocol.minor >= 5),
             },
             Arc::clone(&received),
             Arc::clone(&self.watch),
             writer.clone(),
             self.config.max_frame,
             myself.clone(),
+            Arc::clone(&self.stats),
+        );
+        self.stats.established(
+            LinkProtection::of(self.tls, auth.keys.is_some()),
+            writer.probe(),
         );
         let reader_task = spawn_reader(
             reader,
@@ -304,6 +335,7 @@ impl NodeSessionState {
                 max_unanswered_calls: self.config.max_unanswered_calls,
                 received,
                 control: Arc::clone(&control),
+                stats: Arc::clone(&self.stats),
             },
         );
         tracing::info!(peer = %auth.peer.name, addr = %self.peer_label, "session authenticated");
@@ -315,6 +347,7 @@ impl NodeSessionState {
             max_frame: self.config.max_frame,
             proxies: Allowance::new(self.config.max_proxies_per_peer),
             node_proxies: Arc::clone(&self.config.proxies),
+            stats: Arc::clone(&self.stats),
         };
         references::peer_up(auth.peer_node_id, &link);
         #[cfg(test)]
@@ -355,13 +388,29 @@ impl Actor for NodeSession {
         args: SessionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let peer_label = args.stream.peer_label();
+        let tls = args.stream.is_tls();
+        let span = tracing::info_span!(
+            parent: &args.node_span,
+            "session",
+            local = %args.config.local.name,
+            session = args.session_id,
+            direction = if args.is_server { "inbound" } else { "outbound" },
+            addr = %peer_label,
+            peer = tracing::field::Empty,
+            peer_node_id = tracing::field::Empty,
+            incarnation = tracing::field::Empty,
+        );
+        // The writer and handshake tasks start inside the session's span.
+        let _entered = span.clone().entered();
         // TLS sessions keep TLS alone: no second layer (rule K1 lets the peer still ask for it).
-        let frames = if args.stream.is_tls() {
+        let frames = if tls {
             FrameProtection::Plaintext
         } else {
             args.config.frames
         };
         let (read, write) = args.stream.split();
+        let read = counting_read(read, args.stats.bytes_in_counter());
+        let write = counting_write(write, args.stats.bytes_out_counter());
         let (writer, writer_task) = spawn_writer_with_limit(write, args.config.max_outbound_queue);
         let handshake_task = tokio::spawn(handshake::handshake(handshake::HandshakeTask {
             read,
@@ -372,7 +421,9 @@ impl Actor for NodeSession {
             server: args.server.clone(),
             session: myself,
             slot: args.slot,
-        }));
+        })
+        .in_current_span());
+        drop(_entered);
         Ok(NodeSessionState {
             server: args.server,
             config: args.config,
@@ -384,6 +435,9 @@ impl Actor for NodeSession {
             peer_left: false,
             end: args.end,
             watch: Arc::new(Watch::default()),
+            stats: args.stats,
+            tls,
+            span,
         })
     }
 
@@ -430,6 +484,31 @@ impl Actor for NodeSession {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        let span = state.span.clone();
+        handle_message(myself, message, state)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let span = state.span.clone();
+        let _entered = span.enter();
+        handle_supervision(myself, event, state);
+        Ok(())
+    }
+}
+
+async fn handle_message(
+    myself: ActorRef<NodeSessionMessage>,
+    message: NodeSessionMessage,
+    state: &mut NodeSessionState,
+) -> Result<(), ActorProcessingErr> {
+    {
         match message {
             NodeSessionMessage::GetAuthenticationState(reply) => {
                 let _ = reply.send(state.live.is_some());
@@ -502,13 +581,14 @@ impl Actor for NodeSession {
         }
         Ok(())
     }
+}
 
-    async fn handle_supervisor_evt(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        event: SupervisionEvent,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
+fn handle_supervision(
+    _myself: ActorRef<NodeSessionMessage>,
+    event: SupervisionEvent,
+    state: &mut NodeSessionState,
+) {
+    {
         match event {
             SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Spawn(cell)) => {
                 state.announce_by_mode(&[cell]);
@@ -540,6 +620,5 @@ impl Actor for NodeSession {
             }
             SupervisionEvent::ActorStarted(_) => {}
         }
-        Ok(())
     }
 }

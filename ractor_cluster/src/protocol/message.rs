@@ -18,7 +18,7 @@ use super::frame::{self, FrameEncodeError};
 /// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
 /// handshake and sends only variants that the lower of the two minors defines (rule V4); a
 /// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
-pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 4 };
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 5 };
 
 /// A protocol version, `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -496,6 +496,11 @@ pub(crate) enum ControlMessage {
         /// The silent node's incarnation.
         incarnation: u64,
     },
+    /// Since 2.5. A round-trip probe: the receiver answers with `ProbeAnswer` carrying the same
+    /// number, at once (PROTOCOL.md, "Round-trip probes").
+    Probe(u64),
+    /// Since 2.5. The answer to the `Probe` with this number.
+    ProbeAnswer(u64),
 }
 
 /// What became of a `SpawnRequest` (since 1.1).
@@ -535,6 +540,8 @@ impl ControlMessage {
             ControlMessage::Leaving => "Leaving",
             ControlMessage::Watching(_) => "Watching",
             ControlMessage::PeerSilent { .. } => "PeerSilent",
+            ControlMessage::Probe(_) => "Probe",
+            ControlMessage::ProbeAnswer(_) => "ProbeAnswer",
         }
     }
 }

@@ -116,6 +116,9 @@ pub(crate) struct NodeOptions {
     pub(crate) downing: Option<Downing>,
     /// How many peers the node watches, if not the default (`NodeServer::with_watched_peers`).
     pub(crate) watched_peers: Option<usize>,
+    }
+    /// Time between round-trip probes, if not the default.
+    pub(crate) rtt_probe_interval: Option<Duration>,
 }
 
 impl Default for NodeOptions {
@@ -138,6 +141,7 @@ impl Default for NodeOptions {
             plaintext_frames: false,
             downing: None,
             watched_peers: None,
+            rtt_probe_interval: None,
         }
     }
 }
@@ -217,6 +221,9 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     }
     if let Some(n) = options.watched_peers {
         server = server.with_watched_peers(n);
+    }
+    if let Some(interval) = options.rtt_probe_interval {
+        server = server.with_rtt_probe_interval(interval);
     }
     let (server, handle) = Actor::spawn(None, server, ()).await.unwrap();
     let (tx, events) = mpsc::unbounded_channel();

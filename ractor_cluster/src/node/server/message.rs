@@ -118,6 +118,7 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::PeerReportedSilent { .. } => "PeerReportedSilent",
             ServerEvent::Reachability { .. } => "Reachability",
             ServerEvent::DowningDue => "DowningDue",
+            ServerEvent::PeerStats(_) => "PeerStats",
         };
         f.write_str(kind)
     }
@@ -202,6 +203,8 @@ pub(crate) enum ServerEvent {
     Reachability { session: ActorId, reachable: bool },
     /// The downing decider's deadline came (see `server::downing`).
     DowningDue,
+    /// [`crate::node::peer_stats`] asks for every session's figures.
+    PeerStats(RpcReplyPort<Vec<crate::node::stats::PeerStats>>),
 }
 
 /// Asks a running [`NodeServer`](crate::node::NodeServer) who it is and where it listens. Useful after starting a server on

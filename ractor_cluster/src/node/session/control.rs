@@ -28,7 +28,10 @@ impl NodeSessionState {
             return Ok(());
         };
         match control {
-            ControlMessage::Heartbeat => {}
+            // Probes are answered and timed by the reader task; none reach the session.
+            ControlMessage::Heartbeat
+            | ControlMessage::Probe(_)
+            | ControlMessage::ProbeAnswer(_) => {}
             ControlMessage::Watching(watched) => self.watch.set_watched(watched),
             ControlMessage::PeerSilent { node, incarnation } => {
                 let _ = self.server.cast(NodeServerMessage::internal(

@@ -5,6 +5,9 @@ import hashlib, hmac, struct
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+# The protocol version the vectors are for: PROTOCOL_VERSION in protocol/message.rs.
+MAJOR, MINOR = 2, 5
+
 def varint(n):
     if n < 251: return bytes([n])
     if n < 1<<16: return b"\xfb" + struct.pack("<H", n)
@@ -23,13 +26,13 @@ for s in sides.values():
     s["frames"] = 0  # Sealed
 
 def hello(tag, s):
-    return bytes([tag]) + varint(2) + varint(4) + string(s["name"]) + string(s["conn"]) + varint(s["inc"]) + s["nonce"] + s["share"] + bytes([s["frames"]])
+    return bytes([tag]) + varint(MAJOR) + varint(MINOR) + string(s["name"]) + string(s["conn"]) + varint(s["inc"]) + s["nonce"] + s["share"] + bytes([s["frames"]])
 
 def field(b): return struct.pack("<Q", len(b)) + b
 def transcript(c, s):
     out = b""
     for h in (c, s):
-        out += struct.pack("<H", 2) + struct.pack("<H", 4) + field(h["name"].encode()) + field(h["conn"].encode()) + struct.pack("<Q", h["inc"]) + h["nonce"] + h["share"] + bytes([h["frames"]])
+        out += struct.pack("<H", MAJOR) + struct.pack("<H", MINOR) + field(h["name"].encode()) + field(h["conn"].encode()) + struct.pack("<Q", h["inc"]) + h["nonce"] + h["share"] + bytes([h["frames"]])
     return out
 c, s = sides["client"], sides["server"]
 def proof(role): return hmac.new(cookie, field(b"ractor_cluster handshake proof v2") + field(role) + transcript(c, s), hashlib.sha256).digest()

@@ -299,6 +299,16 @@ fn session_golden() -> Vec<(SessionMessage, &'static str)> {
             "03 10 fb2c01 07",
         ),
         (
+            SessionMessage::Control(C::Probe(300)),
+            // tag 17 | number 300 as a varint
+            "03 11 fb2c01",
+        ),
+        (
+            SessionMessage::Control(C::ProbeAnswer(7)),
+            // tag 18 | number 7
+            "03 12 07",
+        ),
+        (
             SessionMessage::Fragment {
                 more: true,
                 chunk: vec![0xAB, 0xCD],
@@ -390,7 +400,9 @@ fn golden_samples_cover_every_variant() {
                 | ControlMessage::NamedActorTypes(_)
                 | ControlMessage::Leaving
                 | ControlMessage::Watching(_)
-                | ControlMessage::PeerSilent { .. } => control.kind(),
+                | ControlMessage::PeerSilent { .. }
+                | ControlMessage::Probe(_)
+                | ControlMessage::ProbeAnswer(_) => control.kind(),
                 ControlMessage::SpawnReply { outcome, .. } => match outcome {
                     SpawnOutcome::Spawned { .. } => "SpawnReply/Spawned",
                     SpawnOutcome::UnknownKind => "SpawnReply/UnknownKind",
@@ -402,7 +414,7 @@ fn golden_samples_cover_every_variant() {
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 27);
+    assert_eq!(seen.len(), 29);
 }
 
 /// The wire's `args` of a message whose variant is `variant`: the name as a codec string, then the

@@ -142,6 +142,8 @@ fn control_message() -> impl Strategy<Value = ControlMessage> {
         any::<bool>().prop_map(ControlMessage::Watching),
         (any::<u64>(), any::<u64>())
             .prop_map(|(node, incarnation)| ControlMessage::PeerSilent { node, incarnation }),
+        any::<u64>().prop_map(ControlMessage::Probe),
+        any::<u64>().prop_map(ControlMessage::ProbeAnswer),
     ]
 }
 

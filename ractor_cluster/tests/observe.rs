@@ -1,0 +1,310 @@
+//! Seeing inside a running cluster: per-peer figures (`node::peer_stats`) and the spans that
+//! every event of a session and of a node server is inside. Real nodes on 127.0.0.1, in one
+//! process; every wait is bounded.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use ractor_cluster::node::{peer_stats, LinkProtection, PeerStats};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event as TracingEvent, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use common::{
+    connect_ready, spawn_in_group, start_node_with, wait_for_proxy, within, Node, NodeOptions,
+    TestMessage, FAST_LIVENESS,
+};
+
+/// Nodes that probe round trips every heartbeat (100 ms), so a test sees samples soon.
+fn probing() -> NodeOptions {
+    NodeOptions {
+        liveness: Some(FAST_LIVENESS),
+        rtt_probe_interval: Some(Duration::from_millis(100)),
+        ..NodeOptions::default()
+    }
+}
+
+/// `node`'s figures for its session with `peer`, if it has one.
+async fn stats_with(node: &Node, peer: &Node) -> Option<PeerStats> {
+    within("peer_stats", peer_stats(&node.server))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.peer_name == peer.name)
+}
+
+/// Polls `node`'s figures for `peer` until `check` holds, and returns them.
+async fn stats_until(node: &Node, peer: &Node, check: impl Fn(&PeerStats) -> bool) -> PeerStats {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let stats = stats_with(node, peer).await;
+        match stats {
+            Some(stats) if check(&stats) => return stats,
+            _ if tokio::time::Instant::now() >= deadline => {
+                panic!(
+                    "figures of {} for {} never held: {stats:?}",
+                    node.name, peer.name
+                )
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_stats_count_each_links_traffic_and_round_trips() {
+    let mut a = start_node_with("stats-a", probing()).await;
+    let mut b = start_node_with("stats-b", probing()).await;
+    connect_ready(&mut a, &mut b).await;
+    let group = "stats-group";
+    let actor = spawn_in_group(group).await;
+    // The proxy on `b` that stands for the actor through `a`: what it is sent goes b → a.
+    let proxy = wait_for_proxy(group, a.id, &actor.get_cell()).await;
+    let before_b = stats_with(&b, &a).await.expect("b has a session with a");
+    let before_a = stats_with(&a, &b).await.expect("a has a session with b");
+
+    for n in 0..10 {
+        proxy.cast(TestMessage::Num(n)).unwrap();
+    }
+    for n in 0..5 {
+        let doubled = ractor::call_t!(proxy, TestMessage::Double, 5_000, n).unwrap();
+        assert_eq!(doubled, n * 2);
+    }
+
+    let on_b = stats_until(&b, &a, |s| s.replies_in >= before_b.replies_in + 5).await;
+    assert_eq!(on_b.casts_out - before_b.casts_out, 10);
+    assert_eq!(on_b.calls_out - before_b.calls_out, 5);
+    assert_eq!(on_b.replies_in - before_b.replies_in, 5);
+    let on_a = stats_until(&a, &b, |s| s.replies_out >= before_a.replies_out + 5).await;
+    assert_eq!(on_a.casts_in - before_a.casts_in, 10);
+    assert_eq!(on_a.calls_in - before_a.calls_in, 5);
+    assert_eq!(on_a.replies_out - before_a.replies_out, 5);
+    // Fifteen messages and their frames went b → a: bytes and frames moved on both ends.
+    assert!(on_b.bytes_out >= before_b.bytes_out + 15 * 8, "{on_b:?}");
+    assert!(on_a.bytes_in >= before_a.bytes_in + 15 * 8, "{on_a:?}");
+    assert!(on_b.frames_out >= before_b.frames_out + 15, "{on_b:?}");
+    assert!(on_a.frames_in >= before_a.frames_in + 15, "{on_a:?}");
+
+    // Who each is, and how the link is protected.
+    assert_eq!(on_a.peer_node_id, b.id);
+    assert_eq!(on_b.peer_node_id, a.id);
+    assert!(!on_a.inbound, "a dialed b");
+    assert!(on_b.inbound);
+    assert_eq!(on_a.protection, LinkProtection::Sealed);
+    assert_eq!(on_a.reconnections, 0);
+    assert!(on_a.last_heard < Duration::from_secs(1), "{on_a:?}");
+    assert!(on_a.uptime > Duration::ZERO);
+
+    // Probes every 100 ms: round trips measured on both sides, in order.
+    for (node, peer) in [(&a, &b), (&b, &a)] {
+        let stats = stats_until(node, peer, |s| s.rtt.is_some_and(|r| r.samples >= 3)).await;
+        let rtt = stats.rtt.unwrap();
+        assert!(rtt.p50 <= rtt.p99, "{rtt:?}");
+        assert!(rtt.p99 < Duration::from_secs(1), "{rtt:?}");
+    }
+    actor.stop(None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_with_plaintext_frames_says_so_and_probing_can_be_turned_off() {
+    let options = || NodeOptions {
+        plaintext_frames: true,
+        liveness: Some(FAST_LIVENESS),
+        rtt_probe_interval: Some(Duration::ZERO),
+        ..NodeOptions::default()
+    };
+    let mut a = start_node_with("plain-stats-a", options()).await;
+    let mut b = start_node_with("plain-stats-b", options()).await;
+    connect_ready(&mut a, &mut b).await;
+    let stats = stats_with(&a, &b).await.unwrap();
+    assert_eq!(stats.protection, LinkProtection::Plaintext);
+    // Several heartbeat intervals later, still no probe went out, so no round trip.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(stats_with(&a, &b).await.unwrap().rtt, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_connected_again_counts_a_reconnection() {
+    let mut a = start_node_with("again-stats-a", NodeOptions::default()).await;
+    let mut b = start_node_with("again-stats-b", NodeOptions::default()).await;
+    connect_ready(&mut a, &mut b).await;
+    let first = stats_with(&a, &b).await.unwrap();
+    assert_eq!(first.reconnections, 0);
+    within(
+        "disconnect",
+        ractor_cluster::node::disconnect(&a.server, &b.name),
+    )
+    .await
+    .unwrap();
+    let b_name = b.name.clone();
+    a.wait_event(|e| *e == common::Event::Disconnected(Some(b_name.clone())))
+        .await;
+    connect_ready(&mut a, &mut b).await;
+    let again = stats_until(&a, &b, |s| s.session_id != first.session_id).await;
+    assert_eq!(again.reconnections, 1);
+    assert_eq!(again.incarnation, first.incarnation, "b did not restart");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spans
+
+/// An event as captured: its message, and the fields of every span it was inside, innermost
+/// first, by span name.
+#[derive(Debug, Clone)]
+struct Captured {
+    message: String,
+    spans: Vec<(String, HashMap<String, String>)>,
+}
+
+impl Captured {
+    fn span(&self, name: &str) -> Option<&HashMap<String, String>> {
+        self.spans.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+    }
+}
+
+#[derive(Default)]
+struct Fields(HashMap<String, String>);
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(
+            field.name().to_owned(),
+            format!("{value:?}").trim_matches('"').to_owned(),
+        );
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+/// Keeps every span's fields (recorded at creation and later) and every event with its spans.
+struct Capture;
+
+fn captured() -> &'static Mutex<Vec<Captured>> {
+    static CAPTURED: OnceLock<Mutex<Vec<Captured>>> = OnceLock::new();
+    CAPTURED.get_or_init(Mutex::default)
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(fields);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(fields) = span.extensions_mut().get_mut::<Fields>() {
+                values.record(fields);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let spans = ctx
+            .event_scope(event)
+            .map(|scope| {
+                scope
+                    .map(|span| {
+                        let fields = span
+                            .extensions()
+                            .get::<Fields>()
+                            .map(|f| f.0.clone())
+                            .unwrap_or_default();
+                        (span.name().to_owned(), fields)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        captured().lock().unwrap().push(Captured {
+            message: fields.0.remove("message").unwrap_or_default(),
+            spans,
+        });
+    }
+}
+
+/// Installs the capturing subscriber for the whole test binary (the nodes' tasks run on every
+/// worker thread, so a thread-local default would miss them).
+fn capture_events() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let subscriber = tracing_subscriber::registry().with(Capture);
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+}
+
+/// The captured events whose message is `message` and that are inside the node server span of
+/// `node`.
+fn events_of(node: &str, message: &str) -> Vec<Captured> {
+    captured()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.message == message)
+        .filter(|e| {
+            e.span("node_server")
+                .and_then(|f| f.get("node"))
+                .map(String::as_str)
+                == Some(node)
+        })
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_inside_a_session_carry_the_nodes_the_peer_and_the_direction() {
+    capture_events();
+    let mut a = start_node_with("spans-a", NodeOptions::default()).await;
+    let mut b = start_node_with("spans-b", NodeOptions::default()).await;
+    connect_ready(&mut a, &mut b).await;
+
+    // The server's own events are inside its span.
+    assert!(!events_of(&a.name, "node listening").is_empty());
+
+    // Logged by each session's actor when its peer is authenticated.
+    for (node, peer, direction) in [(&a, &b, "outbound"), (&b, &a, "inbound")] {
+        let events = events_of(&node.name, "session authenticated");
+        let event = events
+            .first()
+            .unwrap_or_else(|| panic!("no event on {}", node.name));
+        let session = event.span("session").expect("inside the session's span");
+        assert_eq!(session.get("local"), Some(&node.name));
+        assert_eq!(session.get("peer"), Some(&peer.name));
+        assert_eq!(session.get("peer_node_id"), Some(&peer.id.to_string()));
+        assert_eq!(
+            session.get("direction").map(String::as_str),
+            Some(direction)
+        );
+        assert!(session.contains_key("incarnation"), "{session:?}");
+        // The event's own fields are kept as they were.
+        assert!(event.spans.len() >= 2, "{event:?}");
+    }
+
+    // Ended from a's side: the session's last event says why, inside the same span.
+    within(
+        "disconnect",
+        ractor_cluster::node::disconnect(&a.server, &b.name),
+    )
+    .await
+    .unwrap();
+    let b_name = b.name.clone();
+    a.wait_event(|e| *e == common::Event::Disconnected(Some(b_name.clone())))
+        .await;
+    let ended = events_of(&a.name, "session ended");
+    let session = ended
+        .first()
+        .and_then(|e| e.span("session"))
+        .expect("the end is logged inside the session's span");
+    assert_eq!(session.get("peer"), Some(&b.name));
+}
