@@ -322,7 +322,6 @@ impl LinkCounters {
     }
 
     /// The running totals, for exporters that publish differences (see `metrics`).
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn totals(&self) -> Totals {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Totals {
