@@ -412,17 +412,19 @@ impl Actor for NodeSession {
         let read = counting_read(read, args.stats.bytes_in_counter());
         let write = counting_write(write, args.stats.bytes_out_counter());
         let (writer, writer_task) = spawn_writer_with_limit(write, args.config.max_outbound_queue);
-        let handshake_task = tokio::spawn(handshake::handshake(handshake::HandshakeTask {
-            read,
-            writer: writer.clone(),
-            is_server: args.is_server,
-            frames,
-            config: Arc::clone(&args.config),
-            server: args.server.clone(),
-            session: myself,
-            slot: args.slot,
-        })
-        .in_current_span());
+        let handshake_task = tokio::spawn(
+            handshake::handshake(handshake::HandshakeTask {
+                read,
+                writer: writer.clone(),
+                is_server: args.is_server,
+                frames,
+                config: Arc::clone(&args.config),
+                server: args.server.clone(),
+                session: myself,
+                slot: args.slot,
+            })
+            .in_current_span(),
+        );
         drop(_entered);
         Ok(NodeSessionState {
             server: args.server,
