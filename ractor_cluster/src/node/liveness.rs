@@ -493,6 +493,7 @@ mod tests {
             &received,
             &flags,
             |_| {},
+            |_| {},
             || {
                 heartbeats += 1;
                 true
@@ -523,6 +524,7 @@ mod tests {
             &received,
             &flags,
             |_| {},
+            |_| {},
             || {
                 sent.fetch_add(1, Ordering::Relaxed);
                 true
@@ -548,7 +550,7 @@ mod tests {
                 flags.set_watching(true);
             })
         };
-        let silence = watch_link(TIMING, &received, &flags, |_| {}, || true)
+        let silence = watch_link(TIMING, &received, &flags, |_| {}, |_| {}, || true)
             .await
             .unwrap();
         watcher.await.unwrap();

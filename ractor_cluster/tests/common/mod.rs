@@ -116,7 +116,6 @@ pub(crate) struct NodeOptions {
     pub(crate) downing: Option<Downing>,
     /// How many peers the node watches, if not the default (`NodeServer::with_watched_peers`).
     pub(crate) watched_peers: Option<usize>,
-    }
     /// Time between round-trip probes, if not the default.
     pub(crate) rtt_probe_interval: Option<Duration>,
 }
