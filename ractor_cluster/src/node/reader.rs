@@ -48,7 +48,8 @@ use crate::protocol::hot_frames::{encode_reply_frame, split_payload};
 use crate::protocol::message::{CallFailure, ControlMessage, SessionMessage};
 
 /// The bound of the control plane: the peer's control messages handed to the session actor and
-/// not handled yet. The reader hands on no more while it is full, and reads nothing more from the
+/// not handled yet, each counted for the answers it asks for (see [`Self::weight`]). The reader
+/// hands on no more while it is full, and reads nothing more from the
 /// peer until the session has handled one (`NodeServer::with_max_queued_control_messages`), so a
 /// peer cannot fill the session's mailbox, which ractor does not bound, with announcements the
 /// session takes time over.
@@ -77,17 +78,31 @@ impl ControlQueue {
         self.queued.load(Ordering::Acquire) >= self.max
     }
 
-    fn queued_one(&self) {
-        let _now = self.queued.fetch_add(1, Ordering::AcqRel) + 1;
+    /// What `control` counts for: one, or one per answer it asks for. An `ActorsWanted` makes the
+    /// session queue one answer per pid on the writer, where the reader cannot see them coming;
+    /// counting them here keeps what one frame can make the session write within this bound
+    /// (plus one message's worth), not 4,096 times it.
+    pub(crate) fn weight(control: &ControlMessage) -> usize {
+        match control {
+            ControlMessage::ActorsWanted(pids) => pids.len().max(1),
+            _ => 1,
+        }
+    }
+
+    fn queued(&self, weight: usize) {
+        let _now = self.queued.fetch_add(weight, Ordering::AcqRel) + weight;
         #[cfg(test)]
         self.high_water.fetch_max(_now, Ordering::Relaxed);
     }
 
-    /// The session handled one control message (whatever came of it).
-    pub(crate) fn handled_one(&self) {
+    /// The session handled a control message of this [`weight`](Self::weight), whatever came
+    /// of it.
+    pub(crate) fn handled(&self, weight: usize) {
         let _ = self
             .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(weight))
+            });
         // A permit is kept if the reader is not waiting yet, so no wake-up is lost.
         self.room.notify_one();
     }
@@ -306,7 +321,7 @@ impl ReaderContext {
                     .probe_answered(number, tokio::time::Instant::now());
             }
             SessionMessage::Control(control) => {
-                self.control.queued_one();
+                self.control.queued(ControlQueue::weight(&control));
                 self.session
                     .cast(NodeSessionMessage::internal(SessionEvent::Control(control)))
                     .map_err(|_| SessionEnd::EndedHere("the session actor stopped".to_owned()))?;

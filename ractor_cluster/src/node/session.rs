@@ -529,10 +529,11 @@ async fn handle_message(
                 }
                 SessionEvent::Control(control) => {
                     let queue = state.live.as_ref().map(|live| Arc::clone(&live.control));
+                    let weight = ControlQueue::weight(&control);
                     let handled = state.on_control(&myself, control).await;
                     // Handled, whatever came of it: the reader may hand on the next one.
                     if let Some(queue) = queue {
-                        queue.handled_one();
+                        queue.handled(weight);
                     }
                     handled?;
                 }

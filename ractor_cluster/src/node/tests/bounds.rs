@@ -203,6 +203,15 @@ async fn control_messages_wait_for_the_session_within_the_bound() {
     send_batch(&mut peer, leaves).await;
     peer.sync().await;
     assert!(queue.high_water() <= 4, "{}", queue.high_water());
+    // An ActorsWanted counts for the answers it asks for: with one of 100 pids queued, the reader
+    // hands on nothing more until the session has answered them.
+    let wanted = (0..5).map(|n| {
+        ControlMessage::ActorsWanted((0..100).map(|p| u64::MAX - 1_000 - n * 100 - p).collect())
+    });
+    send_batch(&mut peer, wanted).await;
+    peer.sync().await;
+    let high = queue.high_water();
+    assert!((100..104).contains(&high), "{high}");
     node.stop().await;
 }
 
