@@ -286,6 +286,13 @@ async fn peers_beyond_the_session_cap_are_refused() {
         },
     )
     .await;
+    let (d_ends_tx, mut d_ends) = tokio::sync::mpsc::unbounded_channel();
+    d.server
+        .cast(ractor_cluster::NodeServerMessage::SubscribeToEvents {
+            id: "ends".into(),
+            subscription: Box::new(common::SessionEnds(d_ends_tx)),
+        })
+        .unwrap();
     ractor_cluster::client_connect(&d.server, ("127.0.0.1", a.port))
         .await
         .unwrap();
@@ -293,6 +300,14 @@ async fn peers_beyond_the_session_cap_are_refused() {
     assert!(
         end.to_string().contains("with_max_sessions"),
         "the refusal says why: {end}"
+    );
+    // The refused peer is told why, too.
+    let end = within("the refused peer's session end", d_ends.recv())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&end, ractor_cluster::node::SessionEnd::EndedByPeer(reason) if reason.contains("with_max_sessions")),
+        "the refused peer learns why: {end:?}"
     );
     let mut names: Vec<String> = peers.iter().map(|p| p.name.clone()).collect();
     names.sort();

@@ -17,7 +17,7 @@ use crate::protocol::handshake::{
     Authenticated, ClientDriver, Fresh, HandshakeConfig, HandshakeError, HandshakeProgress,
     ServerDriver,
 };
-use crate::protocol::message::{FrameProtection, Rejection};
+use crate::protocol::message::{ControlMessage, FrameProtection, Rejection, SessionMessage};
 use crate::protocol::record::{Opener, Sealer};
 
 /// What the handshake task needs.
@@ -60,7 +60,13 @@ pub(super) async fn handshake(task: HandshakeTask) {
     )
     .await
     {
-        Ok(Ok((reader, auth))) => admit(&server, &session, reader, auth).await,
+        Ok(Ok((reader, auth))) => {
+            let admitted = admit(&server, &session, reader, auth).await;
+            if let Err(SessionEnd::EndedHere(refusal)) = &admitted {
+                tell_refusal(&writer, config.max_frame, refusal);
+            }
+            admitted
+        }
         Ok(Err(failure)) => Err(failure.into()),
         Err(_) => Err(HandshakeFailure::from(format!(
             "the handshake did not complete within {:?} of the connection",
@@ -75,6 +81,21 @@ pub(super) async fn handshake(task: HandshakeTask) {
     let _ = session.cast(NodeSessionMessage::internal(SessionEvent::HandshakeDone(
         outcome,
     )));
+}
+
+/// Tells a peer that authenticated why its session is refused, in a `Disconnect` sealed like any
+/// frame of the session, so that its log and its session end say so (the peer is authenticated:
+/// it may know). The writer sends it before the connection closes.
+fn tell_refusal(writer: &WriterHandle, max_frame: u32, refusal: &str) {
+    let disconnect = SessionMessage::Control(ControlMessage::Disconnect {
+        reason: refusal.to_owned(),
+    });
+    let mut frame = Vec::new();
+    match disconnect.encode_frame(max_frame, &mut frame) {
+        // A closed writer: the connection is gone already, and with it the peer.
+        Ok(()) => drop(writer.send(frame)),
+        Err(err) => tracing::debug!(%err, "cannot encode the refusal for the peer"),
+    }
 }
 
 /// Asks the server whether to keep the session of a peer that has just authenticated.
