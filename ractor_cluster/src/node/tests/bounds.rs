@@ -369,3 +369,27 @@ async fn transitive_dials_are_bounded() {
     assert!(more.is_err(), "a third dial was made");
     node.stop().await;
 }
+
+/// The same supervision end to end, between two real nodes over a pipe: an actor that `a` spawned
+/// on `b` stops when `a` goes.
+#[tokio::test]
+async fn an_actor_spawned_by_a_peer_stops_when_the_peer_goes() {
+    let kind = unique("pingable");
+    crate::node::register_spawnable(&kind, || Pingable);
+    let pair = crate::testing::Pair::connect(node_builder("spawner"), node_builder("host")).await;
+    let proxy = crate::node::spawn_remote(pair.b.node_id(), &kind, &(), Duration::from_secs(5))
+        .await
+        .expect("the host spawns it");
+    let pid = proxy.get_id().pid();
+    let spawned = ractor::registry::where_is_pid(ActorId::Local(pid)).expect("it runs on the host");
+    assert!(spawned.supports_remoting());
+    let crate::testing::Pair { a, b } = pair;
+    a.stop().await;
+    within("the spawned actor to stop with the session", async {
+        while ractor::registry::where_is_pid(ActorId::Local(pid)).is_some() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    b.stop().await;
+}
