@@ -308,3 +308,174 @@ async fn events_inside_a_session_carry_the_nodes_the_peer_and_the_direction() {
         .expect("the end is logged inside the session's span");
     assert_eq!(session.get("peer"), Some(&b.name));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The `metrics` feature
+
+#[cfg(feature = "metrics")]
+mod recorder {
+    //! A recorder that keeps the latest value of every metric, by name and labels.
+
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use metrics::{
+        Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata,
+        Recorder, SharedString, Unit,
+    };
+
+    /// A metric's name and its labels, `name{k=v,...}` with the labels sorted.
+    fn id(key: &Key) -> String {
+        let mut labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        labels.sort();
+        format!("{}{{{}}}", key.name(), labels.join(","))
+    }
+
+    #[derive(Default)]
+    pub(super) struct Value {
+        counter: AtomicU64,
+        gauge: Mutex<f64>,
+        samples: Mutex<Vec<f64>>,
+    }
+
+    impl CounterFn for Value {
+        fn increment(&self, value: u64) {
+            self.counter.fetch_add(value, Ordering::Relaxed);
+        }
+        fn absolute(&self, value: u64) {
+            self.counter.store(value, Ordering::Relaxed);
+        }
+    }
+
+    impl GaugeFn for Value {
+        fn increment(&self, value: f64) {
+            *self.gauge.lock().unwrap() += value;
+        }
+        fn decrement(&self, value: f64) {
+            *self.gauge.lock().unwrap() -= value;
+        }
+        fn set(&self, value: f64) {
+            *self.gauge.lock().unwrap() = value;
+        }
+    }
+
+    impl HistogramFn for Value {
+        fn record(&self, value: f64) {
+            self.samples.lock().unwrap().push(value);
+        }
+    }
+
+    #[derive(Default)]
+    struct Keeper(Mutex<BTreeMap<String, Arc<Value>>>);
+
+    impl Keeper {
+        fn value(&self, key: &Key) -> Arc<Value> {
+            Arc::clone(self.0.lock().unwrap().entry(id(key)).or_default())
+        }
+    }
+
+    impl Recorder for &'static Keeper {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::from_arc(self.value(key))
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(self.value(key))
+        }
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::from_arc(self.value(key))
+        }
+    }
+
+    fn keeper() -> &'static Keeper {
+        static KEEPER: OnceLock<&'static Keeper> = OnceLock::new();
+        KEEPER.get_or_init(|| {
+            let keeper: &'static Keeper = Box::leak(Box::default());
+            metrics::set_global_recorder(keeper).unwrap();
+            keeper
+        })
+    }
+
+    /// Installs the recorder for the whole test binary.
+    pub(super) fn install() {
+        keeper();
+    }
+
+    fn get(name: &str, node: &str, peer: &str) -> Option<Arc<Value>> {
+        let id = format!("{name}{{node={node},peer={peer}}}");
+        keeper().0.lock().unwrap().get(&id).cloned()
+    }
+
+    pub(super) fn counter(name: &str, node: &str, peer: &str) -> u64 {
+        get(name, node, peer).map_or(0, |v| v.counter.load(Ordering::Relaxed))
+    }
+
+    pub(super) fn gauge(name: &str, node: &str, peer: &str) -> Option<f64> {
+        get(name, node, peer).map(|v| *v.gauge.lock().unwrap())
+    }
+
+    pub(super) fn samples(name: &str, node: &str, peer: &str) -> usize {
+        get(name, node, peer).map_or(0, |v| v.samples.lock().unwrap().len())
+    }
+}
+
+#[cfg(feature = "metrics")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_figures_reach_the_metrics_recorder_labelled_by_node_and_peer() {
+    use common::eventually;
+
+    recorder::install();
+    let mut a = start_node_with("metrics-a", probing()).await;
+    let mut b = start_node_with("metrics-b", probing()).await;
+    connect_ready(&mut a, &mut b).await;
+    let group = "metrics-group";
+    let actor = spawn_in_group(group).await;
+    let proxy = wait_for_proxy(group, a.id, &actor.get_cell()).await;
+    for n in 0..10 {
+        proxy.cast(TestMessage::Num(n)).unwrap();
+    }
+    let (an, bn) = (a.name.clone(), b.name.clone());
+    // Published once a second by each node server.
+    eventually("casts counted on both ends", || {
+        recorder::counter("ractor_cluster_peer_casts_out", &bn, &an) >= 10
+            && recorder::counter("ractor_cluster_peer_casts_in", &an, &bn) >= 10
+    })
+    .await;
+    assert!(recorder::counter("ractor_cluster_peer_bytes_in", &an, &bn) > 0);
+    assert!(recorder::counter("ractor_cluster_peer_bytes_out", &bn, &an) > 0);
+    assert_eq!(
+        recorder::counter("ractor_cluster_peer_sessions", &an, &bn),
+        1
+    );
+    assert_eq!(
+        recorder::gauge("ractor_cluster_peer_up", &an, &bn),
+        Some(1.0)
+    );
+    eventually("round trips recorded", || {
+        recorder::samples("ractor_cluster_peer_rtt_seconds", &an, &bn) >= 1
+            && recorder::gauge("ractor_cluster_peer_rtt_last_seconds", &an, &bn)
+                .is_some_and(|rtt| rtt > 0.0 && rtt < 1.0)
+    })
+    .await;
+
+    // The session ends: its last figures are published, and the peer is shown down.
+    within(
+        "disconnect",
+        ractor_cluster::node::disconnect(&a.server, &b.name),
+    )
+    .await
+    .unwrap();
+    a.wait_event(|e| *e == common::Event::Disconnected(Some(bn.clone())))
+        .await;
+    eventually("the peer shown down", || {
+        recorder::gauge("ractor_cluster_peer_up", &an, &bn) == Some(0.0)
+    })
+    .await;
+    actor.stop(None);
+}

@@ -63,6 +63,9 @@ struct SessionEntry {
     watched: bool,
     /// The session's figures.
     stats: Arc<LinkCounters>,
+    /// Its metric handles, once the peer is admitted.
+    #[cfg(feature = "metrics")]
+    metrics: Option<super::stats::exporter::PeerMetrics>,
 }
 
 /// Where a session stands, as far as the server is concerned.
@@ -144,6 +147,9 @@ pub struct NodeServerState {
     admitted: HashMap<String, u64>,
     /// Entered while the server handles a message; the parent of its sessions' spans.
     span: tracing::Span,
+    /// Asks the server to publish its figures through `metrics`, while it runs.
+    #[cfg(feature = "metrics")]
+    _metrics_ticker: super::stats::exporter::Ticker,
 }
 
 impl std::fmt::Debug for NodeServerState {
@@ -243,6 +249,8 @@ impl NodeServerState {
                         end,
                         watched: true,
                         stats,
+                        #[cfg(feature = "metrics")]
+                        metrics: None,
                     },
                 );
                 self.notify(|s, i| s.node_session_opened(i), &id);
@@ -301,8 +309,28 @@ impl NodeServerState {
     }
 
     /// A session with `peer` was admitted: counted for the figures' reconnections.
-    pub(super) fn count_admitted(&mut self, peer: &str) {
+    pub(super) fn count_admitted(&mut self, session: ActorId, peer: &str) {
         *self.admitted.entry(peer.to_owned()).or_default() += 1;
+        #[cfg(feature = "metrics")]
+        {
+            let node = &self.config.local.name;
+            super::stats::exporter::session_admitted(node, peer);
+            if let Some(entry) = self.sessions.get_mut(&session) {
+                entry.metrics = Some(super::stats::exporter::PeerMetrics::new(node, peer));
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = session;
+    }
+
+    /// Publishes every admitted session's figures through `metrics`.
+    #[cfg(feature = "metrics")]
+    fn publish_metrics(&mut self) {
+        for entry in self.sessions.values_mut() {
+            if let Some(metrics) = &mut entry.metrics {
+                metrics.publish(&entry.stats);
+            }
+        }
     }
 }
 
@@ -401,6 +429,11 @@ impl Actor for NodeServer {
             watched_peers: self.watched_peers,
             admitted: HashMap::new(),
             span,
+            #[cfg(feature = "metrics")]
+            _metrics_ticker: {
+                super::stats::exporter::describe();
+                super::stats::exporter::Ticker::start(myself.clone())
+            },
         })
     }
 
@@ -539,6 +572,8 @@ async fn handle_message(
                 ServerEvent::PeerStats(reply) => {
                     let _ = reply.send(state.peer_stats());
                 }
+                #[cfg(feature = "metrics")]
+                ServerEvent::PublishMetrics => state.publish_metrics(),
                 ServerEvent::DiscoveryDialed { addr, outcome } => {
                     state.discovery_dialed(&myself, addr, outcome).await;
                 }
@@ -632,6 +667,12 @@ async fn handle_supervision(
             state.notify(|s, i| s.node_session_ended(i, &end), &id);
             if peer_left {
                 state.peer_leaving(&id);
+            }
+            #[cfg(feature = "metrics")]
+            if let Some(entry) = state.sessions.get_mut(&id) {
+                if let Some(metrics) = entry.metrics.take() {
+                    metrics.ended(&entry.stats);
+                }
             }
             if let Some(entry) = state.sessions.remove(&id) {
                 if entry.status == SessionStatus::Authenticated {

@@ -15,6 +15,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+#[cfg(feature = "metrics")]
+pub(crate) mod exporter;
+
 use super::server::message::{NodeServerMessage, ServerEvent};
 use super::NodeId;
 use crate::net::WriterProbe;
@@ -175,6 +178,8 @@ struct Probes {
     /// The probe sent and not answered yet: its number and when it left.
     in_flight: Option<(u64, Instant)>,
     sent: u64,
+    /// Probes answered so far.
+    answered: u64,
 }
 
 /// One session's counters. See the module docs.
@@ -295,6 +300,7 @@ impl LinkCounters {
         probes.in_flight = None;
         let rtt = now.saturating_duration_since(sent);
         probes.last = Some(rtt);
+        probes.answered += 1;
         if probes.samples.len() < RTT_WINDOW {
             probes.samples.push(rtt);
         } else if let Some(slot) = {
@@ -305,6 +311,20 @@ impl LinkCounters {
         }
         probes.next = (probes.next + 1) % RTT_WINDOW;
         Some(rtt)
+    }
+
+    /// How many probes were answered so far, and the latest round trip.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn latest_round_trip(&self) -> (u64, Option<Duration>) {
+        let probes = self.probes();
+        (probes.answered, probes.last)
+    }
+
+    /// How long ago the peer was last heard from.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn last_heard(&self) -> Duration {
+        let heard = self.opened + Duration::from_millis(self.last_heard_ms.load(Ordering::Relaxed));
+        Instant::now().saturating_duration_since(heard)
     }
 
     fn round_trip(&self) -> Option<RoundTrip> {

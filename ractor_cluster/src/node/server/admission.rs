@@ -169,7 +169,7 @@ impl NodeServerState {
         entry.connection_key = connection_key;
         entry.info.peer_name = Some(NodeName::from(peer));
         let target = entry.dial_target.clone();
-        self.count_admitted(&peer.name);
+        self.count_admitted(session, &peer.name);
         self.want(&peer.name, target);
         self.members.up(
             &peer.name,

@@ -119,6 +119,8 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::Reachability { .. } => "Reachability",
             ServerEvent::DowningDue => "DowningDue",
             ServerEvent::PeerStats(_) => "PeerStats",
+            #[cfg(feature = "metrics")]
+            ServerEvent::PublishMetrics => "PublishMetrics",
         };
         f.write_str(kind)
     }
@@ -205,6 +207,9 @@ pub(crate) enum ServerEvent {
     DowningDue,
     /// [`crate::node::peer_stats`] asks for every session's figures.
     PeerStats(RpcReplyPort<Vec<crate::node::stats::PeerStats>>),
+    /// Time to publish the sessions' figures through `metrics` (see `stats::exporter`).
+    #[cfg(feature = "metrics")]
+    PublishMetrics,
 }
 
 /// Asks a running [`NodeServer`](crate::node::NodeServer) who it is and where it listens. Useful after starting a server on
