@@ -65,9 +65,30 @@ fn call_round_trip(c: &mut Criterion) {
     });
 }
 
+/// A call serialized and deserialized in one process, as a unit test of a message type does: the
+/// target gets the caller's own reply port back, so the answer is neither encoded nor forwarded.
+fn local_call_round_trip(c: &mut Criterion) {
+    let payload = vec![0x5Au8; 16];
+    c.bench_function(
+        "rpc call in one process: serialize+deserialize+reply (16 B)",
+        |b| {
+            b.iter(|| {
+                let (caller_port, mut caller_rx) = ractor::concurrency::oneshot();
+                let delivered = BenchMessage::Echo(payload.clone(), caller_port.into())
+                    .serialize()
+                    .and_then(BenchMessage::deserialize);
+                if let Ok(BenchMessage::Echo(data, reply)) = delivered {
+                    let _ = reply.send(data.len() as u64);
+                }
+                black_box(caller_rx.try_recv())
+            })
+        },
+    );
+}
+
 criterion_group!(
     name = benches;
     config = Criterion::default();
-    targets = cast_round_trip, call_round_trip
+    targets = cast_round_trip, call_round_trip, local_call_round_trip
 );
 criterion_main!(benches);

@@ -23,15 +23,24 @@
 //!   └─ complete_call: decode, send to the caller's port
 //! ```
 //!
+//! A call whose message carries metadata of its own instead of the ticket (a ractor factory `Job`)
+//! or a hand-written reply port is filed by the proxy under a ticket of its own; see
+//! [`placeholder`]. A call serialized and deserialized in this process never meets a session: the
+//! target gets the caller's own port ([`typed_reply_port`]).
+//!
 //! No task waits per call on either side. A call fails at once, with its caller's port dropped,
 //! when: its session ends ([`InFlightCalls::close_and_fail_all`]); it cannot be sent
 //! ([`InFlightCalls::fail`], [`fail_unsent`]); its message is dropped before any proxy took it
 //! (swept by [`fail_orphaned_calls`]); the peer reports it failed ([`CallFailure`] in the reply);
 //! or its reply cannot be decoded.
 
+mod placeholder;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use placeholder::register_foreign_call;
+
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -57,13 +66,35 @@ pub(crate) struct CallTicket(u64);
 /// Metadata of a `SerializedMessage::Call` that carries a ticket starts with this marker.
 const TICKET_MARKER: u8 = 0xC7;
 
+/// A random number of this process that follows a ticket or a route in call metadata: metadata
+/// that a peer chose (which a session delivers as it came) cannot name this process's tickets or
+/// readers, because the peer does not know it.
+static PROCESS_KEY: LazyLock<[u8; 8]> = LazyLock::new(rand::random);
+
+/// The metadata `marker`, `id`, [`PROCESS_KEY`].
+fn local_metadata(marker: u8, id: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(17);
+    bytes.push(marker);
+    bytes.extend_from_slice(&id.to_le_bytes());
+    bytes.extend_from_slice(&*PROCESS_KEY);
+    bytes
+}
+
+/// The id in metadata made by [`local_metadata`] with `marker` in this process.
+fn read_local_metadata(marker: u8, metadata: &[u8]) -> Option<u64> {
+    match metadata.split_first() {
+        Some((&first, rest)) if first == marker => {
+            let (id, key) = rest.split_first_chunk::<8>()?;
+            (key == PROCESS_KEY.as_slice()).then(|| u64::from_le_bytes(*id))
+        }
+        _ => None,
+    }
+}
+
 impl CallTicket {
     /// The metadata bytes that carry this ticket inside a `SerializedMessage::Call`.
     pub(crate) fn to_metadata(self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(9);
-        bytes.push(TICKET_MARKER);
-        bytes.extend_from_slice(&self.0.to_le_bytes());
-        bytes
+        local_metadata(TICKET_MARKER, self.0)
     }
 
     /// The number that stands for this ticket in a `Call` frame and its `Reply`.
@@ -77,12 +108,9 @@ impl CallTicket {
         Self(call)
     }
 
-    /// Reads a ticket back from call metadata.
+    /// Reads a ticket back from call metadata made in this process.
     pub(crate) fn from_metadata(metadata: &[u8]) -> Option<Self> {
-        match metadata.split_first() {
-            Some((&TICKET_MARKER, id)) => Some(Self(u64::from_le_bytes(id.try_into().ok()?))),
-            _ => None,
-        }
+        read_local_metadata(TICKET_MARKER, metadata).map(Self)
     }
 }
 
@@ -103,6 +131,10 @@ trait PendingCall: Send {
     fn complete(self: Box<Self>, outcome: Result<&[u8], NoReply>);
     /// The caller stopped waiting (timed out or dropped its future).
     fn is_abandoned(&self) -> bool;
+    /// For [`take_local_call`]: what the entry holds, to check its reply type.
+    fn as_any(&self) -> &dyn Any;
+    /// For [`take_local_call`]: the entry itself, to take the caller's port out.
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
 struct TypedPendingCall<R> {
@@ -129,57 +161,124 @@ impl<R: Send + 'static> PendingCall for TypedPendingCall<R> {
     fn is_abandoned(&self) -> bool {
         self.reply.is_closed()
     }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
 }
 
 /// One caller waiting, with what tells whether its call message still exists.
 struct PendingEntry {
     call: Box<dyn PendingCall>,
-    /// The receiving end of the placeholder port that travels inside the call message. Its
-    /// sender is dropped with the message, so once it is closed and no proxy has claimed the
-    /// ticket, the message was dropped unsent (say, in the mailbox of a proxy that was killed)
-    /// and no reply can ever come.
-    message_alive: ractor::concurrency::OneshotReceiver<Vec<u8>>,
+    /// The receiving end of the placeholder port that travels inside the call message (none for
+    /// a [`placeholder::register_foreign_call`]). Its sender is dropped with the message, so
+    /// once it is closed and no proxy has claimed the ticket, the message was dropped unsent
+    /// (say, in the mailbox of a proxy that was killed) and no reply can ever come. The reply
+    /// bytes arrive here instead of through the ticket when the message lost its ticket on the
+    /// way (see [`placeholder`]).
+    message_alive: Option<OneshotReceiver<Vec<u8>>>,
     /// Set when a proxy took the call in hand; its session is then responsible for failing it.
     claimed: bool,
+    /// Whether `message_alive` was polled with a waker that settles this entry (see
+    /// [`placeholder`]).
+    armed: bool,
+}
+
+/// What became of a pending call, as far as its entry can tell.
+enum EntryState {
+    Waiting,
+    /// No reply can come, or nobody waits for one.
+    Dead,
+    /// The reply bytes came through the placeholder port.
+    Answered(Vec<u8>),
 }
 
 impl PendingEntry {
-    /// No reply can come, or nobody waits for one.
-    fn is_dead(&mut self) -> bool {
-        let message_dropped_unsent = !self.claimed
-            && matches!(
-                self.message_alive.try_recv(),
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed)
-            );
-        message_dropped_unsent || self.call.is_abandoned()
+    fn state(&mut self) -> EntryState {
+        if !self.claimed {
+            if let Some(message_alive) = self.message_alive.as_mut() {
+                match message_alive.try_recv() {
+                    Ok(bytes) => return EntryState::Answered(bytes),
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                        return EntryState::Dead
+                    }
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+                }
+            }
+        }
+        if self.call.is_abandoned() {
+            EntryState::Dead
+        } else {
+            EntryState::Waiting
+        }
+    }
+}
+
+/// Entries taken out of the table, with their answers if they have one: completed (or, dropped,
+/// failed) by [`settle`] once the table's lock is released, as completing wakes callers and
+/// decoding runs user code.
+type Removed = Vec<(PendingEntry, Option<Vec<u8>>)>;
+
+fn settle(removed: Removed) {
+    for (entry, answer) in removed {
+        if let Some(bytes) = answer {
+            entry.call.complete(Ok(&bytes));
+        }
     }
 }
 
 /// The process-wide table of pending calls.
 ///
 /// Entries leave when completed or failed by their session. Dead entries (see
-/// [`PendingEntry::is_dead`]) are swept whenever the table has doubled since the last sweep, so its
+/// [`PendingEntry::state`]) are swept whenever the table has doubled since the last sweep, so its
 /// size stays proportional to the calls actually in flight, and whenever a session ends (see
 /// [`fail_orphaned_calls`]), so that a call lost with its proxy's mailbox fails at once.
 struct PendingCalls {
     entries: HashMap<u64, PendingEntry>,
     sweep_at: usize,
+    /// Set once this process has sent a call without a ticket: from then on every unclaimed
+    /// entry is armed (see [`placeholder`]).
+    arm_all: bool,
 }
 
 impl PendingCalls {
-    /// Removes dead entries; dropping them closes their callers' ports, which is what tells the
-    /// callers.
-    fn sweep(&mut self) -> Vec<PendingEntry> {
-        let dead: Vec<u64> = self
-            .entries
-            .iter_mut()
-            .filter_map(|(id, entry)| entry.is_dead().then_some(*id))
-            .collect();
-        let removed = dead
-            .iter()
-            .filter_map(|id| self.entries.remove(id))
+    /// Removes dead and answered entries; dropping the dead closes their callers' ports, which is
+    /// what tells the callers.
+    fn sweep(&mut self) -> Removed {
+        let mut settled = Vec::new();
+        for (id, entry) in self.entries.iter_mut() {
+            match entry.state() {
+                EntryState::Waiting => {}
+                EntryState::Dead => settled.push((*id, None)),
+                EntryState::Answered(bytes) => settled.push((*id, Some(bytes))),
+            }
+        }
+        let removed = settled
+            .into_iter()
+            .filter_map(|(id, answer)| Some((self.entries.remove(&id)?, answer)))
             .collect();
         self.sweep_at = (self.entries.len() * 2).max(MIN_SWEEP_AT);
+        removed
+    }
+
+    /// Files `entry` under `id`; sweeps first if the table has doubled since the last sweep.
+    fn insert(&mut self, id: u64, mut entry: PendingEntry) -> Removed {
+        let mut removed = if self.entries.len() >= self.sweep_at {
+            self.sweep()
+        } else {
+            Vec::new()
+        };
+        if self.arm_all {
+            if let Some(answer) = placeholder::arm(id, &mut entry) {
+                removed.push((entry, answer));
+                return removed;
+            }
+        }
+        self.entries.insert(id, entry);
         removed
     }
 }
@@ -191,6 +290,7 @@ static PENDING_CALLS: LazyLock<Mutex<PendingCalls>> = LazyLock::new(|| {
     Mutex::new(PendingCalls {
         entries: HashMap::new(),
         sweep_at: MIN_SWEEP_AT,
+        arm_all: false,
     })
 });
 
@@ -213,21 +313,13 @@ pub(crate) fn register_pending_call<R: Send + 'static>(
     let id = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
     let entry = PendingEntry {
         call: Box::new(TypedPendingCall { reply, decode }),
-        message_alive,
+        message_alive: Some(message_alive),
         claimed: false,
+        armed: false,
     };
-    let dead = {
-        let mut table = pending_calls();
-        let dead = if table.entries.len() >= table.sweep_at {
-            table.sweep()
-        } else {
-            Vec::new()
-        };
-        table.entries.insert(id, entry);
-        dead
-    };
-    // Dropped outside the lock: dropping a reply port wakes its caller.
-    drop(dead);
+    let removed = pending_calls().insert(id, entry);
+    // Outside the lock: dropping a reply port wakes its caller.
+    settle(removed);
     (CallTicket(id), with_timeout(placeholder, timeout))
 }
 
@@ -237,10 +329,35 @@ fn claim_call(ticket: CallTicket) -> bool {
     match pending_calls().entries.get_mut(&ticket.0) {
         Some(entry) => {
             entry.claimed = true;
+            placeholder::disarm(entry);
             true
         }
         None => false,
     }
+}
+
+/// The caller's own reply port, taken out of the table, if `ticket` is a call of this process that
+/// no proxy took in hand and whose reply type is `R`: a call serialized and deserialized in this
+/// process (a unit test of a message type does that), whose answer need not become bytes at all.
+fn take_local_call<R: Send + 'static>(ticket: CallTicket) -> Option<RpcReplyPort<R>> {
+    let entry = {
+        let mut table = pending_calls();
+        let takeable = table
+            .entries
+            .get(&ticket.0)
+            .is_some_and(|entry| !entry.claimed && entry.call.as_any().is::<TypedPendingCall<R>>());
+        if takeable {
+            table.entries.remove(&ticket.0)
+        } else {
+            None
+        }
+    }?;
+    let typed = entry
+        .call
+        .into_any()
+        .downcast::<TypedPendingCall<R>>()
+        .ok()?;
+    Some(typed.reply)
 }
 
 /// Completes a pending call with its reply bytes or a failure. Unknown tickets (already failed, or
@@ -257,8 +374,8 @@ pub(crate) fn complete_call(ticket: CallTicket, outcome: Result<&[u8], NoReply>)
 /// this once its proxies have stopped: a proxy that is killed drops the calls still queued in its
 /// mailbox, and their callers must not wait for replies that cannot come.
 pub(crate) fn fail_orphaned_calls() {
-    let dead = pending_calls().sweep();
-    drop(dead);
+    let removed = pending_calls().sweep();
+    settle(removed);
 }
 
 /// How many calls are waiting for a reply in this process (for tests and metrics).
@@ -368,21 +485,21 @@ impl InFlightCalls {
 }
 
 /// A peer's call, ready for delivery to its target: the message to put in the target's mailbox,
-/// and the [`DeliveredCall`] that resolves with the answer. `route` is the delivering reader's
+/// and the [`DeliveredCall`] that resolves with the answer. `metadata` is the delivering reader's
 /// [`ForwarderInbox::route_metadata`], so that the target's typed answer is forwarded by that
-/// reader and not by a task of its own.
+/// reader and not by a task of its own, or the metadata the peer sent with the message.
 pub(crate) fn deliverable(
     call: u64,
     variant: String,
     args: Vec<u8>,
-    route: &[u8],
+    metadata: Vec<u8>,
 ) -> (SerializedMessage, DeliveredCall) {
     let (tx, rx) = ractor::concurrency::oneshot();
     let message = SerializedMessage::Call {
         variant,
         args,
         reply: tx.into(),
-        metadata: Some(route.to_vec()),
+        metadata: Some(metadata),
     };
     (message, DeliveredCall { call, rx })
 }
@@ -412,26 +529,46 @@ impl Future for DeliveredCall {
 /// Something must wait for the typed value. If the call came through a session, its metadata names
 /// the session reader's [`ForwarderInbox`] and the reader polls the forwarder alongside the socket,
 /// so a call costs no task of its own; otherwise (a call built by hand) a task is spawned.
+///
+/// A call that never left this process (serialized and deserialized here, as users unit-test their
+/// message types) still carries its [`CallTicket`]: the target then gets the caller's own port, and
+/// the answer goes straight to the caller, neither encoded nor waited for by anything in between.
 pub(crate) fn typed_reply_port<R: Send + 'static>(
     bytes_port: RpcReplyPort<Vec<u8>>,
     metadata: Option<&[u8]>,
     encode: fn(R) -> Result<Vec<u8>, FieldError>,
 ) -> RpcReplyPort<R> {
+    let ticket = metadata.and_then(CallTicket::from_metadata);
+    if let Some(ticket) = ticket {
+        if let Some(port) = take_local_call::<R>(ticket) {
+            return port;
+        }
+    }
     let timeout = bytes_port.get_timeout();
     let (tx, rx) = ractor::concurrency::oneshot::<R>();
     let forward: Forwarder = Box::pin(async move {
         // An error here means the actor dropped the port without replying; dropping
         // `bytes_port` in turn tells the session, which tells the caller.
-        let Ok(value) = rx.await else { return };
-        match encode(value) {
-            Ok(bytes) => {
+        let encoded = match rx.await {
+            Ok(value) => encode(value).map_err(|err| {
+                tracing::warn!(
+                    reply_type = std::any::type_name::<R>(),
+                    %err,
+                    "cannot serialize a reply for a remote caller; the caller gets an error"
+                );
+            }),
+            Err(_) => Err(()),
+        };
+        match (ticket, encoded) {
+            // A local call decoded as another reply type than its caller's: the answer takes
+            // the bytes' way to the caller's decoder.
+            (Some(ticket), encoded) => {
+                complete_call(ticket, encoded.as_deref().map_err(|()| NoReply::Remote));
+            }
+            (None, Ok(bytes)) => {
                 let _ = bytes_port.send(bytes);
             }
-            Err(err) => tracing::warn!(
-                reply_type = std::any::type_name::<R>(),
-                %err,
-                "cannot serialize a reply for a remote caller; the caller gets an error"
-            ),
+            (None, Err(())) => {}
         }
     });
     let unrouted = match metadata.and_then(route_of) {
@@ -451,10 +588,7 @@ pub(crate) type Forwarder = Pin<Box<dyn Future<Output = ()> + Send>>;
 const ROUTE_MARKER: u8 = 0xF0;
 
 fn route_of(metadata: &[u8]) -> Option<u64> {
-    match metadata.split_first() {
-        Some((&ROUTE_MARKER, id)) => Some(u64::from_le_bytes(id.try_into().ok()?)),
-        _ => None,
-    }
+    read_local_metadata(ROUTE_MARKER, metadata)
 }
 
 static NEXT_INBOX: AtomicU64 = AtomicU64::new(1);
@@ -483,10 +617,7 @@ impl ForwarderInbox {
 
     /// The metadata to put in each call this reader delivers.
     pub(crate) fn route_metadata(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(9);
-        bytes.push(ROUTE_MARKER);
-        bytes.extend_from_slice(&self.id.to_le_bytes());
-        bytes
+        local_metadata(ROUTE_MARKER, self.id)
     }
 
     /// The next forwarder to poll. Never ends while the inbox lives (it holds its own sender in

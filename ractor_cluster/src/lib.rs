@@ -97,7 +97,9 @@
 //! A call travels the same way. Its reply port stays on the calling node, filed under a ticket
 //! that travels with the call; on the serving node, the reader task waits for the actor's answer
 //! (no task per call on either side), and the reply's bytes complete the ticket directly. A call
-//! whose session ends, whose target is gone or whose reply cannot be decoded fails at once.
+//! whose session ends, whose target is gone or whose reply cannot be decoded fails at once. A call
+//! whose message lost its ticket (a ractor factory `Job` keeps its own metadata there) is filed by
+//! the proxy under a new one, and its reply goes into the message's own reply port.
 //! Everything a call needs beyond the cast's path (tickets, the calls in flight per session, the
 //! forwarding of answers, every way a call fails) lives in one module, `src/call.rs`, whose docs
 //! trace the round trip file by file.

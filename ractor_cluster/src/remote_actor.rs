@@ -15,7 +15,7 @@ use ractor::message::SerializedMessage;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 
 use crate::backpressure::PaceEntry;
-use crate::call::{fail_unsent, CallTicket, InFlightCalls, NoReply};
+use crate::call::{fail_unsent, register_foreign_call, CallTicket, InFlightCalls, NoReply};
 use crate::net::{Lane, WriterClosed, WriterHandle};
 use crate::node::exit::UNREACHABLE;
 use crate::node::quota::Token;
@@ -47,9 +47,24 @@ pub(crate) struct ProxySender {
     pub(crate) _quota: Token,
     /// The session's figures: casts and calls queued count there.
     pub(crate) stats: std::sync::Arc<crate::node::stats::LinkCounters>,
+    /// Whether the peer takes messages with metadata (protocol 2.6 and later).
+    pub(crate) carries_metadata: bool,
 }
 
 impl ProxySender {
+    /// The metadata that travels with a message: all of it to a peer that takes it, none to an
+    /// older one (which would not know the frame).
+    fn travelling<'a>(&self, metadata: Option<&'a [u8]>) -> Option<&'a [u8]> {
+        if metadata.is_some() && !self.carries_metadata {
+            tracing::debug!(
+                pid = self.pid,
+                "the peer speaks a protocol before 2.6: a message's metadata is not sent"
+            );
+            return None;
+        }
+        metadata
+    }
+
     fn send_call(&self, ticket: CallTicket, payload: Payload<'_>) {
         let Some(call) = self.in_flight.take_on(ticket) else {
             return;
@@ -81,11 +96,16 @@ impl ProxySender {
             self.writer.wait_for_room().await;
         }
         match message {
-            SerializedMessage::Cast { variant, args, .. } => {
+            SerializedMessage::Cast {
+                variant,
+                args,
+                metadata,
+            } => {
                 let (pid, max_frame) = (self.pid, self.max_frame);
                 let payload = Payload {
                     variant: &variant,
                     fields: &args,
+                    metadata: self.travelling(metadata.as_deref()),
                 };
                 let queued = self.writer.push(Lane::Actor(pid), args.len(), |out| {
                     encode_cast_frame(pid, payload, max_frame, out)
@@ -104,21 +124,26 @@ impl ProxySender {
             SerializedMessage::Call {
                 variant,
                 args,
+                reply,
                 metadata,
-                ..
             } => {
                 let payload = Payload {
                     variant: &variant,
                     fields: &args,
+                    metadata: None,
                 };
                 match metadata.as_deref().and_then(CallTicket::from_metadata) {
                     Some(ticket) => self.send_call(ticket, payload),
-                    // Not serialized by this crate's derive: there is no way to route its reply.
-                    // Dropping the message drops its reply port, which the caller sees as an error.
-                    None => tracing::warn!(
-                        pid = self.pid,
-                        "dropping a call to a remote actor: its message carries no call ticket"
-                    ),
+                    // Metadata of the message type's own (ractor's factory `Job` keeps its key
+                    // there, in place of the derive's ticket), or a hand-written `Message` impl:
+                    // the reply goes into the message's own port (see `call::placeholder`).
+                    None => {
+                        let payload = Payload {
+                            metadata: self.travelling(metadata.as_deref()),
+                            ..payload
+                        };
+                        self.send_call(register_foreign_call(reply), payload);
+                    }
                 }
             }
             SerializedMessage::CallReply(..) => {}
@@ -149,8 +174,8 @@ pub(crate) enum ProxyInstruction {
 }
 
 /// The variant name that marks an instruction. No derived message has it (a variant's name is a
-/// Rust identifier, without `::`), and what a peer sends never has `metadata`, so no message from
-/// a user or a peer is taken for one.
+/// Rust identifier, without `::`), and what a peer sends goes only to actors of this node, never to
+/// a proxy, so no message from a user or a peer is taken for one.
 const INSTRUCTION_VARIANT: &str = "ractor_cluster::proxy_instruction";
 
 impl ProxyInstruction {

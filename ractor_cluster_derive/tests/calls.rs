@@ -171,3 +171,47 @@ fn a_cast_delivered_as_a_call_is_rejected() {
     assert!(ThermostatMessage::deserialize(common::as_call(args.clone())).is_err());
     assert!(ThermostatMessage::deserialize(common::as_cast(args)).is_ok());
 }
+
+/// Serializes and deserializes `message` in this process, as a user's unit test of a message type
+/// does (and the published crate's own tests do): no session in between.
+fn local_round_trip(message: ThermostatMessage) -> ThermostatMessage {
+    use ractor::Message;
+    ThermostatMessage::deserialize(message.serialize().unwrap()).unwrap()
+}
+
+// A plain #[test]: no runtime, so nothing can be spawned to carry the answer.
+#[test]
+fn a_call_serialized_and_deserialized_here_answers_the_original_caller() {
+    let (port, mut caller) = reply_port();
+    let ThermostatMessage::NamedMiddle {
+        zone,
+        reply,
+        offset,
+    } = local_round_trip(ThermostatMessage::NamedMiddle {
+        zone: "cellar".into(),
+        reply: port,
+        offset: Celsius(2),
+    })
+    else {
+        panic!("the same variant comes back")
+    };
+    assert_eq!((zone.as_str(), offset), ("cellar", Celsius(2)));
+    reply.send(Celsius(14)).unwrap();
+    assert_eq!(caller.try_recv().unwrap(), Celsius(14));
+}
+
+#[tokio::test]
+async fn a_local_round_trip_keeps_the_callers_timeout_and_answers_an_awaiting_caller() {
+    use std::time::Duration;
+
+    let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+    let port: RpcReplyPort<u32> = (tx, Duration::from_secs(5)).into();
+    let ThermostatMessage::Only(reply) = local_round_trip(ThermostatMessage::Only(port)) else {
+        panic!("the same variant comes back")
+    };
+    assert_eq!(reply.get_timeout(), Some(Duration::from_secs(5)));
+    // Answered from another task, as an actor would.
+    tokio::spawn(async move { reply.send(21) });
+    let answer = tokio::time::timeout(Duration::from_secs(5), rx).await;
+    assert_eq!(answer.unwrap().unwrap(), 21);
+}

@@ -115,3 +115,47 @@ async fn a_reply_to_a_closed_inbox_falls_back_to_a_task() {
     typed.send(6).unwrap();
     assert_eq!(bytes_rx.await.unwrap(), 6u32.to_le_bytes().to_vec());
 }
+
+// No runtime here: nothing can be spawned, so the answer must reach the caller directly.
+#[test]
+fn a_call_decoded_in_its_own_process_answers_the_caller_through_its_own_port() {
+    let (tx, mut rx) = ractor::concurrency::oneshot::<u32>();
+    let caller: RpcReplyPort<u32> = (tx, Duration::from_secs(3)).into();
+    let (ticket, placeholder) = register_pending_call(caller, decode_u32);
+    let port = typed_reply_port(placeholder, Some(&ticket.to_metadata()), encode_u32);
+    assert_eq!(port.get_timeout(), Some(Duration::from_secs(3)));
+    port.send(11).unwrap();
+    assert_eq!(rx.try_recv().unwrap(), 11);
+    // The entry left the table with the port: completing the ticket again does nothing.
+    complete_call(ticket, Ok(&12u32.to_le_bytes()));
+}
+
+#[tokio::test]
+async fn a_local_call_decoded_with_another_reply_type_answers_through_the_callers_decoder() {
+    let (tx, rx) = ractor::concurrency::oneshot::<u32>();
+    let (ticket, placeholder) = register_pending_call(tx.into(), decode_u32);
+    let port = typed_reply_port::<[u8; 4]>(placeholder, Some(&ticket.to_metadata()), |bytes| {
+        Ok(bytes.to_vec())
+    });
+    port.send(9u32.to_le_bytes()).unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), rx).await;
+    assert_eq!(answer.unwrap().unwrap(), 9);
+}
+
+#[test]
+fn metadata_without_this_process_key_names_no_ticket_or_route() {
+    let (tx, _rx) = ractor::concurrency::oneshot::<u32>();
+    let (ticket, _placeholder) = register_pending_call(tx.into(), decode_u32);
+    let mut forged = ticket.to_metadata();
+    assert_eq!(CallTicket::from_metadata(&forged), Some(ticket));
+    // What a peer would have to send to name this ticket, with a key it can only guess.
+    if let Some(last) = forged.last_mut() {
+        *last ^= 1;
+    }
+    assert_eq!(CallTicket::from_metadata(&forged), None);
+    let inbox = ForwarderInbox::open();
+    let mut route = inbox.route_metadata();
+    assert_eq!(route_of(&route), Some(inbox.id));
+    route.truncate(9);
+    assert_eq!(route_of(&route), None);
+}

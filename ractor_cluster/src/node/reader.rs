@@ -274,24 +274,27 @@ impl ReaderContext {
         match message {
             SessionMessage::Cast { to, args } => {
                 self.stats.cast_in();
-                self.deliver_cast(to, args, targets);
+                self.deliver_cast(to, args, None, targets);
+            }
+            SessionMessage::CastWithMetadata { to, args, metadata } => {
+                self.stats.cast_in();
+                self.deliver_cast(to, args, Some(metadata), targets);
             }
             SessionMessage::Call { to, call, args } => {
                 self.stats.call_in();
-                let Some(cell) = targets.get(to) else {
-                    self.send_reply(call, Err(CallFailure::TargetGone));
-                    return Ok(());
-                };
-                let Ok((variant, args)) = split_payload(args) else {
-                    self.send_reply(call, Err(CallFailure::Undecodable));
-                    return Ok(());
-                };
-                let (message, delivered) = deliverable(call, variant, args, route);
-                if cell.send_serialized(message).is_err() {
-                    self.send_reply(call, Err(CallFailure::TargetGone));
-                } else {
-                    replies.push(delivered);
-                }
+                // The route lets the target's answer be forwarded by this task (see `call`).
+                self.deliver_call(to, call, args, route.to_vec(), targets, replies);
+            }
+            SessionMessage::CallWithMetadata {
+                to,
+                call,
+                args,
+                metadata,
+            } => {
+                self.stats.call_in();
+                // The message type's own metadata takes the route's place: the answer is then
+                // forwarded by a task of its own.
+                self.deliver_call(to, call, args, metadata, targets, replies);
             }
             SessionMessage::Reply { call, outcome } => {
                 self.stats.reply_in();
@@ -330,8 +333,15 @@ impl ReaderContext {
         Ok(())
     }
 
-    /// Delivers a cast to the local actor `to`, or drops it with a reason.
-    fn deliver_cast(&self, to: u64, args: Vec<u8>, targets: &mut LastTarget) {
+    /// Delivers a cast to the local actor `to`, with the metadata it came with, or drops it with a
+    /// reason.
+    fn deliver_cast(
+        &self,
+        to: u64,
+        args: Vec<u8>,
+        metadata: Option<Vec<u8>>,
+        targets: &mut LastTarget,
+    ) {
         match targets.get(to) {
             Some(cell) => {
                 let (variant, args) = match split_payload(args) {
@@ -344,7 +354,7 @@ impl ReaderContext {
                 let message = SerializedMessage::Cast {
                     variant,
                     args,
-                    metadata: None,
+                    metadata,
                 };
                 if cell.send_serialized(message).is_err() {
                     tracing::debug!(pid = to, "dropping a cast: the target is stopping");
@@ -354,6 +364,32 @@ impl ReaderContext {
                 pid = to,
                 "dropping a cast to an actor that is not announced"
             ),
+        }
+    }
+
+    /// Puts a peer's call into its target's mailbox, and waits for its answer in `replies`.
+    fn deliver_call(
+        &self,
+        to: u64,
+        call: u64,
+        args: Vec<u8>,
+        metadata: Vec<u8>,
+        targets: &mut LastTarget,
+        replies: &mut FuturesUnordered<DeliveredCall>,
+    ) {
+        let Some(cell) = targets.get(to) else {
+            self.send_reply(call, Err(CallFailure::TargetGone));
+            return;
+        };
+        let Ok((variant, args)) = split_payload(args) else {
+            self.send_reply(call, Err(CallFailure::Undecodable));
+            return;
+        };
+        let (message, delivered) = deliverable(call, variant, args, metadata);
+        if cell.send_serialized(message).is_err() {
+            self.send_reply(call, Err(CallFailure::TargetGone));
+        } else {
+            replies.push(delivered);
         }
     }
 
@@ -501,6 +537,7 @@ mod tests {
             let payload = Payload {
                 variant: "Tick",
                 fields: &[],
+                metadata: None,
             };
             encode_cast_frame(actor.get_id().pid(), payload, u32::MAX, &mut burst).unwrap();
         }

@@ -79,6 +79,8 @@ pub(crate) struct PeerLink {
     pub(crate) node_proxies: Arc<Allowance>,
     /// The session's figures, which proxies count their casts and calls in.
     pub(crate) stats: Arc<crate::node::stats::LinkCounters>,
+    /// Whether the peer takes messages with metadata (protocol 2.6 and later).
+    pub(crate) carries_metadata: bool,
 }
 
 impl PeerLink {
@@ -93,6 +95,7 @@ impl PeerLink {
             max_frame: self.max_frame,
             stats: Arc::clone(&self.stats),
             _quota: quota,
+            carries_metadata: self.carries_metadata,
         })
     }
 }

@@ -348,6 +348,7 @@ impl NodeSessionState {
             proxies: Allowance::new(self.config.max_proxies_per_peer),
             node_proxies: Arc::clone(&self.config.proxies),
             stats: Arc::clone(&self.stats),
+            carries_metadata: auth.protocol.minor >= 6,
         };
         references::peer_up(auth.peer_node_id, &link);
         #[cfg(test)]

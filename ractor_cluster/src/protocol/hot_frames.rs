@@ -13,6 +13,8 @@ use super::message::CallFailure;
 const CAST_TAG: u64 = 0;
 const CALL_TAG: u64 = 1;
 const REPLY_TAG: u64 = 2;
+const CAST_WITH_METADATA_TAG: u64 = 5;
+const CALL_WITH_METADATA_TAG: u64 = 6;
 const VALUE_TAG: u64 = 0;
 const FAILED_TAG: u64 = 1;
 
@@ -25,6 +27,9 @@ pub(crate) struct Payload<'a> {
     pub(crate) variant: &'a str,
     /// `SerializedMessage`'s `args`.
     pub(crate) fields: &'a [u8],
+    /// `SerializedMessage`'s `metadata`, when it is to travel (to a peer of 2.6 or later): the
+    /// frame is then a `CastWithMetadata` or `CallWithMetadata`.
+    pub(crate) metadata: Option<&'a [u8]>,
 }
 
 impl Payload<'_> {
@@ -34,11 +39,29 @@ impl Payload<'_> {
         codec::varint_len(name as u64) + name + self.fields.len()
     }
 
-    /// Appends the wire's `args`: one byte string holding the name, as a string, and the fields.
+    /// The frame's tag: `plain`, or its twin with metadata.
+    fn tag(&self, plain: u64, with_metadata: u64) -> u64 {
+        if self.metadata.is_some() {
+            with_metadata
+        } else {
+            plain
+        }
+    }
+
+    /// The body's length at most, given `fixed` for the tag and the integers before the `args`.
+    fn body_hint(&self, fixed: usize) -> usize {
+        self.len() + fixed + self.metadata.map_or(0, |metadata| metadata.len() + 9)
+    }
+
+    /// Appends the wire's `args`: one byte string holding the name, as a string, and the fields;
+    /// then the metadata, if it travels.
     fn write(&self, body: &mut Vec<u8>) {
         codec::write_varint(self.len() as u64, body);
         codec::write_byte_string(self.variant.as_bytes(), body);
         body.extend_from_slice(self.fields);
+        if let Some(metadata) = self.metadata {
+            codec::write_byte_string(metadata, body);
+        }
     }
 }
 
@@ -50,8 +73,8 @@ pub(crate) fn split_payload(mut args: Vec<u8>) -> Result<(String, Vec<u8>), Code
     Ok((variant, args))
 }
 
-/// Appends the frame of `SessionMessage::Cast { to, args }` to `out`, where `payload` gives the
-/// `args`, byte for byte what encoding the owned message would give; `out` is left as it was on
+/// Appends the frame of `SessionMessage::Cast { to, args }` (or `CastWithMetadata`, when the
+/// payload's metadata travels) to `out`, where `payload` gives the `args`, byte for byte what encoding the owned message would give; `out` is left as it was on
 /// error. Written by hand, as casts and calls are nearly every frame: the generic encoder cost as
 /// much as the rest of framing a small cast. The test `hot_path_frames_equal_owned_frames` checks
 /// the bytes against the codec's.
@@ -61,15 +84,15 @@ pub(crate) fn encode_cast_frame(
     limit: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
-    encode_frame_by_hand(limit, out, payload.len() + 19, |body| {
-        codec::write_varint(CAST_TAG, body);
+    encode_frame_by_hand(limit, out, payload.body_hint(19), |body| {
+        codec::write_varint(payload.tag(CAST_TAG, CAST_WITH_METADATA_TAG), body);
         codec::write_varint(to, body);
         payload.write(body);
     })
 }
 
-/// Appends the frame of `SessionMessage::Call { to, call, args }` to `out` (see
-/// [`encode_cast_frame`]).
+/// Appends the frame of `SessionMessage::Call { to, call, args }` (or `CallWithMetadata`) to
+/// `out` (see [`encode_cast_frame`]).
 pub(crate) fn encode_call_frame(
     to: u64,
     call: u64,
@@ -77,8 +100,8 @@ pub(crate) fn encode_call_frame(
     limit: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
-    encode_frame_by_hand(limit, out, payload.len() + 28, |body| {
-        codec::write_varint(CALL_TAG, body);
+    encode_frame_by_hand(limit, out, payload.body_hint(28), |body| {
+        codec::write_varint(payload.tag(CALL_TAG, CALL_WITH_METADATA_TAG), body);
         codec::write_varint(to, body);
         codec::write_varint(call, body);
         payload.write(body);

@@ -18,7 +18,7 @@ use super::frame::{self, FrameEncodeError};
 /// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
 /// handshake and sends only variants that the lower of the two minors defines (rule V4); a
 /// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
-pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 5 };
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 6 };
 
 /// A protocol version, `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -301,6 +301,31 @@ pub(crate) enum SessionMessage {
         #[serde(with = "payload")]
         chunk: Vec<u8>,
     },
+    /// A `Cast` whose message carries `SerializedMessage`'s `metadata` (a ractor factory's job
+    /// keeps its key and options there), delivered with it. From 2.6.
+    CastWithMetadata {
+        /// The target actor's pid on the receiving node.
+        to: u64,
+        /// As in `Cast`.
+        #[serde(with = "payload")]
+        args: Vec<u8>,
+        /// The message's metadata, as the sender's message type made it.
+        #[serde(with = "payload")]
+        metadata: Vec<u8>,
+    },
+    /// A `Call` whose message carries metadata (see `CastWithMetadata`). From 2.6.
+    CallWithMetadata {
+        /// The target actor's pid on the receiving node.
+        to: u64,
+        /// As in `Call`.
+        call: u64,
+        /// As in `Call`.
+        #[serde(with = "payload")]
+        args: Vec<u8>,
+        /// The message's metadata, as the sender's message type made it.
+        #[serde(with = "payload")]
+        metadata: Vec<u8>,
+    },
 }
 
 impl SessionMessage {
@@ -312,6 +337,8 @@ impl SessionMessage {
             SessionMessage::Reply { .. } => "Reply",
             SessionMessage::Control(control) => control.kind(),
             SessionMessage::Fragment { .. } => "Fragment",
+            SessionMessage::CastWithMetadata { .. } => "CastWithMetadata",
+            SessionMessage::CallWithMetadata { .. } => "CallWithMetadata",
         }
     }
 

@@ -14,6 +14,7 @@ fn cast(writer: &WriterHandle, to: u64, args: &[u8]) {
     let payload = Payload {
         variant: "",
         fields: args,
+        metadata: None,
     };
     writer
         .push(Lane::Actor(to), args.len(), |out| {

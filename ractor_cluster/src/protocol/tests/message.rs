@@ -316,6 +316,25 @@ fn session_golden() -> Vec<(SessionMessage, &'static str)> {
             // tag 4 | more: true | chunk: length 2, raw bytes
             "04 01 02 abcd",
         ),
+        (
+            SessionMessage::CastWithMetadata {
+                to: 5,
+                args: vec![1, 2, 3],
+                metadata: vec![0xEE, 0xFF],
+            },
+            // tag 5 | to 5 | args: length 3, raw bytes | metadata: length 2, raw bytes
+            "05 05 03 010203 02 eeff",
+        ),
+        (
+            SessionMessage::CallWithMetadata {
+                to: 300,
+                call: 9,
+                args: vec![],
+                metadata: vec![0x01],
+            },
+            // tag 6 | to 300 | call 9 | args: empty | metadata: length 1
+            "06 fb2c01 09 00 01 01",
+        ),
     ]
 }
 
@@ -410,11 +429,13 @@ fn golden_samples_cover_every_variant() {
                     SpawnOutcome::Failed(_) => "SpawnReply/Failed",
                 },
             },
-            SessionMessage::Fragment { .. } => message.kind(),
+            SessionMessage::Fragment { .. }
+            | SessionMessage::CastWithMetadata { .. }
+            | SessionMessage::CallWithMetadata { .. } => message.kind(),
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 29);
+    assert_eq!(seen.len(), 31);
 }
 
 /// The wire's `args` of a message whose variant is `variant`: the name as a codec string, then the
@@ -434,6 +455,7 @@ fn hot_path_frames_equal_owned_frames() {
             let payload = Payload {
                 variant,
                 fields: args,
+                metadata: None,
             };
             for to in [0, 1, 250, 251, u64::MAX] {
                 let mut borrowed = vec![0xCC];
@@ -453,6 +475,34 @@ fn hot_path_frames_equal_owned_frames() {
                     to,
                     call: to ^ 7,
                     args: wire_args(variant, args),
+                };
+                call.encode_frame(u32::MAX, &mut owned).unwrap();
+                assert_eq!(borrowed, owned);
+
+                // With metadata: the 2.4 twins, byte for byte.
+                let metadata: &[u8] = &[16, 0, 0xC7, 1];
+                let with_metadata = Payload {
+                    metadata: Some(metadata),
+                    ..payload
+                };
+                let mut borrowed = Vec::new();
+                encode_cast_frame(to, with_metadata, u32::MAX, &mut borrowed).unwrap();
+                let mut owned = Vec::new();
+                let cast = SessionMessage::CastWithMetadata {
+                    to,
+                    args: wire_args(variant, args),
+                    metadata: metadata.to_vec(),
+                };
+                cast.encode_frame(u32::MAX, &mut owned).unwrap();
+                assert_eq!(borrowed, owned);
+                let mut borrowed = Vec::new();
+                encode_call_frame(to, to ^ 7, with_metadata, u32::MAX, &mut borrowed).unwrap();
+                let mut owned = Vec::new();
+                let call = SessionMessage::CallWithMetadata {
+                    to,
+                    call: to ^ 7,
+                    args: wire_args(variant, args),
+                    metadata: metadata.to_vec(),
                 };
                 call.encode_frame(u32::MAX, &mut owned).unwrap();
                 assert_eq!(borrowed, owned);
@@ -493,6 +543,7 @@ fn hot_path_respects_the_limit_and_leaves_no_partial_frame() {
     let payload = Payload {
         variant: "Big",
         fields: &[0; 100],
+        metadata: None,
     };
     let err = encode_cast_frame(1, payload, 64, &mut out).unwrap_err();
     assert!(
@@ -595,7 +646,17 @@ fn payloads_split_into_the_variant_and_fields_that_were_framed() {
         ("ü", &[0; 300][..]),
     ] {
         let mut frame = Vec::new();
-        encode_cast_frame(5, Payload { variant, fields }, u32::MAX, &mut frame).unwrap();
+        encode_cast_frame(
+            5,
+            Payload {
+                variant,
+                fields,
+                metadata: None,
+            },
+            u32::MAX,
+            &mut frame,
+        )
+        .unwrap();
         let body = parse_frame(&frame, u32::MAX).unwrap().unwrap().0;
         let Ok(SessionMessage::Cast { args, .. }) = SessionMessage::decode(body) else {
             panic!("a cast frame decodes as a cast")

@@ -171,6 +171,17 @@ fn session_message() -> impl Strategy<Value = SessionMessage> {
         (any::<u64>(), outcome).prop_map(|(call, outcome)| SessionMessage::Reply { call, outcome }),
         control_message().prop_map(SessionMessage::Control),
         (any::<bool>(), bytes()).prop_map(|(more, chunk)| SessionMessage::Fragment { more, chunk }),
+        (any::<u64>(), bytes(), bytes()).prop_map(|(to, args, metadata)| {
+            SessionMessage::CastWithMetadata { to, args, metadata }
+        }),
+        (any::<u64>(), any::<u64>(), bytes(), bytes()).prop_map(|(to, call, args, metadata)| {
+            SessionMessage::CallWithMetadata {
+                to,
+                call,
+                args,
+                metadata,
+            }
+        }),
     ]
 }
 
