@@ -568,6 +568,60 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn with_probes_on_a_link_nobody_watches_still_ticks_every_interval() {
+        let received = ReceivedFrames::default();
+        let flags = Watch::default();
+        flags.set_watching(false);
+        flags.set_watched(false);
+        let probing = LivenessTiming {
+            probe_every: Some(Duration::from_secs(10)),
+            ..TIMING
+        };
+        let started = Instant::now();
+        let mut ticks = 0;
+        // The tick closure ends the watch (as a closed writer would) at its fifth call.
+        let end = tokio::time::timeout(
+            Duration::from_secs(60),
+            watch_link(
+                probing,
+                &received,
+                &flags,
+                |_| {},
+                |_| {},
+                || {
+                    ticks += 1;
+                    ticks < 5
+                },
+            ),
+        )
+        .await;
+        assert_eq!(end, Ok(None), "no tick came");
+        // One tick per heartbeat interval, though neither side watches: the probes need them.
+        assert_eq!(started.elapsed(), TIMING.heartbeat_interval * 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_probes_a_link_nobody_watches_never_ticks() {
+        let received = ReceivedFrames::default();
+        let flags = Watch::default();
+        flags.set_watching(false);
+        flags.set_watched(false);
+        let watched = tokio::time::timeout(
+            Duration::from_secs(60),
+            watch_link(
+                TIMING,
+                &received,
+                &flags,
+                |_| {},
+                |_| {},
+                || panic!("a tick on a link nobody watches or probes"),
+            ),
+        )
+        .await;
+        assert!(watched.is_err(), "the watch ended: {watched:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_closed_writer_ends_the_watch() {
         let received = ReceivedFrames::default();
         assert_eq!(
