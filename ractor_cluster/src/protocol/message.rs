@@ -466,7 +466,7 @@ pub(crate) enum ControlMessage {
     /// Since 1.1. The sender made proxies on demand for these actors of the receiver (a reference
     /// to them arrived in a message): the receiver answers with `ActorsSpawned` for those alive and
     /// `ActorStopped` for the others, and reports their end from then on (PROTOCOL.md, "Actor
-    /// references").
+    /// references"). At most 4,096 pids (rule L1, `limits::MAX_WANTED_PIDS`).
     ActorsWanted(Vec<u64>),
     /// Since 1.1. An actor of the sender failed; sent instead of `ActorStopped` to a peer that
     /// speaks 1.1.
