@@ -84,7 +84,10 @@ fn print_view(members: &[Member], links: &[PeerStats]) {
     // Clears the terminal and goes home, as top does.
     print!("\x1b[2J\x1b[H");
     println!("{} members", members.len());
-    println!("{:<32} {:<12} {:<22} {:>20}", "member", "status", "address", "incarnation");
+    println!(
+        "{:<32} {:<12} {:<22} {:>20}",
+        "member", "status", "address", "incarnation"
+    );
     for member in members {
         println!(
             "{:<32} {:<12} {:<22} {:>20}",
@@ -111,11 +114,9 @@ fn print_view(members: &[Member], links: &[PeerStats]) {
         "protected"
     );
     for link in links {
-        let (p50, p99) = link
-            .rtt
-            .map_or(("-".to_owned(), "-".to_owned()), |rtt| {
-                (millis(rtt.p50), millis(rtt.p99))
-            });
+        let (p50, p99) = link.rtt.map_or(("-".to_owned(), "-".to_owned()), |rtt| {
+            (millis(rtt.p50), millis(rtt.p99))
+        });
         println!(
             "{:<32} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9} {:>11} {:>11} {:>9} {:>5} {:<10}",
             link.peer_name,

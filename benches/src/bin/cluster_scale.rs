@@ -21,6 +21,7 @@
 //! * detection of a killed node: time from killing node 0 (SIGKILL) until every survivor shows
 //!   it down.
 //!
+//! `--give-up-secs S` waits up to S seconds (default 120) for convergence and for each detection.
 //! `--watched-peers N` passes `NodeServer::with_watched_peers(N)` to every node (default: the
 //! library's default), for comparing with every node watching every other.
 //!
@@ -40,7 +41,8 @@ use ractor_cluster::{NodeServer, RactorClusterMessage};
 
 const GROUP: &str = "scale.members";
 const COOKIE: &str = "cluster-scale-cookie";
-/// How long the runner waits for convergence, and for detection, before giving up.
+/// How long the runner waits for convergence, and for detection, before giving up (default;
+/// `--give-up-secs` to change it).
 const GIVE_UP: Duration = Duration::from_secs(120);
 
 fn arg<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<T> {
@@ -253,7 +255,8 @@ fn runner(args: &[String]) {
         children.push(child);
     }
     let last_start = Instant::now();
-    let report = measure(&children, &rx, nodes, idle_secs, last_start);
+    let give_up = arg(args, "--give-up-secs").map_or(GIVE_UP, Duration::from_secs);
+    let report = measure(&children, &rx, nodes, idle_secs, last_start, give_up);
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();
@@ -270,15 +273,18 @@ fn measure(
     nodes: usize,
     idle_secs: u64,
     last_start: Instant,
+    give_up: Duration,
 ) -> Option<String> {
     // Convergence.
     let mut converged = vec![None; nodes];
     // Each node's latest heartbeat count, and when the runner read it.
     let mut heartbeats = vec![(0u64, last_start); nodes];
     while converged.iter().any(Option::is_none) {
-        let line = rx
-            .recv_timeout(GIVE_UP.saturating_sub(last_start.elapsed()))
-            .ok()?;
+        let Ok(line) = rx.recv_timeout(give_up.saturating_sub(last_start.elapsed())) else {
+            let done = converged.iter().flatten().count();
+            eprintln!("{done} of {nodes} nodes converged within {give_up:?} of the last start");
+            return None;
+        };
         if line.text == "CONVERGED" {
             if let Some(slot) = converged.get_mut(line.index) {
                 *slot = Some(line.at);
@@ -337,9 +343,9 @@ fn measure(
         .collect();
 
     // Detection of a frozen node: stop node 1, wait for every other node's DOWN line.
-    let frozen = detect(rx, nodes, 1, &[1], *pids.get(1)?, "-STOP")?;
+    let frozen = detect(rx, nodes, 1, &[1], *pids.get(1)?, "-STOP", give_up)?;
     // Detection of a killed node: kill node 0, wait for every survivor's DOWN line.
-    let detection = detect(rx, nodes, 0, &[0, 1], *pids.first()?, "-9")?;
+    let detection = detect(rx, nodes, 0, &[0, 1], *pids.first()?, "-9", give_up)?;
 
     let rss_max = rss.iter().copied().fold(0.0, f64::max);
     Some(format!(
@@ -367,6 +373,7 @@ fn detect(
     silent: &[usize],
     pid: u32,
     signal: &str,
+    give_up: Duration,
 ) -> Option<Duration> {
     let sent_at = Instant::now();
     let _ = Command::new("kill")
@@ -377,7 +384,7 @@ fn detect(
     let mut took = Duration::ZERO;
     while down_seen.iter().any(|seen| !seen) {
         let line = rx
-            .recv_timeout(GIVE_UP.saturating_sub(sent_at.elapsed()))
+            .recv_timeout(give_up.saturating_sub(sent_at.elapsed()))
             .ok()?;
         if line.text == wanted {
             if let Some(seen) = down_seen.get_mut(line.index) {
