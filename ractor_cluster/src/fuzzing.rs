@@ -9,7 +9,7 @@ use crate::protocol::handshake::{
     ClientDriver, Fresh, HandshakeConfig, HandshakeError, HandshakeProgress, ServerDriver,
 };
 use crate::protocol::identity::Cookie;
-use crate::protocol::message::{FrameProtection, NodeName, SessionMessage};
+use crate::protocol::message::{FrameProtection, SessionMessage, WireNodeName};
 use crate::protocol::record::{Opener, RecordKey, Sealer};
 
 /// Frame parsing: the whole input at once, then the same bytes fed to a `FrameDecoder` in
@@ -97,7 +97,7 @@ pub fn handshake_server(data: &[u8]) {
 fn fuzz_config(name: &str) -> HandshakeConfig {
     HandshakeConfig {
         cookie: Cookie::new("fuzz cookie"),
-        local: NodeName {
+        local: WireNodeName {
             name: name.to_owned(),
             connection_string: "127.0.0.1:4697".to_owned(),
         },

@@ -27,7 +27,7 @@ use crate::protocol::handshake::{
     Authenticated, ClientDriver, Fresh, HandshakeConfig, HandshakeProgress,
 };
 use crate::protocol::identity::{node_id_of, Cookie};
-use crate::protocol::message::{ControlMessage, FrameProtection, NodeName, SessionMessage};
+use crate::protocol::message::{ControlMessage, FrameProtection, SessionMessage, WireNodeName};
 use crate::protocol::record::{Opener, Sealer};
 use crate::SessionEnd;
 
@@ -233,7 +233,7 @@ impl ScriptedPeer {
         let incarnation = rand::random();
         let config = HandshakeConfig {
             cookie: Cookie::new(COOKIE),
-            local: NodeName {
+            local: WireNodeName {
                 name: name.clone(),
                 connection_string: "localhost:1".to_owned(),
             },

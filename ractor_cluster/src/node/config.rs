@@ -600,7 +600,7 @@ impl NodeServer {
 #[derive(Debug)]
 pub(crate) struct NodeConfig {
     pub(crate) cookie: Cookie,
-    pub(crate) local: wire::NodeName,
+    pub(crate) local: wire::WireNodeName,
     pub(crate) incarnation: u64,
     /// Largest inbound frame body after authentication (also used for outbound frames).
     pub(crate) max_frame: u32,

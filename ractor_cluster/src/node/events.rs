@@ -20,8 +20,8 @@ pub struct NodeName {
     pub connection_string: String,
 }
 
-impl From<&wire::NodeName> for NodeName {
-    fn from(name: &wire::NodeName) -> Self {
+impl From<&wire::WireNodeName> for NodeName {
+    fn from(name: &wire::WireNodeName) -> Self {
         Self {
             name: name.name.clone(),
             connection_string: name.connection_string.clone(),

@@ -360,7 +360,7 @@ impl Actor for NodeServer {
         });
         let config = NodeConfig {
             cookie: Cookie::new(&self.cookie),
-            local: wire::NodeName {
+            local: wire::WireNodeName {
                 name: format!("{}@{}", self.node_name, self.hostname),
                 connection_string: format!("{}:{port}", self.hostname),
             },

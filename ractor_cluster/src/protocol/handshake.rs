@@ -28,8 +28,8 @@ use super::frame::FrameEncodeError;
 use super::identity::{node_id_of, Cookie, NodeId, ProofInput, Role};
 use super::keys::{derive_session_keys, EphemeralSecret, SessionKeys};
 use super::message::{
-    FrameProtection, HandshakeMessage, Hello, NodeName, Proof, ProtocolVersion, Rejection,
-    RejectionText, PROTOCOL_VERSION,
+    FrameProtection, HandshakeMessage, Hello, Proof, ProtocolVersion, Rejection, RejectionText,
+    WireNodeName, PROTOCOL_VERSION,
 };
 
 /// 32 random bytes, fresh for every handshake, chosen by the caller (no RNG in the protocol).
@@ -41,7 +41,7 @@ pub(crate) struct HandshakeConfig {
     /// The cluster's shared secret.
     pub(crate) cookie: Cookie,
     /// This node's name.
-    pub(crate) local: NodeName,
+    pub(crate) local: WireNodeName,
     /// This run of this node (see [`Hello::incarnation`]).
     pub(crate) incarnation: u64,
     /// What this side asks for the frames after the handshake (rule K1).
@@ -84,7 +84,7 @@ impl std::fmt::Debug for Fresh {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Authenticated {
     /// The peer's name, as it announced it (and as the proofs cover).
-    pub(crate) peer: NodeName,
+    pub(crate) peer: WireNodeName,
     /// `node_id_of(&peer.name)`.
     pub(crate) peer_node_id: NodeId,
     /// The peer's incarnation: a different one than last time means the peer restarted.

@@ -188,12 +188,12 @@ fn feed_version(mac: &mut HmacSha256, version: ProtocolVersion) {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::protocol::message::{FrameProtection, NodeName, PROTOCOL_VERSION};
+    use crate::protocol::message::{FrameProtection, WireNodeName, PROTOCOL_VERSION};
 
     fn hello(name: &str, nonce: u8) -> Hello {
         Hello {
             protocol: PROTOCOL_VERSION,
-            node: NodeName {
+            node: WireNodeName {
                 name: name.to_owned(),
                 connection_string: format!("{name}:4697"),
             },

@@ -50,10 +50,11 @@ impl std::fmt::Display for ProtocolVersion {
     }
 }
 
-/// How a node names itself: the name is its identity, the connection string tells others how to
-/// reach it.
+/// How a node names itself in the handshake: the name is its identity, the connection string tells
+/// others how to reach it. The wire form of the public `node::NodeName` that session events carry,
+/// kept apart so that the public type can grow without changing the wire (rule V2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub(crate) struct NodeName {
+pub(crate) struct WireNodeName {
     /// The node's name, unique in the cluster; its [`node_id_of`](super::identity::node_id_of) is
     /// derived from it.
     pub(crate) name: String,
@@ -73,7 +74,7 @@ pub(crate) struct Hello {
     /// The sender's protocol version. Must stay the first field (rule V5).
     pub(crate) protocol: ProtocolVersion,
     /// The sender's name.
-    pub(crate) node: NodeName,
+    pub(crate) node: WireNodeName,
     /// Distinguishes runs of the same node: a node picks a new incarnation each time it starts, so
     /// a peer can tell a restarted node from a reconnecting one.
     pub(crate) incarnation: u64,

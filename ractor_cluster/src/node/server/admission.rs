@@ -13,7 +13,7 @@ use crate::protocol::message as wire;
 /// A session that authenticated its peer and asks to be kept.
 pub(super) struct Admission {
     pub(super) session: ActorId,
-    pub(super) peer: wire::NodeName,
+    pub(super) peer: wire::WireNodeName,
     pub(super) incarnation: u64,
     pub(super) connection_key: [u8; 32],
     /// `Err` says why the session is refused.

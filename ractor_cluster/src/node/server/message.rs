@@ -132,7 +132,7 @@ pub(crate) enum ServerEvent {
     /// same peer wins the tie-break, or if that run of the peer was downed; `Err` says which.)
     Admit {
         session: ActorId,
-        peer: wire::NodeName,
+        peer: wire::WireNodeName,
         /// The run of the peer node: a new one means the peer restarted.
         incarnation: u64,
         /// Names the connection alike on both nodes.

@@ -7,7 +7,7 @@ use crate::protocol::frame::{parse_frame, FrameDecoder, FrameError, HANDSHAKE_MA
 fn config(name: &str, cookie: &str) -> HandshakeConfig {
     HandshakeConfig {
         cookie: Cookie::new(cookie),
-        local: NodeName {
+        local: WireNodeName {
             name: name.to_owned(),
             connection_string: format!("{name}.example:4697"),
         },

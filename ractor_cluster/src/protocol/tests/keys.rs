@@ -11,7 +11,7 @@ use crate::protocol::handshake::{
     ClientDriver, Fresh, HandshakeConfig, HandshakeProgress, ServerDriver,
 };
 use crate::protocol::message::{
-    ControlMessage, FrameProtection, HandshakeMessage, NodeName, SessionMessage,
+    ControlMessage, FrameProtection, HandshakeMessage, SessionMessage, WireNodeName,
 };
 use crate::protocol::record::{Opener, Sealer};
 
@@ -36,7 +36,7 @@ fn hex(bytes: &[u8]) -> String {
 fn config(name: &str, incarnation: u64) -> HandshakeConfig {
     HandshakeConfig {
         cookie: Cookie::new("test vector cookie"),
-        local: NodeName {
+        local: WireNodeName {
             name: name.to_owned(),
             connection_string: format!("{name}.example:4697"),
         },

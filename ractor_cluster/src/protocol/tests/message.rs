@@ -42,7 +42,7 @@ fn body_of<T: Serialize>(message: &T) -> Vec<u8> {
 fn alpha_hello() -> Hello {
     Hello {
         protocol: ProtocolVersion { major: 2, minor: 3 },
-        node: NodeName {
+        node: WireNodeName {
             name: "alpha".to_owned(),
             connection_string: "a:1".to_owned(),
         },
@@ -56,7 +56,7 @@ fn alpha_hello() -> Hello {
 fn beta_hello() -> Hello {
     Hello {
         protocol: ProtocolVersion { major: 2, minor: 3 },
-        node: NodeName {
+        node: WireNodeName {
             name: "beta".to_owned(),
             connection_string: "b:2".to_owned(),
         },

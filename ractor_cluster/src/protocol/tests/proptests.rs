@@ -38,8 +38,8 @@ fn version() -> impl Strategy<Value = ProtocolVersion> {
     (any::<u16>(), any::<u16>()).prop_map(|(major, minor)| ProtocolVersion { major, minor })
 }
 
-fn node_name() -> impl Strategy<Value = NodeName> {
-    (text(), text()).prop_map(|(name, connection_string)| NodeName {
+fn node_name() -> impl Strategy<Value = WireNodeName> {
+    (text(), text()).prop_map(|(name, connection_string)| WireNodeName {
         name,
         connection_string,
     })
@@ -188,7 +188,7 @@ fn session_message() -> impl Strategy<Value = SessionMessage> {
 fn config(name: &str) -> HandshakeConfig {
     HandshakeConfig {
         cookie: Cookie::new("prop cookie"),
-        local: NodeName {
+        local: WireNodeName {
             name: name.to_owned(),
             connection_string: "127.0.0.1:1".to_owned(),
         },
