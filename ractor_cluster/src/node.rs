@@ -84,13 +84,15 @@ pub use names::{register_message_type, registered_message_type, where_is};
 pub use reconnect::ReconnectPolicy;
 #[doc(hidden)]
 pub use references::{proxies_created, proxies_running};
-pub use server::message::{disconnect, node_info, NodeServerInternal, NodeServerMessage};
+pub use server::message::{
+    disconnect, node_info, peer_stats, NodeServerInternal, NodeServerMessage,
+};
 pub use server::NodeServerState;
 pub use session::{NodeSession, NodeSessionMessage, NodeSessionState};
 #[doc(hidden)]
 pub use session::{NodeSessionInternal, SessionArgs};
 pub use spawn::{register_spawnable, spawn_remote, RemoteSpawnError};
-pub use stats::{peer_stats, LinkProtection, PeerStats, RoundTrip, RTT_WINDOW};
+pub use stats::{LinkProtection, PeerStats, RoundTrip, RTT_WINDOW};
 
 /// The numeric id of a node, as carried in `ActorId::Remote { node_id, .. }`. See the module docs
 /// for how it is derived.

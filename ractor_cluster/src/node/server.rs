@@ -5,6 +5,7 @@
 
 mod admission;
 mod downing;
+mod figures;
 mod membership;
 pub(super) mod message;
 mod reconciler;
@@ -25,7 +26,7 @@ use super::quota::Allowance;
 use super::reconnect::{DialTarget, ReconnectPolicy};
 use super::references;
 use super::session::{EndSlot, NodeSession, NodeSessionState, SessionArgs};
-use super::stats::{LinkCounters, PeerIdentity, PeerStats};
+use super::stats::LinkCounters;
 use crate::error::{ConnectError, SessionEnd};
 use crate::net::{AcceptOptions, Accepted, ListenerHandle, NetworkStream, PendingSlot};
 use crate::protocol::frame::frame_limit;
@@ -287,53 +288,6 @@ impl NodeServerState {
     }
 }
 
-impl NodeServerState {
-    /// The figures of every admitted session.
-    fn peer_stats(&self) -> Vec<PeerStats> {
-        self.sessions
-            .values()
-            .filter(|e| e.status == SessionStatus::Authenticated)
-            .filter_map(|entry| {
-                let name = entry.info.peer_name.as_ref()?.name.clone();
-                let admitted = self.admitted.get(&name).copied().unwrap_or(1);
-                entry.stats.snapshot(PeerIdentity {
-                    session_id: entry.info.node_id,
-                    name,
-                    addr: entry.info.peer_addr.clone(),
-                    incarnation: entry.incarnation,
-                    inbound: entry.info.is_server,
-                    reconnections: admitted.saturating_sub(1),
-                })
-            })
-            .collect()
-    }
-
-    /// A session with `peer` was admitted: counted for the figures' reconnections.
-    pub(super) fn count_admitted(&mut self, session: ActorId, peer: &str) {
-        *self.admitted.entry(peer.to_owned()).or_default() += 1;
-        #[cfg(feature = "metrics")]
-        {
-            let node = &self.config.local.name;
-            super::stats::exporter::session_admitted(node, peer);
-            if let Some(entry) = self.sessions.get_mut(&session) {
-                entry.metrics = Some(super::stats::exporter::PeerMetrics::new(node, peer));
-            }
-        }
-        #[cfg(not(feature = "metrics"))]
-        let _ = session;
-    }
-
-    /// Publishes every admitted session's figures through `metrics`.
-    #[cfg(feature = "metrics")]
-    fn publish_metrics(&mut self) {
-        for entry in self.sessions.values_mut() {
-            if let Some(metrics) = &mut entry.metrics {
-                metrics.publish(&entry.stats);
-            }
-        }
-    }
-}
-
 impl Actor for NodeServer {
     type Msg = NodeServerMessage;
     type State = NodeServerState;
@@ -432,7 +386,11 @@ impl Actor for NodeServer {
             #[cfg(feature = "metrics")]
             _metrics_ticker: {
                 super::stats::exporter::describe();
-                super::stats::exporter::Ticker::start(myself.clone())
+                let server = myself.clone();
+                super::stats::exporter::Ticker::start(move || {
+                    let tick = NodeServerMessage::internal(ServerEvent::PublishMetrics);
+                    server.cast(tick).is_ok()
+                })
             },
         })
     }

@@ -18,7 +18,6 @@ use tokio::time::Instant;
 #[cfg(feature = "metrics")]
 pub(crate) mod exporter;
 
-use super::server::message::{NodeServerMessage, ServerEvent};
 use super::NodeId;
 use crate::net::WriterProbe;
 
@@ -433,29 +432,6 @@ pub(crate) struct PeerIdentity {
 fn nearest_rank(sorted: &[Duration], p: usize) -> Duration {
     let rank = (p * sorted.len()).div_ceil(100).max(1);
     sorted.get(rank - 1).copied().unwrap_or_default()
-}
-
-/// The figures of every authenticated session of the node `server`, in no particular order.
-///
-/// ```no_run
-/// # async fn run(node: ractor::ActorRef<ractor_cluster::NodeServerMessage>) -> Result<(), Box<dyn std::error::Error>> {
-/// for peer in ractor_cluster::node::peer_stats(&node).await? {
-///     println!(
-///         "{}: {} B in, {} B out, rtt {:?}",
-///         peer.peer_name,
-///         peer.bytes_in,
-///         peer.bytes_out,
-///         peer.rtt.map(|rtt| rtt.p50)
-///     );
-/// }
-/// # Ok(()) }
-/// ```
-pub async fn peer_stats(
-    server: &ractor::ActorRef<NodeServerMessage>,
-) -> Result<Vec<PeerStats>, ractor::RactorErr<NodeServerMessage>> {
-    ractor::call!(server, |reply| NodeServerMessage::internal(
-        ServerEvent::PeerStats(reply)
-    ))
 }
 
 #[cfg(test)]

@@ -261,6 +261,29 @@ pub async fn disconnect(
     ))
 }
 
+/// The figures of every authenticated session of the node `server`, in no particular order.
+///
+/// ```no_run
+/// # async fn run(node: ractor::ActorRef<ractor_cluster::NodeServerMessage>) -> Result<(), Box<dyn std::error::Error>> {
+/// for peer in ractor_cluster::node::peer_stats(&node).await? {
+///     println!(
+///         "{}: {} B in, {} B out, rtt {:?}",
+///         peer.peer_name,
+///         peer.bytes_in,
+///         peer.bytes_out,
+///         peer.rtt.map(|rtt| rtt.p50)
+///     );
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn peer_stats(
+    server: &ractor::ActorRef<NodeServerMessage>,
+) -> Result<Vec<crate::node::stats::PeerStats>, ractor::RactorErr<NodeServerMessage>> {
+    ractor::call!(server, |reply| NodeServerMessage::internal(
+        ServerEvent::PeerStats(reply)
+    ))
+}
+
 impl NodeServerMessage {
     pub(crate) fn internal(event: ServerEvent) -> Self {
         Self::Internal(NodeServerInternal(event))

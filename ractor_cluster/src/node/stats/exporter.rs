@@ -190,15 +190,14 @@ impl std::fmt::Debug for Ticker {
 }
 
 impl Ticker {
-    pub(crate) fn start(server: ractor::ActorRef<crate::NodeServerMessage>) -> Self {
-        use crate::node::server::message::{NodeServerMessage, ServerEvent};
+    /// Calls `tick` every [`PUBLISH_EVERY`] until it returns `false` (the server is gone).
+    pub(crate) fn start(tick: impl Fn() -> bool + Send + 'static) -> Self {
         Self(tokio::spawn(async move {
             let mut every = tokio::time::interval(PUBLISH_EVERY);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                let tick = NodeServerMessage::internal(ServerEvent::PublishMetrics);
-                if server.cast(tick).is_err() {
+                if !tick() {
                     return;
                 }
             }
