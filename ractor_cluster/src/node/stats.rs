@@ -78,7 +78,7 @@ pub struct RoundTrip {
     pub samples: usize,
 }
 
-/// The figures of one authenticated session, as [`peer_stats`] returns them.
+/// The figures of one authenticated session, as [`peer_stats`](crate::node::peer_stats) returns them.
 ///
 /// Byte counts are what went over the transport (sealed records, their overhead and the
 /// handshake included); frame counts are frames of the session protocol (a message sent in pieces
