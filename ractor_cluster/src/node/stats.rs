@@ -1,4 +1,4 @@
-//! Per-peer figures: what each session counts as it runs, and the snapshot [`peer_stats`]
+//! Per-peer figures: what each session counts as it runs, and the snapshot that `node::peer_stats`
 //! returns.
 //!
 //! Each session has one [`LinkCounters`], shared by the tasks that do the work: the reader counts
