@@ -159,3 +159,36 @@ fn metadata_without_this_process_key_names_no_ticket_or_route() {
     route.truncate(9);
     assert_eq!(route_of(&route), None);
 }
+
+// A factory job keeps the derive's placeholder port but not its ticket: the proxy files the port
+// as a call of its own, and the reply that lands in the placeholder must reach the caller. No
+// runtime: it must happen in the thread that completes the call.
+#[test]
+fn a_reply_through_a_placeholder_that_lost_its_ticket_reaches_the_caller() {
+    let (tx, mut rx) = ractor::concurrency::oneshot::<u32>();
+    let (_lost, placeholder) = register_pending_call(tx.into(), decode_u32);
+    let carried = register_foreign_call(placeholder);
+    complete_call(carried, Ok(&5u32.to_le_bytes()));
+    assert_eq!(rx.try_recv().unwrap(), 5);
+}
+
+#[test]
+fn a_failed_call_through_a_placeholder_that_lost_its_ticket_fails_the_caller_at_once() {
+    let (tx, mut rx) = ractor::concurrency::oneshot::<u32>();
+    let (_lost, placeholder) = register_pending_call(tx.into(), decode_u32);
+    let carried = register_foreign_call(placeholder);
+    complete_call(carried, Err(NoReply::SessionEnded));
+    assert!(matches!(
+        rx.try_recv(),
+        Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+    ));
+}
+
+// A hand-written `Message` impl's own reply port gets the reply's bytes as they came.
+#[test]
+fn a_foreign_reply_port_gets_the_bytes() {
+    let (tx, mut rx) = ractor::concurrency::oneshot::<Vec<u8>>();
+    let carried = register_foreign_call(tx.into());
+    complete_call(carried, Ok(b"raw"));
+    assert_eq!(rx.try_recv().unwrap(), b"raw".to_vec());
+}
