@@ -21,6 +21,7 @@
 //! * detection of a killed node: time from killing node 0 (SIGKILL) until every survivor shows
 //!   it down.
 //!
+//! `--rtt-probe-ms M` passes `NodeServer::with_rtt_probe_interval` (0 turns probes off).
 //! `--give-up-secs S` waits up to S seconds (default 120) for convergence and for each detection.
 //! `--watched-peers N` passes `NodeServer::with_watched_peers(N)` to every node (default: the
 //! library's default), for comparing with every node watching every other.
@@ -98,6 +99,7 @@ fn child(args: &[String], index: usize) {
     let nodes: u16 = arg(args, "--nodes").unwrap_or(16);
     let base: u16 = arg(args, "--base-port").unwrap_or(20000);
     let watched: Option<usize> = arg(args, "--watched-peers");
+    let probe_ms: Option<u64> = arg(args, "--rtt-probe-ms");
     let Ok(offset) = u16::try_from(index) else {
         return;
     };
@@ -130,6 +132,9 @@ fn child(args: &[String], index: usize) {
         );
         if let Some(watched) = watched {
             server = server.with_watched_peers(watched);
+        }
+        if let Some(ms) = probe_ms {
+            server = server.with_rtt_probe_interval(Duration::from_millis(ms));
         }
         let Ok((node, _)) = Actor::spawn(None, server, ()).await else {
             eprintln!("node {index}: cannot start");
@@ -209,6 +214,7 @@ fn runner(args: &[String]) {
     let idle_secs: u64 = arg(args, "--idle-secs").unwrap_or(10);
     let stagger = Duration::from_millis(arg(args, "--stagger-ms").unwrap_or(0));
     let watched: Option<usize> = arg(args, "--watched-peers");
+    let probe_ms: Option<u64> = arg(args, "--rtt-probe-ms");
     let Ok(exe) = std::env::current_exe() else {
         eprintln!("cannot find this executable");
         return;
@@ -222,6 +228,9 @@ fn runner(args: &[String]) {
         let mut command = Command::new(&exe);
         if let Some(watched) = watched {
             command.args(["--watched-peers", &watched.to_string()]);
+        }
+        if let Some(ms) = probe_ms {
+            command.args(["--rtt-probe-ms", &ms.to_string()]);
         }
         let spawned = command
             .args(["--child", &index.to_string()])
