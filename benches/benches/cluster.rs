@@ -409,7 +409,10 @@ impl NodeEventSubscription for OnReady {
     fn node_session_ready(&self, ses: NodeServerSessionInformation) {
         let ready = self.0.lock().ok().and_then(|mut ready| ready.take());
         if let Some(ready) = ready {
-            let _ = ready.send(ses.node_id);
+            // The id in the proxies' `ActorId`s is the name-derived one, not the session's.
+            if let Some(peer) = ses.peer_node_id() {
+                let _ = ready.send(peer);
+            }
         }
     }
 }
