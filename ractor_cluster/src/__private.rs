@@ -58,10 +58,16 @@ impl Outgoing {
 
     /// Finishes a one-way message.
     pub fn cast(self) -> SerializedMessage {
+        // With `trace-context`, the sender's trace context, if any, rides in the metadata as far
+        // as the proxy (`crate::trace`).
+        #[cfg(feature = "trace-context")]
+        let metadata = crate::trace::with_current_context(None);
+        #[cfg(not(feature = "trace-context"))]
+        let metadata = None;
         SerializedMessage::Cast {
             variant: self.variant.to_owned(),
             args: self.args,
-            metadata: None,
+            metadata,
         }
     }
 
@@ -74,11 +80,15 @@ impl Outgoing {
         decode: fn(&[u8]) -> Result<R, FieldError>,
     ) -> SerializedMessage {
         let (ticket, placeholder) = call::register_pending_call(reply, decode);
+        #[cfg(feature = "trace-context")]
+        let metadata = crate::trace::with_current_context(Some(ticket.to_metadata()));
+        #[cfg(not(feature = "trace-context"))]
+        let metadata = Some(ticket.to_metadata());
         SerializedMessage::Call {
             variant: self.variant.to_owned(),
             args: self.args,
             reply: placeholder,
-            metadata: Some(ticket.to_metadata()),
+            metadata,
         }
     }
 }

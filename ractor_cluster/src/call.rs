@@ -110,6 +110,9 @@ impl CallTicket {
 
     /// Reads a ticket back from call metadata made in this process.
     pub(crate) fn from_metadata(metadata: &[u8]) -> Option<Self> {
+        // The sender's trace context may follow the ticket as far as the proxy.
+        #[cfg(feature = "trace-context")]
+        let metadata = crate::trace::without_context(metadata);
         read_local_metadata(TICKET_MARKER, metadata).map(Self)
     }
 }

@@ -104,6 +104,13 @@
 //! forwarding of answers, every way a call fails) lives in one module, `src/call.rs`, whose docs
 //! trace the round trip file by file.
 //!
+//! With the `trace-context` feature (module `trace`), a derived message serialized inside a sampled
+//! span carries that span's W3C trace context in its metadata as far as the proxy, which sends it
+//! to a peer of protocol 2.8 in a `Traced` frame (26 bytes more). The peer's reader decodes such a
+//! message itself, inside a span whose parent is that context, and hands it to the actor as a
+//! local message, so that ractor runs the handler inside that span (`node/traced.rs`). Without
+//! the feature none of this is compiled, and frames are unchanged.
+//!
 //! Every session not over TLS is sealed by default: the handshake's X25519 exchange, the cookie
 //! and both hellos give one key per direction, and the writer seals each batch as AES-256-GCM
 //! records of at most 64 KiB (PROTOCOL.md, "Sealed records"). A record that does not open ends the
@@ -146,6 +153,19 @@
 //! span below it (`local`, `session`, `direction`, `addr`, and once authenticated `peer`,
 //! `peer_node_id`, `incarnation`), entered by the session's actor and by its handshake, reader,
 //! writer and liveness tasks. See the README's "Observing a cluster".
+//!
+//! # Features
+//!
+//! - `message_span_propogation` (default): ractor's feature of the same name; a local message's
+//!   handler runs inside the span it was sent in.
+//! - `dns` (default): `discovery::DnsDiscovery`.
+//! - `prost` (default): prost messages as message fields (`derive_serialization_for_prost_type!`).
+//! - `metrics`: every session's figures through the `metrics` facade (README, "Exporting them").
+//! - `trace-context`: traces across nodes (module `trace`); turns on `message_span_propogation`.
+//! - `opentelemetry`: `trace-context` with `trace::OpenTelemetry`, through
+//!   `tracing-opentelemetry`.
+//! - `monitors`, `async-trait`: accepted for the published crate's `features` lines (monitors are
+//!   always on; `async-trait` does nothing).
 //!
 //! # Failure model
 //!
@@ -190,6 +210,9 @@ pub mod backpressure;
 pub mod discovery;
 pub mod macros;
 pub mod node;
+#[cfg(feature = "trace-context")]
+#[cfg_attr(docsrs, doc(cfg(feature = "trace-context")))]
+pub mod trace;
 
 pub use net::{BoxRead, BoxWrite, ClusterBidiStream, IncomingEncryptionMode, NetworkStream};
 pub use node::client::connect as client_connect;

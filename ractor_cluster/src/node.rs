@@ -60,6 +60,8 @@ mod server;
 mod session;
 pub(crate) mod spawn;
 pub(crate) mod stats;
+#[cfg(feature = "trace-context")]
+mod traced;
 
 // Nodes driven by the in-memory harness (`crate::testing`): what a peer can make a node do.
 #[cfg(test)]

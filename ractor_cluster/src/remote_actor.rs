@@ -49,6 +49,9 @@ pub(crate) struct ProxySender {
     pub(crate) stats: std::sync::Arc<crate::node::stats::LinkCounters>,
     /// Whether the peer takes messages with metadata (protocol 2.6 and later).
     pub(crate) carries_metadata: bool,
+    /// Whether the peer takes traced messages (protocol 2.8 and later).
+    #[cfg(feature = "trace-context")]
+    pub(crate) carries_trace: bool,
 }
 
 impl ProxySender {
@@ -95,6 +98,14 @@ impl ProxySender {
             // room, so the outbound queue stays bounded (see `crate::backpressure`).
             self.writer.wait_for_room().await;
         }
+        // The sender's trace context comes off the metadata whoever the peer is; it travels only
+        // to a peer that takes it.
+        #[cfg(feature = "trace-context")]
+        let (message, trace) = {
+            let mut message = message;
+            let trace = crate::trace::take_context(&mut message).filter(|_| self.carries_trace);
+            (message, trace)
+        };
         match message {
             SerializedMessage::Cast {
                 variant,
@@ -106,6 +117,8 @@ impl ProxySender {
                     variant: &variant,
                     fields: &args,
                     metadata: self.travelling(metadata.as_deref()),
+                    #[cfg(feature = "trace-context")]
+                    trace,
                 };
                 let queued = self.writer.push(Lane::Actor(pid), args.len(), |out| {
                     encode_cast_frame(pid, payload, max_frame, out)
@@ -131,6 +144,8 @@ impl ProxySender {
                     variant: &variant,
                     fields: &args,
                     metadata: None,
+                    #[cfg(feature = "trace-context")]
+                    trace,
                 };
                 match metadata.as_deref().and_then(CallTicket::from_metadata) {
                     Some(ticket) => self.send_call(ticket, payload),
@@ -452,5 +467,91 @@ mod tests {
             metadata: None,
         };
         assert_eq!(ProxyInstruction::read(&user), None);
+    }
+
+    /// A proxy's sender over an in-memory pipe, for a peer that does or does not take traced
+    /// frames, and the pipe's far end.
+    #[cfg(feature = "trace-context")]
+    fn sender(carries_trace: bool) -> (ProxySender, tokio::io::DuplexStream) {
+        let (near, far) = tokio::io::duplex(1 << 16);
+        let (writer, _task) = crate::net::spawn_writer(Box::new(near));
+        let allowance = crate::node::quota::Allowance::new(1);
+        let sender = ProxySender {
+            pid: 42,
+            writer,
+            in_flight: std::sync::Arc::default(),
+            max_frame: u32::MAX,
+            _quota: crate::node::quota::take(&allowance, None).unwrap(),
+            stats: std::sync::Arc::default(),
+            carries_metadata: true,
+            carries_trace,
+        };
+        (sender, far)
+    }
+
+    /// The first frame's body that arrives at `far`.
+    #[cfg(feature = "trace-context")]
+    async fn first_frame(far: &mut tokio::io::DuplexStream) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut header = [0; 4];
+        let read = async {
+            far.read_exact(&mut header).await.unwrap();
+            let mut body = vec![0; u32::from_le_bytes(header) as usize];
+            far.read_exact(&mut body).await.unwrap();
+            body
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), read)
+            .await
+            .expect("a frame")
+    }
+
+    #[cfg(feature = "trace-context")]
+    #[tokio::test]
+    async fn a_traced_cast_goes_traced_to_a_2_8_peer_and_plain_to_an_older_one() {
+        use crate::protocol::message::{SessionMessage, TracedMessage};
+        use crate::trace::{with_context, TraceContext};
+
+        let context = TraceContext::new([7; 16], [9; 8], TraceContext::SAMPLED);
+        let cast = || SerializedMessage::Cast {
+            variant: "Ping".to_owned(),
+            args: vec![1, 2],
+            metadata: Some(with_context(None, context)),
+        };
+        let untraced = SerializedMessage::Cast {
+            variant: "Ping".to_owned(),
+            args: vec![1, 2],
+            metadata: None,
+        };
+
+        // The plain frame, as a build without the feature sends it.
+        let (plain, mut far) = sender(false);
+        plain.send(untraced).await;
+        let expected = first_frame(&mut far).await;
+
+        // To a peer before 2.8: the context comes off, and the frame is the plain one.
+        let (older, mut far) = sender(false);
+        older.send(cast()).await;
+        assert_eq!(first_frame(&mut far).await, expected);
+
+        // To a 2.8 peer: the same cast inside a `Traced` frame, 26 bytes longer.
+        let (current, mut far) = sender(true);
+        current.send(cast()).await;
+        let body = first_frame(&mut far).await;
+        assert_eq!(body.len(), expected.len() + 26);
+        let SessionMessage::Traced {
+            context: sent,
+            message: TracedMessage::Cast { to: 42, args },
+        } = SessionMessage::decode(&body).unwrap()
+        else {
+            panic!("not a traced cast")
+        };
+        assert_eq!(TraceContext::from(sent), context);
+        let SessionMessage::Cast {
+            args: plain_args, ..
+        } = SessionMessage::decode(&expected).unwrap()
+        else {
+            panic!("not a cast")
+        };
+        assert_eq!(args, plain_args);
     }
 }

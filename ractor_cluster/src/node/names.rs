@@ -83,6 +83,9 @@ pub struct MessageType {
     name: &'static str,
     type_id: fn() -> TypeId,
     spawn: SpawnForwarder,
+    /// Decodes a message of this type and sends it to an actor as a local one.
+    #[cfg(feature = "trace-context")]
+    deliver: crate::trace::DeliverDecoded,
 }
 
 impl MessageType {
@@ -92,8 +95,21 @@ impl MessageType {
             name,
             type_id: type_id_of::<M>,
             spawn: spawn_forwarder::<M>,
+            #[cfg(feature = "trace-context")]
+            deliver: crate::trace::deliver_decoded_as::<M>,
         }
     }
+}
+
+/// How a traced message reaches an actor of `cell`'s message type (`crate::trace`), if that
+/// type is registered.
+#[cfg(feature = "trace-context")]
+pub(crate) fn typed_delivery(cell: &ActorCell) -> Option<crate::trace::DeliverDecoded> {
+    let registry = read_registry();
+    registry
+        .by_type
+        .get(&cell.get_type_id())
+        .map(|entry| entry.deliver)
 }
 
 impl std::fmt::Debug for MessageType {
@@ -662,35 +678,5 @@ pub fn where_is(name: &str) -> Option<ActorCell> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Hand;
-    impl Message for Hand {}
-    struct Other;
-    impl Message for Other {}
-
-    #[test]
-    fn a_registered_type_is_found_by_type_and_by_name_once() {
-        let name = std::any::type_name::<Hand>();
-        assert!(!read_registry().by_name.contains_key(name));
-        register_message_type::<Hand>();
-        register_message_type::<Hand>();
-        let registry = read_registry();
-        let entry = registry.by_type[&TypeId::of::<Hand>()];
-        assert_eq!(entry.name, name);
-        assert!(std::ptr::eq(registry.by_name[name], entry));
-    }
-
-    #[test]
-    fn the_first_type_registered_under_a_name_keeps_it() {
-        static FIRST: MessageType = MessageType::new::<Hand>("same");
-        static SECOND: MessageType = MessageType::new::<Other>("same");
-        let mut registry = Registry::default();
-        assert!(registry.add(&FIRST));
-        assert!(!registry.add(&SECOND));
-        assert!(!registry.add(&FIRST));
-        assert!(std::ptr::eq(registry.by_name["same"], &FIRST));
-        assert!(!registry.by_type.contains_key(&TypeId::of::<Other>()));
-    }
-}
+#[path = "tests/names.rs"]
+mod tests;

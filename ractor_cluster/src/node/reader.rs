@@ -271,19 +271,31 @@ impl ReaderContext {
         targets: &mut LastTarget,
         replies: &mut FuturesUnordered<DeliveredCall>,
     ) -> Result<(), SessionEnd> {
+        self.dispatch_with(message, route, targets, replies, as_bytes)
+    }
+
+    /// [`Self::dispatch`], handing casts and calls to their targets with `hand_over`.
+    fn dispatch_with(
+        &self,
+        message: SessionMessage,
+        route: &[u8],
+        targets: &mut LastTarget,
+        replies: &mut FuturesUnordered<DeliveredCall>,
+        hand_over: impl Fn(&ActorCell, SerializedMessage) -> bool,
+    ) -> Result<(), SessionEnd> {
         match message {
             SessionMessage::Cast { to, args } => {
                 self.stats.cast_in();
-                self.deliver_cast(to, args, None, targets);
+                self.deliver_cast(to, args, None, targets, hand_over);
             }
             SessionMessage::CastWithMetadata { to, args, metadata } => {
                 self.stats.cast_in();
-                self.deliver_cast(to, args, Some(metadata), targets);
+                self.deliver_cast(to, args, Some(metadata), targets, hand_over);
             }
             SessionMessage::Call { to, call, args } => {
                 self.stats.call_in();
                 // The route lets the target's answer be forwarded by this task (see `call`).
-                self.deliver_call(to, call, args, route.to_vec(), targets, replies);
+                self.deliver_call(to, call, args, route.to_vec(), targets, replies, hand_over);
             }
             SessionMessage::CallWithMetadata {
                 to,
@@ -294,7 +306,17 @@ impl ReaderContext {
                 self.stats.call_in();
                 // The message type's own metadata takes the route's place: the answer is then
                 // forwarded by a task of its own.
-                self.deliver_call(to, call, args, metadata, targets, replies);
+                self.deliver_call(to, call, args, metadata, targets, replies, hand_over);
+            }
+            // The carried message is never `Traced` itself, so this goes one level deep.
+            SessionMessage::Traced { context, message } => {
+                #[cfg(feature = "trace-context")]
+                let hand_over = super::traced::hand_over_traced(context);
+                // A node without the feature takes traced frames all the same (any 2.8 peer
+                // may send them) and delivers them untraced.
+                #[cfg(not(feature = "trace-context"))]
+                let (hand_over, _) = (as_bytes, context);
+                return self.dispatch_with(message.untraced(), route, targets, replies, hand_over);
             }
             SessionMessage::Reply { call, outcome } => {
                 self.stats.reply_in();
@@ -341,6 +363,7 @@ impl ReaderContext {
         args: Vec<u8>,
         metadata: Option<Vec<u8>>,
         targets: &mut LastTarget,
+        hand_over: impl Fn(&ActorCell, SerializedMessage) -> bool,
     ) {
         match targets.get(to) {
             Some(cell) => {
@@ -356,7 +379,7 @@ impl ReaderContext {
                     args,
                     metadata,
                 };
-                if cell.send_serialized(message).is_err() {
+                if !hand_over(cell, message) {
                     tracing::debug!(pid = to, "dropping a cast: the target is stopping");
                 }
             }
@@ -368,6 +391,7 @@ impl ReaderContext {
     }
 
     /// Puts a peer's call into its target's mailbox, and waits for its answer in `replies`.
+    #[allow(clippy::too_many_arguments)] // each is one thing the call needs; a struct adds nothing
     fn deliver_call(
         &self,
         to: u64,
@@ -376,6 +400,7 @@ impl ReaderContext {
         metadata: Vec<u8>,
         targets: &mut LastTarget,
         replies: &mut FuturesUnordered<DeliveredCall>,
+        hand_over: impl Fn(&ActorCell, SerializedMessage) -> bool,
     ) {
         let Some(cell) = targets.get(to) else {
             self.send_reply(call, Err(CallFailure::TargetGone));
@@ -386,7 +411,7 @@ impl ReaderContext {
             return;
         };
         let (message, delivered) = deliverable(call, variant, args, metadata);
-        if cell.send_serialized(message).is_err() {
+        if !hand_over(cell, message) {
             self.send_reply(call, Err(CallFailure::TargetGone));
         } else {
             replies.push(delivered);
@@ -410,6 +435,12 @@ impl ReaderContext {
             });
         }
     }
+}
+
+/// Hands a message to its target as bytes, for the target's task to decode: how every message
+/// is delivered but a traced one (see `crate::trace`). `false` if the target takes no more.
+fn as_bytes(cell: &ActorCell, message: SerializedMessage) -> bool {
+    cell.send_serialized(message).is_ok()
 }
 
 /// The local actor a peer may address: alive and announced (its messages support remoting).
@@ -538,6 +569,8 @@ mod tests {
                 variant: "Tick",
                 fields: &[],
                 metadata: None,
+                #[cfg(feature = "trace-context")]
+                trace: None,
             };
             encode_cast_frame(actor.get_id().pid(), payload, u32::MAX, &mut burst).unwrap();
         }

@@ -81,6 +81,9 @@ pub(crate) struct PeerLink {
     pub(crate) stats: Arc<crate::node::stats::LinkCounters>,
     /// Whether the peer takes messages with metadata (protocol 2.6 and later).
     pub(crate) carries_metadata: bool,
+    /// Whether the peer takes traced messages (protocol 2.8 and later).
+    #[cfg(feature = "trace-context")]
+    pub(crate) carries_trace: bool,
 }
 
 impl PeerLink {
@@ -96,6 +99,8 @@ impl PeerLink {
             stats: Arc::clone(&self.stats),
             _quota: quota,
             carries_metadata: self.carries_metadata,
+            #[cfg(feature = "trace-context")]
+            carries_trace: self.carries_trace,
         })
     }
 }

@@ -349,6 +349,8 @@ impl NodeSessionState {
             node_proxies: Arc::clone(&self.config.proxies),
             stats: Arc::clone(&self.stats),
             carries_metadata: auth.protocol.minor >= 6,
+            #[cfg(feature = "trace-context")]
+            carries_trace: auth.protocol.minor >= crate::protocol::message::TRACED_MINOR,
         };
         references::peer_up(auth.peer_node_id, &link);
         #[cfg(test)]

@@ -225,6 +225,59 @@ pub(crate) fn read_byte_string(input: &[u8]) -> Result<(&[u8], &[u8]), CodecErro
     }
 }
 
+/// Byte payloads as one length (varint) followed by the raw bytes (rule C1), instead of serde's
+/// default for `Vec<u8>`, a sequence of separately encoded `u8`s.
+pub(crate) mod payload {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub(in crate::protocol) fn serialize<B, S>(bytes: &B, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        B: AsRef<[u8]> + ?Sized,
+        S: Serializer,
+    {
+        serializer.serialize_bytes(bytes.as_ref())
+    }
+
+    pub(in crate::protocol) fn deserialize<'de, D>(deserializer: D) -> Result<Vec<u8>, D::Error>
+    where
+        D: Deserializer<'de>,
+    {
+        // `deserialize_bytes` rather than `deserialize_byte_buf`: on a slice, the codec then checks
+        // the claimed length against the bytes actually present before anything is copied, so a
+        // lying length costs no allocation (rule C4).
+        deserializer.deserialize_bytes(PayloadVisitor)
+    }
+
+    struct PayloadVisitor;
+
+    impl<'de> Visitor<'de> for PayloadVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+
+        fn visit_byte_buf<E: Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(bytes)
+        }
+
+        // Self-describing formats may present bytes as a sequence; accept that too.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            // Capacity is capped, not trusted: the hint comes from the peer.
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(byte) = seq.next_element()? {
+                bytes.push(byte);
+            }
+            Ok(bytes)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,8 @@
 use super::codec::{self, CodecError};
 use super::frame::{self, FrameEncodeError};
 use super::message::CallFailure;
+#[cfg(feature = "trace-context")]
+use super::message::TraceParent;
 
 /// The tags of the hot-path variants of `SessionMessage` and of `ReplyOutcome` (their positions in
 /// the enums), for the frames written by hand below.
@@ -15,6 +17,12 @@ const CALL_TAG: u64 = 1;
 const REPLY_TAG: u64 = 2;
 const CAST_WITH_METADATA_TAG: u64 = 5;
 const CALL_WITH_METADATA_TAG: u64 = 6;
+/// `SessionMessage::Traced`, and the tags of `TracedMessage`'s casts and calls (each plus 2 with
+/// metadata).
+#[cfg(feature = "trace-context")]
+const TRACED_TAG: u64 = 7;
+const TRACED_CAST_TAG: u64 = 0;
+const TRACED_CALL_TAG: u64 = 1;
 const VALUE_TAG: u64 = 0;
 const FAILED_TAG: u64 = 1;
 
@@ -30,6 +38,10 @@ pub(crate) struct Payload<'a> {
     /// `SerializedMessage`'s `metadata`, when it is to travel (to a peer of 2.6 or later): the
     /// frame is then a `CastWithMetadata` or `CallWithMetadata`.
     pub(crate) metadata: Option<&'a [u8]>,
+    /// The sender's trace context, when it travels (to a peer of 2.8 or later): the frame is
+    /// then a `Traced` one around the cast or call.
+    #[cfg(feature = "trace-context")]
+    pub(crate) trace: Option<TraceParent>,
 }
 
 impl Payload<'_> {
@@ -48,8 +60,28 @@ impl Payload<'_> {
         }
     }
 
+    /// Appends the frame's tag (see [`Self::tag`]). A traced payload appends the `Traced` tag and
+    /// the context instead, then `TracedMessage`'s tag: `traced`, or `traced + 2` with metadata.
+    #[inline]
+    fn write_tag(&self, plain: u64, with_metadata: u64, traced: u64, body: &mut Vec<u8>) {
+        #[cfg(feature = "trace-context")]
+        if let Some(context) = &self.trace {
+            codec::write_varint(TRACED_TAG, body);
+            body.extend_from_slice(&context.trace_id);
+            body.extend_from_slice(&context.span_id);
+            body.push(context.flags);
+            codec::write_varint(self.tag(traced, traced + 2), body);
+            return;
+        }
+        // Without the feature, no frame is traced.
+        let _ = traced;
+        codec::write_varint(self.tag(plain, with_metadata), body);
+    }
+
     /// The body's length at most, given `fixed` for the tag and the integers before the `args`.
     fn body_hint(&self, fixed: usize) -> usize {
+        #[cfg(feature = "trace-context")]
+        let fixed = fixed + self.trace.map_or(0, |_| TRACED_OVERHEAD);
         self.len() + fixed + self.metadata.map_or(0, |metadata| metadata.len() + 9)
     }
 
@@ -65,6 +97,11 @@ impl Payload<'_> {
     }
 }
 
+/// The bytes a `Traced` frame adds to the cast or call it carries: its tag and the 25 bytes of
+/// the context (the carried message's tag takes the place of the plain frame's).
+#[cfg(feature = "trace-context")]
+pub(crate) const TRACED_OVERHEAD: usize = 26;
+
 /// Splits the wire's `args` of a `Cast` or `Call` into the variant's name and the fields, the
 /// `variant` and `args` that the sender's message type produced. Reuses the buffer for the fields.
 pub(crate) fn split_payload(mut args: Vec<u8>) -> Result<(String, Vec<u8>), CodecError> {
@@ -74,7 +111,9 @@ pub(crate) fn split_payload(mut args: Vec<u8>) -> Result<(String, Vec<u8>), Code
 }
 
 /// Appends the frame of `SessionMessage::Cast { to, args }` (or `CastWithMetadata`, when the
-/// payload's metadata travels) to `out`, where `payload` gives the `args`, byte for byte what encoding the owned message would give; `out` is left as it was on
+/// payload's metadata travels; inside a `Traced` frame when its trace context does) to `out`,
+/// where `payload` gives the `args`, byte for byte what encoding the owned message would give;
+/// `out` is left as it was on
 /// error. Written by hand, as casts and calls are nearly every frame: the generic encoder cost as
 /// much as the rest of framing a small cast. The test `hot_path_frames_equal_owned_frames` checks
 /// the bytes against the codec's.
@@ -85,7 +124,7 @@ pub(crate) fn encode_cast_frame(
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
     encode_frame_by_hand(limit, out, payload.body_hint(19), |body| {
-        codec::write_varint(payload.tag(CAST_TAG, CAST_WITH_METADATA_TAG), body);
+        payload.write_tag(CAST_TAG, CAST_WITH_METADATA_TAG, TRACED_CAST_TAG, body);
         codec::write_varint(to, body);
         payload.write(body);
     })
@@ -101,7 +140,7 @@ pub(crate) fn encode_call_frame(
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
     encode_frame_by_hand(limit, out, payload.body_hint(28), |body| {
-        codec::write_varint(payload.tag(CALL_TAG, CALL_WITH_METADATA_TAG), body);
+        payload.write_tag(CALL_TAG, CALL_WITH_METADATA_TAG, TRACED_CALL_TAG, body);
         codec::write_varint(to, body);
         codec::write_varint(call, body);
         payload.write(body);

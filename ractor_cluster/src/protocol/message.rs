@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{self, CodecError};
+use super::codec::{self, payload, CodecError};
 use super::frame::{self, FrameEncodeError};
 
 /// The version of the protocol this build speaks.
@@ -18,7 +18,11 @@ use super::frame::{self, FrameEncodeError};
 /// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
 /// handshake and sends only variants that the lower of the two minors defines (rule V4); a
 /// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
-pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 6 };
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 8 };
+
+#[cfg(feature = "trace-context")]
+pub(crate) use super::traced::TRACED_MINOR;
+pub(crate) use super::traced::{TraceParent, TracedMessage};
 
 /// A protocol version, `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -327,6 +331,41 @@ pub(crate) enum SessionMessage {
         #[serde(with = "payload")]
         metadata: Vec<u8>,
     },
+    /// A cast or call sent inside a sampled trace: the sender's W3C trace context, then the
+    /// message, delivered inside a span whose parent is that context (PROTOCOL.md, "Trace
+    /// context"). From 2.8; sent only by nodes built with the `trace-context` feature, and only
+    /// for a message that has a context. The message is a [`TracedMessage`], not a
+    /// `SessionMessage`, so a traced frame cannot nest another one, nor a fragment.
+    Traced {
+        /// The sender's span: trace id, span id and flags.
+        context: TraceParent,
+        /// The message.
+        message: TracedMessage,
+    },
+}
+
+impl TracedMessage {
+    /// The same message without its context, as a `SessionMessage` (never a `Traced` one).
+    pub(crate) fn untraced(self) -> SessionMessage {
+        match self {
+            TracedMessage::Cast { to, args } => SessionMessage::Cast { to, args },
+            TracedMessage::Call { to, call, args } => SessionMessage::Call { to, call, args },
+            TracedMessage::CastWithMetadata { to, args, metadata } => {
+                SessionMessage::CastWithMetadata { to, args, metadata }
+            }
+            TracedMessage::CallWithMetadata {
+                to,
+                call,
+                args,
+                metadata,
+            } => SessionMessage::CallWithMetadata {
+                to,
+                call,
+                args,
+                metadata,
+            },
+        }
+    }
 }
 
 impl SessionMessage {
@@ -340,6 +379,7 @@ impl SessionMessage {
             SessionMessage::Fragment { .. } => "Fragment",
             SessionMessage::CastWithMetadata { .. } => "CastWithMetadata",
             SessionMessage::CallWithMetadata { .. } => "CallWithMetadata",
+            SessionMessage::Traced { .. } => "Traced",
         }
     }
 
@@ -601,59 +641,6 @@ pub(crate) struct PeerAnnouncement {
     pub(crate) connection_string: String,
     /// Whether it expects TLS.
     pub(crate) tls: bool,
-}
-
-/// Byte payloads as one length (varint) followed by the raw bytes (rule C1), instead of serde's
-/// default for `Vec<u8>`, a sequence of separately encoded `u8`s.
-mod payload {
-    use serde::de::{Error, SeqAccess, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    pub(super) fn serialize<B, S>(bytes: &B, serializer: S) -> Result<S::Ok, S::Error>
-    where
-        B: AsRef<[u8]> + ?Sized,
-        S: Serializer,
-    {
-        serializer.serialize_bytes(bytes.as_ref())
-    }
-
-    pub(super) fn deserialize<'de, D>(deserializer: D) -> Result<Vec<u8>, D::Error>
-    where
-        D: Deserializer<'de>,
-    {
-        // `deserialize_bytes` rather than `deserialize_byte_buf`: on a slice, the codec then checks
-        // the claimed length against the bytes actually present before anything is copied, so a
-        // lying length costs no allocation (rule C4).
-        deserializer.deserialize_bytes(PayloadVisitor)
-    }
-
-    struct PayloadVisitor;
-
-    impl<'de> Visitor<'de> for PayloadVisitor {
-        type Value = Vec<u8>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a byte string")
-        }
-
-        fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(bytes.to_vec())
-        }
-
-        fn visit_byte_buf<E: Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
-            Ok(bytes)
-        }
-
-        // Self-describing formats may present bytes as a sequence; accept that too.
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-            // Capacity is capped, not trusted: the hint comes from the peer.
-            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-            while let Some(byte) = seq.next_element()? {
-                bytes.push(byte);
-            }
-            Ok(bytes)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ fn cast(writer: &WriterHandle, to: u64, args: &[u8]) {
         variant: "",
         fields: args,
         metadata: None,
+        #[cfg(feature = "trace-context")]
+        trace: None,
     };
     writer
         .push(Lane::Actor(to), args.len(), |out| {

@@ -335,7 +335,137 @@ fn session_golden() -> Vec<(SessionMessage, &'static str)> {
             // tag 6 | to 300 | call 9 | args: empty | metadata: length 1
             "06 fb2c01 09 00 01 01",
         ),
+        (
+            SessionMessage::Traced {
+                context: sample_trace(),
+                message: TracedMessage::Cast {
+                    to: 5,
+                    args: vec![1, 2, 3],
+                },
+            },
+            // tag 7 | trace id (16 raw bytes) | span id (8) | flags | TracedMessage tag 0 (Cast)
+            // | to 5 | args: length 3, raw bytes: 26 bytes more than the plain `Cast`
+            "07 0102030405060708090a0b0c0d0e0f10 a1a2a3a4a5a6a7a8 01 00 05 03 010203",
+        ),
+        (
+            SessionMessage::Traced {
+                context: sample_trace(),
+                message: TracedMessage::CallWithMetadata {
+                    to: 300,
+                    call: 9,
+                    args: vec![],
+                    metadata: vec![0x01],
+                },
+            },
+            // tag 7 | context | TracedMessage tag 3 (CallWithMetadata) | as `CallWithMetadata`
+            "07 0102030405060708090a0b0c0d0e0f10 a1a2a3a4a5a6a7a8 01 03 fb2c01 09 00 01 01",
+        ),
     ]
+}
+
+fn sample_trace() -> TraceParent {
+    TraceParent {
+        trace_id: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+        span_id: [0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8],
+        flags: 1,
+    }
+}
+
+#[test]
+fn a_traced_frame_carries_only_casts_and_calls() {
+    // The carried message's tag is `TracedMessage`'s: 0 to 3 are casts and calls, and nothing
+    // else decodes there (a fragment's tag 4, a control message's 3 of `SessionMessage` reads as
+    // a `CallWithMetadata` cut short, another traced frame's 7), so nothing nests.
+    let context = "0102030405060708090a0b0c0d0e0f10 a1a2a3a4a5a6a7a8 01";
+    for inner in [
+        "04 01 02 abcd",
+        "03 00",
+        "07",
+        "07 0102030405060708090a0b0c0d0e0f10",
+    ] {
+        let body = hex(&format!("07 {context} {inner}"));
+        let decoded = SessionMessage::decode(&body);
+        assert!(decoded.is_err(), "{inner}: {decoded:?}");
+    }
+    // A context cut short is an error too.
+    assert!(SessionMessage::decode(&hex("07 0102")).is_err());
+    // Each carried message comes out as the untraced one.
+    let traced = TracedMessage::Call {
+        to: 1,
+        call: 2,
+        args: vec![3],
+    };
+    assert_eq!(
+        traced.untraced(),
+        SessionMessage::Call {
+            to: 1,
+            call: 2,
+            args: vec![3]
+        }
+    );
+}
+
+#[cfg(feature = "trace-context")]
+#[test]
+fn hand_written_traced_frames_equal_owned_frames() {
+    let context = sample_trace();
+    for metadata in [None, Some(&[0xC7, 1][..])] {
+        let payload = Payload {
+            variant: "Ping",
+            fields: &[9, 8],
+            metadata,
+            trace: Some(context),
+        };
+        let args = wire_args("Ping", &[9, 8]);
+        let mut borrowed = Vec::new();
+        encode_cast_frame(300, payload, u32::MAX, &mut borrowed).unwrap();
+        let message = match metadata {
+            None => TracedMessage::Cast {
+                to: 300,
+                args: args.clone(),
+            },
+            Some(metadata) => TracedMessage::CastWithMetadata {
+                to: 300,
+                args: args.clone(),
+                metadata: metadata.to_vec(),
+            },
+        };
+        let mut owned = Vec::new();
+        SessionMessage::Traced { context, message }
+            .encode_frame(u32::MAX, &mut owned)
+            .unwrap();
+        assert_eq!(borrowed, owned);
+
+        let mut borrowed = Vec::new();
+        encode_call_frame(300, 7, payload, u32::MAX, &mut borrowed).unwrap();
+        let message = match metadata {
+            None => TracedMessage::Call {
+                to: 300,
+                call: 7,
+                args: args.clone(),
+            },
+            Some(metadata) => TracedMessage::CallWithMetadata {
+                to: 300,
+                call: 7,
+                args,
+                metadata: metadata.to_vec(),
+            },
+        };
+        let mut owned = Vec::new();
+        SessionMessage::Traced { context, message }
+            .encode_frame(u32::MAX, &mut owned)
+            .unwrap();
+        assert_eq!(borrowed, owned);
+
+        // Exactly `TRACED_OVERHEAD` bytes more than the untraced frame.
+        let mut untraced = Vec::new();
+        let plain = Payload {
+            trace: None,
+            ..payload
+        };
+        encode_call_frame(300, 7, plain, u32::MAX, &mut untraced).unwrap();
+        assert_eq!(borrowed.len(), untraced.len() + TRACED_OVERHEAD);
+    }
 }
 
 #[test]
@@ -432,10 +562,19 @@ fn golden_samples_cover_every_variant() {
             SessionMessage::Fragment { .. }
             | SessionMessage::CastWithMetadata { .. }
             | SessionMessage::CallWithMetadata { .. } => message.kind(),
+            SessionMessage::Traced { message, .. } => match message {
+                TracedMessage::Cast { .. } => "Traced/Cast",
+                TracedMessage::CallWithMetadata { .. } => "Traced/CallWithMetadata",
+                // The other two are `Cast` and `CallWithMetadata`'s twins: their tags are
+                // pinned by `hand_written_traced_frames_equal_owned_frames`.
+                TracedMessage::Call { .. } | TracedMessage::CastWithMetadata { .. } => {
+                    "Traced/other"
+                }
+            },
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 31);
+    assert_eq!(seen.len(), 33);
 }
 
 /// The wire's `args` of a message whose variant is `variant`: the name as a codec string, then the
@@ -456,6 +595,8 @@ fn hot_path_frames_equal_owned_frames() {
                 variant,
                 fields: args,
                 metadata: None,
+                #[cfg(feature = "trace-context")]
+                trace: None,
             };
             for to in [0, 1, 250, 251, u64::MAX] {
                 let mut borrowed = vec![0xCC];
@@ -544,6 +685,8 @@ fn hot_path_respects_the_limit_and_leaves_no_partial_frame() {
         variant: "Big",
         fields: &[0; 100],
         metadata: None,
+        #[cfg(feature = "trace-context")]
+        trace: None,
     };
     let err = encode_cast_frame(1, payload, 64, &mut out).unwrap_err();
     assert!(
@@ -652,6 +795,8 @@ fn payloads_split_into_the_variant_and_fields_that_were_framed() {
                 variant,
                 fields,
                 metadata: None,
+                #[cfg(feature = "trace-context")]
+                trace: None,
             },
             u32::MAX,
             &mut frame,

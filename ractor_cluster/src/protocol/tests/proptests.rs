@@ -182,6 +182,40 @@ fn session_message() -> impl Strategy<Value = SessionMessage> {
                 metadata,
             }
         }),
+        (trace_parent(), traced_message())
+            .prop_map(|(context, message)| SessionMessage::Traced { context, message }),
+    ]
+}
+
+fn trace_parent() -> impl Strategy<Value = TraceParent> {
+    (any::<[u8; 16]>(), any::<[u8; 8]>(), any::<u8>()).prop_map(|(trace_id, span_id, flags)| {
+        TraceParent {
+            trace_id,
+            span_id,
+            flags,
+        }
+    })
+}
+
+fn traced_message() -> impl Strategy<Value = TracedMessage> {
+    prop_oneof![
+        (any::<u64>(), bytes()).prop_map(|(to, args)| TracedMessage::Cast { to, args }),
+        (any::<u64>(), any::<u64>(), bytes()).prop_map(|(to, call, args)| TracedMessage::Call {
+            to,
+            call,
+            args
+        }),
+        (any::<u64>(), bytes(), bytes()).prop_map(|(to, args, metadata)| {
+            TracedMessage::CastWithMetadata { to, args, metadata }
+        }),
+        (any::<u64>(), any::<u64>(), bytes(), bytes()).prop_map(|(to, call, args, metadata)| {
+            TracedMessage::CallWithMetadata {
+                to,
+                call,
+                args,
+                metadata,
+            }
+        }),
     ]
 }
 
