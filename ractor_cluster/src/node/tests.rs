@@ -3,3 +3,4 @@
 mod bounds;
 mod harness;
 mod probes;
+mod traced;
