@@ -5,11 +5,15 @@
 //! is bincode 2 with its `standard` configuration: little endian, variable-length integers.
 //!
 //! Decoding never trusts the input: it reads from a bounded slice (so no length claim inside the
-//! bytes can make it allocate more than the slice could hold), it fails instead of panicking, and
-//! [`decode_exact`] rejects bytes left over after the value (PROTOCOL.md, rule C2).
+//! bytes can make it allocate more than the slice could hold), it fails instead of panicking, it
+//! refuses values nested too deeply or holding more elements than their bytes can (rules C5, C6;
+//! see [`shape`]) instead of recursing or looping as the bytes say, and [`decode_exact`] rejects
+//! bytes left over after the value (rule C2).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use super::shape;
 
 /// The bincode configuration used for every value on the wire.
 ///
@@ -131,7 +135,9 @@ fn decode_with_limit<T: DeserializeOwned, const LIMIT: usize>(
     bytes: &[u8],
 ) -> Result<(T, usize), CodecError> {
     let config = bincode::config::standard().with_limit::<LIMIT>();
-    bincode::serde::decode_from_slice(bytes, config).map_err(|e| CodecError::decode(&e))
+    // Within rules C5 and C6: bincode itself recurses as deep, and loops as long, as the bytes say.
+    bincode::serde::seed_decode_from_slice(shape::Limited::<T>::new(bytes.len()), bytes, config)
+        .map_err(|e| CodecError::decode(&e))
 }
 
 /// Decodes exactly one value from `bytes`; bytes left over are an error.
