@@ -39,3 +39,7 @@ pub(crate) mod traced;
 #[cfg(test)]
 #[path = "protocol/tests/proptests.rs"]
 mod proptests;
+
+#[cfg(test)]
+#[path = "protocol/tests/fuzz_seeds.rs"]
+mod fuzz_seeds;

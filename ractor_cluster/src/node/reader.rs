@@ -43,7 +43,7 @@ use super::stats::LinkCounters;
 use crate::call::{deliverable, DeliveredCall, ForwarderInbox, InFlightCalls};
 use crate::error::SessionEnd;
 use crate::net::{FrameReader, Lane, ReadError, WriterHandle};
-use crate::protocol::fragment::{FragmentError, Reassembly};
+use crate::protocol::fragment::{FragmentError, Reassembly, ReceiveError};
 use crate::protocol::hot_frames::{encode_reply_frame, split_payload};
 use crate::protocol::message::{CallFailure, ControlMessage, SessionMessage};
 
@@ -242,25 +242,14 @@ impl ReaderContext {
         targets: &mut LastTarget,
         replies: &mut FuturesUnordered<DeliveredCall>,
     ) -> Result<(), SessionEnd> {
-        // PROTOCOL.md rule S1: the framing is intact but the peer broke the protocol.
-        let malformed =
-            |err| SessionEnd::PeerMisbehaved(format!("the peer sent a malformed message: {err}"));
-        match SessionMessage::decode(body).map_err(malformed)? {
-            SessionMessage::Fragment { more, chunk } => {
-                let whole = reassembly
-                    .push(more, &chunk, self.max_frame)
-                    .map_err(|err| SessionEnd::PeerMisbehaved(err.to_string()))?;
-                match whole {
-                    None => Ok(()),
-                    Some(body) => match SessionMessage::decode(&body).map_err(malformed)? {
-                        SessionMessage::Fragment { .. } => Err(SessionEnd::PeerMisbehaved(
-                            FragmentError::Nested.to_string(),
-                        )),
-                        message => self.dispatch(message, route, targets, replies),
-                    },
-                }
-            }
-            message => self.dispatch(message, route, targets, replies),
+        // PROTOCOL.md rules S1 and S5: the framing is intact but the peer broke the protocol.
+        match reassembly.receive(body, self.max_frame) {
+            Ok(Some(message)) => self.dispatch(message, route, targets, replies),
+            Ok(None) => Ok(()),
+            Err(ReceiveError::Malformed(err)) => Err(SessionEnd::PeerMisbehaved(format!(
+                "the peer sent a malformed message: {err}"
+            ))),
+            Err(ReceiveError::Fragment(err)) => Err(SessionEnd::PeerMisbehaved(err.to_string())),
         }
     }
 

@@ -6,7 +6,9 @@
 //! reply by one piece, not by the whole message. Only one fragmented message is in flight per
 //! direction at a time, so the receiver needs one buffer and no ids.
 
+use super::codec::CodecError;
 use super::frame::FRAME_HEADER_LEN;
+use super::message::SessionMessage;
 
 /// Bodies larger than this are fragmented.
 pub(crate) const FRAGMENT_ABOVE: usize = 64 * 1024;
@@ -18,9 +20,16 @@ pub(crate) const FRAGMENT_CHUNK: usize = 32 * 1024;
 /// The pieces of one encoded frame (header and body), as `(more, chunk)`: chunks of its body in
 /// order, `more` false on the last. The frame is assumed well formed (we encoded it).
 pub(crate) fn pieces(frame: &[u8]) -> impl Iterator<Item = (bool, &[u8])> {
+    pieces_of(frame, FRAGMENT_CHUNK)
+}
+
+/// [`pieces`] with chunks of at most `chunk` bytes (at least one), so that the fuzz target can cut
+/// small messages into many pieces.
+pub(crate) fn pieces_of(frame: &[u8], chunk: usize) -> impl Iterator<Item = (bool, &[u8])> {
+    let chunk = chunk.max(1);
     let body = frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
-    let count = body.len().div_ceil(FRAGMENT_CHUNK);
-    body.chunks(FRAGMENT_CHUNK)
+    let count = body.len().div_ceil(chunk);
+    body.chunks(chunk)
         .enumerate()
         .map(move |(index, chunk)| (index + 1 < count, chunk))
 }
@@ -53,6 +62,15 @@ impl std::fmt::Display for FragmentError {
 
 impl std::error::Error for FragmentError {}
 
+/// Why a frame body of a session is not a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReceiveError {
+    /// The body, or the body its pieces add up to, does not decode (rules C2 to C5, S1).
+    Malformed(CodecError),
+    /// The pieces break rule S5.
+    Fragment(FragmentError),
+}
+
 /// Puts the pieces of one message back together.
 #[derive(Debug, Default)]
 pub(crate) struct Reassembly {
@@ -79,6 +97,41 @@ impl Reassembly {
         } else {
             Ok(Some(std::mem::take(&mut self.body)))
         }
+    }
+
+    /// Decodes one frame body of a session: the message it holds, or, for the last piece of a
+    /// fragmented message, the whole message; `None` for any other piece, which is kept.
+    ///
+    /// This is the session reader's first step for every frame (and what the `fragments` fuzz
+    /// target drives): the messages it returns are never fragments (rule S5).
+    pub(crate) fn receive(
+        &mut self,
+        body: &[u8],
+        limit: u32,
+    ) -> Result<Option<SessionMessage>, ReceiveError> {
+        match SessionMessage::decode(body).map_err(ReceiveError::Malformed)? {
+            SessionMessage::Fragment { more, chunk } => {
+                let Some(whole) = self
+                    .push(more, &chunk, limit)
+                    .map_err(ReceiveError::Fragment)?
+                else {
+                    return Ok(None);
+                };
+                match SessionMessage::decode(&whole).map_err(ReceiveError::Malformed)? {
+                    SessionMessage::Fragment { .. } => {
+                        Err(ReceiveError::Fragment(FragmentError::Nested))
+                    }
+                    message => Ok(Some(message)),
+                }
+            }
+            message => Ok(Some(message)),
+        }
+    }
+
+    /// Bytes of the message being received, held until its last piece.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn pending_len(&self) -> usize {
+        self.body.len()
     }
 
     /// Whether a message is half received.

@@ -645,4 +645,4 @@ pub(crate) struct PeerAnnouncement {
 
 #[cfg(test)]
 #[path = "tests/message.rs"]
-mod tests;
+pub(super) mod tests;

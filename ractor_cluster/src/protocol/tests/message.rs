@@ -68,7 +68,7 @@ fn beta_hello() -> Hello {
 }
 
 /// One sample per variant of `HandshakeMessage` (and of `Rejection`), with its golden body.
-fn handshake_golden() -> Vec<(HandshakeMessage, String)> {
+pub(crate) fn handshake_golden() -> Vec<(HandshakeMessage, String)> {
     vec![
         (
             HandshakeMessage::ClientHello(alpha_hello()),
@@ -122,7 +122,7 @@ fn handshake_golden() -> Vec<(HandshakeMessage, String)> {
 
 /// One sample per variant of `SessionMessage`, `ReplyOutcome`, `CallFailure` and
 /// `ControlMessage`, with its golden body.
-fn session_golden() -> Vec<(SessionMessage, &'static str)> {
+pub(crate) fn session_golden() -> Vec<(SessionMessage, &'static str)> {
     use ControlMessage as C;
     vec![
         (

@@ -20,11 +20,11 @@ use crate::protocol::message::*;
 // The fuzz entry points. Without the `fuzzing` feature the crate does not have them, so the same
 // file is compiled here as a private module.
 #[cfg(feature = "fuzzing")]
-use crate::fuzzing as fuzz_twin;
+pub(super) use crate::fuzzing as fuzz_twin;
 #[cfg(not(feature = "fuzzing"))]
 #[allow(unreachable_pub, dead_code)]
 #[path = "../../fuzzing.rs"]
-mod fuzz_twin;
+pub(super) mod fuzz_twin;
 
 fn text() -> impl Strategy<Value = String> {
     vec(any::<char>(), 0..12).prop_map(String::from_iter)
@@ -359,6 +359,49 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_frames_never_break_fragment_reassembly(data in vec(any::<u8>(), 0..512)) {
+        fuzz_twin::fragments(&data);
+    }
+
+    #[test]
+    fn arbitrary_pieces_never_break_fragment_reassembly(
+        selector in any::<u8>(),
+        pieces in vec((any::<bool>(), bytes()), 0..8),
+        inner in session_message(),
+    ) {
+        // Fragment frames, whose pieces random bytes seldom form: arbitrary ones, then the pieces
+        // of a genuine message (which may itself be a fragment, rule S5).
+        let mut stream = vec![selector];
+        for (more, chunk) in &pieces {
+            SessionMessage::Fragment { more: *more, chunk: chunk.clone() }
+                .encode_frame(u32::MAX, &mut stream)
+                .unwrap();
+        }
+        let body = crate::protocol::codec::encode_to_vec(&inner).unwrap();
+        for (index, chunk) in body.chunks(5).enumerate() {
+            let more = (index + 1) * 5 < body.len();
+            SessionMessage::Fragment { more, chunk: chunk.to_vec() }
+                .encode_frame(u32::MAX, &mut stream)
+                .unwrap();
+        }
+        fuzz_twin::fragments(&stream);
+    }
+
+    #[test]
+    fn arbitrary_user_payloads_never_panic_their_decoders(
+        data in vec(any::<u8>(), 0..256),
+        tags in vec(0u8..6, 0..200),
+    ) {
+        fuzz_twin::payload(&data);
+        // A variant name, then a tree of enum tags (nested as deep as the tags go, often past the
+        // depth limit), then the input's bytes as the other fields.
+        let mut nested = vec![1, b'A'];
+        nested.extend_from_slice(&tags);
+        nested.extend_from_slice(&data);
+        fuzz_twin::payload(&nested);
+    }
+
+    #[test]
     fn handshakes_succeed_for_any_names_and_nonces(
         client_name in text(),
         server_name in text(),
@@ -403,5 +446,34 @@ proptest! {
         prop_assert_eq!(&client_keys.send, &server_keys.receive);
         prop_assert_eq!(&client_keys.receive, &server_keys.send);
         prop_assert_ne!(&client_keys.send, &client_keys.receive);
+    }
+}
+
+proptest! {
+    // Each case runs two key exchanges and a key schedule, slow in a debug build: fewer cases (the
+    // fuzz target `handshake_proved` runs this for longer).
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn any_hello_with_a_valid_proof_authenticates_or_fails_on_its_key_share(
+        role in any::<u8>(),
+        mut hello in hello(),
+        weak in any::<bool>(),
+    ) {
+        // A hello either role accepts (same major, another name), so the valid proof that
+        // follows reaches the key schedule; some with an all-zero key share, a low-order point.
+        hello.protocol.major = PROTOCOL_VERSION.major;
+        hello.node.name.push_str("-peer");
+        if weak {
+            hello.key_share = [0; 32];
+        }
+        let message = if role % 2 == 0 {
+            HandshakeMessage::ClientHello(hello)
+        } else {
+            HandshakeMessage::ServerHello(hello)
+        };
+        let mut input = vec![role];
+        input.extend(crate::protocol::codec::encode_to_vec(&message).unwrap());
+        fuzz_twin::handshake_proved(&input);
     }
 }

@@ -1,0 +1,6 @@
+//! Feeds arbitrary bytes to `ractor_cluster::fuzzing::fragments`; see fuzz/README.md.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    ractor_cluster::fuzzing::fragments(data);
+});
