@@ -223,3 +223,55 @@ async fn a_node_never_dials_itself() {
     assert_eq!(a.peer_names().await, ["self-b@localhost"]);
     drop(b);
 }
+
+#[tokio::test]
+async fn a_node_dials_at_most_max_discovery_dials_at_once() {
+    // Six listeners that accept and never answer: every dial to them stays under way (the node's
+    // handshake timeout is far away), so only the bound lets some wait.
+    let mut listeners = Vec::new();
+    for _ in 0..6 {
+        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let discovery = Arc::new(Listed::default());
+    discovery.set(
+        listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().to_string())
+            .collect(),
+    );
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let mut holders = Vec::new();
+    for listener in listeners {
+        let accepted = Arc::clone(&accepted);
+        holders.push(tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        }));
+    }
+    let discovery_source: Arc<dyn Discovery> = discovery.clone();
+    let node = start_node_with(
+        "capped",
+        NodeOptions {
+            discovery: Some((discovery_source, INTERVAL)),
+            reconnect: Some(quick_backoff()),
+            handshake_timeout: Some(Duration::from_secs(60)),
+            max_discovery_dials: Some(2),
+            ..NodeOptions::default()
+        },
+    )
+    .await;
+    common::eventually("two dials to be accepted", || {
+        accepted.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    // Many rounds later, the other four still wait for a dial to end.
+    discovery.wait_rounds(10).await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    node.stop().await;
+    for holder in holders {
+        holder.abort();
+    }
+}

@@ -9,6 +9,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use ractor_cluster::node::{peer_stats, LinkProtection, PeerStats};
+use ractor_cluster::NodeId;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event as TracingEvent, Subscriber};
@@ -478,4 +479,126 @@ async fn the_figures_reach_the_metrics_recorder_labelled_by_node_and_peer() {
     })
     .await;
     actor.stop(None);
+}
+
+/// Each node's figures, by peer node id.
+async fn figures(node: &Node) -> HashMap<NodeId, PeerStats> {
+    within("peer_stats", peer_stats(&node.server))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.peer_node_id, s))
+        .collect()
+}
+
+/// Four nodes in a full mesh, each watching only its two neighbours on the ring (so each has one
+/// link that neither side watches), probing every 100 ms at 50 ms heartbeats.
+async fn ring_of_four(tag: &str, every_link: bool) -> Vec<Node> {
+    let options = || NodeOptions {
+        liveness: Some((Duration::from_millis(50), Duration::from_secs(3))),
+        watched_peers: Some(2),
+        rtt_probe_interval: Some(Duration::from_millis(100)),
+        rtt_probes_on_every_link: every_link,
+        ..NodeOptions::default()
+    };
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(start_node_with(&format!("{tag}-{i}"), options()).await);
+    }
+    for i in 0..4 {
+        for j in i + 1..4 {
+            let (left, right) = nodes.split_at_mut(j);
+            connect_ready(&mut left[i], &mut right[0]).await;
+        }
+    }
+    nodes
+}
+
+/// Waits until every link of every node that carries heartbeats has sent `more` frames since
+/// `before`; returns the figures then.
+async fn after_heartbeats(
+    nodes: &[Node],
+    before: &[HashMap<NodeId, PeerStats>],
+    more: u64,
+) -> Vec<HashMap<NodeId, PeerStats>> {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let mut now = Vec::new();
+        for node in nodes {
+            now.push(figures(node).await);
+        }
+        let done = now.iter().zip(before).all(|(now, before)| {
+            // Each node has two links with heartbeats: its watched neighbours.
+            now.values()
+                .filter(|s| {
+                    before
+                        .get(&s.peer_node_id)
+                        .is_some_and(|b| s.frames_out >= b.frames_out + more)
+                })
+                .count()
+                >= 2
+        });
+        if done {
+            return now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "heartbeats did not flow"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn round_trip_probes_go_only_on_watched_links() {
+    let nodes = ring_of_four("probe-watched", false).await;
+    let mut before = Vec::new();
+    for node in &nodes {
+        before.push(figures(node).await);
+    }
+    // Let the watches settle (each session learns whether it is watched), then look again.
+    let settled = after_heartbeats(&nodes, &before, 5).await;
+    let later = after_heartbeats(&nodes, &settled, 10).await;
+    for ((node, settled), later) in nodes.iter().zip(&settled).zip(&later) {
+        let quiet: Vec<&PeerStats> = later
+            .values()
+            .filter(|s| {
+                settled
+                    .get(&s.peer_node_id)
+                    .is_some_and(|b| s.frames_out == b.frames_out && s.frames_in == b.frames_in)
+            })
+            .collect();
+        assert_eq!(
+            quiet.len(),
+            1,
+            "{}: one link, the one neither side watches, carries nothing: {later:#?}",
+            node.name
+        );
+        let probed = later.values().filter(|s| s.rtt.is_some()).count();
+        assert!(probed >= 2, "{}: watched links are probed", node.name);
+    }
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn with_probes_on_every_link_the_unwatched_link_is_probed_too() {
+    let nodes = ring_of_four("probe-every", true).await;
+    within("every link to have a round trip", async {
+        loop {
+            let mut all = true;
+            for node in &nodes {
+                all &= figures(node).await.values().all(|s| s.rtt.is_some());
+            }
+            if all {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    for node in nodes {
+        node.stop().await;
+    }
 }

@@ -21,7 +21,9 @@
 //! * detection of a killed node: time from killing node 0 (SIGKILL) until every survivor shows
 //!   it down.
 //!
-//! `--rtt-probe-ms M` passes `NodeServer::with_rtt_probe_interval` (0 turns probes off).
+//! `--rtt-probe-ms M` passes `NodeServer::with_rtt_probe_interval` (0 turns probes off), and
+//! `--probe-every-link` `NodeServer::with_rtt_probes_on_every_link(true)`.
+//! `--discovery-dials D` passes `NodeServer::with_max_discovery_dials(D)`.
 //! `--give-up-secs S` waits up to S seconds (default 120) for convergence and for each detection.
 //! `--watched-peers N` passes `NodeServer::with_watched_peers(N)` to every node (default: the
 //! library's default), for comparing with every node watching every other.
@@ -100,6 +102,8 @@ fn child(args: &[String], index: usize) {
     let base: u16 = arg(args, "--base-port").unwrap_or(20000);
     let watched: Option<usize> = arg(args, "--watched-peers");
     let probe_ms: Option<u64> = arg(args, "--rtt-probe-ms");
+    let dials: Option<usize> = arg(args, "--discovery-dials");
+    let every_link = args.iter().any(|a| a == "--probe-every-link");
     let Ok(offset) = u16::try_from(index) else {
         return;
     };
@@ -135,6 +139,12 @@ fn child(args: &[String], index: usize) {
         }
         if let Some(ms) = probe_ms {
             server = server.with_rtt_probe_interval(Duration::from_millis(ms));
+        }
+        if let Some(dials) = dials {
+            server = server.with_max_discovery_dials(dials);
+        }
+        if every_link {
+            server = server.with_rtt_probes_on_every_link(true);
         }
         let Ok((node, _)) = Actor::spawn(None, server, ()).await else {
             eprintln!("node {index}: cannot start");
@@ -231,6 +241,15 @@ fn runner(args: &[String]) {
         }
         if let Some(ms) = probe_ms {
             command.args(["--rtt-probe-ms", &ms.to_string()]);
+        }
+        // Flags the nodes read as they are.
+        for flag in ["--discovery-dials"] {
+            if let Some(value) = arg::<String>(args, flag) {
+                command.args([flag, &value]);
+            }
+        }
+        if args.iter().any(|a| a == "--probe-every-link") {
+            command.arg("--probe-every-link");
         }
         let spawned = command
             .args(["--child", &index.to_string()])

@@ -99,6 +99,10 @@ pub const DEFAULT_MAX_GROUPS_PER_PEER: usize = 4_096;
 /// (16); see [`NodeServer::with_max_transitive_dials`].
 pub const DEFAULT_MAX_TRANSITIVE_DIALS: usize = 16;
 
+/// Default number of discovered nodes that a node dials at once (16); see
+/// [`NodeServer::with_max_discovery_dials`].
+pub const DEFAULT_MAX_DISCOVERY_DIALS: usize = 16;
+
 /// Default number of `where is node N?` questions a node answers per second for one peer (20);
 /// see [`NodeServer::with_where_is_node_rate`].
 pub const DEFAULT_WHERE_IS_NODE_RATE: u32 = 20;
@@ -178,8 +182,10 @@ pub struct NodeServer {
     pub(super) max_queued_control: usize,
     pub(super) max_groups_per_peer: usize,
     pub(super) max_transitive_dials: usize,
+    pub(super) max_discovery_dials: usize,
     pub(super) where_is_node_rate: u32,
     pub(super) rtt_probe_interval: Duration,
+    pub(super) rtt_probes_on_every_link: bool,
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -220,8 +226,10 @@ impl std::fmt::Debug for NodeServer {
             .field("max_queued_control", &self.max_queued_control)
             .field("max_groups_per_peer", &self.max_groups_per_peer)
             .field("max_transitive_dials", &self.max_transitive_dials)
+            .field("max_discovery_dials", &self.max_discovery_dials)
             .field("where_is_node_rate", &self.where_is_node_rate)
             .field("rtt_probe_interval", &self.rtt_probe_interval)
+            .field("rtt_probes_on_every_link", &self.rtt_probes_on_every_link)
             .finish()
     }
 }
@@ -270,8 +278,10 @@ impl NodeServer {
             max_queued_control: DEFAULT_MAX_QUEUED_CONTROL_MESSAGES,
             max_groups_per_peer: DEFAULT_MAX_GROUPS_PER_PEER,
             max_transitive_dials: DEFAULT_MAX_TRANSITIVE_DIALS,
+            max_discovery_dials: DEFAULT_MAX_DISCOVERY_DIALS,
             where_is_node_rate: DEFAULT_WHERE_IS_NODE_RATE,
             rtt_probe_interval: DEFAULT_RTT_PROBE_INTERVAL,
+            rtt_probes_on_every_link: false,
         }
     }
 
@@ -386,8 +396,22 @@ impl NodeServer {
     /// answer wait in both nodes' outbound queues behind other traffic, as a message's would.
     /// Probes go at heartbeat ticks, so never more often than the heartbeat interval; each one
     /// stands in for that tick's heartbeat.
+    ///
+    /// Probes go only on the links that this node watches or that watch it (see
+    /// [`with_watched_peers`](Self::with_watched_peers)), which tick anyway; the other peers'
+    /// figures have no round trip. [`with_rtt_probes_on_every_link`](Self::with_rtt_probes_on_every_link)
+    /// probes them all.
     pub fn with_rtt_probe_interval(mut self, interval: Duration) -> Self {
         self.rtt_probe_interval = interval;
+        self
+    }
+
+    /// Sends round-trip probes on every link, not only on the watched ones (default `false`).
+    /// Each link then ticks every heartbeat interval: in a full mesh of N nodes, N − 1 timers per
+    /// node, which costs an idle cluster about as much as heartbeats on every link did (README,
+    /// "Running a cluster").
+    pub fn with_rtt_probes_on_every_link(mut self, every_link: bool) -> Self {
+        self.rtt_probes_on_every_link = every_link;
         self
     }
 
@@ -563,6 +587,18 @@ impl NodeServer {
         self
     }
 
+    /// Sets how many nodes found by [discovery](Self::with_discovery) this node dials at once
+    /// (default [`DEFAULT_MAX_DISCOVERY_DIALS`], 16; at least 1), from connecting until the new
+    /// session has authenticated or failed. The others wait, in an order of this node's own, and
+    /// each is dialed as soon as an earlier dial ends, not at the next round. So nodes that start
+    /// together from one list open a bounded number of handshakes each, and a listener meets
+    /// about as many at once as each node dials, instead of more than it lets wait to
+    /// authenticate ([`with_max_unauthenticated_connections`](Self::with_max_unauthenticated_connections)).
+    pub fn with_max_discovery_dials(mut self, dials: usize) -> Self {
+        self.max_discovery_dials = dials.max(1);
+        self
+    }
+
     /// Sets how many questions "where is node N?" this node answers per second for one peer
     /// (default [`DEFAULT_WHERE_IS_NODE_RATE`], 20; at least 1, with a burst of as many). Further
     /// questions are ignored: the asker's reference then waits and fails as if no node knew.
@@ -631,6 +667,10 @@ pub(crate) struct NodeConfig {
     pub(crate) where_is_node_rate: u32,
     /// How often sessions probe the round trip; `None`: never.
     pub(crate) rtt_probe_interval: Option<Duration>,
+    /// Whether probes go on links neither side watches.
+    pub(crate) rtt_probes_on_every_link: bool,
+    /// The sessions that hear of changes to this process's actors (see `local_events`).
+    pub(crate) local_subscribers: Arc<super::local_events::LocalSubscribers>,
 }
 
 /// How a node finds the nodes it should be connected to; see

@@ -70,6 +70,10 @@ pub(crate) struct Watch {
     watching: AtomicBool,
     /// The peer watches this node: heartbeats go out on silent intervals.
     watched: AtomicBool,
+    /// Round-trip probes (if on) go on this link even while neither side watches the other.
+    /// A session sets it from its node's configuration: off by default, so that an idle cluster
+    /// ticks only the few links that are watched (`NodeServer::with_rtt_probes_on_every_link`).
+    probe_unwatched: AtomicBool,
     /// Wakes the liveness task when either changes, so a change takes effect at once.
     changed: Notify,
 }
@@ -79,6 +83,7 @@ impl Default for Watch {
         Self {
             watching: AtomicBool::new(true),
             watched: AtomicBool::new(true),
+            probe_unwatched: AtomicBool::new(true),
             changed: Notify::new(),
         }
     }
@@ -108,6 +113,17 @@ impl Watch {
 
     fn watched(&self) -> bool {
         self.watched.load(Ordering::Relaxed)
+    }
+
+    /// Sets whether round-trip probes go on this link while neither side watches the other.
+    pub(crate) fn set_probe_unwatched(&self, probe: bool) {
+        if self.probe_unwatched.swap(probe, Ordering::Relaxed) != probe {
+            self.changed.notify_one();
+        }
+    }
+
+    fn probe_unwatched(&self) -> bool {
+        self.probe_unwatched.load(Ordering::Relaxed)
     }
 }
 
@@ -261,8 +277,9 @@ async fn watch(
 /// from again or no longer watched, and `heard(now)` whenever it sees that frames arrived since
 /// its last look. With round-trip probes on (`timing.probe_every`), it also ticks every heartbeat
 /// interval while the peer does not watch this node (`send_heartbeat` then decides whether a
-/// probe is due). While neither side watches and nothing is probed, it waits for a change of
-/// `flags` with no timer at all.
+/// probe is due), if this node watches the peer or `flags` lets probes go on unwatched links.
+/// While neither side watches and nothing is probed, it waits for a change of `flags` with no
+/// timer at all.
 async fn watch_link(
     timing: LivenessTiming,
     received: &ReceivedFrames,
@@ -308,7 +325,10 @@ async fn watch_link(
             unreachable = false;
             reachability(true);
         }
-        let ticking = watched || timing.probe_every.is_some();
+        // Probes need ticks too, on a link either side watches (which ticks anyway, or times the
+        // peer's silence), or on every link if the node asks for it.
+        let probing = timing.probe_every.is_some() && (watching || flags.probe_unwatched());
+        let ticking = watched || probing;
         if ticking && now >= next_heartbeat {
             if !send_heartbeat() {
                 return None;

@@ -22,6 +22,7 @@ use tokio_native_tls::TlsConnector;
 
 use super::config::{NodeConfig, NodeConnectionMode, NodeServer};
 use super::events::{NodeEventSubscription, NodeInfo, NodeServerSessionInformation};
+use super::local_events::{LocalEvents, LocalEventsArgs};
 use super::quota::Allowance;
 use super::reconnect::{DialTarget, ReconnectPolicy};
 use super::references;
@@ -340,7 +341,16 @@ impl Actor for NodeServer {
             max_groups_per_peer: self.max_groups_per_peer,
             where_is_node_rate: self.where_is_node_rate,
             rtt_probe_interval: Some(self.rtt_probe_interval).filter(|every| !every.is_zero()),
+            rtt_probes_on_every_link: self.rtt_probes_on_every_link,
+            local_subscribers: Arc::default(),
         };
+        // One subscriber to ractor's actor and group changes for all the sessions of this node,
+        // started before any session (see `local_events`).
+        let local_events = LocalEventsArgs {
+            subscribers: Arc::clone(&config.local_subscribers),
+            announce: config.announce,
+        };
+        Actor::spawn_linked(None, LocalEvents, local_events, myself.get_cell()).await?;
         references::local_node_up(
             node_id_of(&config.local.name),
             config.incarnation,
@@ -356,10 +366,10 @@ impl Actor for NodeServer {
             config.incarnation,
             config.local.connection_string.clone(),
         );
-        let reconciler = self
-            .discovery
-            .clone()
-            .map(|discovery| Reconciler::start(discovery, handle.local_addr(), myself.clone()));
+        let reconciler = self.discovery.clone().map(|discovery| {
+            let max_dials = self.max_discovery_dials;
+            Reconciler::start(discovery, handle.local_addr(), myself.clone(), max_dials)
+        });
         Ok(NodeServerState {
             listener: handle,
             config: Arc::new(config),
@@ -482,13 +492,17 @@ async fn handle_message(
                     incarnation,
                     connection_key,
                     reply,
-                } => state.admit(Admission {
-                    session,
-                    peer,
-                    incarnation,
-                    connection_key,
-                    reply,
-                }),
+                } => {
+                    state.admit(Admission {
+                        session,
+                        peer,
+                        incarnation,
+                        connection_key,
+                        reply,
+                    });
+                    // A discovery dial may have ended in this session: the next one may go.
+                    state.dial_due();
+                }
                 ServerEvent::Accepted(accepted) => {
                     let Accepted { stream, slot } = *accepted;
                     let opening = Opening {
@@ -501,7 +515,7 @@ async fn handle_message(
                 ServerEvent::Ready(session) => state.on_ready(session),
                 ServerEvent::Dial(peers) => state.dial(&myself, peers),
                 ServerEvent::WhereIsNode { node, asker } => state.where_is_node(node, &asker),
-                ServerEvent::Discovered(found) => state.discovered(&myself, found),
+                ServerEvent::Discovered(found) => state.discovered(found),
                 ServerEvent::Members(reply) => {
                     let _ = reply.send(state.members.list());
                 }
@@ -650,6 +664,7 @@ async fn handle_supervision(
                 state.session_ended(&myself, entry, &end);
             }
             state.retry_deferred_admissions();
+            state.dial_due();
         }
         state.review_downing(&myself);
         Ok(())

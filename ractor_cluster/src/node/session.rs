@@ -19,8 +19,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::pg;
-use ractor::registry::{pid_registry, PidLifecycleEvent};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -183,6 +181,8 @@ struct Live {
     where_is_rate: Rate,
     /// The peer's control messages the reader handed on and this actor has not handled yet.
     control: Arc<ControlQueue>,
+    /// Where the session subscribed to local changes (see `local_events`), to unsubscribe.
+    local_subscribers: Arc<super::local_events::LocalSubscribers>,
 }
 
 impl Live {
@@ -198,8 +198,7 @@ impl Live {
 /// Runs however the session ends, including when ractor kills it without `post_stop`.
 impl Drop for Live {
     fn drop(&mut self) {
-        pg::demonitor_scope(pg::ALL_SCOPES_NOTIFICATION.to_owned(), self.session);
-        pid_registry::demonitor(self.session);
+        self.local_subscribers.unsubscribe(self.session);
         references::peer_down(self.peer_node_id, self.session);
         spawn::fail_pending(self.peer_node_id);
         self.link.in_flight.close_and_fail_all();
@@ -357,6 +356,7 @@ impl NodeSessionState {
         test_hooks::control_queues().insert(auth.peer_node_id, Arc::clone(&control));
         self.live = Some(Live {
             session: myself.get_id(),
+            local_subscribers: Arc::clone(&self.config.local_subscribers),
             peer_name: auth.peer.name,
             peer_node_id: auth.peer_node_id,
             _reader_task: AbortOnDrop(reader_task),
@@ -429,6 +429,8 @@ impl Actor for NodeSession {
             .in_current_span(),
         );
         drop(_entered);
+        let watch = Arc::new(Watch::default());
+        watch.set_probe_unwatched(args.config.rtt_probes_on_every_link);
         Ok(NodeSessionState {
             server: args.server,
             config: args.config,
@@ -439,7 +441,7 @@ impl Actor for NodeSession {
             live: None,
             peer_left: false,
             end: args.end,
-            watch: Arc::new(Watch::default()),
+            watch,
             stats: args.stats,
             tls,
             span,
@@ -568,6 +570,7 @@ async fn handle_message(
                     ));
                 }
                 SessionEvent::Probe => state.send_control(ControlMessage::Heartbeat),
+                SessionEvent::Local(change) => state.local_change(&change),
                 SessionEvent::Watch(watching) => state.set_watching(watching),
                 SessionEvent::ReportSilent { node, incarnation } => {
                     if state.live.as_ref().is_some_and(|l| l.minor >= WATCH_MINOR) {
@@ -596,23 +599,9 @@ fn handle_supervision(
 ) {
     {
         match event {
-            SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Spawn(cell)) => {
-                state.announce_by_mode(&[cell]);
-            }
-            SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Terminate(cell)) => {
-                let pid = cell.get_id().pid();
-                // A monitored actor's end is reported by the monitor event that follows, with
-                // its reason.
-                let was_announced = state.live.as_mut().is_some_and(|live| {
-                    cell.get_id().is_local()
-                        && !live.monitored.contains(&pid)
-                        && live.announced.remove(&pid)
-                });
-                if was_announced {
-                    state.send_control(ControlMessage::ActorStopped { pid, reason: None });
-                }
-            }
-            SupervisionEvent::ProcessGroupChanged(change) => state.group_change(change),
+            // Changes of local actors and groups come from the node's one subscriber to them
+            // (`SessionEvent::Local`); the session does not listen to ractor for them.
+            SupervisionEvent::PidLifecycleEvent(_) | SupervisionEvent::ProcessGroupChanged(_) => {}
             SupervisionEvent::ActorTerminated(cell, _, reason) if cell.get_id().is_local() => {
                 state.local_ended(&cell, ProxyExit::Stopped(reason));
             }

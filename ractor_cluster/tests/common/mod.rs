@@ -118,6 +118,10 @@ pub(crate) struct NodeOptions {
     pub(crate) watched_peers: Option<usize>,
     /// Time between round-trip probes, if not the default.
     pub(crate) rtt_probe_interval: Option<Duration>,
+    /// Probes on every link, not only watched ones (`NodeServer::with_rtt_probes_on_every_link`).
+    pub(crate) rtt_probes_on_every_link: bool,
+    /// Discovered nodes dialed at once, if not the default (`NodeServer::with_max_discovery_dials`).
+    pub(crate) max_discovery_dials: Option<usize>,
 }
 
 impl Default for NodeOptions {
@@ -141,6 +145,8 @@ impl Default for NodeOptions {
             downing: None,
             watched_peers: None,
             rtt_probe_interval: None,
+            rtt_probes_on_every_link: false,
+            max_discovery_dials: None,
         }
     }
 }
@@ -223,6 +229,12 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     }
     if let Some(interval) = options.rtt_probe_interval {
         server = server.with_rtt_probe_interval(interval);
+    }
+    if options.rtt_probes_on_every_link {
+        server = server.with_rtt_probes_on_every_link(true);
+    }
+    if let Some(dials) = options.max_discovery_dials {
+        server = server.with_max_discovery_dials(dials);
     }
     let (server, handle) = Actor::spawn(None, server, ()).await.unwrap();
     let (tx, events) = mpsc::unbounded_channel();

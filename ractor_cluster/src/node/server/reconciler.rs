@@ -20,13 +20,21 @@
 //! pair may dial each other: the server's admission rule keeps the same one of the two sessions
 //! on both sides, so the nodes form one cluster.
 //!
+//! A round does not dial every address it found at once: at most `max_dials` dials are under way
+//! (from connecting until the session has authenticated or failed), in an order of this node's
+//! own, and the next address due is dialed as soon as one ends. So N nodes starting from one list
+//! open a bounded number of handshakes each instead of N − 1, and each listener meets about as
+//! many at once, well inside what it lets wait to authenticate, instead of closing the rest (as
+//! 127.0.0.1, one address for every peer, made it do beyond 32).
+//!
 //! [`ReconnectPolicy`]: crate::node::ReconnectPolicy
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
+use rand::seq::SliceRandom;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -54,11 +62,17 @@ struct Target {
 /// The server's reconciler state: the discovery task and what it found.
 pub(crate) struct Reconciler {
     task: JoinHandle<()>,
+    /// The server, which each dial reports to.
+    server: ActorRef<NodeServerMessage>,
     /// The address this node listens on, to recognise a dial to itself.
     listen: SocketAddr,
     targets: HashMap<String, Target>,
     /// Addresses that turned out to be this node.
     own: HashSet<String>,
+    /// Dials under way at most.
+    max_dials: usize,
+    /// Addresses the last round found due, in the order they are to be dialed.
+    due: VecDeque<String>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -66,6 +80,7 @@ impl std::fmt::Debug for Reconciler {
         f.debug_struct("Reconciler")
             .field("targets", &self.targets.len())
             .field("own", &self.own)
+            .field("due", &self.due.len())
             .finish_non_exhaustive()
     }
 }
@@ -78,13 +93,15 @@ impl Drop for Reconciler {
 
 impl Reconciler {
     /// Starts asking `config.source`, one round per interval (the first at once), and sends each
-    /// answer to `server`.
+    /// answer to `server`, which dials at most `max_dials` of the addresses at once.
     pub(crate) fn start(
         config: DiscoveryConfig,
         listen: SocketAddr,
         server: ActorRef<NodeServerMessage>,
+        max_dials: usize,
     ) -> Self {
         let DiscoveryConfig { source, interval } = config;
+        let reports_to = server.clone();
         let interval = interval.max(Duration::from_millis(1));
         let patience = interval.max(DISCOVERY_TIMEOUT);
         let task = tokio::spawn(async move {
@@ -103,9 +120,12 @@ impl Reconciler {
         });
         Self {
             task,
+            server: reports_to,
             listen,
             targets: HashMap::new(),
             own: HashSet::new(),
+            max_dials: max_dials.max(1),
+            due: VecDeque::new(),
         }
     }
 
@@ -139,12 +159,9 @@ fn reaches_itself(listen: SocketAddr, local: SocketAddr, peer: SocketAddr) -> bo
 }
 
 impl NodeServerState {
-    /// A discovery round ended: dials every listed address that needs it.
-    pub(crate) fn discovered(
-        &mut self,
-        myself: &ActorRef<NodeServerMessage>,
-        found: Result<Vec<String>, String>,
-    ) {
+    /// A discovery round ended: dials every listed address that needs it, as many at once as
+    /// allowed, the rest as those end.
+    pub(crate) fn discovered(&mut self, found: Result<Vec<String>, String>) {
         let mut found = match found {
             Ok(found) => found,
             Err(err) => {
@@ -222,16 +239,74 @@ impl NodeServerState {
             if now < target.not_before {
                 continue;
             }
+            to_dial.push(addr);
+        }
+        // In an order of this node's own: when many nodes start from one list, they do not all
+        // dial its first address first (each listener then meets a share of the dials at once,
+        // not every node's). What the last round left undialed is looked at again here, so this
+        // round's list replaces it.
+        to_dial.shuffle(&mut rand::rng());
+        reconciler.due = to_dial.into();
+        self.dial_due();
+    }
+
+    /// Dials the addresses due, in order, while fewer than the allowed number of dials are under
+    /// way. Called when a round ends and whenever a dial may have ended: its connection failed,
+    /// or its session authenticated or ended.
+    pub(crate) fn dial_due(&mut self) {
+        let sessions = &self.sessions;
+        let Some(reconciler) = self.reconciler.as_mut() else {
+            return;
+        };
+        if reconciler.due.is_empty() {
+            return;
+        }
+        let handshaking = |id: &ActorId| {
+            sessions
+                .get(id)
+                .is_some_and(|e| e.status == SessionStatus::Opened)
+        };
+        let mut under_way = reconciler
+            .targets
+            .values()
+            .filter(|t| t.dialing || t.session.as_ref().is_some_and(handshaking))
+            .count();
+        let mut to_dial = Vec::new();
+        while under_way < reconciler.max_dials {
+            let Some(addr) = reconciler.due.pop_front() else {
+                break;
+            };
+            let Some(target) = reconciler.targets.get_mut(&addr) else {
+                continue;
+            };
+            // Dialed, or connected, since the round found it due.
+            let connected = || {
+                sessions.values().any(|e| {
+                    e.status == SessionStatus::Authenticated
+                        && e.info.peer_name.as_ref().is_some_and(|name| {
+                            target.peer.as_deref() == Some(name.name.as_str())
+                                || name.connection_string == addr
+                        })
+                })
+            };
+            if target.dialing || target.session.is_some() || connected() {
+                continue;
+            }
             target.dialing = true;
+            under_way += 1;
             to_dial.push(addr);
         }
         for addr in to_dial {
-            self.dial_discovered(myself, addr);
+            self.dial_discovered(addr);
         }
     }
 
-    fn dial_discovered(&self, myself: &ActorRef<NodeServerMessage>, addr: String) {
-        let Some(listen) = self.reconciler.as_ref().map(|r| r.listen) else {
+    fn dial_discovered(&self, addr: String) {
+        let Some((listen, server)) = self
+            .reconciler
+            .as_ref()
+            .map(|r| (r.listen, r.server.clone()))
+        else {
             return;
         };
         // Dialed the way the user dialed (see `dial`): TLS if the user ever did.
@@ -242,7 +317,6 @@ impl NodeServerState {
                 .map(|c| (c, host_of(&addr).to_owned())),
             addr,
         };
-        let server = myself.clone();
         tokio::spawn(async move {
             let outcome = match target.dial(TRANSITIVE_DIAL_TIMEOUT).await {
                 Ok(stream) => match (stream.local_addr(), stream.peer_addr()) {
@@ -305,6 +379,7 @@ impl NodeServerState {
                 tracing::info!(%addr, %err, ?delay, attempt = target.attempts, "cannot connect to a discovered node");
             }
         }
+        self.dial_due();
     }
 }
 

@@ -1,12 +1,14 @@
 //! What a session is told: the public [`NodeSessionMessage`], the events its own tasks and its
 //! server send it, and what it is started with.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{ActorRef, RpcReplyPort};
 
 use crate::error::SessionEnd;
 use crate::net::FrameReader;
+use crate::node::local_events::LocalChange;
 use crate::node::NodeId;
 use crate::protocol::handshake::Authenticated;
 use crate::protocol::message::{ControlMessage, PeerAnnouncement};
@@ -62,6 +64,7 @@ impl std::fmt::Debug for NodeSessionInternal {
             SessionEvent::Watch(_) => "Watch",
             SessionEvent::ReportSilent { .. } => "ReportSilent",
             SessionEvent::ReportedSilent(_) => "ReportedSilent",
+            SessionEvent::Local(_) => "Local",
         })
     }
 }
@@ -104,6 +107,9 @@ pub(crate) enum SessionEvent {
     ReportSilent { node: NodeId, incarnation: u64 },
     /// The named node reported this session's peer silent: end the session.
     ReportedSilent(String),
+    /// A change of this process's actors that the peer may need to hear of, from the node's one
+    /// subscriber to ractor's events (see `local_events`); shared by all the node's sessions.
+    Local(Arc<LocalChange>),
 }
 
 /// What the handshake task hands over.

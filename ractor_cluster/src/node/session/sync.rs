@@ -1,13 +1,16 @@
 //! What the peer learns about this node: the initial sync of local actors and process groups, and
 //! their changes afterwards.
 
+use std::sync::Arc;
+
 use ractor::pg::{self, GroupChangeMessage};
 use ractor::registry::pid_registry;
 use ractor::{ActorCell, ActorRef};
 
-use super::message::NodeSessionMessage;
+use super::message::{NodeSessionMessage, SessionEvent};
 use super::NodeSessionState;
 use crate::node::config::Announce;
+use crate::node::local_events::{is_remotable_local, LocalChange};
 use crate::node::names;
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
 use crate::protocol::message::{ActorAnnouncement, ControlMessage};
@@ -96,12 +99,44 @@ impl NodeSessionState {
         }
     }
 
+    /// A change of this process's actors, from the node's one subscriber (see `local_events`).
+    pub(super) fn local_change(&mut self, change: &LocalChange) {
+        match change {
+            LocalChange::Spawned(cell) => self.announce_by_mode(std::slice::from_ref(cell)),
+            LocalChange::Terminated(cell) => {
+                let pid = cell.get_id().pid();
+                // A monitored actor's end is reported by the monitor event that follows, with
+                // its reason.
+                let was_announced = self.live.as_mut().is_some_and(|live| {
+                    !live.monitored.contains(&pid) && live.announced.remove(&pid)
+                });
+                if was_announced {
+                    self.send_control(ControlMessage::ActorStopped { pid, reason: None });
+                }
+            }
+            LocalChange::Joined(scope, group, cells) => self.group_change(
+                GroupChangeMessage::Join(scope.clone(), group.clone(), cells.clone()),
+            ),
+            LocalChange::Left(scope, group, cells) => self.group_change(GroupChangeMessage::Leave(
+                scope.clone(),
+                group.clone(),
+                cells.clone(),
+            )),
+        }
+    }
+
     /// Sends everything the peer needs to know now, and starts following changes.
     pub(super) fn initial_sync(&mut self, myself: &ActorRef<NodeSessionMessage>) {
-        // Monitor first, scan second: whatever changes in between arrives as an event too, and
+        // Subscribe first, scan second: whatever changes in between arrives as an event too, and
         // announcing twice is harmless.
-        pid_registry::monitor(myself.get_cell());
-        pg::monitor_scope(pg::ALL_SCOPES_NOTIFICATION.to_owned(), myself.get_cell());
+        let session = myself.clone();
+        self.config.local_subscribers.subscribe(
+            myself.get_id(),
+            Box::new(move |change: Arc<LocalChange>| {
+                let event = NodeSessionMessage::internal(SessionEvent::Local(change));
+                session.cast(event).is_ok()
+            }),
+        );
         self.announce_by_mode(&pid_registry::get_all_pids());
         for key in pg::which_scopes_and_groups() {
             let (scope, group) = (key.get_scope(), key.get_group());
@@ -145,9 +180,4 @@ impl NodeSessionState {
         };
         self.send_control(control);
     }
-}
-
-pub(super) fn is_remotable_local(cell: &ActorCell) -> bool {
-    // A name forwarder stands for a remote actor: it is never announced (see `names`).
-    cell.get_id().is_local() && cell.supports_remoting() && !names::is_forwarder(cell)
 }
