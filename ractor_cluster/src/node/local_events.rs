@@ -26,10 +26,7 @@ use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, GroupName, ScopeName, SupervisionEvent,
 };
 
-use super::config::Announce;
-use super::names;
-
-/// A change of this process's actors that a node's sessions tell their peers about.
+/// A change of this process's actors that a node's sessions may tell their peers about.
 #[derive(Debug)]
 pub(crate) enum LocalChange {
     /// A local actor that supports remoting started (and the node's announce mode names it).
@@ -98,21 +95,28 @@ impl LocalSubscribers {
     }
 }
 
-/// Whether `cell` is an actor of this process that a peer can reach. A name forwarder stands for
-/// a remote actor: it is never announced (see `names`).
-pub(crate) fn is_remotable_local(cell: &ActorCell) -> bool {
-    cell.get_id().is_local() && cell.supports_remoting() && !names::is_forwarder(cell)
+/// Whether `cell` is an actor of this process whose messages can cross the wire. (Sessions look
+/// closer: a name forwarder also supports remoting, but stands for a remote actor.)
+fn is_remotable_local(cell: &ActorCell) -> bool {
+    cell.get_id().is_local() && cell.supports_remoting()
+}
+
+/// Which spawns the sessions hear of (the node's announce mode says which they announce).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Spawns {
+    All,
+    Named,
+    None,
 }
 
 /// What of a change ractor reported the sessions must hear of, if anything.
-fn relevant(event: SupervisionEvent, announce: Announce) -> Option<LocalChange> {
+fn relevant(event: SupervisionEvent, spawns: Spawns) -> Option<LocalChange> {
     match event {
         SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Spawn(cell)) => {
-            let named = cell.get_name().is_some();
-            let announced = match announce {
-                Announce::All => true,
-                Announce::NamedOrGrouped => named,
-                Announce::OnDemand => false,
+            let announced = match spawns {
+                Spawns::All => true,
+                Spawns::Named => cell.get_name().is_some(),
+                Spawns::None => false,
             };
             (announced && is_remotable_local(&cell)).then_some(LocalChange::Spawned(cell))
         }
@@ -149,14 +153,14 @@ impl ractor::Message for LocalEventsMessage {}
 /// What the subscriber is started with.
 pub(crate) struct LocalEventsArgs {
     pub(crate) subscribers: Arc<LocalSubscribers>,
-    pub(crate) announce: Announce,
+    pub(crate) spawns: Spawns,
 }
 
 /// The subscriber's state; unsubscribes from ractor however the actor ends (even killed).
 pub(crate) struct LocalEventsState {
     myself: ActorId,
     subscribers: Arc<LocalSubscribers>,
-    announce: Announce,
+    spawns: Spawns,
 }
 
 impl Drop for LocalEventsState {
@@ -181,7 +185,7 @@ impl Actor for LocalEvents {
         Ok(LocalEventsState {
             myself: myself.get_id(),
             subscribers: args.subscribers,
-            announce: args.announce,
+            spawns: args.spawns,
         })
     }
 
@@ -191,7 +195,7 @@ impl Actor for LocalEvents {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(change) = relevant(event, state.announce) {
+        if let Some(change) = relevant(event, state.spawns) {
             state.subscribers.fan_out(change);
         }
         Ok(())

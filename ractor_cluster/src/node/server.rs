@@ -20,9 +20,9 @@ use std::time::Duration;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio_native_tls::TlsConnector;
 
-use super::config::{NodeConfig, NodeConnectionMode, NodeServer};
+use super::config::{Announce, NodeConfig, NodeConnectionMode, NodeServer};
 use super::events::{NodeEventSubscription, NodeInfo, NodeServerSessionInformation};
-use super::local_events::{LocalEvents, LocalEventsArgs};
+use super::local_events::{LocalEvents, LocalEventsArgs, Spawns};
 use super::quota::Allowance;
 use super::reconnect::{DialTarget, ReconnectPolicy};
 use super::references;
@@ -348,7 +348,11 @@ impl Actor for NodeServer {
         // started before any session (see `local_events`).
         let local_events = LocalEventsArgs {
             subscribers: Arc::clone(&config.local_subscribers),
-            announce: config.announce,
+            spawns: match config.announce {
+                Announce::All => Spawns::All,
+                Announce::NamedOrGrouped => Spawns::Named,
+                Announce::OnDemand => Spawns::None,
+            },
         };
         Actor::spawn_linked(None, LocalEvents, local_events, myself.get_cell()).await?;
         references::local_node_up(

@@ -7,11 +7,11 @@ use ractor::pg;
 use ractor::{ActorCell, ActorId, ActorProcessingErr, ActorRef};
 
 use super::message::NodeSessionMessage;
+use super::sync::is_remotable_local;
 use super::NodeSessionState;
 use crate::error::SessionEnd;
 use crate::node::config::NodeConnectionMode;
 use crate::node::exit::{NODE_LOST, NO_SUCH_ACTOR};
-use crate::node::local_events::is_remotable_local;
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
 use crate::node::{names, quota, references, spawn};
 use crate::protocol::limits::{MAX_PEERS_KNOWN, MAX_WANTED_PIDS};

@@ -10,7 +10,7 @@ use ractor::{ActorCell, ActorRef};
 use super::message::{NodeSessionMessage, SessionEvent};
 use super::NodeSessionState;
 use crate::node::config::Announce;
-use crate::node::local_events::{is_remotable_local, LocalChange};
+use crate::node::local_events::LocalChange;
 use crate::node::names;
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
 use crate::protocol::message::{ActorAnnouncement, ControlMessage};
@@ -180,4 +180,9 @@ impl NodeSessionState {
         };
         self.send_control(control);
     }
+}
+
+pub(super) fn is_remotable_local(cell: &ActorCell) -> bool {
+    // A name forwarder stands for a remote actor: it is never announced (see `names`).
+    cell.get_id().is_local() && cell.supports_remoting() && !names::is_forwarder(cell)
 }
