@@ -284,6 +284,16 @@ pub(crate) mod payload {
     }
 }
 
+/// Splits a string off the front of `input`, as [`read_byte_string`] does, and checks that it is
+/// UTF-8, as decoding a `String` with the codec does: `(the string, what follows)`.
+pub(crate) fn read_str(input: &[u8]) -> Result<(&str, &[u8]), CodecError> {
+    let (bytes, rest) = read_byte_string(input)?;
+    let text = std::str::from_utf8(bytes).map_err(|err| CodecError {
+        message: format!("malformed bytes: a string is not UTF-8: {err}"),
+    })?;
+    Ok((text, rest))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

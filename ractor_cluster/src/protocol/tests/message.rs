@@ -820,3 +820,30 @@ fn payloads_without_a_well_formed_name_are_errors() {
         assert!(split_payload(args).is_err());
     }
 }
+
+proptest::proptest! {
+    /// `split_payload` reads the variant's name by hand: it accepts exactly what decoding a
+    /// `String` with the codec accepts, and splits at the same place.
+    #[test]
+    fn split_payload_reads_what_the_codec_reads(
+        args in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        name in "\\PC{0,12}",
+        fields in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+    ) {
+        let mut framed = Vec::new();
+        crate::protocol::codec::write_byte_string(name.as_bytes(), &mut framed);
+        framed.extend_from_slice(&fields);
+        for input in [args, framed] {
+            let by_codec = crate::protocol::codec::decode_prefix::<String>(&input)
+                .map(|(name, used)| (name, input[used..].to_vec()));
+            match (split_payload(input.clone()), by_codec) {
+                (Ok(ours), Ok(codec)) => proptest::prop_assert_eq!(ours, codec),
+                (Err(_), Err(_)) => {}
+                (ours, codec) => proptest::prop_assert!(
+                    false,
+                    "{input:?}: split_payload {ours:?}, codec {codec:?}"
+                ),
+            }
+        }
+    }
+}
