@@ -121,6 +121,7 @@ pub(crate) fn fuzz_config(name: &str) -> HandshakeConfig {
         },
         incarnation: 1,
         frames: FrameProtection::Sealed,
+        hidden: false,
     }
 }
 

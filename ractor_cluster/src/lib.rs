@@ -156,6 +156,12 @@
 //! `peer_node_id`, `incarnation`), entered by the session's actor and by its handshake, reader,
 //! writer and liveness tasks. See the README's "Observing a cluster".
 //!
+//! A *hidden* node ([`NodeServer::with_hidden`], as Erlang's) observes a cluster without joining
+//! it: its peers list it in no membership view, count it for no downing decision, name it to no
+//! one, and exchange no actors or process groups with it; it says so in the handshake, under the
+//! proofs. Its peers tell it of every member they meet, so a transitive hidden node has a link to
+//! every member (the `cluster_top` example).
+//!
 //! # Features
 //!
 //! - `message_span_propogation` (default): ractor's feature of the same name; a local message's

@@ -25,6 +25,7 @@
 pub(crate) mod codec;
 pub(crate) mod fragment;
 pub(crate) mod frame;
+pub(crate) mod frame_protection;
 pub(crate) mod handshake;
 pub(crate) mod hot_frames;
 pub(crate) mod identity;

@@ -227,6 +227,21 @@ impl ScriptedPeer {
         prefix: &str,
         frames: FrameProtection,
     ) -> Self {
+        Self::connect_as(node, prefix, frames, false).await
+    }
+
+    /// As [`Self::connect`], as a hidden node.
+    pub(crate) async fn connect_hidden(node: &TestNode, prefix: &str) -> Self {
+        Self::connect_as(node, prefix, FrameProtection::Sealed, true).await
+    }
+
+    /// As [`Self::connect`], asking for `frames`, hidden or not.
+    pub(crate) async fn connect_as(
+        node: &TestNode,
+        prefix: &str,
+        frames: FrameProtection,
+        hidden: bool,
+    ) -> Self {
         let pipe = accepted_pipe(node);
         let (read, write) = tokio::io::split(pipe);
         let name = format!("{}@localhost", unique(prefix));
@@ -239,6 +254,7 @@ impl ScriptedPeer {
             },
             incarnation,
             frames,
+            hidden,
         };
         let fresh = Fresh {
             nonce: rand::random(),

@@ -10,6 +10,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use ractor_cluster::downing::{Downing, DowningStrategy};
 use ractor_cluster::membership::{self, Member, MemberEvent, MemberStatus, MemberSubscription};
 use ractor_cluster::node::ReconnectPolicy;
+use ractor_cluster::NodeConnectionMode;
 use tokio::sync::mpsc;
 
 use common::link::{linked, linked_with_actor, Fault};
@@ -386,4 +387,63 @@ async fn with_downing_a_peer_back_before_the_verdict_is_never_down() {
         (back.previous, back.member.status),
         (Some(MemberStatus::Unreachable), MemberStatus::Up)
     );
+}
+
+/// A hidden viewer (`NodeServer::with_hidden`, transitive, as `examples/cluster_top.rs`) dialed
+/// one member: it meets the member's peers, and every member that joins later, and no member
+/// lists it, names it to another or dials it.
+#[tokio::test]
+async fn a_hidden_viewer_meets_every_member_and_no_member_lists_it() {
+    let transitive = || NodeOptions {
+        mode: NodeConnectionMode::Transitive,
+        ..NodeOptions::default()
+    };
+    let mut a = start_node_with("hidden-view-a", transitive()).await;
+    let mut b = start_node_with("hidden-view-b", transitive()).await;
+    connect_ready(&mut a, &mut b).await;
+    let mut viewer = start_node_with(
+        "hidden-view-top",
+        NodeOptions {
+            hidden: true,
+            ..transitive()
+        },
+    )
+    .await;
+    let mut seen = subscribe(&viewer).await;
+    connect_ready(&mut viewer, &mut a).await;
+    // Named by `a` when the viewer's session was ready.
+    assert_eq!(
+        next_about(&mut seen, &b.name).await.member.status,
+        MemberStatus::Up
+    );
+
+    // A member that joins later: `a` tells the viewer of it.
+    let mut c = start_node_with("hidden-view-c", transitive()).await;
+    connect_ready(&mut c, &mut a).await;
+    assert_eq!(
+        next_about(&mut seen, &c.name).await.member.status,
+        MemberStatus::Up
+    );
+    for node in [&a, &b, &c] {
+        let listed = members(node).await;
+        assert!(
+            !listed.iter().any(|m| m.name == viewer.name),
+            "{} lists the viewer: {listed:?}",
+            node.name
+        );
+    }
+    let c_peers: Vec<String> = c
+        .sessions()
+        .await
+        .values()
+        .filter_map(|s| s.peer_name.as_ref().map(|n| n.name.clone()))
+        .collect();
+    assert!(!c_peers.contains(&viewer.name), "{c_peers:?}");
+    let viewer_members = members(&viewer).await;
+    for node in [&a, &b, &c] {
+        assert!(
+            viewer_members.iter().any(|m| m.name == node.name),
+            "{viewer_members:?}"
+        );
+    }
 }

@@ -186,6 +186,7 @@ pub struct NodeServer {
     pub(super) where_is_node_rate: u32,
     pub(super) rtt_probe_interval: Duration,
     pub(super) rtt_probes_on_every_link: bool,
+    pub(super) hidden: bool,
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -230,6 +231,7 @@ impl std::fmt::Debug for NodeServer {
             .field("where_is_node_rate", &self.where_is_node_rate)
             .field("rtt_probe_interval", &self.rtt_probe_interval)
             .field("rtt_probes_on_every_link", &self.rtt_probes_on_every_link)
+            .field("hidden", &self.hidden)
             .finish()
     }
 }
@@ -282,7 +284,21 @@ impl NodeServer {
             where_is_node_rate: DEFAULT_WHERE_IS_NODE_RATE,
             rtt_probe_interval: DEFAULT_RTT_PROBE_INTERVAL,
             rtt_probes_on_every_link: false,
+            hidden: false,
         }
+    }
+
+    /// Makes this node a *hidden* node, as Erlang's (default: `false`, a member). It connects to
+    /// a cluster without joining it: its peers list it in no membership view, count it for no
+    /// downing decision, name it to no other peer, tell it of none of their actors and process
+    /// groups and take none from it; actors still talk across its sessions through references.
+    /// It sees its visible peers as members, and is told of each one a peer meets later, which it
+    /// dials in [`NodeConnectionMode::Transitive`]; it downs no one and reports no one silent.
+    /// Peers learn it in the handshake (protocol 2.7), under the proofs; a peer older than 2.7
+    /// refuses it. For observers such as the `cluster_top` example.
+    pub fn with_hidden(mut self, hidden: bool) -> Self {
+        self.hidden = hidden;
+        self
     }
 
     /// Decides, when the cluster splits, which side stays (default: none, as in Akka: a silent
@@ -671,6 +687,8 @@ pub(crate) struct NodeConfig {
     pub(crate) rtt_probes_on_every_link: bool,
     /// The sessions that hear of changes to this process's actors (see `local_events`).
     pub(crate) local_subscribers: Arc<super::local_events::LocalSubscribers>,
+    /// This node is hidden (`NodeServer::with_hidden`).
+    pub(crate) hidden: bool,
 }
 
 /// How a node finds the nodes it should be connected to; see

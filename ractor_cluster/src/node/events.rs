@@ -18,6 +18,10 @@ pub struct NodeName {
     pub name: String,
     /// Where the peer accepts connections, `hostname:port`.
     pub connection_string: String,
+    /// The peer is a hidden node ([`NodeServer::with_hidden`](crate::NodeServer::with_hidden)),
+    /// as its handshake said: it is not a member of the cluster, is not told of this node's
+    /// actors and groups, and is not named to other peers.
+    pub hidden: bool,
 }
 
 impl From<&wire::WireNodeName> for NodeName {
@@ -25,6 +29,7 @@ impl From<&wire::WireNodeName> for NodeName {
         Self {
             name: name.name.clone(),
             connection_string: name.connection_string.clone(),
+            hidden: false,
         }
     }
 }

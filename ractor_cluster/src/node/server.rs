@@ -63,6 +63,9 @@ struct SessionEntry {
     end: Arc<EndSlot>,
     /// This node watches the peer (see `watch`); sessions start watching.
     watched: bool,
+    /// The peer is a hidden node, once admitted: no member here, named to no one (see
+    /// `transitive`, `watch`).
+    hidden: bool,
     /// The session's figures.
     stats: Arc<LinkCounters>,
     /// Its metric handles, once the peer is admitted.
@@ -250,6 +253,7 @@ impl NodeServerState {
                         deliberate: false,
                         end,
                         watched: true,
+                        hidden: false,
                         stats,
                         #[cfg(feature = "metrics")]
                         metrics: None,
@@ -286,6 +290,7 @@ impl NodeServerState {
         // the peers of an isolated one too (as the published crate's peers answer any node that
         // asks, once, when it connects).
         self.share_peers(session);
+        self.tell_hidden_peers(session);
     }
 }
 
@@ -343,6 +348,7 @@ impl Actor for NodeServer {
             rtt_probe_interval: Some(self.rtt_probe_interval).filter(|every| !every.is_zero()),
             rtt_probes_on_every_link: self.rtt_probes_on_every_link,
             local_subscribers: Arc::default(),
+            hidden: self.hidden,
         };
         // One subscriber to ractor's actor and group changes for all the sessions of this node,
         // started before any session (see `local_events`).
@@ -389,8 +395,10 @@ impl Actor for NodeServer {
             max_transitive_dials: self.max_transitive_dials,
             reconciler,
             members,
+            // A hidden node has no say in who is a member (`with_hidden`).
             downing: self
                 .downing
+                .filter(|_| !self.hidden)
                 .map(|config| DowningState::new(config, node_id_of(&config_name))),
             // From 1: a session id is never 0, which the published crate's users may read as unset.
             next_session_id: 1,
@@ -495,6 +503,7 @@ async fn handle_message(
                     peer,
                     incarnation,
                     connection_key,
+                    hidden,
                     reply,
                 } => {
                     state.admit(Admission {
@@ -502,6 +511,7 @@ async fn handle_message(
                         peer,
                         incarnation,
                         connection_key,
+                        hidden,
                         reply,
                     });
                     // A discovery dial may have ended in this session: the next one may go.
@@ -660,7 +670,7 @@ async fn handle_supervision(
                             .members
                             .session_lost(&peer.name, reason.as_deref(), until_downed);
                         if matches!(end, SessionEnd::PeerSilent(_)) {
-                            state.report_silent(&peer.name, entry.incarnation);
+                            state.report_silent(&peer.name, entry.incarnation, entry.hidden);
                         }
                     }
                     state.update_watches();

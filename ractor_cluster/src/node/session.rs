@@ -168,6 +168,9 @@ struct Live {
     myself: ActorCell,
     /// The minor protocol version both sides speak: 1.1 variants go only to 1.1 peers (rule V4).
     minor: u16,
+    /// This node or the peer is hidden: neither announces its actors and groups to the other,
+    /// nor takes the other's (see `sync` and `control`).
+    detached: bool,
     synced_here: bool,
     synced_there: bool,
     ready: bool,
@@ -367,6 +370,7 @@ impl NodeSessionState {
             monitored: HashSet::new(),
             myself: myself.get_cell(),
             minor: auth.protocol.minor,
+            detached: self.config.hidden || auth.peer_hidden,
             synced_here: false,
             synced_there: false,
             ready: false,

@@ -135,6 +135,9 @@ pub struct PeerStats {
     /// Sessions with this peer that this node had before this one (reconnections since the node
     /// started).
     pub reconnections: u64,
+    /// The peer is a hidden node ([`NodeServer::with_hidden`](crate::NodeServer::with_hidden)):
+    /// not a member of the cluster as this node sees it.
+    pub hidden: bool,
 }
 
 /// What the inbound side counts: on a cache line of its own, written by the reader task alone.
@@ -397,6 +400,7 @@ impl LinkCounters {
             queued_bytes: totals.queued_bytes,
             rtt: self.round_trip(),
             reconnections: peer.reconnections,
+            hidden: peer.hidden,
         })
     }
 }
@@ -426,6 +430,7 @@ pub(crate) struct PeerIdentity {
     pub(crate) incarnation: u64,
     pub(crate) inbound: bool,
     pub(crate) reconnections: u64,
+    pub(crate) hidden: bool,
 }
 
 /// The nearest-rank percentile `p` of `sorted` (not empty, or zero).

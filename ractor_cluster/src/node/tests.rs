@@ -2,5 +2,6 @@
 
 mod bounds;
 mod harness;
+mod hidden;
 mod probes;
 mod traced;

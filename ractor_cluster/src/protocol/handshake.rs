@@ -46,6 +46,8 @@ pub(crate) struct HandshakeConfig {
     pub(crate) incarnation: u64,
     /// What this side asks for the frames after the handshake (rule K1).
     pub(crate) frames: FrameProtection,
+    /// This node is hidden: its hellos say so (PROTOCOL.md, "Hidden nodes").
+    pub(crate) hidden: bool,
 }
 
 impl HandshakeConfig {
@@ -57,6 +59,7 @@ impl HandshakeConfig {
             nonce,
             key_share: secret.share(),
             frames: self.frames,
+            hidden: self.hidden,
         }
     }
 }
@@ -98,6 +101,8 @@ pub(crate) struct Authenticated {
     /// The session's record keys if it is sealed (rule K1); `None` if both sides asked for
     /// plaintext.
     pub(crate) keys: Option<SessionKeys>,
+    /// The peer said it is hidden, in a hello the proofs cover.
+    pub(crate) peer_hidden: bool,
 }
 
 /// Derives the keys of a session between `client` and `server`, if either asks for sealing.
@@ -126,6 +131,7 @@ impl Authenticated {
             peer_node_id: node_id_of(&theirs.node.name),
             peer: theirs.node,
             peer_incarnation: theirs.incarnation,
+            peer_hidden: theirs.hidden,
             protocol: ours.protocol.common_with(theirs.protocol),
             connection_key,
             keys,

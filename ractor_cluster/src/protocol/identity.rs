@@ -169,8 +169,17 @@ fn feed_hellos(mac: &mut HmacSha256, client: &Hello, server: &Hello) {
         mac.update(&hello.nonce);
         mac.update(&hello.key_share);
         mac.update(&[hello.frames.tag()]);
+        // Since 2.7, only in a hidden node's hello, so a visible node's transcript is as in 2.6.
+        // Unambiguous: what may follow a hello's last byte is the server's hello, whose major
+        // (checked before any proof, rule V1) is 2, or nothing; the marker starts with 0x0b.
+        if hello.hidden {
+            feed_field(mac, HIDDEN_MARKER);
+        }
     }
 }
+
+/// What the transcript carries after the hello of a hidden node (PROTOCOL.md, "The proof").
+const HIDDEN_MARKER: &[u8] = b"hidden node";
 
 /// A variable-length field: its length as a `u64` little endian, then its bytes.
 fn feed_field(mac: &mut HmacSha256, bytes: &[u8]) {
@@ -201,6 +210,7 @@ mod tests {
             nonce: [nonce; 32],
             key_share: [nonce; 32],
             frames: FrameProtection::Sealed,
+            hidden: false,
         }
     }
 
@@ -279,6 +289,9 @@ mod tests {
         let mut e = client.clone();
         e.frames = FrameProtection::Plaintext;
         edits.push(e);
+        let mut e = client.clone();
+        e.hidden = true;
+        edits.push(e);
         for edited in &edits {
             let input = ProofInput {
                 client: edited,
@@ -286,6 +299,15 @@ mod tests {
             };
             assert!(!cookie.verify(&input, &proof), "{edited:?}");
         }
+        let hidden_server = Hello {
+            hidden: true,
+            ..server.clone()
+        };
+        let input = ProofInput {
+            server: &hidden_server,
+            ..base
+        };
+        assert!(!cookie.verify(&input, &proof), "a hidden server");
         assert_eq!(format!("{cookie:?}"), "Cookie(<redacted>)");
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{self, payload, CodecError};
 use super::frame::{self, FrameEncodeError};
+pub(crate) use super::frame_protection::FrameProtection;
 
 /// The version of the protocol this build speaks.
 ///
@@ -88,39 +89,12 @@ pub(crate) struct Hello {
     pub(crate) key_share: [u8; 32],
     /// What the sender asks for the frames after the handshake (rule K1).
     pub(crate) frames: FrameProtection,
-}
-
-/// How the frames after the handshake travel (PROTOCOL.md rule K1).
-///
-/// Each side asks for one in its hello; the session is sealed if either side asks for it, so
-/// plaintext needs both sides' consent, and a man in the middle cannot change either answer: the
-/// proofs cover both hellos.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub(crate) enum FrameProtection {
-    /// Every frame in sealed records (PROTOCOL.md, "Records"). What a node asks by default.
-    Sealed,
-    /// Frames as they are: asked by a node whose transport already protects them (TLS), or that
-    /// was told to trust its network.
-    Plaintext,
-}
-
-impl FrameProtection {
-    /// What a session between a side asking `self` and one asking `other` uses.
-    pub(crate) fn agreed_with(self, other: FrameProtection) -> FrameProtection {
-        if self == FrameProtection::Plaintext && other == FrameProtection::Plaintext {
-            FrameProtection::Plaintext
-        } else {
-            FrameProtection::Sealed
-        }
-    }
-
-    /// The byte the key schedule and the proofs take for this value: its wire tag.
-    pub(crate) fn tag(self) -> u8 {
-        match self {
-            FrameProtection::Sealed => 0,
-            FrameProtection::Plaintext => 1,
-        }
-    }
+    /// The sender is a hidden node (since 2.7; PROTOCOL.md, "Hidden nodes"). Not a field on the
+    /// wire, where fields are never added (rule V2): a hidden sender's hello travels under its own
+    /// tag (`HiddenClientHello`, `HiddenServerHello`), and the transcript the proofs cover says
+    /// so, so no one on the path can make a session hidden or visible.
+    #[serde(skip)]
+    pub(crate) hidden: bool,
 }
 
 /// A handshake proof: HMAC-SHA256 over the transcript, keyed with the cookie.
@@ -214,9 +188,11 @@ impl TryFrom<String> for RejectionText {
 
 /// Every message of the handshake (PROTOCOL.md, "Handshake").
 ///
-/// Variant order is the wire format; new variants only at the end (rule V2). The tags of
-/// `ClientHello` (0), `ServerHello` (1) and `Rejected` (4) are frozen forever (rule V5).
+/// On the wire it is [`WireHandshakeMessage`], whose variant order is the format: a hello whose
+/// `hidden` is set travels as `HiddenClientHello` or `HiddenServerHello`, and comes back as a
+/// `ClientHello` or `ServerHello` with `hidden` set, so the state machines see one kind of hello.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "WireHandshakeMessage", into = "WireHandshakeMessage")]
 pub(crate) enum HandshakeMessage {
     /// Client to server, first: who the client is and its nonce.
     ClientHello(Hello),
@@ -230,10 +206,70 @@ pub(crate) enum HandshakeMessage {
     Rejected(Rejection),
 }
 
+/// [`HandshakeMessage`] as it is encoded.
+///
+/// Variant order is the wire format; new variants only at the end (rule V2). The tags of
+/// `ClientHello` (0), `ServerHello` (1) and `Rejected` (4) are frozen forever (rule V5); the
+/// hidden hellos (5, 6) start with the same prefix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum WireHandshakeMessage {
+    ClientHello(Hello),
+    ServerHello(Hello),
+    ClientProof(Proof),
+    ServerProof(Proof),
+    Rejected(Rejection),
+    /// Since 2.7: a `ClientHello` from a hidden node.
+    HiddenClientHello(Hello),
+    /// Since 2.7: a `ServerHello` from a hidden node.
+    HiddenServerHello(Hello),
+}
+
+impl From<WireHandshakeMessage> for HandshakeMessage {
+    fn from(wire: WireHandshakeMessage) -> Self {
+        let hidden = |hello: Hello| Hello {
+            hidden: true,
+            ..hello
+        };
+        match wire {
+            WireHandshakeMessage::ClientHello(hello) => HandshakeMessage::ClientHello(hello),
+            WireHandshakeMessage::ServerHello(hello) => HandshakeMessage::ServerHello(hello),
+            WireHandshakeMessage::ClientProof(proof) => HandshakeMessage::ClientProof(proof),
+            WireHandshakeMessage::ServerProof(proof) => HandshakeMessage::ServerProof(proof),
+            WireHandshakeMessage::Rejected(rejection) => HandshakeMessage::Rejected(rejection),
+            WireHandshakeMessage::HiddenClientHello(hello) => {
+                HandshakeMessage::ClientHello(hidden(hello))
+            }
+            WireHandshakeMessage::HiddenServerHello(hello) => {
+                HandshakeMessage::ServerHello(hidden(hello))
+            }
+        }
+    }
+}
+
+impl From<HandshakeMessage> for WireHandshakeMessage {
+    fn from(message: HandshakeMessage) -> Self {
+        match message {
+            HandshakeMessage::ClientHello(hello) if hello.hidden => {
+                WireHandshakeMessage::HiddenClientHello(hello)
+            }
+            HandshakeMessage::ClientHello(hello) => WireHandshakeMessage::ClientHello(hello),
+            HandshakeMessage::ServerHello(hello) if hello.hidden => {
+                WireHandshakeMessage::HiddenServerHello(hello)
+            }
+            HandshakeMessage::ServerHello(hello) => WireHandshakeMessage::ServerHello(hello),
+            HandshakeMessage::ClientProof(proof) => WireHandshakeMessage::ClientProof(proof),
+            HandshakeMessage::ServerProof(proof) => WireHandshakeMessage::ServerProof(proof),
+            HandshakeMessage::Rejected(rejection) => WireHandshakeMessage::Rejected(rejection),
+        }
+    }
+}
+
 impl HandshakeMessage {
     /// The variant's name, for errors and logs.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
+            HandshakeMessage::ClientHello(hello) if hello.hidden => "HiddenClientHello",
+            HandshakeMessage::ServerHello(hello) if hello.hidden => "HiddenServerHello",
             HandshakeMessage::ClientHello(_) => "ClientHello",
             HandshakeMessage::ServerHello(_) => "ServerHello",
             HandshakeMessage::ClientProof(_) => "ClientProof",
@@ -252,8 +288,14 @@ impl HandshakeMessage {
     pub(crate) fn peek_hello_version(body: &[u8]) -> Option<ProtocolVersion> {
         const CLIENT_HELLO_TAG: u32 = 0;
         const SERVER_HELLO_TAG: u32 = 1;
+        const HIDDEN_CLIENT_HELLO_TAG: u32 = 5;
+        const HIDDEN_SERVER_HELLO_TAG: u32 = 6;
         let ((tag, version), _) = codec::decode_prefix::<(u32, ProtocolVersion)>(body).ok()?;
-        matches!(tag, CLIENT_HELLO_TAG | SERVER_HELLO_TAG).then_some(version)
+        matches!(
+            tag,
+            CLIENT_HELLO_TAG | SERVER_HELLO_TAG | HIDDEN_CLIENT_HELLO_TAG | HIDDEN_SERVER_HELLO_TAG
+        )
+        .then_some(version)
     }
 
     /// Appends this message as one frame to `out`, within the pre-authentication limit.

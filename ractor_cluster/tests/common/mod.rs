@@ -122,6 +122,8 @@ pub(crate) struct NodeOptions {
     pub(crate) rtt_probes_on_every_link: bool,
     /// Discovered nodes dialed at once, if not the default (`NodeServer::with_max_discovery_dials`).
     pub(crate) max_discovery_dials: Option<usize>,
+    /// A hidden node (`NodeServer::with_hidden`).
+    pub(crate) hidden: bool,
 }
 
 impl Default for NodeOptions {
@@ -147,6 +149,7 @@ impl Default for NodeOptions {
             rtt_probe_interval: None,
             rtt_probes_on_every_link: false,
             max_discovery_dials: None,
+            hidden: false,
         }
     }
 }
@@ -235,6 +238,9 @@ pub(crate) async fn start_node_with(name: &str, options: NodeOptions) -> Node {
     }
     if let Some(dials) = options.max_discovery_dials {
         server = server.with_max_discovery_dials(dials);
+    }
+    if options.hidden {
+        server = server.with_hidden(true);
     }
     let (server, handle) = Actor::spawn(None, server, ()).await.unwrap();
     let (tx, events) = mpsc::unbounded_channel();

@@ -16,6 +16,8 @@ pub(super) struct Admission {
     pub(super) peer: wire::WireNodeName,
     pub(super) incarnation: u64,
     pub(super) connection_key: [u8; 32],
+    /// The peer is a hidden node.
+    pub(super) hidden: bool,
     /// `Err` says why the session is refused.
     pub(super) reply: RpcReplyPort<Result<(), String>>,
 }
@@ -62,6 +64,7 @@ impl NodeServerState {
             ref peer,
             incarnation,
             connection_key,
+            hidden,
             ..
         } = admission;
         if let Some(reconciler) = self.reconciler.as_mut() {
@@ -167,16 +170,23 @@ impl NodeServerState {
         entry.status = SessionStatus::Authenticated;
         entry.incarnation = incarnation;
         entry.connection_key = connection_key;
-        entry.info.peer_name = Some(NodeName::from(peer));
+        entry.hidden = hidden;
+        entry.info.peer_name = Some(NodeName {
+            hidden,
+            ..NodeName::from(peer)
+        });
         let target = entry.dial_target.clone();
         self.count_admitted(session, &peer.name);
         self.want(&peer.name, target);
-        self.members.up(
-            &peer.name,
-            node_id_of(&peer.name),
-            incarnation,
-            &peer.connection_string,
-        );
+        // A hidden peer is no member: not in the view, and so not counted by downing.
+        if !hidden {
+            self.members.up(
+                &peer.name,
+                node_id_of(&peer.name),
+                incarnation,
+                &peer.connection_string,
+            );
+        }
         self.notify(|s, i| s.node_session_authenticated(i), &session);
         // Before the answer: the session then learns whether it is watched before it is live.
         self.update_watches();

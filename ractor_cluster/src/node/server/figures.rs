@@ -23,6 +23,7 @@ impl NodeServerState {
                     incarnation: entry.incarnation,
                     inbound: entry.info.is_server,
                     reconnections: admitted.saturating_sub(1),
+                    hidden: entry.hidden,
                 })
             })
             .collect()

@@ -137,6 +137,8 @@ pub(crate) enum ServerEvent {
         incarnation: u64,
         /// Names the connection alike on both nodes.
         connection_key: [u8; 32],
+        /// The peer is a hidden node (its hello said so, under the proofs).
+        hidden: bool,
         reply: RpcReplyPort<Result<(), String>>,
     },
     /// The listener accepted a connection (and its TLS handshake, in TLS mode), which holds a

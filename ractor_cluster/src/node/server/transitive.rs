@@ -6,6 +6,11 @@
 //! isolated one still reaches the rest of the cluster. A peer that connects later is not
 //! announced to the others: a transitive node meets it when it connects to them itself, or when
 //! it needs it (`WhereIsNode`, PROTOCOL.md rule R3).
+//!
+//! Hidden peers are never named to anyone, and are the exception to the above: they are told of
+//! every visible peer that becomes ready later too, since no member dials a hidden node (it is not
+//! named to them), and a hidden node that is to see the whole cluster has no other way to learn
+//! who joined.
 
 use std::time::Duration;
 
@@ -30,10 +35,16 @@ impl NodeServerState {
         let Some(entry) = self.sessions.get(&session) else {
             return;
         };
+        if self.config.hidden {
+            // A hidden node introduces no one: it would join clusters that share a cookie.
+            return;
+        }
         let peers = self
             .sessions
             .iter()
-            .filter(|(id, e)| **id != session && e.status == SessionStatus::Authenticated)
+            .filter(|(id, e)| {
+                **id != session && e.status == SessionStatus::Authenticated && !e.hidden
+            })
             .filter_map(|(_, e)| e.info.peer_name.as_ref())
             .map(|name| self.announcement_of(name))
             .collect::<Vec<_>>();
@@ -45,6 +56,38 @@ impl NodeServerState {
         }
     }
 
+    /// Tells every ready hidden peer about the peer of `session`, which just became ready, if it
+    /// is visible (see the module docs).
+    pub(super) fn tell_hidden_peers(&self, session: ActorId) {
+        if self.config.hidden {
+            return;
+        }
+        let Some(name) = self
+            .sessions
+            .get(&session)
+            .filter(|e| !e.hidden)
+            .and_then(|e| e.info.peer_name.as_ref())
+        else {
+            return;
+        };
+        let announcement = self.announcement_of(name);
+        for (id, entry) in &self.sessions {
+            if *id != session
+                && entry.hidden
+                && entry.ready
+                && entry.status == SessionStatus::Authenticated
+            {
+                let _ =
+                    entry
+                        .info
+                        .actor
+                        .cast(NodeSessionMessage::internal(SessionEvent::SendPeers(vec![
+                            announcement.clone(),
+                        ])));
+            }
+        }
+    }
+
     /// Answers a peer that asked where `node` is, through its session `asker`, if this node has an
     /// authenticated session with `node`.
     pub(super) fn where_is_node(&self, node: NodeId, asker: &ActorRef<NodeSessionMessage>) {
@@ -52,7 +95,9 @@ impl NodeServerState {
             .sessions
             .values()
             .filter(|e| {
-                e.status == SessionStatus::Authenticated && e.info.peer_node_id() == Some(node)
+                e.status == SessionStatus::Authenticated
+                    && !e.hidden
+                    && e.info.peer_node_id() == Some(node)
             })
             .find_map(|e| e.info.peer_name.as_ref());
         if let Some(name) = known {

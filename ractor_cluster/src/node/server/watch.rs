@@ -12,6 +12,11 @@
 //! noticed only by its watchers. A watcher that declares a peer down for silence tells all its
 //! other peers (`PeerSilent`, with the peer's incarnation), and each ends its own session with
 //! that run of the node: the node is down everywhere within `down_after` and one message.
+//!
+//! Hidden peers take no place on the ring: they are watched whatever the ring says (a frozen
+//! viewer's session ends after `down_after`, as any), a hidden peer's silence is not reported to
+//! the others (they may not know it), and a hidden peer's reports are not acted on (it is no
+//! member, and has no say in who is).
 
 use ractor::ActorId;
 
@@ -55,7 +60,7 @@ impl NodeServerState {
         let admitted: Vec<(ActorId, (NodeId, &str))> = self
             .sessions
             .iter()
-            .filter(|(_, e)| e.status == SessionStatus::Authenticated)
+            .filter(|(_, e)| e.status == SessionStatus::Authenticated && !e.hidden)
             .filter_map(|(id, e)| {
                 let name = e.info.peer_name.as_ref()?.name.as_str();
                 Some((*id, (node_id_of(name), name)))
@@ -63,10 +68,16 @@ impl NodeServerState {
             .collect();
         let keys: Vec<(NodeId, &str)> = admitted.iter().map(|(_, key)| *key).collect();
         let decided = ring_watch(&own, &keys, self.watched_peers);
+        let hidden = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.status == SessionStatus::Authenticated && e.hidden)
+            .map(|(id, _)| (*id, true));
         let changes: Vec<(ActorId, bool)> = admitted
             .iter()
             .zip(decided)
             .map(|((id, _), watch)| (*id, watch))
+            .chain(hidden)
             .collect();
         for (id, watch) in changes {
             if let Some(entry) = self.sessions.get_mut(&id) {
@@ -83,7 +94,11 @@ impl NodeServerState {
 
     /// The admitted session with `peer` (the run `incarnation`) ended for its silence: every other
     /// admitted session tells its peer (a 2.4 one; see `SessionEvent::ReportSilent`).
-    pub(super) fn report_silent(&self, peer: &str, incarnation: u64) {
+    pub(super) fn report_silent(&self, peer: &str, incarnation: u64, hidden: bool) {
+        if hidden || self.config.hidden {
+            // Others may not know a hidden peer; a hidden node has no say (see the module docs).
+            return;
+        }
         let node = node_id_of(peer);
         for entry in self.sessions.values() {
             let other = entry
@@ -103,6 +118,18 @@ impl NodeServerState {
     /// run of the node, if any, ends. A report about this node itself, or about another run of
     /// the node, changes nothing.
     pub(super) fn reported_silent(&self, node: NodeId, incarnation: u64, reporter: String) {
+        let from_hidden = self.sessions.values().any(|e| {
+            e.hidden
+                && e.status == SessionStatus::Authenticated
+                && e.info
+                    .peer_name
+                    .as_ref()
+                    .is_some_and(|n| n.name == reporter)
+        });
+        if from_hidden {
+            tracing::debug!(%reporter, "ignoring a hidden peer's report of a silent node");
+            return;
+        }
         let session = self.sessions.values().find(|e| {
             e.status == SessionStatus::Authenticated
                 && e.incarnation == incarnation

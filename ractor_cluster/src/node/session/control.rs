@@ -42,9 +42,15 @@ impl NodeSessionState {
                     },
                 ));
             }
-            ControlMessage::ActorsSpawned(actors) => {
+            ControlMessage::ActorsSpawned(mut actors) => {
+                if live.detached {
+                    // Across a hidden node's session, only the answers to this node's own
+                    // questions (`ActorsWanted`, for the proxies references made) are taken.
+                    let node = live.peer_node_id;
+                    actors.retain(|a| references::proxy_of(node, a.pid).is_some());
+                }
                 // Only a node that puts remote names in ractor's registry needs them (see `names`).
-                let named: Vec<String> = if self.config.remote_names_in_registry {
+                let named: Vec<String> = if self.config.remote_names_in_registry && !live.detached {
                     actors.iter().filter_map(|a| a.name.clone()).collect()
                 } else {
                     Vec::new()
@@ -117,7 +123,7 @@ impl NodeSessionState {
                 names::names_announced(named);
             }
             ControlMessage::NamedActorTypes(types) => {
-                if self.config.remote_names_in_registry {
+                if self.config.remote_names_in_registry && !live.detached {
                     names::types_announced(live.peer_node_id, types);
                 }
             }
@@ -191,6 +197,8 @@ impl NodeSessionState {
             ControlMessage::SpawnReply { request, outcome } => {
                 spawn::complete(live.peer_node_id, request, outcome);
             }
+            // Across a hidden node's session, no one's actors join a group.
+            ControlMessage::GroupJoined { .. } if live.detached => {}
             ControlMessage::GroupJoined { scope, group, pids } => {
                 let cells = proxies_of(&live.proxies, &pids);
                 if !cells.is_empty()

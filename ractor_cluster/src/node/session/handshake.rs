@@ -115,6 +115,7 @@ async fn admit(
                     peer,
                     incarnation: auth.peer_incarnation,
                     connection_key: auth.connection_key,
+                    hidden: auth.peer_hidden,
                     reply,
                 })
             },
@@ -210,6 +211,7 @@ async fn authenticate(
         local: config.local.clone(),
         incarnation: config.incarnation,
         frames,
+        hidden: config.hidden,
     };
     let fresh = Fresh {
         nonce: rand::random(),

@@ -126,22 +126,27 @@ impl NodeSessionState {
     }
 
     /// Sends everything the peer needs to know now, and starts following changes.
+    ///
+    /// With a hidden peer, or as a hidden node, there is nothing to send but the end of it, and no
+    /// change to follow: only actors the peer asks for (references) are announced to it.
     pub(super) fn initial_sync(&mut self, myself: &ActorRef<NodeSessionMessage>) {
-        // Subscribe first, scan second: whatever changes in between arrives as an event too, and
-        // announcing twice is harmless.
-        let session = myself.clone();
-        self.config.local_subscribers.subscribe(
-            myself.get_id(),
-            Box::new(move |change: Arc<LocalChange>| {
-                let event = NodeSessionMessage::internal(SessionEvent::Local(change));
-                session.cast(event).is_ok()
-            }),
-        );
-        self.announce_by_mode(&pid_registry::get_all_pids());
-        for key in pg::which_scopes_and_groups() {
-            let (scope, group) = (key.get_scope(), key.get_group());
-            let members = pg::get_scoped_local_members(&scope, &group);
-            self.group_change(GroupChangeMessage::Join(scope, group, members));
+        if !self.live.as_ref().is_some_and(|live| live.detached) {
+            // Subscribe first, scan second: whatever changes in between arrives as an event too,
+            // and announcing twice is harmless.
+            let session = myself.clone();
+            self.config.local_subscribers.subscribe(
+                myself.get_id(),
+                Box::new(move |change: Arc<LocalChange>| {
+                    let event = NodeSessionMessage::internal(SessionEvent::Local(change));
+                    session.cast(event).is_ok()
+                }),
+            );
+            self.announce_by_mode(&pid_registry::get_all_pids());
+            for key in pg::which_scopes_and_groups() {
+                let (scope, group) = (key.get_scope(), key.get_group());
+                let members = pg::get_scoped_local_members(&scope, &group);
+                self.group_change(GroupChangeMessage::Join(scope, group, members));
+            }
         }
         self.send_control(ControlMessage::InitialSyncDone);
         if let Some(live) = &mut self.live {

@@ -13,6 +13,7 @@ fn config(name: &str, cookie: &str) -> HandshakeConfig {
         },
         incarnation: name.len() as u64 * 1000,
         frames: FrameProtection::Sealed,
+        hidden: false,
     }
 }
 
@@ -178,6 +179,7 @@ fn a_reflected_proof_is_rejected() {
         nonce: [9; 32],
         key_share: [9; 32],
         frames: FrameProtection::Sealed,
+        hidden: false,
     };
     let (state, client_proof) = state
         .handle(HandshakeMessage::ServerHello(fake_hello))
@@ -395,4 +397,107 @@ fn a_driver_refuses_frames_after_it_ended() {
         Err(HandshakeError::AlreadyEnded)
     );
     assert!(out.is_empty());
+}
+
+/// `config`, hidden or not.
+fn hidden_config(name: &str, hidden: bool) -> HandshakeConfig {
+    HandshakeConfig {
+        hidden,
+        ..config(name, "k")
+    }
+}
+
+/// What a relay can do to a hello without the cookie: move it under the other tag (hidden or
+/// visible), every other byte as it was.
+fn flip_hidden(message: HandshakeMessage) -> HandshakeMessage {
+    let mut frame = Vec::new();
+    message.encode_frame(&mut frame).unwrap();
+    // The frame's body starts after the 4 length bytes, with the tag.
+    frame[4] = match frame[4] {
+        0 => 5,
+        5 => 0,
+        1 => 6,
+        6 => 1,
+        other => panic!("not a hello: tag {other}"),
+    };
+    only_message(&frame)
+}
+
+#[test]
+fn a_hidden_node_says_so_under_its_own_tag_and_its_peer_learns_it() {
+    let (client, server) =
+        Pair::new(hidden_config("alpha", true), hidden_config("beta", false)).run();
+    assert!(
+        server.unwrap().peer_hidden,
+        "the server learns the client is hidden"
+    );
+    assert!(!client.unwrap().peer_hidden);
+    let (client, server) =
+        Pair::new(hidden_config("alpha", false), hidden_config("beta", true)).run();
+    assert!(
+        client.unwrap().peer_hidden,
+        "the client learns the server is hidden"
+    );
+    assert!(!server.unwrap().peer_hidden);
+
+    let (_, hello) = ClientHandshake::start(hidden_config("alpha", true), fresh(1));
+    let mut frame = Vec::new();
+    hello.encode_frame(&mut frame).unwrap();
+    assert_eq!(
+        frame[4], 5,
+        "a hidden client's hello is a HiddenClientHello"
+    );
+    assert_eq!(
+        HandshakeMessage::peek_hello_version(&frame[4..]),
+        Some(PROTOCOL_VERSION)
+    );
+    assert_eq!(only_message(&frame), hello);
+    let (_, hello) = ClientHandshake::start(hidden_config("alpha", false), fresh(1));
+    let mut frame = Vec::new();
+    hello.encode_frame(&mut frame).unwrap();
+    assert_eq!(
+        frame[4], 0,
+        "a visible client's hello is a ClientHello, as before 2.7"
+    );
+}
+
+#[test]
+fn a_relay_cannot_turn_a_session_hidden_or_visible() {
+    // (client hidden, server hidden, the relay flips the client's hello or the server's)
+    let cases = [
+        (true, false, true),
+        (false, false, true),
+        (false, true, false),
+        (false, false, false),
+    ];
+    for (client_hidden, server_hidden, flip_client) in cases {
+        let what = format!(
+            "client hidden: {client_hidden}, server hidden: {server_hidden}, flipped: {}",
+            if flip_client {
+                "client's hello"
+            } else {
+                "server's hello"
+            }
+        );
+        let (state, hello) =
+            ClientHandshake::start(hidden_config("alpha", client_hidden), fresh(1));
+        let server = ServerHandshake::start(hidden_config("beta", server_hidden), fresh(2));
+        let hello = if flip_client {
+            flip_hidden(hello)
+        } else {
+            hello
+        };
+        let (server, server_hello) = server.handle(hello).unwrap();
+        let server_hello = if flip_client {
+            server_hello
+        } else {
+            flip_hidden(server_hello)
+        };
+        let (_, proof) = state.handle(server_hello).unwrap();
+        assert_eq!(
+            server.handle(proof).unwrap_err(),
+            HandshakeError::AuthenticationFailed,
+            "{what}"
+        );
+    }
 }

@@ -33,6 +33,7 @@ def transcript(c, s):
     out = b""
     for h in (c, s):
         out += struct.pack("<H", MAJOR) + struct.pack("<H", MINOR) + field(h["name"].encode()) + field(h["conn"].encode()) + struct.pack("<Q", h["inc"]) + h["nonce"] + h["share"] + bytes([h["frames"]])
+        if h.get("hidden"): out += field(b"hidden node")  # since 2.7, a hidden node's hello only
     return out
 c, s = sides["client"], sides["server"]
 def proof(role): return hmac.new(cookie, field(b"ractor_cluster handshake proof v2") + field(role) + transcript(c, s), hashlib.sha256).digest()
@@ -56,3 +57,9 @@ print("c2s", c2s.hex())
 print("s2c", s2c.hex())
 print("client_record0", record(c2s, 0, heartbeat).hex())
 print("server_record0", record(s2c, 0, heartbeat + heartbeat).hex())
+
+# The same handshake with a hidden client: its hello goes under tag 5, its transcript grows.
+c["hidden"] = True
+print("hidden_client_hello", frame(hello(5, c)).hex())
+print("hidden_client_proof", frame(b"\x02" + proof(b"client")).hex())
+print("hidden_server_proof", frame(b"\x03" + proof(b"server")).hex())

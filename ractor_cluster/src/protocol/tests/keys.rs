@@ -28,6 +28,13 @@ const SERVER_TO_CLIENT: &str = "c08bb953e4ff3cca521eb07d2d864721c58190e46b7300dc
 const CLIENT_RECORD_0: &str = "160000001a706b7272049ac98e7420e2185d0e498689d2881879";
 /// Record 0 from the server: two `Heartbeat` frames.
 const SERVER_RECORD_0: &str = "1c0000009fcaaf24c0cb6408753d9a91f1ba093a81678d19f064c632c7b42921";
+/// The same handshake with a hidden client (since protocol 2.7): its hello goes under tag 5, and the
+/// proofs cover that it is hidden.
+const HIDDEN_CLIENT_HELLO: &str = "5e00000005020805616c70686112616c7068612e6578616d706c653a343639370111111111111111111111111111111111111111111111111111111111111111117a1a4e709bf085ac494aba0469b9b1eda0ab1f78b16aabb79ffeda90623e852200";
+const HIDDEN_CLIENT_PROOF: &str =
+    "21000000021e7d1f49108d98a52764d72a9e407d42005cd12a3ed703ec7e036e50367eacdf";
+const HIDDEN_SERVER_PROOF: &str =
+    "210000000330b52d3f21826c205b970c45c650c83ee088b09482d3c8f0106b39109ef5e350";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -42,6 +49,7 @@ fn config(name: &str, incarnation: u64) -> HandshakeConfig {
         },
         incarnation,
         frames: FrameProtection::Sealed,
+        hidden: false,
     }
 }
 
@@ -76,9 +84,19 @@ fn vector_handshake() -> (
     crate::protocol::handshake::Authenticated,
     crate::protocol::handshake::Authenticated,
 ) {
+    vector_handshake_of(config("alpha", 1))
+}
+
+/// As [`vector_handshake`], with `client` as the client's configuration.
+fn vector_handshake_of(
+    client: HandshakeConfig,
+) -> (
+    [Vec<u8>; 4],
+    crate::protocol::handshake::Authenticated,
+    crate::protocol::handshake::Authenticated,
+) {
     let mut client_hello = Vec::new();
-    let mut client =
-        ClientDriver::start(config("alpha", 1), client_fresh(), &mut client_hello).unwrap();
+    let mut client = ClientDriver::start(client, client_fresh(), &mut client_hello).unwrap();
     let mut server = ServerDriver::start(config("beta", 2), server_fresh());
     let mut server_hello = Vec::new();
     server
@@ -121,6 +139,26 @@ fn the_handshake_frames_match_the_vectors() {
     for (frame, golden) in frames.iter().zip(expected) {
         assert_eq!(hex(frame), golden);
     }
+}
+
+#[test]
+fn a_hidden_clients_frames_match_the_vectors() {
+    let hidden = HandshakeConfig {
+        hidden: true,
+        ..config("alpha", 1)
+    };
+    let (frames, at_client, at_server) = vector_handshake_of(hidden);
+    let expected = [
+        HIDDEN_CLIENT_HELLO,
+        SERVER_HELLO,
+        HIDDEN_CLIENT_PROOF,
+        HIDDEN_SERVER_PROOF,
+    ];
+    for (frame, golden) in frames.iter().zip(expected) {
+        assert_eq!(hex(frame), golden);
+    }
+    assert!(at_server.peer_hidden);
+    assert!(!at_client.peer_hidden);
 }
 
 #[test]

@@ -50,6 +50,7 @@ fn alpha_hello() -> Hello {
         nonce: [0x11; 32],
         key_share: [0x33; 32],
         frames: FrameProtection::Sealed,
+        hidden: false,
     }
 }
 
@@ -64,6 +65,7 @@ fn beta_hello() -> Hello {
         nonce: [0x22; 32],
         key_share: [0x44; 32],
         frames: FrameProtection::Plaintext,
+        hidden: false,
     }
 }
 
@@ -116,6 +118,30 @@ pub(crate) fn handshake_golden() -> Vec<(HandshakeMessage, String)> {
                 "no",
             ))),
             "04 03 02 6e6f".to_owned(),
+        ),
+        (
+            HandshakeMessage::ClientHello(Hello {
+                hidden: true,
+                ..alpha_hello()
+            }),
+            // tag 5 (HiddenClientHello, 2.7) | the same hello as tag 0's
+            format!(
+                "05 02 03 05 616c706861 03 613a31 07 {} {} 00",
+                repeat("11", 32),
+                repeat("33", 32)
+            ),
+        ),
+        (
+            HandshakeMessage::ServerHello(Hello {
+                hidden: true,
+                ..beta_hello()
+            }),
+            // tag 6 (HiddenServerHello, 2.7) | the same hello as tag 1's
+            format!(
+                "06 02 03 04 62657461 03 623a32 fb2c01 {} {} 01",
+                repeat("22", 32),
+                repeat("44", 32)
+            ),
         ),
     ]
 }
@@ -521,7 +547,8 @@ fn golden_samples_cover_every_variant() {
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 8);
+    // `kind` names the hidden hellos apart (tags 5 and 6).
+    assert_eq!(seen.len(), 10);
 
     let mut seen = std::collections::BTreeSet::new();
     for (message, _) in session_golden() {

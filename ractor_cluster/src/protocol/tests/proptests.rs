@@ -53,9 +53,10 @@ fn hello() -> impl Strategy<Value = Hello> {
         any::<[u8; 32]>(),
         any::<[u8; 32]>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(protocol, node, incarnation, nonce, key_share, sealed)| Hello {
+            |(protocol, node, incarnation, nonce, key_share, sealed, hidden)| Hello {
                 protocol,
                 node,
                 incarnation,
@@ -66,6 +67,7 @@ fn hello() -> impl Strategy<Value = Hello> {
                 } else {
                     FrameProtection::Plaintext
                 },
+                hidden,
             },
         )
 }
@@ -228,6 +230,7 @@ fn config(name: &str) -> HandshakeConfig {
         },
         incarnation: 3,
         frames: FrameProtection::Sealed,
+        hidden: false,
     }
 }
 
