@@ -7,12 +7,14 @@
 //! cargo run -p ractor_cluster_examples --example cluster_top -- --connect 127.0.0.1:4001
 //! ```
 //!
-//! The viewer is a node of its own (`top-<pid>@127.0.0.1`) in transitive mode: it dials the
-//! address given, then every node that one knows, and shows what it sees from there: every
-//! member with its status, and per link the bytes and messages each way, the bytes queued, the
-//! round trip (probed every second) and how long ago the peer was last heard. It announces no
-//! actors and joins no group. It is still a member of the cluster while it runs (the others list
-//! it, and count it for downing); a hidden mode that is not is yet to come.
+//! The viewer is a *hidden* node of its own (`top-<pid>@127.0.0.1`, `NodeServer::with_hidden`):
+//! no member lists it, counts it for downing or names it to another, and none tells it of its
+//! actors and groups. In transitive mode it dials the address given, then every member that one
+//! names, and every member that joins later (its peers tell a hidden node of each one they meet),
+//! so it has a link to every member. It shows each member with its status as the viewer sees it,
+//! and per link the bytes and messages each way, the bytes queued, the round trip (probed every
+//! second) and how long ago the peer was last heard. The members it meets must speak protocol 2.7
+//! or later (older ones refuse a hidden node).
 //!
 //! Options:
 //!
@@ -28,7 +30,7 @@ use std::time::Duration;
 
 use ractor::Actor;
 use ractor_cluster::membership::{members, Member};
-use ractor_cluster::node::{peer_stats, Announce, PeerStats};
+use ractor_cluster::node::{node_info, peer_stats, Announce, PeerStats};
 use ractor_cluster::{NodeConnectionMode, NodeServer};
 
 struct Options {
@@ -154,6 +156,7 @@ async fn main() {
     )
     .with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST))
     .with_announcement(Announce::OnDemand)
+    .with_hidden(true)
     .with_rtt_probe_interval(Duration::from_secs(1));
     let (node, handle) = match Actor::spawn(None, server, ()).await {
         Ok(started) => started,
@@ -178,9 +181,11 @@ async fn main() {
             _ = every.tick() => {}
             _ = tokio::signal::ctrl_c() => break,
         }
-        let view = tokio::try_join!(members(&node), peer_stats(&node));
+        let view = tokio::try_join!(members(&node), peer_stats(&node), node_info(&node));
         match view {
-            Ok((mut members, mut links)) => {
+            Ok((mut members, mut links, viewer)) => {
+                // The viewer lists itself first in its own view; it is no member.
+                members.retain(|member| member.name != viewer.name);
                 members.sort_by(|a, b| a.name.cmp(&b.name));
                 links.sort_by(|a, b| a.peer_name.cmp(&b.peer_name));
                 print_view(&members, &links);
