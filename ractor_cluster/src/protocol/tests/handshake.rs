@@ -409,7 +409,7 @@ fn hidden_config(name: &str, hidden: bool) -> HandshakeConfig {
 
 /// What a relay can do to a hello without the cookie: move it under the other tag (hidden or
 /// visible), every other byte as it was.
-fn flip_hidden(message: HandshakeMessage) -> HandshakeMessage {
+fn flip_hidden(message: &HandshakeMessage) -> HandshakeMessage {
     let mut frame = Vec::new();
     message.encode_frame(&mut frame).unwrap();
     // The frame's body starts after the 4 length bytes, with the tag.
@@ -483,7 +483,7 @@ fn a_relay_cannot_turn_a_session_hidden_or_visible() {
             ClientHandshake::start(hidden_config("alpha", client_hidden), fresh(1));
         let server = ServerHandshake::start(hidden_config("beta", server_hidden), fresh(2));
         let hello = if flip_client {
-            flip_hidden(hello)
+            flip_hidden(&hello)
         } else {
             hello
         };
@@ -491,7 +491,7 @@ fn a_relay_cannot_turn_a_session_hidden_or_visible() {
         let server_hello = if flip_client {
             server_hello
         } else {
-            flip_hidden(server_hello)
+            flip_hidden(&server_hello)
         };
         let (_, proof) = state.handle(server_hello).unwrap();
         assert_eq!(
