@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use common::link::{linked, linked_with_actor, Fault};
 use common::{
-    connect_ready, start_node, start_node_with, within, Node, NodeOptions, FAST_LIVENESS,
+    connect_ready, start_node, start_node_with, within, Event, Node, NodeOptions, FAST_LIVENESS,
 };
 
 /// Member events on a channel.
@@ -432,13 +432,17 @@ async fn a_hidden_viewer_meets_every_member_and_no_member_lists_it() {
             node.name
         );
     }
-    let c_peers: Vec<String> = c
-        .sessions()
-        .await
+    // `c`'s session with the viewer is the one the viewer opened: `c` was never told of it.
+    let viewer_name = viewer.name.clone();
+    c.wait_event(|e| *e == Event::Authenticated(viewer_name.clone()))
+        .await;
+    let c_sessions = c.sessions().await;
+    let with_viewer = c_sessions
         .values()
-        .filter_map(|s| s.peer_name.as_ref().map(|n| n.name.clone()))
-        .collect();
-    assert!(!c_peers.contains(&viewer.name), "{c_peers:?}");
+        .find(|s| s.peer_name.as_ref().is_some_and(|n| n.name == viewer.name))
+        .expect("the viewer dialed c");
+    assert!(with_viewer.is_server, "c dialed the viewer");
+    assert!(with_viewer.peer_name.as_ref().is_some_and(|n| n.hidden));
     let viewer_members = members(&viewer).await;
     for node in [&a, &b, &c] {
         assert!(
