@@ -288,14 +288,9 @@ impl NodeServer {
         }
     }
 
-    /// Makes this node a *hidden* node, as Erlang's (default: `false`, a member). It connects to
-    /// a cluster without joining it: its peers list it in no membership view, count it for no
-    /// downing decision, name it to no other peer, tell it of none of their actors and process
-    /// groups and take none from it; actors still talk across its sessions through references.
-    /// It sees its visible peers as members, and is told of each one a peer meets later, which it
-    /// dials in [`NodeConnectionMode::Transitive`]; it downs no one and reports no one silent.
-    /// Peers learn it in the handshake (protocol 2.7), under the proofs; a peer older than 2.7
-    /// refuses it. For observers such as the `cluster_top` example.
+    /// Makes this node *hidden*, as Erlang's (default: `false`): its peers keep sessions with it
+    /// but list it as no member, count it for no downing, name it to no one and exchange no actors
+    /// or groups with it (README, "Hidden nodes"; protocol 2.7, which older peers refuse).
     pub fn with_hidden(mut self, hidden: bool) -> Self {
         self.hidden = hidden;
         self
@@ -687,7 +682,6 @@ pub(crate) struct NodeConfig {
     pub(crate) rtt_probes_on_every_link: bool,
     /// The sessions that hear of changes to this process's actors (see `local_events`).
     pub(crate) local_subscribers: Arc<super::local_events::LocalSubscribers>,
-    /// This node is hidden (`NodeServer::with_hidden`).
     pub(crate) hidden: bool,
 }
 
