@@ -31,7 +31,24 @@ mod dns;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How a node finds the nodes it should be connected to; see
+/// [`NodeServer::with_discovery`](crate::NodeServer::with_discovery).
+#[derive(Clone)]
+pub(crate) struct DiscoveryConfig {
+    pub(crate) source: Arc<dyn Discovery>,
+    pub(crate) interval: Duration,
+}
+
+impl fmt::Debug for DiscoveryConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscoveryConfig")
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
 
 #[cfg(feature = "dns")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dns")))]
@@ -85,7 +102,7 @@ pub trait Discovery: Send + Sync + 'static {
 }
 
 /// A shared source is a source: one can serve several nodes, or be changed by the application.
-impl<D: Discovery + ?Sized> Discovery for std::sync::Arc<D> {
+impl<D: Discovery + ?Sized> Discovery for Arc<D> {
     fn discover(&self) -> DiscoveryFuture<'_> {
         (**self).discover()
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::discovery::Discovery;
+use crate::discovery::{Discovery, DiscoveryConfig};
 use crate::net::{IncomingEncryptionMode, Listener};
 use crate::protocol::identity::Cookie;
 use crate::protocol::message as wire;
@@ -683,20 +683,4 @@ pub(crate) struct NodeConfig {
     /// The sessions that hear of changes to this process's actors (see `local_events`).
     pub(crate) local_subscribers: Arc<super::local_events::LocalSubscribers>,
     pub(crate) hidden: bool,
-}
-
-/// How a node finds the nodes it should be connected to; see
-/// [`NodeServer::with_discovery`](crate::NodeServer::with_discovery).
-#[derive(Clone)]
-pub(crate) struct DiscoveryConfig {
-    pub(crate) source: Arc<dyn Discovery>,
-    pub(crate) interval: Duration,
-}
-
-impl std::fmt::Debug for DiscoveryConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DiscoveryConfig")
-            .field("interval", &self.interval)
-            .finish_non_exhaustive()
-    }
 }

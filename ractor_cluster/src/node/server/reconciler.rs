@@ -41,8 +41,8 @@ use tokio::time::Instant;
 use super::message::{DialOutcome, NodeServerMessage, ServerEvent};
 use super::transitive::{host_of, TRANSITIVE_DIAL_TIMEOUT};
 use super::{NodeServerState, SessionStatus};
+use crate::discovery::DiscoveryConfig;
 use crate::discovery::{DISCOVERY_TIMEOUT, MAX_DISCOVERED_ADDRESSES};
-use crate::node::config::DiscoveryConfig;
 use crate::node::reconnect::DialTarget;
 
 /// What the reconciler knows about one discovered address.
