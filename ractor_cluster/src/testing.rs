@@ -414,3 +414,47 @@ impl Pair {
         self.b.stop().await;
     }
 }
+
+/// A message that claims to support remoting and carries nothing, so that the actors taking it
+/// are announced to peers, reachable from them and spawnable by them.
+#[derive(Debug)]
+pub(crate) struct Remotable;
+
+impl ractor::Message for Remotable {
+    fn serializable() -> bool {
+        true
+    }
+
+    fn serialize(
+        self,
+    ) -> Result<ractor::message::SerializedMessage, ractor::message::BoxedDowncastErr> {
+        Ok(ractor::message::SerializedMessage::Cast {
+            variant: String::new(),
+            args: Vec::new(),
+            metadata: None,
+        })
+    }
+
+    fn deserialize(
+        _: ractor::message::SerializedMessage,
+    ) -> Result<Self, ractor::message::BoxedDowncastErr> {
+        Ok(Remotable)
+    }
+}
+
+/// An actor that takes [`Remotable`] messages and does nothing with them.
+pub(crate) struct IdleRemotable;
+
+impl Actor for IdleRemotable {
+    type Msg = Remotable;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Remotable>,
+        (): (),
+    ) -> Result<(), ractor::ActorProcessingErr> {
+        Ok(())
+    }
+}

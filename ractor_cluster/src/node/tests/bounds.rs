@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use ractor::message::{BoxedDowncastErr, SerializedMessage};
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, Message};
+use ractor::{Actor, ActorId};
 
 use crate::node::references;
 use crate::node::session::test_hooks;
@@ -14,42 +13,7 @@ use crate::protocol::message::{
     ActorAnnouncement, ControlMessage, PeerAnnouncement, SessionMessage, SpawnOutcome,
 };
 use crate::protocol::reference::WireReference;
-use crate::testing::{node_builder, unique, within, ScriptedPeer, TestNode};
-
-/// A message that claims to support remoting, so that its actors may be reached from a peer.
-#[derive(Debug)]
-struct Ping;
-
-impl Message for Ping {
-    fn serializable() -> bool {
-        true
-    }
-
-    fn serialize(self) -> Result<SerializedMessage, BoxedDowncastErr> {
-        Ok(SerializedMessage::Cast {
-            variant: String::new(),
-            args: Vec::new(),
-            metadata: None,
-        })
-    }
-
-    fn deserialize(_: SerializedMessage) -> Result<Self, BoxedDowncastErr> {
-        Ok(Ping)
-    }
-}
-
-/// An actor a peer may reach, and spawn.
-struct Pingable;
-
-impl Actor for Pingable {
-    type Msg = Ping;
-    type State = ();
-    type Arguments = ();
-
-    async fn pre_start(&self, _: ActorRef<Ping>, (): ()) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-}
+use crate::testing::{node_builder, unique, within, IdleRemotable, ScriptedPeer, TestNode};
 
 fn announced(pids: std::ops::Range<u64>) -> ControlMessage {
     ControlMessage::ActorsSpawned(
@@ -77,7 +41,7 @@ async fn a_reference_reaches_only_actors_a_peer_may_address() {
         .event_where(|e| matches!(e, crate::testing::Event::Authenticated(_)))
         .await;
     drop(session);
-    let (pingable, _) = Actor::spawn(None, Pingable, ()).await.unwrap();
+    let (pingable, _) = Actor::spawn(None, IdleRemotable, ()).await.unwrap();
     let reference = |pid| WireReference {
         node: node.node_id(),
         incarnation: peer.auth.peer_incarnation,
@@ -220,7 +184,7 @@ async fn control_messages_wait_for_the_session_within_the_bound() {
 #[tokio::test]
 async fn remote_spawns_are_bounded_per_peer_and_end_with_the_session() {
     let kind = unique("pingable");
-    crate::node::register_spawnable(&kind, || Pingable);
+    crate::node::register_spawnable(&kind, || IdleRemotable);
     let node = TestNode::start(node_builder("spawns").with_max_remote_spawns_per_peer(2)).await;
     let mut peer = ScriptedPeer::connect(&node, "peer").await;
     for request in 1..=3 {
@@ -377,7 +341,7 @@ async fn transitive_dials_are_bounded() {
 #[tokio::test]
 async fn an_actor_spawned_by_a_peer_stops_when_the_peer_goes() {
     let kind = unique("pingable");
-    crate::node::register_spawnable(&kind, || Pingable);
+    crate::node::register_spawnable(&kind, || IdleRemotable);
     let pair = crate::testing::Pair::connect(node_builder("spawner"), node_builder("host")).await;
     let proxy = crate::node::spawn_remote(pair.b.node_id(), &kind, &(), Duration::from_secs(5))
         .await

@@ -4,50 +4,16 @@
 
 use std::time::Duration;
 
-use ractor::message::{BoxedDowncastErr, SerializedMessage};
-use ractor::{pg, Actor, ActorProcessingErr, ActorRef, Message};
+use ractor::{pg, Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::mpsc;
 
 use crate::downing::{Downing, DowningStrategy};
 use crate::membership::{self, MemberEvent, MemberStatus, MemberSubscription};
 use crate::node::references;
 use crate::protocol::message::{ActorAnnouncement, ControlMessage, SessionMessage};
-use crate::testing::{node_builder, unique, within, Event, Pair, ScriptedPeer, TestNode};
-
-/// A message that claims to support remoting, so that its actors are announced to peers.
-#[derive(Debug)]
-struct Hello;
-
-impl Message for Hello {
-    fn serializable() -> bool {
-        true
-    }
-
-    fn serialize(self) -> Result<SerializedMessage, BoxedDowncastErr> {
-        Ok(SerializedMessage::Cast {
-            variant: String::new(),
-            args: Vec::new(),
-            metadata: None,
-        })
-    }
-
-    fn deserialize(_: SerializedMessage) -> Result<Self, BoxedDowncastErr> {
-        Ok(Hello)
-    }
-}
-
-/// A remotable actor, which a visible peer would be told of.
-struct Greeter;
-
-impl Actor for Greeter {
-    type Msg = Hello;
-    type State = ();
-    type Arguments = ();
-
-    async fn pre_start(&self, _: ActorRef<Hello>, (): ()) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-}
+use crate::testing::{
+    node_builder, unique, within, Event, IdleRemotable, Pair, Remotable, ScriptedPeer, TestNode,
+};
 
 /// Whether `message` tells of actors or groups.
 fn is_announcement(message: &SessionMessage) -> bool {
@@ -83,7 +49,7 @@ async fn ready_peer(node: &mut TestNode, prefix: &str, hidden: bool) -> Scripted
 #[tokio::test]
 async fn a_hidden_peer_is_told_of_no_actor_or_group_gives_none_and_is_no_member() {
     let mut node = TestNode::start(node_builder("hides")).await;
-    let (greeter, _) = Actor::spawn(Some(unique("greeter")), Greeter, ())
+    let (greeter, _) = Actor::spawn(Some(unique("greeter")), IdleRemotable, ())
         .await
         .unwrap();
     let group = unique("hidden-group");
@@ -92,7 +58,7 @@ async fn a_hidden_peer_is_told_of_no_actor_or_group_gives_none_and_is_no_member(
     let told = hidden.sync().await;
     assert!(!told.iter().any(is_announcement), "{told:?}");
     // Nor of what changes afterwards.
-    let (later, _) = Actor::spawn(None, Greeter, ()).await.unwrap();
+    let (later, _) = Actor::spawn(None, IdleRemotable, ()).await.unwrap();
     pg::join(group.clone(), vec![later.get_cell()]);
     let told = hidden.sync().await;
     assert!(!told.iter().any(is_announcement), "{told:?}");
@@ -227,25 +193,25 @@ async fn a_hidden_peer_is_not_counted_by_downing() {
     node.stop().await;
 }
 
-/// Woken by each [`Hello`] a [`Counter`] gets.
+/// Woken by each [`Remotable`] a [`Counter`] gets.
 static HEARD: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// Spawned on a member by a hidden node, which then casts to it.
 struct Counter;
 
 impl Actor for Counter {
-    type Msg = Hello;
+    type Msg = Remotable;
     type State = ();
     type Arguments = ();
 
-    async fn pre_start(&self, _: ActorRef<Hello>, (): ()) -> Result<(), ActorProcessingErr> {
+    async fn pre_start(&self, _: ActorRef<Remotable>, (): ()) -> Result<(), ActorProcessingErr> {
         Ok(())
     }
 
     async fn handle(
         &self,
-        _: ActorRef<Hello>,
-        _: Hello,
+        _: ActorRef<Remotable>,
+        _: Remotable,
         (): &mut (),
     ) -> Result<(), ActorProcessingErr> {
         HEARD.notify_one();
@@ -269,12 +235,12 @@ async fn a_hidden_node_sees_its_peer_as_a_member_reaches_its_actors_and_is_no_me
         .iter()
         .any(|m| m.name == pair.b.name && m.status == MemberStatus::Up));
     // Actors still talk across the session, through references.
-    let counter: ActorRef<Hello> =
+    let counter: ActorRef<Remotable> =
         crate::node::spawn_remote(pair.b.node_id(), &kind, &(), Duration::from_secs(5))
             .await
             .expect("the member spawns it")
             .into();
-    counter.cast(Hello).unwrap();
+    counter.cast(Remotable).unwrap();
     within("the cast to reach the member's actor", HEARD.notified()).await;
     pair.stop().await;
 }
