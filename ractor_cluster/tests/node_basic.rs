@@ -200,6 +200,52 @@ async fn calls_in_flight_fail_when_the_session_ends() {
     b.stop().await;
 }
 
+/// Two nodes of this process, A and C, each linked to B: every actor B announces reaches the
+/// process through two sessions, which must share one proxy of it. Two proxies of one actor would
+/// share its id, and ractor cleans up a stopping actor's groups by id, so stopping the spare one
+/// would take the kept one out of the group it had joined: the actor would be missing from the
+/// group for good. The two sessions race when both are idle as B's announcement reaches them, so
+/// the actors start one at a time, each once the previous one's proxy is in the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_local_nodes_linked_to_one_peer_share_one_proxy_of_each_actor() {
+    const GROUP: &str = "basic.shared-proxies";
+    let mut a = start_node("share-a").await;
+    let mut b = start_node("share-b").await;
+    let mut c = start_node("share-c").await;
+    connect_ready(&mut a, &mut b).await;
+    connect_ready(&mut c, &mut b).await;
+
+    let mut actors = Vec::new();
+    for _ in 0..500 {
+        let actor = spawn_in_group(GROUP).await;
+        wait_for_proxy_in(GROUP, b.id, &actor.get_cell()).await;
+        actors.push(actor);
+    }
+    // The sessions handle B's announcements in order: once the proxy of an actor started after
+    // the others is in the group, everything the sessions did for the others is done.
+    let barrier = spawn_in_group(GROUP).await;
+    wait_for_proxy_in(GROUP, b.id, &barrier.get_cell()).await;
+    let missing = actors
+        .iter()
+        .filter(|actor| proxy_in(GROUP, b.id, &actor.get_cell()).is_none())
+        .count();
+    assert_eq!(
+        missing, 0,
+        "B's actors whose proxy left the group after joining it"
+    );
+}
+
+/// Waits, bounded, until the proxy of `actor` of the node `node_id` is in `group`; polls often,
+/// as the test above waits for hundreds of them.
+async fn wait_for_proxy_in(group: &str, node_id: NodeId, actor: &ActorCell) {
+    within("a proxy in the group", async {
+        while proxy_in(group, node_id, actor).is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_groups_sync_both_ways_with_scopes() {
     let mut a = start_node("pg-a").await;

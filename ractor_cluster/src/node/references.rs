@@ -105,37 +105,40 @@ impl PeerLink {
     }
 }
 
-/// A proxy started, or why not.
-pub(crate) type ProxySpawned = Result<
-    (
-        ActorRef<RemoteActorMessage>,
-        ractor::concurrency::JoinHandle<()>,
-    ),
-    ractor::SpawnErr,
->;
-
 /// Starts a proxy of the actor `pid` on `node`, named `name`, supervised by `link`'s session: the
-/// one way a proxy of a connected peer's actor is made. It is filed in the directory by the
-/// caller ([`proxy_up`], or [`Directory::file_new_proxy`]). A proxy's `pre_start` never waits,
-/// so the future completes at its first poll (see [`start_now`]). `None` if the peer's or the
-/// node's proxies are at their bound (see [`PeerLink::proxies`]).
-pub(crate) fn spawn_proxy(
+/// one way a proxy of a connected peer's actor is made. Only [`Directory::running_or_start`]
+/// calls it, which files the proxy. A proxy's `pre_start` never waits, so the spawn completes at
+/// its first poll (see [`start_now`]) and nothing here waits. `Err` is the exit reason of the cell
+/// to resolve to instead: [`PROXY_LIMIT`] if the peer's or the node's proxies are at their bound
+/// (see [`PeerLink::proxies`]).
+fn start_proxy(
     node: NodeId,
     pid: u64,
     link: &PeerLink,
-    name: Option<String>,
-) -> Option<impl std::future::Future<Output = ProxySpawned>> {
-    let sender = link.proxy_sender(pid)?;
+    name: Option<&str>,
+) -> Result<(ActorRef<RemoteActorMessage>, ActorId), &'static str> {
+    let sender = link.proxy_sender(pid).ok_or(PROXY_LIMIT)?;
     let id = ActorId::Remote { node_id: node, pid };
     // ractor's name registry takes local actors only: names of proxies are in this directory
     // (see `where_is`).
-    Some(ActorRuntime::spawn_linked_remote(
-        name,
+    let spawn = ActorRuntime::spawn_linked_remote(
+        name.map(str::to_owned),
         RemoteActor,
         id,
         sender,
         link.session.get_cell(),
-    ))
+    );
+    let proxy = start_now(spawn).ok_or(UNREACHABLE)?;
+    Ok((proxy, link.session.get_id()))
+}
+
+/// A proxy of a peer's actor, as [`announced_proxy`] and [`Directory::running_or_start`] find it.
+pub(crate) enum FoundProxy<M: ractor::Message> {
+    /// One was running already: started by another session of this process (several local nodes
+    /// linked to the same peer), or by a reference.
+    Running(ActorCell),
+    /// Started just now, and filed as the one that stands for the actor.
+    Started(ActorRef<M>),
 }
 
 #[derive(Default)]
@@ -171,26 +174,45 @@ struct Waiting {
 }
 
 impl Directory {
-    /// Files `proxy`, just started for `pid` on `node` and owned by `owner`, as the one that
-    /// stands for that actor, unless another task started one meanwhile: that one is kept and
-    /// returned, and the caller stops its own.
-    fn file_new_proxy(
+    /// The running proxy of `pid` on `node`, or the one `start` starts now, filed as owned by the
+    /// owner `start` returns. Looking and starting happen under one lock of the directory, so two
+    /// tasks never start proxies of the same actor side by side. They would share the actor's id,
+    /// and ractor cleans up a stopping actor by id (it leaves every process group that id is in):
+    /// stopping the spare would take the kept proxy out of the groups it had just joined. So
+    /// `start` must neither wait nor lock the directory: a proxy's spawn completes at once (see
+    /// [`start_now`]). `Err` is `start`'s: the exit reason of the cell to resolve to instead.
+    fn running_or_start<M: ractor::Message>(
         &mut self,
         node: NodeId,
         pid: u64,
-        proxy: &ActorRef<RemoteActorMessage>,
-        owner: ActorId,
-    ) -> Option<ActorCell> {
-        if let Some((existing, _)) = self
+        start: impl FnOnce() -> Result<(ActorRef<M>, ActorId), &'static str>,
+    ) -> Result<FoundProxy<M>, &'static str> {
+        if let Some((running, _)) = self
             .proxies
             .get(&(node, pid))
             .filter(|(existing, _)| is_running(existing))
         {
-            return Some(existing.clone());
+            return Ok(FoundProxy::Running(running.clone()));
         }
+        let (proxy, owner) = start()?;
         self.proxies.insert((node, pid), (proxy.get_cell(), owner));
         self.proxies_created += 1;
-        None
+        Ok(FoundProxy::Started(proxy))
+    }
+
+    /// Files `name` as one that the running proxy of `pid` on `node` was announced under.
+    fn file_name(&mut self, node: NodeId, pid: u64, name: &str) {
+        let Some(kept) = self.proxies.get(&(node, pid)).cloned() else {
+            return;
+        };
+        self.names
+            .entry(name.to_owned())
+            .or_default()
+            .insert(node, kept);
+        let names = self.names_of.entry((node, pid)).or_default();
+        if !names.iter().any(|known| known == name) {
+            names.push(name.to_owned());
+        }
     }
 
     /// Takes the proxies waiting for a session to `node`, now that `link` is one; those that will
@@ -324,44 +346,21 @@ pub(crate) fn link_to(node: NodeId) -> Option<PeerLink> {
         .and_then(|links| links.first().cloned())
 }
 
-/// A session started `proxy` for `pid` on `node`, announced under `name` if any. Returns `None`
-/// if `proxy` is now the one that stands for the actor, or the proxy that already did (started on
-/// demand meanwhile), in which case the caller stops its own.
-pub(crate) fn proxy_up(
+/// The proxy of the actor `pid` that `link`'s peer `node` announced, under `name` if any: the
+/// running one (the name is filed for it), or one started now, supervised by `link`'s session.
+/// `Err` is why none could start ([`PROXY_LIMIT`] at the bound).
+pub(crate) fn announced_proxy(
     node: NodeId,
     pid: u64,
-    proxy: &ActorCell,
-    session: ActorId,
+    link: &PeerLink,
     name: Option<&str>,
-) -> Option<ActorCell> {
+) -> Result<FoundProxy<RemoteActorMessage>, &'static str> {
     let mut directory = directory();
-    let existing = directory
-        .proxies
-        .get(&(node, pid))
-        .filter(|(existing, _)| is_running(existing))
-        .cloned();
-    let kept = match &existing {
-        Some(existing) => existing.clone(),
-        None => {
-            directory
-                .proxies
-                .insert((node, pid), (proxy.clone(), session));
-            directory.proxies_created += 1;
-            (proxy.clone(), session)
-        }
-    };
+    let found = directory.running_or_start(node, pid, || start_proxy(node, pid, link, name))?;
     if let Some(name) = name {
-        directory
-            .names
-            .entry(name.to_owned())
-            .or_default()
-            .insert(node, kept);
-        let names = directory.names_of.entry((node, pid)).or_default();
-        if !names.iter().any(|known| known == name) {
-            names.push(name.to_owned());
-        }
+        directory.file_name(node, pid, name);
     }
-    existing.map(|(cell, _)| cell)
+    Ok(found)
 }
 
 /// A proxy stopped (or is stopping): it no longer resolves references nor names.
@@ -572,21 +571,24 @@ fn waiting_proxy(reference: WireReference, wait: Duration) -> Option<ActorCell> 
     } = reference;
     let link = Arc::new(PendingLink::default());
     let id = ActorId::Remote { node_id: node, pid };
-    let (proxy, graveyard) = start_in_graveyard(|graveyard| {
-        ActorRuntime::spawn_linked_remote(None, WaitingProxy, id, Arc::clone(&link), graveyard)
-    })?;
+    let mut directory = directory();
+    let started = directory.running_or_start(node, pid, || {
+        let (proxy, graveyard) = start_in_graveyard(|graveyard| {
+            ActorRuntime::spawn_linked_remote(None, WaitingProxy, id, Arc::clone(&link), graveyard)
+        })
+        .ok_or(UNREACHABLE)?;
+        Ok((proxy, graveyard.get_id()))
+    });
+    let proxy = match started.ok()? {
+        FoundProxy::Running(existing) => return Some(existing),
+        FoundProxy::Started(proxy) => proxy,
+    };
     let entry = Waiting {
         pid,
         incarnation,
         proxy: proxy.clone(),
         link,
     };
-    let mut directory = directory();
-    if let Some(existing) = directory.file_new_proxy(node, pid, &proxy, graveyard.get_id()) {
-        drop(directory);
-        proxy.stop(None);
-        return Some(existing);
-    }
     let first = !directory.waiting.contains_key(&node);
     directory.waiting.entry(node).or_default().push(entry);
     // The session may have come up since `resolve` looked.
@@ -641,20 +643,15 @@ const MAX_WAITING: usize = 4096;
 /// asks the peer to report the actor's end. Fails with the exit reason of the cell to resolve to
 /// instead.
 fn proxy_on_demand(node: NodeId, pid: u64, link: &PeerLink) -> Result<ActorCell, &'static str> {
-    let Some(spawn) = spawn_proxy(node, pid, link, None) else {
-        tracing::debug!(node, pid, "no proxy on demand: the proxy limit is reached");
-        return Err(PROXY_LIMIT);
-    };
-    let proxy = start_now(spawn).ok_or(UNREACHABLE)?;
-    {
-        let mut directory = directory();
-        let owner = link.session.get_id();
-        if let Some(existing) = directory.file_new_proxy(node, pid, &proxy, owner) {
-            drop(directory);
-            proxy.stop(None);
-            return Ok(existing);
+    let found = directory().running_or_start(node, pid, || start_proxy(node, pid, link, None));
+    let proxy = match found {
+        Ok(FoundProxy::Running(existing)) => return Ok(existing),
+        Ok(FoundProxy::Started(proxy)) => proxy,
+        Err(reason) => {
+            tracing::debug!(node, pid, reason, "no proxy on demand");
+            return Err(reason);
         }
-    }
+    };
     let _ = link
         .session
         .cast(NodeSessionMessage::internal(SessionEvent::Adopt {

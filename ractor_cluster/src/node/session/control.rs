@@ -11,7 +11,8 @@ use super::sync::is_remotable_local;
 use super::NodeSessionState;
 use crate::error::SessionEnd;
 use crate::node::config::NodeConnectionMode;
-use crate::node::exit::{NODE_LOST, NO_SUCH_ACTOR};
+use crate::node::exit::{NODE_LOST, NO_SUCH_ACTOR, PROXY_LIMIT};
+use crate::node::references::FoundProxy;
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
 use crate::node::{names, quota, references, spawn};
 use crate::protocol::limits::{MAX_PEERS_KNOWN, MAX_WANTED_PIDS};
@@ -59,62 +60,38 @@ impl NodeSessionState {
                     if live.proxies.contains_key(&actor.pid) {
                         continue;
                     }
-                    if let Some(existing) = references::proxy_of(live.peer_node_id, actor.pid) {
-                        // Started on demand meanwhile (its `Adopt` is on the way): name it.
-                        let kept = references::proxy_up(
-                            live.peer_node_id,
-                            actor.pid,
-                            &existing,
-                            live.session,
-                            actor.name.as_deref(),
-                        )
-                        .unwrap_or(existing);
-                        live.keep_proxy(actor.pid, kept.into());
-                        continue;
-                    }
-                    let Some(spawn) = references::spawn_proxy(
+                    match references::announced_proxy(
                         live.peer_node_id,
                         actor.pid,
                         &live.link,
-                        actor.name.clone(),
-                    ) else {
-                        // The session stays up; the actor is unreachable from here until the
-                        // peer's other actors make room (README, "Failure model").
-                        if !live.proxy_limit_logged {
-                            live.proxy_limit_logged = true;
-                            tracing::warn!(
-                                peer = %live.peer_name,
-                                per_peer = live.link.proxies.max(),
-                                in_total = live.link.node_proxies.max(),
-                                "the peer announces more actors than this node keeps proxies \
-                                 for (with_max_proxies_per_peer, with_max_proxies): those beyond \
-                                 are not reachable from here"
-                            );
+                        actor.name.as_deref(),
+                    ) {
+                        // Started by a reference meanwhile (its `Adopt` is on the way), or by
+                        // another node of this process linked to the same peer: one proxy
+                        // stands for the actor in the process.
+                        Ok(FoundProxy::Running(existing)) => {
+                            live.keep_proxy(actor.pid, existing.into());
                         }
-                        continue;
-                    };
-                    match spawn.await {
-                        Ok((proxy, _)) => {
-                            match references::proxy_up(
-                                live.peer_node_id,
-                                actor.pid,
-                                &proxy.get_cell(),
-                                live.session,
-                                actor.name.as_deref(),
-                            ) {
-                                None => {
-                                    live.keep_proxy(actor.pid, proxy);
-                                }
-                                Some(existing) => {
-                                    proxy.stop(None);
-                                    live.keep_proxy(actor.pid, existing.into());
-                                }
+                        Ok(FoundProxy::Started(proxy)) => live.keep_proxy(actor.pid, proxy),
+                        Err(PROXY_LIMIT) => {
+                            // The session stays up; the actor is unreachable from here until
+                            // the peer's other actors make room (README, "Failure model").
+                            if !live.proxy_limit_logged {
+                                live.proxy_limit_logged = true;
+                                tracing::warn!(
+                                    peer = %live.peer_name,
+                                    per_peer = live.link.proxies.max(),
+                                    in_total = live.link.node_proxies.max(),
+                                    "the peer announces more actors than this node keeps \
+                                     proxies for (with_max_proxies_per_peer, \
+                                     with_max_proxies): those beyond are not reachable from here"
+                                );
                             }
                         }
-                        Err(err) => tracing::warn!(
+                        Err(reason) => tracing::warn!(
                             peer = %live.peer_name,
                             pid = actor.pid,
-                            %err,
+                            reason,
                             "cannot start a proxy for a remote actor"
                         ),
                     }
@@ -300,8 +277,8 @@ pub(super) fn forget_proxy(state: &mut NodeSessionState, cell: &ActorCell) {
     references::proxy_down(cell);
     if let Some(live) = &mut state.live {
         let pid = cell.get_id().pid();
-        // Proxies of one actor share its id: a duplicate that was stopped (see `proxy_up`) must
-        // not take the running one out.
+        // Proxies of one actor share its id: the end of an earlier one (of a session that ended)
+        // must not take the running one out.
         if live
             .proxies
             .get(&pid)
