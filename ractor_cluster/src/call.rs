@@ -634,6 +634,11 @@ impl ForwarderInbox {
         self.forwarders.recv().await
     }
 
+    /// The next forwarder if one is already here.
+    pub(crate) fn try_recv(&mut self) -> Option<Forwarder> {
+        self.forwarders.try_recv().ok()
+    }
+
     fn deliver(route: u64, forward: Forwarder) -> Result<(), Forwarder> {
         let inboxes = INBOXES
             .read()

@@ -161,7 +161,25 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
         // Not listening for a reason of our own; when the peer does not read either, its silence
         // counts (unless the writer makes progress).
         context.received.set_not_listening(busy && !unread);
+        // Biased, in this order: the answers to send before the next frame to read. A fair
+        // select draws a random number on every turn (several turns a call); and the first three
+        // branches cannot starve the socket, as each of them only finishes calls this reader
+        // delivered, at most `max_unanswered_calls` of them.
         tokio::select! {
+            biased;
+            Some((call, outcome)) = replies.next(), if !replies.is_empty() => {
+                let outcome: Result<Vec<u8>, CallFailure> = outcome;
+                context.send_reply(call, outcome.as_deref().map_err(|f| *f));
+            }
+            Some(()) = forwarders.next(), if !forwarders.is_empty() => {}
+            Some(forwarder) = inbox.recv() => {
+                forwarders.push(forwarder);
+                // Every other one already here, without a turn each.
+                while let Some(forwarder) = inbox.try_recv() {
+                    forwarders.push(forwarder);
+                }
+            }
+            () = context.control.room(), if context.control.is_full() => {}
             frame = reader.next_frame(context.max_frame), if !unread && !busy => match frame {
                 Ok(Some(body)) => {
                     context.received.frame_received();
@@ -215,13 +233,6 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                 if context.writer.is_closed() {
                     break SessionEnd::Io("cannot write to the peer".to_owned());
                 }
-            }
-            () = context.control.room(), if context.control.is_full() => {}
-            Some(forwarder) = inbox.recv() => forwarders.push(forwarder),
-            Some(()) = forwarders.next(), if !forwarders.is_empty() => {}
-            Some((call, outcome)) = replies.next(), if !replies.is_empty() => {
-                let outcome: Result<Vec<u8>, CallFailure> = outcome;
-                context.send_reply(call, outcome.as_deref().map_err(|f| *f));
             }
         }
     };
