@@ -16,6 +16,8 @@
 //! * peak RSS per node (VmHWM; median and max);
 //! * idle CPU per node and for the whole cluster over `--idle-secs` (default 10) of no traffic;
 //! * heartbeat frames sent per node per second over the same window;
+//! * context switches per node per second over the same window: how often an idle node is woken,
+//!   a figure the machine's load hardly changes;
 //! * detection of a frozen node: time from stopping node 1 (SIGSTOP) until every other node
 //!   shows it down;
 //! * detection of a killed node: time from killing node 0 (SIGKILL) until every survivor shows
@@ -24,6 +26,8 @@
 //! `--rtt-probe-ms M` passes `NodeServer::with_rtt_probe_interval` (0 turns probes off), and
 //! `--probe-every-link` `NodeServer::with_rtt_probes_on_every_link(true)`.
 //! `--discovery-dials D` passes `NodeServer::with_max_discovery_dials(D)`.
+//! `--progress` reports, every half second until the cluster has converged, how many nodes have
+//! and how far the others are (on stderr).
 //! `--give-up-secs S` waits up to S seconds (default 120) for convergence and for each detection.
 //! `--watched-peers N` passes `NodeServer::with_watched_peers(N)` to every node (default: the
 //! library's default), for comparing with every node watching every other.
@@ -104,6 +108,7 @@ fn child(args: &[String], index: usize) {
     let probe_ms: Option<u64> = arg(args, "--rtt-probe-ms");
     let dials: Option<usize> = arg(args, "--discovery-dials");
     let every_link = args.iter().any(|a| a == "--probe-every-link");
+    let progress = args.iter().any(|a| a == "--progress");
     let Ok(offset) = u16::try_from(index) else {
         return;
     };
@@ -158,6 +163,7 @@ fn child(args: &[String], index: usize) {
         let mut converged = false;
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         let mut last_report = Instant::now();
+        let mut last_progress = Instant::now();
         loop {
             tick.tick().await;
             if !converged {
@@ -169,6 +175,10 @@ fn child(args: &[String], index: usize) {
                     .iter()
                     .filter(|c| !c.get_id().is_local())
                     .count();
+                if progress && last_progress.elapsed() >= Duration::from_millis(250) {
+                    last_progress = Instant::now();
+                    println!("PROGRESS {up} {remote}");
+                }
                 if up == usize::from(nodes) && remote == usize::from(nodes) - 1 {
                     converged = true;
                     println!("CONVERGED");
@@ -213,6 +223,22 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Context switches (voluntary and not) a process has made, from `/proc/<pid>/status`: how often
+/// it was woken, whatever the machine's load.
+fn context_switches(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mut total = 0;
+    for line in status.lines() {
+        if let Some(count) = line
+            .strip_prefix("voluntary_ctxt_switches:")
+            .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+        {
+            total += count.trim().parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(0.0)
@@ -230,6 +256,7 @@ fn runner(args: &[String]) {
         return;
     };
     let (tx, rx) = mpsc::channel::<Line>();
+    let first_start = Instant::now();
     let mut children: Vec<Child> = Vec::new();
     for index in 0..nodes {
         if index > 0 {
@@ -248,8 +275,10 @@ fn runner(args: &[String]) {
                 command.args([flag, &value]);
             }
         }
-        if args.iter().any(|a| a == "--probe-every-link") {
-            command.arg("--probe-every-link");
+        for flag in ["--probe-every-link", "--progress"] {
+            if args.iter().any(|a| a == flag) {
+                command.arg(flag);
+            }
         }
         let spawned = command
             .args(["--child", &index.to_string()])
@@ -283,8 +312,15 @@ fn runner(args: &[String]) {
         children.push(child);
     }
     let last_start = Instant::now();
+    eprintln!(
+        "started {nodes} nodes in {:.2} s",
+        last_start.duration_since(first_start).as_secs_f64()
+    );
+    let progress = args.iter().any(|a| a == "--progress");
     let give_up = arg(args, "--give-up-secs").map_or(GIVE_UP, Duration::from_secs);
-    let report = measure(&children, &rx, nodes, idle_secs, last_start, give_up);
+    let report = measure(
+        &children, &rx, nodes, idle_secs, last_start, give_up, progress,
+    );
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();
@@ -302,9 +338,14 @@ fn measure(
     idle_secs: u64,
     last_start: Instant,
     give_up: Duration,
+    progress: bool,
 ) -> Option<String> {
     // Convergence.
     let mut converged = vec![None; nodes];
+    // With `--progress`: each node's latest (members up, remote group members), reported every
+    // half second after the last start until every node has converged.
+    let mut seen = vec![(0usize, 0usize); nodes];
+    let mut next_progress = last_start;
     // Each node's latest heartbeat count, and when the runner read it.
     let mut heartbeats = vec![(0u64, last_start); nodes];
     while converged.iter().any(Option::is_none) {
@@ -317,6 +358,32 @@ fn measure(
             if let Some(slot) = converged.get_mut(line.index) {
                 *slot = Some(line.at);
             }
+            if let Some(slot) = seen.get_mut(line.index) {
+                *slot = (nodes, nodes - 1);
+            }
+        } else if let Some(counts) = line.text.strip_prefix("PROGRESS ") {
+            let mut counts = counts.split(' ').filter_map(|c| c.parse().ok());
+            if let (Some(slot), Some(up), Some(remote)) =
+                (seen.get_mut(line.index), counts.next(), counts.next())
+            {
+                *slot = (up, remote);
+            }
+        }
+        if progress && Instant::now() >= next_progress {
+            next_progress += Duration::from_millis(500);
+            let done = converged.iter().flatten().count();
+            let mut up: Vec<f64> = seen.iter().map(|s| s.0 as f64).collect();
+            let mut remote: Vec<f64> = seen.iter().map(|s| s.1 as f64).collect();
+            let least = seen.iter().map(|s| s.0).min().unwrap_or(0);
+            let laggard = seen.iter().position(|s| s.0 == least).unwrap_or(0);
+            eprintln!(
+                "{:6.2} s: {done} converged; members up median {} min {least} (n{laggard}); \
+                 remote group members median {} min {}",
+                last_start.elapsed().as_secs_f64(),
+                median(&mut up),
+                median(&mut remote),
+                seen.iter().map(|s| s.1).min().unwrap_or(0),
+            );
         }
     }
     let convergence = converged
@@ -343,6 +410,10 @@ fn measure(
     };
     drain(rx, &mut heartbeats);
     let hb_before = heartbeats.clone();
+    let switches_before: Vec<u64> = pids
+        .iter()
+        .map(|p| context_switches(*p).unwrap_or(0))
+        .collect();
     let idle_started = Instant::now();
     std::thread::sleep(Duration::from_secs(idle_secs));
     drain(rx, &mut heartbeats);
@@ -353,6 +424,16 @@ fn measure(
         .map(|(p, before)| (cpu_seconds(*p).unwrap_or(*before) - before) / idle * 100.0)
         .collect();
     let cpu_total: f64 = cpu.iter().sum();
+    let mut wakes: Vec<f64> = pids
+        .iter()
+        .zip(&switches_before)
+        .map(|(p, before)| {
+            context_switches(*p)
+                .unwrap_or(*before)
+                .saturating_sub(*before) as f64
+                / idle
+        })
+        .collect();
     let mut hb_rate: Vec<f64> = heartbeats
         .iter()
         .zip(&hb_before)
@@ -377,9 +458,10 @@ fn measure(
 
     let rss_max = rss.iter().copied().fold(0.0, f64::max);
     Some(format!(
-        "| {nodes} | {:.2} s | {:.1} MiB (max {:.1}) | {:.2} % | {:.1} % | {:.2} | {:.2} s | {:.2} s |\n\
+        "| {nodes} | {:.2} s | {:.1} MiB (max {:.1}) | {:.2} % | {:.1} % | {:.2} | {:.1} | {:.2} s | {:.2} s |\n\
          (nodes | convergence after the last start | peak RSS per node, median | idle CPU per node, \
          median | idle CPU, all nodes | heartbeat frames per node per second, median | \
+         idle context switches per node per second, median | \
          detection of a killed node by every survivor | of a frozen node by every other node)",
         convergence.as_secs_f64(),
         median(&mut rss),
@@ -387,6 +469,7 @@ fn measure(
         median(&mut cpu),
         cpu_total,
         median(&mut hb_rate),
+        median(&mut wakes),
         detection.as_secs_f64(),
         frozen.as_secs_f64(),
     ))

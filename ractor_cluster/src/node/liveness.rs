@@ -15,6 +15,10 @@
 //! when the silence would reach `down_after`. So a watched peer is declared down after a silence
 //! of at least `down_after` and less than `down_after + min(heartbeat_interval, down_after / 8)`,
 //! counted from the later of its last frame and the moment the watch began; never earlier.
+//!
+//! The periodic wake-ups (heartbeats, looks at the counter) land on the node's tick (see
+//! [`tick`]): all the links of an idle node wake together, once per tick, and heartbeats go at
+//! the same instants on every node, instead of once per link at instants of its own.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,6 +34,9 @@ use super::session::message::{NodeSessionMessage, SessionEvent};
 use super::stats::LinkCounters;
 use crate::net::WriterHandle;
 use crate::protocol::message::{ControlMessage, SessionMessage};
+use tick::Tick;
+
+mod tick;
 
 /// Counts the frames a session's reader has received: the only thing the reader does for liveness.
 #[derive(Debug, Default)]
@@ -178,7 +185,8 @@ pub(crate) fn spawn_liveness(
         let mut next_probe = Instant::now();
         let heard = |at| stats.heard(at);
         let heartbeats = Arc::clone(&flags);
-        let silence = watch_link(timing, &received, &flags, reachability, heard, || {
+        let tick = Tick::node_wide(&timing);
+        let on_tick = || {
             let silent = gate.needed(writer.frames_queued());
             let now = Instant::now();
             if let Some(every) = timing.probe_every.filter(|_| now >= next_probe) {
@@ -202,7 +210,16 @@ pub(crate) fn spawn_liveness(
             } else {
                 !writer.is_closed()
             }
-        })
+        };
+        let silence = watch_link_on(
+            timing,
+            Some(&tick),
+            &received,
+            &flags,
+            reachability,
+            heard,
+            on_tick,
+        )
         .await;
         if let Some(silence) = silence {
             let _ = session.cast(NodeSessionMessage::internal(SessionEvent::PeerSilent(
@@ -269,6 +286,28 @@ async fn watch(
     .await
 }
 
+/// [`watch_link_on`] with no node tick: every wake-up at the exact instant it is due.
+#[cfg(test)]
+async fn watch_link(
+    timing: LivenessTiming,
+    received: &ReceivedFrames,
+    flags: &Watch,
+    reachability: impl FnMut(bool),
+    heard: impl FnMut(Instant),
+    send_heartbeat: impl FnMut() -> bool,
+) -> Option<Duration> {
+    watch_link_on(
+        timing,
+        None,
+        received,
+        flags,
+        reachability,
+        heard,
+        send_heartbeat,
+    )
+    .await
+}
+
 /// Sends heartbeats with `send_heartbeat` while `flags` says the peer watches this node, and
 /// watches `received` while `flags` says this node watches the peer; returns how long the peer
 /// had been silent when declared down, or `None` if a heartbeat could not be queued (the session
@@ -280,20 +319,27 @@ async fn watch(
 /// probe is due), if this node watches the peer or `flags` lets probes go on unwatched links.
 /// While neither side watches and nothing is probed, it waits for a change of `flags` with no
 /// timer at all.
-async fn watch_link(
+///
+/// With a node `tick`, the periodic wake-ups (heartbeats, looks at the counter) land on its grid,
+/// so that all the links of a node wake together (see [`tick`]); deadlines stay exact.
+async fn watch_link_on(
     timing: LivenessTiming,
+    tick: Option<&Tick>,
     received: &ReceivedFrames,
     flags: &Watch,
     mut reachability: impl FnMut(bool),
     mut heard: impl FnMut(Instant),
     mut send_heartbeat: impl FnMut() -> bool,
 ) -> Option<Duration> {
-    let check_every = timing.check_every();
+    let check_every = tick.map_or(timing.check_every(), Tick::period);
+    // When the heartbeat after one sent (or the watch begun) at `now` is due.
+    let heartbeat_after =
+        |now: Instant| tick.map_or(now + timing.heartbeat_interval, |t| t.next_heartbeat(now));
     let unreachable_after = timing.down_after / 2;
     let mut unreachable = false;
     let mut seen = received.count();
     let mut last_traffic = Instant::now();
-    let mut next_heartbeat = last_traffic + timing.heartbeat_interval;
+    let mut next_heartbeat = heartbeat_after(last_traffic);
     let (mut was_watching, mut was_watched) = (flags.watching(), flags.watched());
     loop {
         let now = Instant::now();
@@ -303,7 +349,7 @@ async fn watch_link(
             last_traffic = now;
         }
         if watched && !was_watched {
-            next_heartbeat = now + timing.heartbeat_interval;
+            next_heartbeat = heartbeat_after(now);
         }
         (was_watching, was_watched) = (watching, watched);
         let count = received.count();
@@ -333,7 +379,7 @@ async fn watch_link(
             if !send_heartbeat() {
                 return None;
             }
-            next_heartbeat = now + timing.heartbeat_interval;
+            next_heartbeat = heartbeat_after(now);
         }
         let changed = flags.changed.notified();
         if !watching && !ticking {
@@ -349,7 +395,9 @@ async fn watch_link(
             at(next_heartbeat);
         }
         if watching {
-            at(now + check_every);
+            // On the grid, the next look is at its next instant, whatever the lateness of this
+            // wake-up.
+            at(tick.map_or(now, |t| t.floor(now)) + check_every);
             at(last_traffic + timing.down_after);
             if !unreachable {
                 at(last_traffic + unreachable_after);
