@@ -509,25 +509,55 @@ pub(crate) fn deliverable(
         reply: tx.into(),
         metadata: Some(metadata),
     };
-    (message, DeliveredCall { call, rx })
+    let delivered = DeliveredCall {
+        call,
+        rx,
+        trace: UNTRACED,
+    };
+    (message, delivered)
 }
 
+/// The trace context a reply goes back in: the span the call was delivered in, if it was
+/// delivered inside a trace (feature `trace-context`; PROTOCOL.md, rule TC5). Nothing at all
+/// without the feature.
+#[cfg(feature = "trace-context")]
+pub(crate) type ReplyTrace = Option<crate::protocol::message::TraceParent>;
+/// See the feature's twin: without the feature, no reply carries a context, and this is nothing.
+#[cfg(not(feature = "trace-context"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReplyTrace;
+
+/// A reply that goes back untraced.
+#[cfg(feature = "trace-context")]
+pub(crate) const UNTRACED: ReplyTrace = None;
+/// A reply that goes back untraced.
+#[cfg(not(feature = "trace-context"))]
+pub(crate) const UNTRACED: ReplyTrace = ReplyTrace;
+
 /// A peer's call delivered here, waiting for the target's answer: resolves with the call's wire
-/// number and the reply bytes, or why there are none.
+/// number, the reply bytes or why there are none, and the context the reply goes back in.
 #[derive(Debug)]
 pub(crate) struct DeliveredCall {
     call: u64,
     rx: OneshotReceiver<Vec<u8>>,
+    trace: ReplyTrace,
+}
+
+impl DeliveredCall {
+    /// The call, whose reply goes back in `trace`.
+    pub(crate) fn traced(self, trace: ReplyTrace) -> Self {
+        Self { trace, ..self }
+    }
 }
 
 impl Future for DeliveredCall {
-    type Output = (u64, Result<Vec<u8>, CallFailure>);
+    type Output = (u64, Result<Vec<u8>, CallFailure>, ReplyTrace);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let call = self.call;
+        let (call, trace) = (self.call, self.trace);
         Pin::new(&mut self.rx)
             .poll(cx)
-            .map(|answer| (call, answer.map_err(|_| CallFailure::ReplyDropped)))
+            .map(|answer| (call, answer.map_err(|_| CallFailure::ReplyDropped), trace))
     }
 }
 

@@ -110,8 +110,10 @@
 //! span carries that span's W3C trace context in its metadata as far as the proxy, which sends it
 //! to a peer of protocol 2.8 in a `Traced` frame (26 bytes more). The peer's reader decodes such a
 //! message itself, inside a span whose parent is that context, and hands it to the actor as a
-//! local message, so that ractor runs the handler inside that span (`node/traced.rs`). Without
-//! the feature none of this is compiled, and frames are unchanged.
+//! local message, so that ractor runs the handler inside that span (`node/traced.rs`); a call's
+//! reply goes back to a 2.9 peer with that span's context, and the caller's reader completes the
+//! call inside a span whose parent it is. Without the feature none of this is compiled, and
+//! frames are unchanged.
 //!
 //! Every session not over TLS is sealed by default: the handshake's X25519 exchange, the cookie
 //! and both hellos give one key per direction, and the writer seals each batch as AES-256-GCM

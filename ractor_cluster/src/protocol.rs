@@ -2,8 +2,8 @@
 //!
 //! Everything here takes bytes or values in and gives values or bytes out: framing
 //! ([`frame`]), sealed records ([`record`]) and their keys ([`keys`]), the binary format
-//! ([`codec`]) and the shape a value in it may take ([`shape`]), the messages ([`message`]), the
-//! hot path's frames encoded by hand ([`hot_frames`]), the frame of a traced message
+//! ([`codec`]) and the shape a value in it may take ([`shape`]), the messages ([`message`]) and a call's answer
+//! ([`reply`]), the hot path's frames encoded by hand ([`hot_frames`]), the frame of a traced message
 //! ([`traced`]), what one control message may ask for ([`limits`]) and the authentication
 //! handshake ([`handshake`]). There are no sockets, no tokio and no clock in this module; time
 //! and randomness are passed in, so every transition can be replayed in a plain `#[test]`.
@@ -34,6 +34,7 @@ pub(crate) mod limits;
 pub(crate) mod message;
 pub(crate) mod record;
 pub(crate) mod reference;
+pub(crate) mod reply;
 pub(crate) mod shape;
 pub(crate) mod traced;
 

@@ -1,6 +1,6 @@
-//! Traces across nodes (features `trace-context` and `opentelemetry`): a call chain A → B → C,
-//! three real nodes on 127.0.0.1 in one process, recorded by OpenTelemetry's in-memory exporter
-//! through `tracing-opentelemetry`. Every wait is bounded.
+//! Traces across nodes (features `trace-context` and `opentelemetry`): a call chain A → B → C and
+//! its replies back, three real nodes on 127.0.0.1 in one process, recorded by OpenTelemetry's
+//! in-memory exporter through `tracing-opentelemetry`. Every wait is bounded.
 
 mod common;
 
@@ -190,6 +190,34 @@ async fn a_call_chain_across_three_nodes_is_one_trace_with_its_parents_in_order(
         .collect();
     assert_eq!(b_deliveries.len(), 1, "{b_deliveries:?}");
     assert_eq!(b_deliveries[0].span_context.trace_id(), trace);
+
+    // The replies go back likewise (protocol 2.9): C's answer reaches B, and B's reaches A, each
+    // in a `ractor_cluster.reply` span whose remote parent is the delivery span the call was
+    // answered in, so the trace shows the way back: C's delivery → reply on B, B's delivery →
+    // reply on A.
+    let reply = "ractor_cluster.reply";
+    let on_b_from_c = ended("the reply from C on B", |span| {
+        in_trace(reply)(span) && has(span, "from", "trace-c@localhost")
+    })
+    .await;
+    let on_a_from_b = ended("the reply from B on A", |span| {
+        in_trace(reply)(span) && has(span, "from", "trace-b@localhost")
+    })
+    .await;
+    assert_eq!(on_b_from_c.parent_span_id, on_c.span_context.span_id());
+    assert_eq!(on_a_from_b.parent_span_id, on_b.span_context.span_id());
+    assert!(on_b_from_c.parent_span_is_remote && on_a_from_b.parent_span_is_remote);
+    // The reply reached A before A's request ended.
+    assert!(on_a_from_b.start_time <= on_a.end_time);
+    // B's reply to the call sent outside any span went back untraced: B's only reply span is in
+    // A's trace. (B's call to C for it was traced, in a trace of B's own.)
+    let from_b: Vec<SpanData> = exporter()
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|span| span.name == reply && has(span, "from", "trace-b@localhost"))
+        .collect();
+    assert_eq!(from_b.len(), 1, "{from_b:?}");
 
     middle.stop(None);
     last.stop(None);

@@ -40,7 +40,9 @@ use tracing::Instrument;
 use super::liveness::ReceivedFrames;
 use super::session::message::{NodeSessionMessage, SessionEvent};
 use super::stats::LinkCounters;
-use crate::call::{deliverable, DeliveredCall, ForwarderInbox, InFlightCalls};
+use crate::call::{
+    deliverable, DeliveredCall, ForwarderInbox, InFlightCalls, ReplyTrace, UNTRACED,
+};
 use crate::error::SessionEnd;
 use crate::net::{FrameReader, Lane, ReadError, WriterHandle};
 use crate::protocol::fragment::{FragmentError, Reassembly, ReceiveError};
@@ -138,6 +140,9 @@ pub(crate) struct ReaderContext {
     pub(crate) control: Arc<ControlQueue>,
     /// The session's figures (see `stats`).
     pub(crate) stats: Arc<LinkCounters>,
+    /// Whether replies go back traced, and whom traced replies come from.
+    #[cfg(feature = "trace-context")]
+    pub(crate) trace: super::traced::ReplyTracing,
 }
 
 /// Starts the reader, inside the current span (the session's); it tells the session why it
@@ -167,9 +172,9 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
         // delivered, at most `max_unanswered_calls` of them.
         tokio::select! {
             biased;
-            Some((call, outcome)) = replies.next(), if !replies.is_empty() => {
+            Some((call, outcome, trace)) = replies.next(), if !replies.is_empty() => {
                 let outcome: Result<Vec<u8>, CallFailure> = outcome;
-                context.send_reply(call, outcome.as_deref().map_err(|f| *f));
+                context.send_reply(call, outcome.as_deref().map_err(|f| *f), trace);
             }
             Some(()) = forwarders.next(), if !forwarders.is_empty() => {}
             Some(forwarder) = inbox.recv() => {
@@ -281,7 +286,7 @@ impl ReaderContext {
         route: &[u8],
         targets: &mut LastTarget,
         replies: &mut FuturesUnordered<DeliveredCall>,
-        hand_over: impl Fn(&ActorCell, SerializedMessage) -> bool,
+        hand_over: impl Fn(&ActorCell, SerializedMessage) -> Option<ReplyTrace>,
     ) -> Result<(), SessionEnd> {
         match message {
             SessionMessage::Cast { to, args } => {
@@ -310,6 +315,15 @@ impl ReaderContext {
             }
             // The carried message is never `Traced` itself, so this goes one level deep.
             SessionMessage::Traced { context, message } => {
+                // A reply comes back in the span its call was delivered in (2.9).
+                #[cfg(feature = "trace-context")]
+                if let crate::protocol::message::TracedMessage::Reply { call, outcome } = message {
+                    self.stats.reply_in();
+                    let span = super::traced::reply_span(context, call, &self.trace.peer);
+                    let _entered = span.as_ref().map(tracing::Span::enter);
+                    self.in_flight.complete(call, outcome);
+                    return Ok(());
+                }
                 #[cfg(feature = "trace-context")]
                 let hand_over = super::traced::hand_over_traced(context);
                 // A node without the feature takes traced frames all the same (any 2.8 peer
@@ -363,7 +377,7 @@ impl ReaderContext {
         args: Vec<u8>,
         metadata: Option<Vec<u8>>,
         targets: &mut LastTarget,
-        hand_over: impl Fn(&ActorCell, SerializedMessage) -> bool,
+        hand_over: impl Fn(&ActorCell, SerializedMessage) -> Option<ReplyTrace>,
     ) {
         match targets.get(to) {
             Some(cell) => {
@@ -379,7 +393,7 @@ impl ReaderContext {
                     args,
                     metadata,
                 };
-                if !hand_over(cell, message) {
+                if hand_over(cell, message).is_none() {
                     tracing::debug!(pid = to, "dropping a cast: the target is stopping");
                 }
             }
@@ -400,28 +414,39 @@ impl ReaderContext {
         metadata: Vec<u8>,
         targets: &mut LastTarget,
         replies: &mut FuturesUnordered<DeliveredCall>,
-        hand_over: impl Fn(&ActorCell, SerializedMessage) -> bool,
+        hand_over: impl Fn(&ActorCell, SerializedMessage) -> Option<ReplyTrace>,
     ) {
         let Some(cell) = targets.get(to) else {
-            self.send_reply(call, Err(CallFailure::TargetGone));
+            self.send_reply(call, Err(CallFailure::TargetGone), UNTRACED);
             return;
         };
         let Ok((variant, args)) = split_payload(args) else {
-            self.send_reply(call, Err(CallFailure::Undecodable));
+            self.send_reply(call, Err(CallFailure::Undecodable), UNTRACED);
             return;
         };
         let (message, delivered) = deliverable(call, variant, args, metadata);
-        if !hand_over(cell, message) {
-            self.send_reply(call, Err(CallFailure::TargetGone));
-        } else {
-            replies.push(delivered);
+        match hand_over(cell, message) {
+            Some(trace) => replies.push(delivered.traced(trace)),
+            None => self.send_reply(call, Err(CallFailure::TargetGone), UNTRACED),
         }
     }
 
-    fn send_reply(&self, call: u64, outcome: Result<&[u8], CallFailure>) {
+    /// Sends the reply to the peer's `call`: inside the trace context `trace`, if it has one and
+    /// the peer takes traced replies (2.9); zero bytes more otherwise.
+    fn send_reply(&self, call: u64, outcome: Result<&[u8], CallFailure>, trace: ReplyTrace) {
         let size = outcome.map_or(0, <[u8]>::len);
         let max_frame = self.max_frame;
+        #[cfg(feature = "trace-context")]
+        let trace = trace.filter(|_| self.trace.peer_takes);
         let queued = self.writer.push(Lane::Reply, size, |out| {
+            #[cfg(feature = "trace-context")]
+            if let Some(context) = trace {
+                return crate::protocol::hot_frames::encode_traced_reply_frame(
+                    call, outcome, context, max_frame, out,
+                );
+            }
+            // Without the feature, no reply is traced.
+            let _ = trace;
             encode_reply_frame(call, outcome, max_frame, out)
         });
         if queued.is_ok() {
@@ -438,9 +463,10 @@ impl ReaderContext {
 }
 
 /// Hands a message to its target as bytes, for the target's task to decode: how every message
-/// is delivered but a traced one (see `crate::trace`). `false` if the target takes no more.
-fn as_bytes(cell: &ActorCell, message: SerializedMessage) -> bool {
-    cell.send_serialized(message).is_ok()
+/// is delivered but a traced one (see `crate::trace`). `None` if the target takes no more;
+/// otherwise a call's reply goes back untraced.
+fn as_bytes(cell: &ActorCell, message: SerializedMessage) -> Option<ReplyTrace> {
+    cell.send_serialized(message).is_ok().then_some(UNTRACED)
 }
 
 /// The local actor a peer may address: alive and announced (its messages support remoting).
@@ -546,6 +572,66 @@ mod tests {
         }
     }
 
+    /// A reply sent by `send_reply` with a context, as the peer reads it: traced to a peer of
+    /// 2.9 or later, plain (and exactly as long as without a context) to an older one.
+    #[cfg(feature = "trace-context")]
+    #[tokio::test]
+    async fn a_reply_goes_back_traced_only_to_a_2_9_peer_and_only_with_a_context() {
+        use crate::protocol::message::{ReplyOutcome, TraceParent, TracedMessage};
+
+        let context = TraceParent {
+            trace_id: [7; 16],
+            span_id: [8; 8],
+            flags: 1,
+        };
+        let (session, _) = Actor::spawn(None, Silent, ()).await.unwrap();
+        let mut frames = Vec::new();
+        for (peer_takes, trace) in [(true, Some(context)), (false, Some(context)), (true, None)] {
+            let (near, far) = tokio::io::duplex(1 << 16);
+            let (writer, _writer_task) = spawn_writer(Box::new(near));
+            let reader_context = ReaderContext {
+                session: session.clone(),
+                writer,
+                in_flight: Arc::default(),
+                max_frame: u32::MAX,
+                max_unanswered_calls: crate::node::DEFAULT_MAX_UNANSWERED_CALLS,
+                received: Arc::default(),
+                control: ControlQueue::new(crate::node::DEFAULT_MAX_QUEUED_CONTROL_MESSAGES),
+                stats: Arc::default(),
+                trace: super::super::traced::ReplyTracing {
+                    peer_takes,
+                    peer: "peer".to_owned(),
+                },
+            };
+            reader_context.send_reply(5, Ok(&[1, 2]), trace);
+            let mut peer = FrameReader::new(Box::new(far));
+            let body = tokio::time::timeout(Duration::from_secs(10), peer.next_frame(u32::MAX))
+                .await
+                .expect("the reply to be written")
+                .unwrap()
+                .expect("a frame");
+            frames.push((body.len(), SessionMessage::decode(body).unwrap()));
+        }
+        let outcome = ReplyOutcome::Value(vec![1, 2]);
+        let plain = SessionMessage::Reply {
+            call: 5,
+            outcome: outcome.clone(),
+        };
+        let traced = SessionMessage::Traced {
+            context,
+            message: TracedMessage::Reply { call: 5, outcome },
+        };
+        assert_eq!(frames[0].1, traced);
+        assert_eq!(frames[1].1, plain, "a 2.8 peer gets the reply untraced");
+        assert_eq!(
+            frames[2].1, plain,
+            "a reply without a context goes untraced"
+        );
+        assert_eq!(frames[0].0, frames[1].0 + 26);
+        assert_eq!(frames[1].0, frames[2].0);
+        session.stop(None);
+    }
+
     // One thread, as in a node running one tokio worker: the reader and the actor take turns.
     #[tokio::test(flavor = "current_thread")]
     async fn the_reader_lets_the_actor_run_during_a_burst() {
@@ -590,6 +676,8 @@ mod tests {
                 received: Arc::clone(&received),
                 control: ControlQueue::new(crate::node::DEFAULT_MAX_QUEUED_CONTROL_MESSAGES),
                 stats: Arc::default(),
+                #[cfg(feature = "trace-context")]
+                trace: Default::default(),
             },
         );
 

@@ -338,6 +338,11 @@ impl NodeSessionState {
                 received,
                 control: Arc::clone(&control),
                 stats: Arc::clone(&self.stats),
+                #[cfg(feature = "trace-context")]
+                trace: super::traced::ReplyTracing {
+                    peer_takes: auth.protocol.minor >= crate::protocol::message::TRACED_REPLY_MINOR,
+                    peer: auth.peer.name.clone(),
+                },
             },
         );
         tracing::info!(peer = %auth.peer.name, addr = %self.peer_label, "session authenticated");

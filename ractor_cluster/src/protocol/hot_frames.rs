@@ -23,6 +23,9 @@ const CALL_WITH_METADATA_TAG: u64 = 6;
 const TRACED_TAG: u64 = 7;
 const TRACED_CAST_TAG: u64 = 0;
 const TRACED_CALL_TAG: u64 = 1;
+/// `TracedMessage::Reply` (2.9).
+#[cfg(feature = "trace-context")]
+const TRACED_REPLY_TAG: u64 = 4;
 const VALUE_TAG: u64 = 0;
 const FAILED_TAG: u64 = 1;
 
@@ -65,12 +68,8 @@ impl Payload<'_> {
     #[inline]
     fn write_tag(&self, plain: u64, with_metadata: u64, traced: u64, body: &mut Vec<u8>) {
         #[cfg(feature = "trace-context")]
-        if let Some(context) = &self.trace {
-            codec::write_varint(TRACED_TAG, body);
-            body.extend_from_slice(&context.trace_id);
-            body.extend_from_slice(&context.span_id);
-            body.push(context.flags);
-            codec::write_varint(self.tag(traced, traced + 2), body);
+        if let Some(context) = self.trace {
+            write_traced_tag(context, self.tag(traced, traced + 2), body);
             return;
         }
         // Without the feature, no frame is traced.
@@ -180,19 +179,53 @@ pub(crate) fn encode_reply_frame(
     let hint = outcome.map_or(0, <[u8]>::len) + 20;
     encode_frame_by_hand(limit, out, hint, |body| {
         codec::write_varint(REPLY_TAG, body);
-        codec::write_varint(call, body);
-        match outcome {
-            Ok(value) => {
-                codec::write_varint(VALUE_TAG, body);
-                codec::write_byte_string(value, body);
-            }
-            Err(failure) => {
-                codec::write_varint(FAILED_TAG, body);
-                // A unit variant is its index, which for this field-less enum is its discriminant.
-                codec::write_varint(failure as u64, body);
-            }
-        }
+        write_reply(call, outcome, body);
     })
+}
+
+/// Appends the frame of `SessionMessage::Traced { context, message: TracedMessage::Reply { call,
+/// outcome } }` (2.9) to `out`: the reply of [`encode_reply_frame`], [`TRACED_OVERHEAD`] bytes
+/// longer.
+#[cfg(feature = "trace-context")]
+pub(crate) fn encode_traced_reply_frame(
+    call: u64,
+    outcome: Result<&[u8], CallFailure>,
+    context: TraceParent,
+    limit: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameEncodeError> {
+    let hint = outcome.map_or(0, <[u8]>::len) + 20 + TRACED_OVERHEAD;
+    encode_frame_by_hand(limit, out, hint, |body| {
+        write_traced_tag(context, TRACED_REPLY_TAG, body);
+        write_reply(call, outcome, body);
+    })
+}
+
+/// Appends the `Traced` tag, `context`, and `TracedMessage`'s tag `inner`.
+#[cfg(feature = "trace-context")]
+#[inline]
+fn write_traced_tag(context: TraceParent, inner: u64, body: &mut Vec<u8>) {
+    codec::write_varint(TRACED_TAG, body);
+    body.extend_from_slice(&context.trace_id);
+    body.extend_from_slice(&context.span_id);
+    body.push(context.flags);
+    codec::write_varint(inner, body);
+}
+
+/// Appends the fields of a `Reply`, after its tag.
+fn write_reply(call: u64, outcome: Result<&[u8], CallFailure>, body: &mut Vec<u8>) {
+    codec::write_varint(call, body);
+    match outcome {
+        Ok(value) => {
+            codec::write_varint(VALUE_TAG, body);
+            codec::write_byte_string(value, body);
+        }
+        Err(failure) => {
+            codec::write_varint(FAILED_TAG, body);
+            // A unit variant is its index, which for this field-less enum is its discriminant.
+            codec::write_varint(failure as u64, body);
+        }
+    }
 }
 
 /// The tag of `SessionMessage::Fragment` (its position in the enum).

@@ -19,11 +19,12 @@ pub(crate) use super::frame_protection::FrameProtection;
 /// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
 /// handshake and sends only variants that the lower of the two minors defines (rule V4); a
 /// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
-pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 8 };
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 9 };
 
-#[cfg(feature = "trace-context")]
-pub(crate) use super::traced::TRACED_MINOR;
+pub(crate) use super::reply::{CallFailure, ReplyOutcome};
 pub(crate) use super::traced::{TraceParent, TracedMessage};
+#[cfg(feature = "trace-context")]
+pub(crate) use super::traced::{TRACED_MINOR, TRACED_REPLY_MINOR};
 
 /// A protocol version, `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -375,9 +376,10 @@ pub(crate) enum SessionMessage {
     },
     /// A cast or call sent inside a sampled trace: the sender's W3C trace context, then the
     /// message, delivered inside a span whose parent is that context (PROTOCOL.md, "Trace
-    /// context"). From 2.8; sent only by nodes built with the `trace-context` feature, and only
-    /// for a message that has a context. The message is a [`TracedMessage`], not a
-    /// `SessionMessage`, so a traced frame cannot nest another one, nor a fragment.
+    /// context"); from 2.9 also the reply to such a call, inside the span it was delivered in.
+    /// From 2.8; sent only by nodes built with the `trace-context` feature, and only for a
+    /// message that has a context. The message is a [`TracedMessage`], not a `SessionMessage`,
+    /// so a traced frame cannot nest another one, nor a fragment.
     Traced {
         /// The sender's span: trace id, span id and flags.
         context: TraceParent,
@@ -406,6 +408,7 @@ impl TracedMessage {
                 args,
                 metadata,
             },
+            TracedMessage::Reply { call, outcome } => SessionMessage::Reply { call, outcome },
         }
     }
 }
@@ -472,36 +475,6 @@ impl SessionMessage {
         out: &mut Vec<u8>,
     ) -> Result<(), FrameEncodeError> {
         frame::encode_frame(self, limit, out)
-    }
-}
-
-/// What became of a `Call`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum ReplyOutcome {
-    /// The reply value, encoded by the derive macro.
-    Value(#[serde(with = "payload")] Vec<u8>),
-    /// There is no reply, and why.
-    Failed(CallFailure),
-}
-
-/// Why a `Call` got no reply value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum CallFailure {
-    /// No actor with the target pid is alive on the receiving node.
-    TargetGone,
-    /// The target got the call but dropped the reply port without answering.
-    ReplyDropped,
-    /// The receiving node could not decode the call's `args` for the target's message type.
-    Undecodable,
-}
-
-impl std::fmt::Display for CallFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CallFailure::TargetGone => "the target actor is gone",
-            CallFailure::ReplyDropped => "the target dropped the reply port",
-            CallFailure::Undecodable => "the remote node could not decode the call",
-        })
     }
 }
 

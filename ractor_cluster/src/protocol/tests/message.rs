@@ -386,6 +386,18 @@ pub(crate) fn session_golden() -> Vec<(SessionMessage, &'static str)> {
             // tag 7 | context | TracedMessage tag 3 (CallWithMetadata) | as `CallWithMetadata`
             "07 0102030405060708090a0b0c0d0e0f10 a1a2a3a4a5a6a7a8 01 03 fb2c01 09 00 01 01",
         ),
+        (
+            SessionMessage::Traced {
+                context: sample_trace(),
+                message: TracedMessage::Reply {
+                    call: 9,
+                    outcome: ReplyOutcome::Value(vec![0xAB]),
+                },
+            },
+            // tag 7 | context | TracedMessage tag 4 (Reply, 2.9) | call 9 | Value: tag 0, length
+            // 1, raw byte: 26 bytes more than the plain `Reply`
+            "07 0102030405060708090a0b0c0d0e0f10 a1a2a3a4a5a6a7a8 01 04 09 00 01 ab",
+        ),
     ]
 }
 
@@ -398,14 +410,17 @@ fn sample_trace() -> TraceParent {
 }
 
 #[test]
-fn a_traced_frame_carries_only_casts_and_calls() {
-    // The carried message's tag is `TracedMessage`'s: 0 to 3 are casts and calls, and nothing
-    // else decodes there (a fragment's tag 4, a control message's 3 of `SessionMessage` reads as
-    // a `CallWithMetadata` cut short, another traced frame's 7), so nothing nests.
+fn a_traced_frame_carries_only_casts_calls_and_replies() {
+    // The carried message's tag is `TracedMessage`'s: 0 to 3 are casts and calls, 4 a reply
+    // (2.9), and nothing else decodes there (a fragment's body under tag 4 is a reply with no
+    // valid outcome, a control message's 3 of `SessionMessage` reads as a `CallWithMetadata` cut
+    // short, `Fragment`'s 4 and `Traced`'s 7 of `SessionMessage` are no carried message), so
+    // nothing nests.
     let context = "0102030405060708090a0b0c0d0e0f10 a1a2a3a4a5a6a7a8 01";
     for inner in [
         "04 01 02 abcd",
         "03 00",
+        "05 01 02 abcd",
         "07",
         "07 0102030405060708090a0b0c0d0e0f10",
     ] {
@@ -429,6 +444,52 @@ fn a_traced_frame_carries_only_casts_and_calls() {
             args: vec![3]
         }
     );
+    let reply = TracedMessage::Reply {
+        call: 2,
+        outcome: ReplyOutcome::Failed(CallFailure::TargetGone),
+    };
+    assert_eq!(
+        reply.untraced(),
+        SessionMessage::Reply {
+            call: 2,
+            outcome: ReplyOutcome::Failed(CallFailure::TargetGone)
+        }
+    );
+}
+
+#[cfg(feature = "trace-context")]
+#[test]
+fn hand_written_traced_reply_frames_equal_owned_frames() {
+    let context = sample_trace();
+    let outcomes: [Result<&[u8], CallFailure>; 3] =
+        [Ok(&[]), Ok(&[7; 300]), Err(CallFailure::ReplyDropped)];
+    for outcome in outcomes {
+        let mut borrowed = Vec::new();
+        encode_traced_reply_frame(9, outcome, context, u32::MAX, &mut borrowed).unwrap();
+        let owned_outcome = match outcome {
+            Ok(value) => ReplyOutcome::Value(value.to_vec()),
+            Err(failure) => ReplyOutcome::Failed(failure),
+        };
+        let mut owned = Vec::new();
+        SessionMessage::Traced {
+            context,
+            message: TracedMessage::Reply {
+                call: 9,
+                outcome: owned_outcome,
+            },
+        }
+        .encode_frame(u32::MAX, &mut owned)
+        .unwrap();
+        assert_eq!(borrowed, owned, "{outcome:?}");
+
+        // Exactly `TRACED_OVERHEAD` bytes more than the untraced reply.
+        let mut untraced = Vec::new();
+        encode_reply_frame(9, outcome, u32::MAX, &mut untraced).unwrap();
+        assert_eq!(borrowed.len(), untraced.len() + TRACED_OVERHEAD);
+    }
+    let mut out = vec![1];
+    assert!(encode_traced_reply_frame(9, Ok(&[0; 64]), context, 16, &mut out).is_err());
+    assert_eq!(out, vec![1], "a refused frame leaves nothing behind");
 }
 
 #[cfg(feature = "trace-context")]
@@ -592,6 +653,7 @@ fn golden_samples_cover_every_variant() {
             SessionMessage::Traced { message, .. } => match message {
                 TracedMessage::Cast { .. } => "Traced/Cast",
                 TracedMessage::CallWithMetadata { .. } => "Traced/CallWithMetadata",
+                TracedMessage::Reply { .. } => "Traced/Reply",
                 // The other two are `Cast` and `CallWithMetadata`'s twins: their tags are
                 // pinned by `hand_written_traced_frames_equal_owned_frames`.
                 TracedMessage::Call { .. } | TracedMessage::CastWithMetadata { .. } => {
@@ -601,7 +663,7 @@ fn golden_samples_cover_every_variant() {
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 33);
+    assert_eq!(seen.len(), 34);
 }
 
 /// The wire's `args` of a message whose variant is `variant`: the name as a codec string, then the

@@ -158,11 +158,15 @@ fn spawn_outcome() -> impl Strategy<Value = SpawnOutcome> {
     ]
 }
 
-fn session_message() -> impl Strategy<Value = SessionMessage> {
-    let outcome = prop_oneof![
+fn reply_outcome() -> impl Strategy<Value = ReplyOutcome> {
+    prop_oneof![
         bytes().prop_map(ReplyOutcome::Value),
         call_failure().prop_map(ReplyOutcome::Failed),
-    ];
+    ]
+}
+
+fn session_message() -> impl Strategy<Value = SessionMessage> {
+    let outcome = reply_outcome();
     prop_oneof![
         (any::<u64>(), bytes()).prop_map(|(to, args)| SessionMessage::Cast { to, args }),
         (any::<u64>(), any::<u64>(), bytes()).prop_map(|(to, call, args)| SessionMessage::Call {
@@ -218,6 +222,8 @@ fn traced_message() -> impl Strategy<Value = TracedMessage> {
                 metadata,
             }
         }),
+        (any::<u64>(), reply_outcome())
+            .prop_map(|(call, outcome)| TracedMessage::Reply { call, outcome }),
     ]
 }
 
