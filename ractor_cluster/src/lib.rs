@@ -86,14 +86,14 @@
 //! ```text
 //!  sending node                                           receiving node
 //!  ActorRef::cast(msg)                                    reader task: open records in place,
-//!    └─ Message::serialize (derive): the variant's          decode frame, split off the
-//!       name, and the fields in one buffer                   variant name
+//!    └─ Message::serialize (derive): the variant's          decode frame where it lies, split
+//!       name, and the fields in one buffer                   off the variant name
 //!                                                             └─ send_serialized to the target
 //!         └─ proxy mailbox (ractor)                               (looked up by pid)
 //!              └─ proxy: frame (name, fields) encoded in place      └─ actor task:
 //!                 into the session's outbound queue                    Message::deserialize
-//!                   └─ writer task: the batch sealed as one            (fallible: a bad payload
-//!                      record, one write ─► wire ─►                    is dropped with a reason)
+//!                   └─ writer task: the batch sealed in place          (fallible: a bad payload
+//!                      as one record, one write ─► wire ─►             is dropped with a reason)
 //! ```
 //!
 //! A call travels the same way. Its reply port stays on the calling node, filed under a ticket

@@ -14,9 +14,14 @@
 //! ```
 //!
 //! The nonce is not sent: each direction counts its records from 0, so a record that is replayed,
-//! reordered, dropped or injected is opened with the wrong nonce and fails like a forged one. The
-//! receiver opens records in place in its read buffer and hands on only the bytes of records that
-//! opened; the first record that fails ends the stream ([`RecordError`]).
+//! reordered, dropped or injected is opened with the wrong nonce and fails like a forged one.
+//!
+//! Nothing is copied for sealing on either side. The writer seals its queued frames where they lie
+//! ([`Sealer::seal_in_place`]) and writes header, ciphertext and tag as three slices of one
+//! vectored write; the receiver opens each record where it arrived in its read buffer
+//! ([`Opener::open_next`]) and the frame decoder reads frames from that plaintext in place. Only
+//! bytes of records that opened are ever handed on; the first record that fails ends the stream
+//! ([`RecordError`]).
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 
@@ -43,6 +48,15 @@ impl std::fmt::Debug for RecordKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RecordKey(<redacted>)")
     }
+}
+
+/// What a record adds around its ciphertext: the length prefix before it and the tag after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Envelope {
+    /// The record's length prefix (rule R2).
+    pub(crate) header: [u8; RECORD_HEADER_LEN],
+    /// The authentication tag that ends the record.
+    pub(crate) tag: [u8; TAG_LEN],
 }
 
 /// Why a record stream ends.
@@ -129,12 +143,40 @@ impl Sealer {
         }
     }
 
+    /// Seals `body` in place as the next record: on return it holds the record's ciphertext, and
+    /// the record on the wire is `envelope.header`, then `body`, then `envelope.tag`.
+    ///
+    /// How the writer seals without copying: the frames it queued are encrypted where they lie,
+    /// and the header and tag are written around them (vectored write). `body` must hold 1 to
+    /// [`MAX_RECORD_PLAINTEXT`] bytes (rule R2).
+    pub(crate) fn seal_in_place(&mut self, body: &mut [u8]) -> Result<Envelope, RecordError> {
+        if !(1..=MAX_RECORD_PLAINTEXT).contains(&body.len()) {
+            return Err(RecordError::Seal);
+        }
+        // `body.len() + TAG_LEN` is at most 64 KiB + 16: it fits in a u32.
+        let header = u32::try_from(body.len() + TAG_LEN)
+            .map_err(|_| RecordError::Seal)?
+            .to_le_bytes();
+        let counter = self.take_counter()?;
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(nonce(counter), Aad::from(header), body)
+            .map_err(|_| RecordError::Seal)?;
+        let mut envelope = Envelope {
+            header,
+            tag: [0; TAG_LEN],
+        };
+        envelope.tag.copy_from_slice(tag.as_ref());
+        Ok(envelope)
+    }
+
     /// Appends to `out` the records that carry the bytes of `parts`, in order, as one stream: as
     /// few records as the bound allows, each filled to [`MAX_RECORD_PLAINTEXT`] but the last.
     ///
     /// The plaintext is copied into `out` once and encrypted there, so sealing allocates nothing
-    /// once `out` has grown to a turn's size. On error `out` may hold a partial record: the
-    /// stream must end.
+    /// once `out` has grown to a turn's size: how the writer seals for a transport that cannot
+    /// write several buffers at once. On error `out` may hold a partial record: the stream must
+    /// end.
     pub(crate) fn seal(&mut self, parts: &[&[u8]], out: &mut Vec<u8>) -> Result<(), RecordError> {
         let mut remaining: usize = parts.iter().map(|part| part.len()).sum();
         let mut parts = parts.iter().copied();
@@ -144,11 +186,8 @@ impl Sealer {
         );
         while remaining > 0 {
             let len = remaining.min(MAX_RECORD_PLAINTEXT);
-            // `len + TAG_LEN` is at most 64 KiB + 16: it fits in a u32.
-            let header = u32::try_from(len + TAG_LEN)
-                .map_err(|_| RecordError::Seal)?
-                .to_le_bytes();
-            out.extend_from_slice(&header);
+            let header_start = out.len();
+            out.extend_from_slice(&[0; RECORD_HEADER_LEN]);
             let body_start = out.len();
             let mut wanted = len;
             while wanted > 0 {
@@ -161,13 +200,12 @@ impl Sealer {
                 wanted -= take.len();
                 current = rest;
             }
-            let counter = self.take_counter()?;
             let body = out.get_mut(body_start..).ok_or(RecordError::Seal)?;
-            let tag = self
-                .key
-                .seal_in_place_separate_tag(nonce(counter), Aad::from(header), body)
-                .map_err(|_| RecordError::Seal)?;
-            out.extend_from_slice(tag.as_ref());
+            let envelope = self.seal_in_place(body)?;
+            out.get_mut(header_start..body_start)
+                .ok_or(RecordError::Seal)?
+                .copy_from_slice(&envelope.header);
+            out.extend_from_slice(&envelope.tag);
             remaining -= len;
         }
         Ok(())
@@ -207,70 +245,71 @@ impl Opener {
         }
     }
 
-    /// Opens every whole record in `buf[opened..]`.
+    /// Opens the record at the start of `buf` where it lies, if all of it is there.
     ///
-    /// `buf[..opened]` holds plaintext already opened; the bytes after it are records as they
-    /// arrived. Each record that opens has its plaintext moved down to follow the plaintext before
-    /// it, so `buf[..returned]` is plaintext and the rest the start of the next record, if any.
-    /// The work is linear in the bytes opened.
+    /// Returns `Ok(None)` while the record is incomplete, and otherwise where its plaintext now
+    /// lies in `buf` (behind the 4 length bytes) and how many bytes of `buf` the record took. The
+    /// plaintext is not moved: the frame decoder reads frames from it where it is.
     ///
     /// A record's length is checked as soon as its prefix is in (rule R2), before the rest is
-    /// awaited. The first record that fails to open ends the stream: if records before it opened
-    /// in the same call, their plaintext is returned and the error comes with the next call; the
-    /// failed record's bytes are never returned.
+    /// awaited. The first record that fails ends the stream: this call and every later one
+    /// return the error, and the failed record's bytes are left as garbage, never as plaintext.
+    pub(crate) fn open_next(&mut self, buf: &mut [u8]) -> Result<Option<Opened>, RecordError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        let outcome = self.open_one(buf);
+        if let Err(err) = &outcome {
+            self.failed = Some(err.clone());
+        }
+        outcome
+    }
+
+    /// Opens every whole record in `buf[opened..]`, moving each one's plaintext down behind
+    /// `buf[..opened]`: a compacting loop over [`open_next`](Self::open_next), for the unit tests
+    /// of what opens and what is refused. Returns the end of the plaintext; after a failure
+    /// behind records that opened, their plaintext is returned and the error comes with the
+    /// next call.
+    #[cfg(test)]
     pub(crate) fn open_in_place(
         &mut self,
         buf: &mut Vec<u8>,
         opened: usize,
     ) -> Result<usize, RecordError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
         let mut write = opened;
         let mut read = opened;
         let outcome = loop {
-            match self.open_one(buf, read, write) {
-                Ok(Some((consumed, plain))) => {
-                    read += consumed;
+            match self.open_next(&mut buf[read..]) {
+                Ok(Some(record)) => {
+                    let plain = record.plaintext.len();
+                    buf.copy_within(
+                        read + record.plaintext.start..read + record.plaintext.end,
+                        write,
+                    );
+                    read += record.consumed;
                     write += plain;
                 }
                 Ok(None) => break Ok(()),
                 Err(err) => break Err(err),
             }
         };
-        if read > write {
-            // Moves the incomplete record behind the plaintext, closing the gaps the record
-            // headers and tags leave.
-            buf.copy_within(read.., write);
-            buf.truncate(buf.len() - (read - write));
-        }
         match outcome {
-            Ok(()) => Ok(write),
-            Err(err) if write > opened => {
-                self.failed = Some(err);
-                // Nothing of the failed record is kept.
+            Ok(()) => {
+                buf.copy_within(read.., write);
+                buf.truncate(buf.len() - (read - write));
+                Ok(write)
+            }
+            Err(_) if write > opened => {
                 buf.truncate(write);
                 Ok(write)
             }
-            Err(err) => {
-                self.failed = Some(err.clone());
-                Err(err)
-            }
+            Err(err) => Err(err),
         }
     }
 
-    /// Opens the record at `buf[read..]` if it is all there and moves its plaintext to `write`;
-    /// returns the record's length and its plaintext's.
-    fn open_one(
-        &mut self,
-        buf: &mut [u8],
-        read: usize,
-        write: usize,
-    ) -> Result<Option<(usize, usize)>, RecordError> {
-        let Some(rest) = buf.get(read..) else {
-            return Ok(None);
-        };
-        let Some((header, _)) = rest.split_first_chunk::<RECORD_HEADER_LEN>() else {
+    /// Opens the record at the start of `buf` in place if it is all there.
+    fn open_one(&mut self, buf: &mut [u8]) -> Result<Option<Opened>, RecordError> {
+        let Some((header, _)) = buf.split_first_chunk::<RECORD_HEADER_LEN>() else {
             return Ok(None);
         };
         let header = *header;
@@ -283,8 +322,8 @@ impl Opener {
                 record: self.next,
             });
         }
-        let body_start = read + RECORD_HEADER_LEN;
-        let Some(body) = buf.get_mut(body_start..body_start + body_len) else {
+        let consumed = RECORD_HEADER_LEN + body_len;
+        let Some(body) = buf.get_mut(RECORD_HEADER_LEN..consumed) else {
             return Ok(None);
         };
         let record = self.next;
@@ -295,9 +334,20 @@ impl Opener {
             .map_err(|_| RecordError::Unauthentic { record })?
             .len();
         self.next = record.checked_add(1).ok_or(RecordError::Exhausted)?;
-        buf.copy_within(body_start..body_start + plain_len, write);
-        Ok(Some((RECORD_HEADER_LEN + body_len, plain_len)))
+        Ok(Some(Opened {
+            plaintext: RECORD_HEADER_LEN..RECORD_HEADER_LEN + plain_len,
+            consumed,
+        }))
     }
+}
+
+/// A record that [`Opener::open_next`] opened: positions relative to the slice it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Opened {
+    /// Where the plaintext lies.
+    pub(crate) plaintext: std::ops::Range<usize>,
+    /// Bytes the record took: length prefix, ciphertext and tag.
+    pub(crate) consumed: usize,
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::{frame, patterned_body, within};
 use crate::net::{spawn_writer, FrameReader, Lane, ReadError, WriterExit};
 use crate::protocol::frame::FrameError;
-use crate::protocol::record::{Opener, RecordError, RecordKey, Sealer, RECORD_HEADER_LEN, TAG_LEN};
+use crate::protocol::record::{
+    Opener, RecordError, RecordKey, Sealer, MAX_RECORD_PLAINTEXT, RECORD_HEADER_LEN, TAG_LEN,
+};
 
 const MIB: usize = 1024 * 1024;
 
@@ -185,4 +187,170 @@ async fn a_large_frame_over_many_records_keeps_the_buffer_bounded() {
     );
     drop(within(writing).await.unwrap());
     assert!(within(reader.next_frame(4096)).await.unwrap().is_none());
+}
+
+/// The record lengths (header included) of a sealed stream.
+fn record_lengths(mut wire: &[u8]) -> Vec<usize> {
+    let mut lengths = Vec::new();
+    while let Some((header, _)) = wire.split_first_chunk::<RECORD_HEADER_LEN>() {
+        let len = RECORD_HEADER_LEN + u32::from_le_bytes(*header) as usize;
+        lengths.push(len);
+        wire = &wire[len.min(wire.len())..];
+    }
+    lengths
+}
+
+/// Every frame of a sealed `wire`, read as a session reads them.
+async fn open_all(wire: Vec<u8>) -> Vec<Vec<u8>> {
+    let mut reader = FrameReader::new(Box::new(std::io::Cursor::new(wire)));
+    reader.start_opening(Opener::new(&key()));
+    let mut seen = Vec::new();
+    while let Some(body) = within(reader.next_frame(MIB as u32)).await.unwrap() {
+        seen.push(body.to_vec());
+    }
+    seen
+}
+
+/// Runs a sealed writer over `transport`, with `queue` called before its first turn; the bytes
+/// that reach `far`.
+async fn sealed_wire(
+    transport: crate::BoxWrite,
+    mut far: tokio::io::DuplexStream,
+    queue: impl FnOnce(&crate::net::WriterHandle),
+) -> Vec<u8> {
+    let (writer, writer_task) = spawn_writer(transport);
+    writer.seal_after_queued(Sealer::new(&key())).unwrap();
+    queue(&writer);
+    drop(writer);
+    let reading = tokio::spawn(async move {
+        let mut wire = Vec::new();
+        far.read_to_end(&mut wire).await.unwrap();
+        wire
+    });
+    assert!(matches!(
+        within(writer_task).await.unwrap(),
+        WriterExit::Finished
+    ));
+    within(reading).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_turn_above_64_kib_is_records_at_the_bound_and_reads_back_whole() {
+    let bodies: Vec<Vec<u8>> = (0..100).map(|i| patterned_body(i, 1000)).collect();
+    let (near, far) = tokio::io::duplex(MIB);
+    let wire = sealed_wire(Box::new(near), far, |writer| {
+        for body in &bodies {
+            cast(writer, body);
+        }
+    })
+    .await;
+    let turn = 100 * (4 + 1000);
+    assert_eq!(
+        record_lengths(&wire),
+        [
+            RECORD_HEADER_LEN + MAX_RECORD_PLAINTEXT + TAG_LEN,
+            RECORD_HEADER_LEN + turn - MAX_RECORD_PLAINTEXT + TAG_LEN
+        ]
+    );
+    // The frame the bound cuts in two arrives whole, in its place.
+    assert_eq!(open_all(wire).await, bodies);
+}
+
+#[tokio::test]
+async fn control_frames_and_casts_of_one_turn_are_two_records_in_that_order() {
+    let (near, far) = tokio::io::duplex(MIB);
+    let wire = sealed_wire(Box::new(near), far, |writer| {
+        cast(writer, b"a cast");
+        writer.send(frame(b"a control frame")).unwrap();
+        cast(writer, b"another cast");
+    })
+    .await;
+    assert_eq!(
+        record_lengths(&wire),
+        [
+            RECORD_HEADER_LEN + 4 + 15 + TAG_LEN,
+            RECORD_HEADER_LEN + 4 + 6 + 4 + 12 + TAG_LEN
+        ]
+    );
+    assert_eq!(
+        open_all(wire).await,
+        [
+            b"a control frame".to_vec(),
+            b"a cast".to_vec(),
+            b"another cast".to_vec()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn records_written_three_bytes_at_a_time_arrive_whole() {
+    let bodies: Vec<Vec<u8>> = (0..40).map(|i| patterned_body(i, 10 + i)).collect();
+    let (near, far) = tokio::io::duplex(3);
+    let wire = sealed_wire(Box::new(near), far, |writer| {
+        writer.send(frame(b"control")).unwrap();
+        for body in &bodies {
+            cast(writer, body);
+        }
+    })
+    .await;
+    let seen = open_all(wire).await;
+    assert_eq!(seen[0], b"control");
+    assert_eq!(seen[1..], bodies);
+}
+
+/// A transport that writes one buffer per call, as a `ClusterBidiStream` that does not
+/// implement vectored writes does; counts its write calls.
+struct OneBufferAtATime {
+    inner: tokio::io::DuplexStream,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tokio::io::AsyncWrite for OneBufferAtATime {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn a_transport_without_vectored_writes_gets_the_same_records_in_one_write() {
+    let bodies: Vec<Vec<u8>> = (0..100).map(|i| patterned_body(i, 1000)).collect();
+    let queue = |writer: &crate::net::WriterHandle| {
+        for body in &bodies {
+            cast(writer, body);
+        }
+    };
+    let (near, far) = tokio::io::duplex(MIB);
+    let vectored = sealed_wire(Box::new(near), far, queue).await;
+
+    let (near, far) = tokio::io::duplex(MIB);
+    let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let one_at_a_time = OneBufferAtATime {
+        inner: near,
+        writes: std::sync::Arc::clone(&writes),
+    };
+    let copied = sealed_wire(Box::new(one_at_a_time), far, queue).await;
+    assert_eq!(copied, vectored);
+    // Two records, copied into one buffer and written at once: not a call per header, body
+    // and tag.
+    assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

@@ -159,3 +159,183 @@ fn configured_limits_saturate_to_u32() {
     assert_eq!(frame_limit(16 << 20), 16 << 20);
     assert_eq!(frame_limit(u64::MAX), u32::MAX);
 }
+
+// Sealed streams: records opened where they lie, frames read from them in place.
+
+use crate::protocol::record::{RecordKey, Sealer, KEY_LEN};
+
+fn record_key() -> RecordKey {
+    RecordKey([3; KEY_LEN])
+}
+
+fn sealed_decoder(limit: u32) -> FrameDecoder {
+    let mut decoder = FrameDecoder::new(limit);
+    decoder.start_opening(Opener::new(&record_key()));
+    decoder
+}
+
+/// `stream` sealed in records of the given plaintext sizes, in turn, the last repeated.
+fn records_cut(stream: &[u8], sizes: &[usize]) -> Vec<u8> {
+    let mut sealer = Sealer::new(&record_key());
+    let mut plain = stream.to_vec();
+    let mut rest = plain.as_mut_slice();
+    let mut wire = Vec::new();
+    let mut sizes = sizes.iter().copied();
+    let mut size = 1;
+    while !rest.is_empty() {
+        size = sizes.next().unwrap_or(size);
+        let (body, after) = rest.split_at_mut(size.min(rest.len()));
+        let envelope = sealer.seal_in_place(body).unwrap();
+        wire.extend_from_slice(&envelope.header);
+        wire.extend_from_slice(body);
+        wire.extend_from_slice(&envelope.tag);
+        rest = after;
+    }
+    wire
+}
+
+/// Reads every frame of `wire` as the network reader does (`read_buffer`, then `bytes_read`), at
+/// most `chunk` bytes per read; the bodies, and the largest the buffer's capacity grew.
+fn read_as_the_network_does(
+    decoder: &mut FrameDecoder,
+    wire: &[u8],
+    chunk: usize,
+) -> (Vec<Vec<u8>>, usize) {
+    let mut bodies = Vec::new();
+    let mut rest = wire;
+    let mut largest = 0;
+    loop {
+        while let Some(range) = decoder.next_frame_range().unwrap() {
+            bodies.push(decoder.body(range).to_vec());
+        }
+        if rest.is_empty() {
+            decoder.finish().unwrap();
+            return (bodies, largest);
+        }
+        let (buffer, limit) = decoder.limited_read_buffer().unwrap();
+        let room = buffer.capacity() - buffer.len();
+        assert!(room > 0 && limit.is_none_or(|limit| limit > 0 && limit <= room));
+        let take = rest
+            .len()
+            .min(room)
+            .min(chunk)
+            .min(limit.unwrap_or(usize::MAX));
+        let (now, later) = rest.split_at(take);
+        buffer.extend_from_slice(now);
+        rest = later;
+        decoder.bytes_read();
+        largest = largest.max(decoder.buffer_capacity());
+    }
+}
+
+#[test]
+fn a_record_that_starts_on_a_frame_is_read_where_it_arrived() {
+    let mut decoder = sealed_decoder(1024);
+    let stream = [framed(b"first"), framed(b"second")].concat();
+    decoder.push(&records_cut(&stream, &[stream.len()]));
+    // Behind the record's and the frame's length prefixes: not moved to the buffer's start.
+    let first = decoder.next_frame_range().unwrap().unwrap();
+    assert_eq!(first.start, RECORD_HEADER_LEN + FRAME_HEADER_LEN);
+    assert_eq!(decoder.body(first), b"first");
+    let second = decoder.next_frame_range().unwrap().unwrap();
+    assert_eq!(second.start, RECORD_HEADER_LEN + 2 * FRAME_HEADER_LEN + 5);
+    assert_eq!(decoder.body(second), b"second");
+    assert_eq!(decoder.next_frame(), Ok(None));
+    assert_eq!(decoder.finish(), Ok(()));
+}
+
+#[test]
+fn frames_cut_by_record_boundaries_are_joined_wherever_the_cut() {
+    let bodies: Vec<Vec<u8>> = [3, 5000, 1, 70_000, 12]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| (0..len).map(|j| (i * 7 + j % 251) as u8).collect())
+        .collect();
+    let stream: Vec<u8> = bodies.iter().flat_map(|body| framed(body)).collect();
+    for sizes in [
+        // Each frame's first bytes in one record, the rest in the next (what is pending moves up).
+        &[5, 10, 4000, 2000][..],
+        // A long pending part, then short records (the new part moves down).
+        &[6000, 1, 2, 3],
+        // Records at the bound, as a writer cuts a turn above it.
+        &[MAX_RECORD_PLAINTEXT],
+        &[1],
+    ] {
+        let wire = records_cut(&stream, sizes);
+        for chunk in [7, 1000, usize::MAX] {
+            let mut decoder = sealed_decoder(1 << 20);
+            let (got, _) = read_as_the_network_does(&mut decoder, &wire, chunk);
+            assert_eq!(got, bodies, "records of {sizes:?}, reads of {chunk}");
+        }
+    }
+}
+
+#[test]
+fn records_of_one_byte_keep_the_buffer_within_its_bound() {
+    // 21 bytes on the wire per byte of frame: the buffer must not keep the envelopes of the
+    // records it opened, or it would grow to many times the frame.
+    let body = vec![0x33; 40_000];
+    let wire = records_cut(&framed(&body), &[1]);
+    let mut decoder = sealed_decoder(64 * 1024);
+    let (got, largest) = read_as_the_network_does(&mut decoder, &wire, usize::MAX);
+    assert_eq!(got, [body]);
+    assert!(
+        largest <= 2 * READ_CHUNK + 2 * (RECORD_HEADER_LEN + TAG_LEN) + MAX_RECORD_BODY,
+        "{largest}"
+    );
+}
+
+#[test]
+fn a_tampered_record_delivers_none_of_its_frames() {
+    let stream = [framed(b"one"), framed(b"two"), framed(b"three")].concat();
+    // Records: "one" whole, then "two" and the start of "three", then the rest of "three".
+    let mut wire = records_cut(&stream, &[7, 12, 100]);
+    let second_record = RECORD_HEADER_LEN + 7 + TAG_LEN;
+    wire[second_record + RECORD_HEADER_LEN + 2] ^= 0x10;
+    let mut decoder = sealed_decoder(1024);
+    decoder.push(&wire);
+    assert_eq!(decoder.next_frame(), Ok(Some(&b"one"[..])));
+    assert_eq!(
+        decoder.next_frame(),
+        Err(FrameError::Record(RecordError::Unauthentic { record: 1 }))
+    );
+    // And the stream stays failed: nothing of the records behind it either.
+    assert!(decoder.next_frame().is_err());
+}
+
+#[test]
+fn a_read_that_ends_inside_a_large_record_is_followed_by_one_that_ends_with_it() {
+    let small = framed(b"first");
+    let large = framed(&[0x77; 30_000]);
+    // One stream: the second record is record 1.
+    let mut sealer = Sealer::new(&record_key());
+    let mut wire_one_stream = Vec::new();
+    for frame in [small.clone(), large.clone()] {
+        let mut body = frame;
+        let envelope = sealer.seal_in_place(&mut body).unwrap();
+        wire_one_stream.extend_from_slice(&envelope.header);
+        wire_one_stream.extend_from_slice(&body);
+        wire_one_stream.extend_from_slice(&envelope.tag);
+    }
+    let first_record = RECORD_HEADER_LEN + small.len() + TAG_LEN;
+    let arrived = first_record + 10_000;
+
+    let mut decoder = sealed_decoder(64 * 1024);
+    let buffer = decoder.read_buffer().unwrap();
+    buffer.extend_from_slice(&wire_one_stream[..arrived]);
+    decoder.bytes_read();
+    assert_eq!(decoder.next_frame(), Ok(Some(&b"first"[..])));
+    assert_eq!(decoder.next_frame(), Ok(None));
+    // 10,000 bytes of the large record are in: the next read should bring exactly the rest, into
+    // the room behind them, rather than have them moved to the front.
+    let (buffer, limit) = decoder.limited_read_buffer().unwrap();
+    assert_eq!(limit, Some(wire_one_stream.len() - arrived));
+    buffer.extend_from_slice(&wire_one_stream[arrived..]);
+    decoder.bytes_read();
+    let range = decoder.next_frame_range().unwrap().unwrap();
+    assert_eq!(
+        range.start,
+        first_record + RECORD_HEADER_LEN + FRAME_HEADER_LEN
+    );
+    assert_eq!(decoder.body(range), &[0x77; 30_000][..]);
+}
