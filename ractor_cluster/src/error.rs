@@ -90,7 +90,20 @@ pub enum SessionEnd {
     EndedHere(String),
 }
 
+/// Ends the reason a node gives a peer for closing a session because another session between the
+/// two is kept instead (a duplicate refused, or an established one replaced): the peer then knows
+/// that this node is alive and connected to it through the other session, and does not mark it
+/// down while that session is being admitted on its side.
+pub(crate) const ANOTHER_SESSION_KEPT: &str = "(another session is kept)";
+
 impl SessionEnd {
+    /// Whether the peer closed the session because it keeps another session with this node
+    /// instead (both dialed at once, or a duplicate): the peer is alive and connected.
+    pub(crate) fn peer_kept_another_session(&self) -> bool {
+        matches!(self, Self::EndedByPeer(reason)
+            if reason.ends_with(ANOTHER_SESSION_KEPT))
+    }
+
     /// Whether the two nodes cannot authenticate each other (see
     /// [`HandshakeFailed`](Self::HandshakeFailed)).
     pub fn is_authentication_failure(&self) -> bool {

@@ -242,10 +242,20 @@ impl ScriptedPeer {
         frames: FrameProtection,
         hidden: bool,
     ) -> Self {
+        let name = format!("{}@localhost", unique(prefix));
+        Self::connect_named(node, name, rand::random(), frames, hidden).await
+    }
+
+    /// As [`Self::connect_as`], as the node `name` (a full name) in its run `incarnation`.
+    pub(crate) async fn connect_named(
+        node: &TestNode,
+        name: String,
+        incarnation: u64,
+        frames: FrameProtection,
+        hidden: bool,
+    ) -> Self {
         let pipe = accepted_pipe(node);
         let (read, write) = tokio::io::split(pipe);
-        let name = format!("{}@localhost", unique(prefix));
-        let incarnation = rand::random();
         let config = HandshakeConfig {
             cookie: Cookie::new(COOKIE),
             local: WireNodeName {

@@ -20,6 +20,8 @@
 //!   a figure the machine's load hardly changes;
 //! * detection of a frozen node: time from stopping node 1 (SIGSTOP) until every other node
 //!   shows it down;
+//! * false alarms: members that some node marked down or unreachable before any node was
+//!   stopped (while forming, and while idle);
 //! * detection of a killed node: time from killing node 0 (SIGKILL) until every survivor shows
 //!   it down.
 //!
@@ -28,6 +30,7 @@
 //! `--discovery-dials D` passes `NodeServer::with_max_discovery_dials(D)`.
 //! `--progress` reports, every half second until the cluster has converged, how many nodes have
 //! and how far the others are (on stderr).
+//! `--why` has every node say on stderr why a member went down or unreachable.
 //! `--give-up-secs S` waits up to S seconds (default 120) for convergence and for each detection.
 //! `--watched-peers N` passes `NodeServer::with_watched_peers(N)` to every node (default: the
 //! library's default), for comparing with every node watching every other.
@@ -90,13 +93,29 @@ impl Actor for Member {
     }
 }
 
-/// Prints a line when a member goes down.
-struct DownReporter;
+/// Prints a line when a member goes down or unreachable (and, with `--why`, the reason on
+/// stderr).
+struct DownReporter {
+    /// This node's index, and whether to say why.
+    index: usize,
+    why: bool,
+}
 
 impl MemberSubscription for DownReporter {
     fn member_changed(&self, event: MemberEvent) {
-        if event.member.status == MemberStatus::Down {
-            println!("DOWN {}", event.member.name);
+        if self.why && event.member.status != MemberStatus::Up {
+            eprintln!(
+                "n{}: {} {:?}: {}",
+                self.index,
+                event.member.name,
+                event.member.status,
+                event.reason.as_deref().unwrap_or("-")
+            );
+        }
+        match event.member.status {
+            MemberStatus::Down => println!("DOWN {}", event.member.name),
+            MemberStatus::Unreachable => println!("UNREACHABLE {}", event.member.name),
+            _ => {}
         }
     }
 }
@@ -109,6 +128,7 @@ fn child(args: &[String], index: usize) {
     let dials: Option<usize> = arg(args, "--discovery-dials");
     let every_link = args.iter().any(|a| a == "--probe-every-link");
     let progress = args.iter().any(|a| a == "--progress");
+    let why = args.iter().any(|a| a == "--why");
     let Ok(offset) = u16::try_from(index) else {
         return;
     };
@@ -159,7 +179,7 @@ fn child(args: &[String], index: usize) {
             return;
         };
         pg::join(GROUP.to_owned(), vec![actor.get_cell()]);
-        let _ = membership::subscribe(&node, "scale", Box::new(DownReporter)).await;
+        let _ = membership::subscribe(&node, "scale", Box::new(DownReporter { index, why })).await;
         let mut converged = false;
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         let mut last_report = Instant::now();
@@ -275,7 +295,7 @@ fn runner(args: &[String]) {
                 command.args([flag, &value]);
             }
         }
-        for flag in ["--probe-every-link", "--progress"] {
+        for flag in ["--probe-every-link", "--progress", "--why"] {
             if args.iter().any(|a| a == flag) {
                 command.arg(flag);
             }
@@ -345,6 +365,8 @@ fn measure(
     // With `--progress`: each node's latest (members up, remote group members), reported every
     // half second after the last start until every node has converged.
     let mut seen = vec![(0usize, 0usize); nodes];
+    // Downs and unreachable members before any node was stopped: each a false alarm.
+    let mut false_alarms = FalseAlarms::default();
     let mut next_progress = last_start;
     // Each node's latest heartbeat count, and when the runner read it.
     let mut heartbeats = vec![(0u64, last_start); nodes];
@@ -354,6 +376,7 @@ fn measure(
             eprintln!("{done} of {nodes} nodes converged within {give_up:?} of the last start");
             return None;
         };
+        false_alarms.count(&line.text);
         if line.text == "CONVERGED" {
             if let Some(slot) = converged.get_mut(line.index) {
                 *slot = Some(line.at);
@@ -399,8 +422,11 @@ fn measure(
         .iter()
         .map(|p| cpu_seconds(*p).unwrap_or(0.0))
         .collect();
-    let drain = |rx: &mpsc::Receiver<Line>, heartbeats: &mut Vec<(u64, Instant)>| {
+    let drain = |rx: &mpsc::Receiver<Line>,
+                 heartbeats: &mut Vec<(u64, Instant)>,
+                 false_alarms: &mut FalseAlarms| {
         while let Ok(line) = rx.try_recv() {
+            false_alarms.count(&line.text);
             if let Some(count) = line.text.strip_prefix("HEARTBEATS ") {
                 if let (Some(slot), Ok(count)) = (heartbeats.get_mut(line.index), count.parse()) {
                     *slot = (count, line.at);
@@ -408,7 +434,7 @@ fn measure(
             }
         }
     };
-    drain(rx, &mut heartbeats);
+    drain(rx, &mut heartbeats, &mut false_alarms);
     let hb_before = heartbeats.clone();
     let switches_before: Vec<u64> = pids
         .iter()
@@ -416,7 +442,7 @@ fn measure(
         .collect();
     let idle_started = Instant::now();
     std::thread::sleep(Duration::from_secs(idle_secs));
-    drain(rx, &mut heartbeats);
+    drain(rx, &mut heartbeats, &mut false_alarms);
     let idle = idle_started.elapsed().as_secs_f64();
     let mut cpu: Vec<f64> = pids
         .iter()
@@ -458,11 +484,12 @@ fn measure(
 
     let rss_max = rss.iter().copied().fold(0.0, f64::max);
     Some(format!(
-        "| {nodes} | {:.2} s | {:.1} MiB (max {:.1}) | {:.2} % | {:.1} % | {:.2} | {:.1} | {:.2} s | {:.2} s |\n\
+        "| {nodes} | {:.2} s | {:.1} MiB (max {:.1}) | {:.2} % | {:.1} % | {:.2} | {:.1} | {:.2} s | {:.2} s | {} / {} |\n\
          (nodes | convergence after the last start | peak RSS per node, median | idle CPU per node, \
          median | idle CPU, all nodes | heartbeat frames per node per second, median | \
          idle context switches per node per second, median | \
-         detection of a killed node by every survivor | of a frozen node by every other node)",
+         detection of a killed node by every survivor | of a frozen node by every other node | \
+         false alarms before any node was stopped: members marked down / unreachable)",
         convergence.as_secs_f64(),
         median(&mut rss),
         rss_max,
@@ -472,7 +499,26 @@ fn measure(
         median(&mut wakes),
         detection.as_secs_f64(),
         frozen.as_secs_f64(),
+        false_alarms.down,
+        false_alarms.unreachable,
     ))
+}
+
+/// Members marked down or unreachable by some node.
+#[derive(Default)]
+struct FalseAlarms {
+    down: usize,
+    unreachable: usize,
+}
+
+impl FalseAlarms {
+    fn count(&mut self, line: &str) {
+        if line.starts_with("DOWN ") {
+            self.down += 1;
+        } else if line.starts_with("UNREACHABLE ") {
+            self.unreachable += 1;
+        }
+    }
 }
 
 /// Sends `signal` to node `victim` (process `pid`) and waits until every node not in `silent`

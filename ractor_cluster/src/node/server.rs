@@ -598,6 +598,7 @@ async fn handle_message(
                     state.redialed(&myself, peer, stream).await;
                 }
                 ServerEvent::UseTlsConnector(connector) => state.tls_connector = Some(connector),
+                ServerEvent::LostUnlessBack(peer) => state.lost_unless_back(peer),
                 ServerEvent::Describe(reply) => {
                     let info = NodeInfo {
                         name: state.config.local.name.clone(),
@@ -666,9 +667,8 @@ async fn handle_supervision(
                         // With a downing policy, a peer lost against this node's will is
                         // unreachable until the policy downs it.
                         let until_downed = state.downing.is_some() && !entry.deliberate;
-                        state
-                            .members
-                            .session_lost(&peer.name, reason.as_deref(), until_downed);
+                        let lost = (peer.name.clone(), reason.clone(), until_downed);
+                        state.session_lost(&myself, lost, &end);
                         if matches!(end, SessionEnd::PeerSilent(_)) {
                             state.report_silent(&peer.name, entry.incarnation, entry.hidden);
                         }

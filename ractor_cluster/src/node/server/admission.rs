@@ -5,6 +5,7 @@
 use ractor::{ActorId, RpcReplyPort};
 
 use super::{NodeServerState, SessionEntry, SessionStatus};
+use crate::error::ANOTHER_SESSION_KEPT;
 use crate::node::events::NodeName;
 use crate::node::session::message::{NodeSessionMessage, SessionEvent};
 use crate::protocol::identity::node_id_of;
@@ -101,7 +102,7 @@ impl NodeServerState {
                     // Whoever waits on the refused session gets the one that stays.
                     self.move_waiters(session, rival_id, true);
                     let _ = admission.reply.send(Err(format!(
-                        "already connected to {} through another session",
+                        "already connected to {} through another session {ANOTHER_SESSION_KEPT}",
                         peer.name
                     )));
                     return;
@@ -133,7 +134,17 @@ impl NodeServerState {
                     if let Some(rival) = self.sessions.get_mut(&rival_id) {
                         // Reported as disconnected once it has stopped; no longer listed meanwhile.
                         rival.status = SessionStatus::Superseded;
-                        rival.info.actor.stop(Some(reason.into()));
+                        // The peer hears why, so that it does not take the replaced session's end
+                        // for this node's loss while the new one is being admitted there.
+                        let close = SessionEvent::Close(format!("{reason} {ANOTHER_SESSION_KEPT}"));
+                        if rival
+                            .info
+                            .actor
+                            .cast(NodeSessionMessage::internal(close))
+                            .is_err()
+                        {
+                            rival.info.actor.stop(Some(reason.into()));
+                        }
                     }
                 }
             }

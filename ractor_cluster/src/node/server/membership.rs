@@ -5,9 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use ractor::ActorId;
+use ractor::{ActorId, ActorRef};
 
+use super::message::{NodeServerMessage, ServerEvent};
 use super::{NodeServerState, SessionStatus};
+use crate::error::SessionEnd;
 use crate::node::downing::Seen;
 use crate::node::events::{Member, MemberEvent, MemberStatus, MemberSubscription};
 use crate::node::membership::MAX_FORMER_MEMBERS;
@@ -246,13 +248,53 @@ impl NodeServerState {
         self.members.set(&peer, MemberStatus::Leaving, None);
     }
 
+    /// The admitted session with `peer` (its name, why the session ended, whether it is
+    /// unreachable until downed) ended with `end`: its member is lost, unless the peer closed it
+    /// because it keeps another session with this node. Then the other session is being admitted
+    /// here too (both sides apply the same rule), so the member stays as it is for a handshake
+    /// timeout, and is lost only if no session with the peer was admitted by then. Without this,
+    /// every crossed dial whose two sessions were admitted in opposite orders on the two nodes
+    /// showed the peer down and up again.
+    pub(super) fn session_lost(
+        &mut self,
+        myself: &ActorRef<NodeServerMessage>,
+        peer: (String, Option<String>, bool),
+        end: &SessionEnd,
+    ) {
+        if !end.peer_kept_another_session() {
+            let (name, reason, until_downed) = peer;
+            self.members
+                .session_lost(&name, reason.as_deref(), until_downed);
+            return;
+        }
+        tracing::debug!(peer = %peer.0, "the peer keeps another session with this node");
+        let grace = self.config.handshake_timeout;
+        let event = ServerEvent::LostUnlessBack(peer);
+        // A detached timer: if the server stops first, there is no one to tell.
+        drop(myself.send_after(grace, move || NodeServerMessage::internal(event)));
+    }
+
+    /// A handshake timeout after the peer closed a session for another one (see
+    /// [`Self::session_lost`]): lost if no session with it is admitted now.
+    pub(super) fn lost_unless_back(&mut self, peer: (String, Option<String>, bool)) {
+        let (name, reason, until_downed) = peer;
+        let back = self.sessions.values().any(|e| {
+            e.status == SessionStatus::Authenticated
+                && e.info.peer_name.as_ref().is_some_and(|n| n.name == name)
+        });
+        if !back {
+            self.members
+                .session_lost(&name, reason.as_deref(), until_downed);
+        }
+    }
+
     /// The peer of `session` fell silent for half of `down_after`, or was heard from again.
     pub(super) fn reachability(&mut self, session: &ActorId, reachable: bool) {
         let Some(peer) = self.admitted_peer(session) else {
             return;
         };
-        let status = self.members.list().into_iter().find(|m| m.name == peer);
-        match (status.map(|m| m.status), reachable) {
+        let status = self.members.peer(&peer).map(|m| m.status);
+        match (status, reachable) {
             (Some(MemberStatus::Up), false) => {
                 self.members.set(&peer, MemberStatus::Unreachable, None);
             }

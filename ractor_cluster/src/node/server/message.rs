@@ -107,6 +107,7 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::Disconnect { .. } => "Disconnect",
             ServerEvent::Redialed { .. } => "Redialed",
             ServerEvent::UseTlsConnector(_) => "UseTlsConnector",
+            ServerEvent::LostUnlessBack(_) => "LostUnlessBack",
             ServerEvent::Describe(_) => "Describe",
             ServerEvent::WhereIsNode { .. } => "WhereIsNode",
             ServerEvent::Discovered(_) => "Discovered",
@@ -173,6 +174,10 @@ pub(crate) enum ServerEvent {
     },
     /// The user dialed with TLS: dial transitive peers with the same connector.
     UseTlsConnector(TlsConnector),
+    /// The peer (name, why its session ended, whether it is unreachable until downed) closed its
+    /// session because it keeps another one with this node: it is lost only if no session with
+    /// it has been admitted since (see `NodeServerState::session_lost`).
+    LostUnlessBack((String, Option<String>, bool)),
     /// [`node_info`] asks who this node is.
     Describe(RpcReplyPort<NodeInfo>),
     /// A peer asked `asker` where `node` is (it holds a reference to one of its actors): if this
