@@ -12,13 +12,15 @@
 //!       └─ proxy (remote_actor): InFlightCalls::take_on,
 //!          Call frame into the session's writer ──────────► reader task (node::reader):
 //!                                                            deliverable() gives the target a
-//!                                                            byte reply port + this reader's route
+//!                                                            byte reply port + a route (this
+//!                                                            reader, a key in DeliveredCalls)
 //!                                                             └─ target actor: deserialize
 //!                                                                (__private::Incoming::reply →
-//!                                                                typed_reply_port: a Forwarder,
+//!                                                                typed_reply_port: the Answer,
 //!                                                                sent to the reader's inbox)
-//!                                                             └─ reader polls the forwarder and
-//!                                                                the DeliveredCall; Reply frame
+//!                                                             └─ reader takes the call out of
+//!                                                                its DeliveredCalls, polls the
+//!                                                                answer; Reply frame
 //!  reader task: InFlightCalls::complete ◄─────────────────────── into the writer
 //!   └─ complete_call: decode, send to the caller's port
 //! ```
@@ -34,22 +36,28 @@
 //! (swept by [`fail_orphaned_calls`]); the peer reports it failed ([`CallFailure`] in the reply);
 //! or its reply cannot be decoded.
 
+mod delivered;
+mod inbox;
 mod placeholder;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use delivered::DeliveredCalls;
+pub(crate) use inbox::{Answering, ForwarderInbox, Routed};
 pub(crate) use placeholder::register_foreign_call;
+
+#[cfg(test)]
+use inbox::route_of;
+use inbox::spawn_forwarder;
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard, RwLock};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use ractor::concurrency::OneshotReceiver;
 use ractor::RpcReplyPort;
@@ -494,8 +502,8 @@ impl InFlightCalls {
 
 /// A peer's call, ready for delivery to its target: the message to put in the target's mailbox,
 /// and the [`DeliveredCall`] that resolves with the answer. `metadata` is the delivering reader's
-/// [`ForwarderInbox::route_metadata`], so that the target's typed answer is forwarded by that
-/// reader and not by a task of its own, or the metadata the peer sent with the message.
+/// [`ForwarderInbox::delivery_metadata`], so that the target's typed answer comes back to that
+/// reader and not to a task of its own, or the metadata the peer sent with the message.
 pub(crate) fn deliverable(
     call: u64,
     variant: String,
@@ -565,8 +573,11 @@ impl Future for DeliveredCall {
 /// the byte reply port that the session is waiting on.
 ///
 /// Something must wait for the typed value. If the call came through a session, its metadata names
-/// the session reader's [`ForwarderInbox`] and the reader polls the forwarder alongside the socket,
-/// so a call costs no task of its own; otherwise (a call built by hand) a task is spawned.
+/// the session reader's [`ForwarderInbox`] and the call's key among the reader's
+/// [`DeliveredCalls`]: the answer goes to the reader ([`Routed`]), which polls it alongside the
+/// socket and frames the reply itself, so a call costs no task of its own; otherwise (a call built
+/// by hand, or a peer's call with metadata of its own) a task waits and passes the answer's bytes
+/// into `bytes_port`.
 ///
 /// A call that never left this process (serialized and deserialized here, as users unit-test their
 /// message types) still carries its [`CallTicket`]: the target then gets the caller's own port, and
@@ -584,119 +595,36 @@ pub(crate) fn typed_reply_port<R: Send + 'static>(
     }
     let timeout = bytes_port.get_timeout();
     let (tx, rx) = ractor::concurrency::oneshot::<R>();
-    let forward: Forwarder = Box::pin(async move {
-        // An error here means the actor dropped the port without replying; dropping
-        // `bytes_port` in turn tells the session, which tells the caller.
-        let encoded = match rx.await {
+    let answer = async move {
+        // An error here means the actor dropped the port without replying.
+        match rx.await {
             Ok(value) => encode(value).map_err(|err| {
                 tracing::warn!(
                     reply_type = std::any::type_name::<R>(),
                     %err,
                     "cannot serialize a reply for a remote caller; the caller gets an error"
                 );
+                CallFailure::ReplyDropped
             }),
-            Err(_) => Err(()),
-        };
-        match (ticket, encoded) {
-            // A local call decoded as another reply type than its caller's: the answer takes
-            // the bytes' way to the caller's decoder.
-            (Some(ticket), encoded) => {
-                complete_call(ticket, encoded.as_deref().map_err(|()| NoReply::Remote));
-            }
-            (None, Ok(bytes)) => {
-                let _ = bytes_port.send(bytes);
-            }
-            (None, Err(())) => {}
+            Err(_) => Err(CallFailure::ReplyDropped),
         }
-    });
-    let unrouted = match metadata.and_then(route_of) {
-        Some(route) => ForwarderInbox::deliver(route, forward).err(),
-        None => Some(forward),
     };
-    if let Some(forward) = unrouted {
-        spawn_forwarder(forward);
+    if let Some(ticket) = ticket {
+        // A local call decoded as another reply type than its caller's: the answer takes the
+        // bytes' way to the caller's decoder.
+        spawn_forwarder(Box::pin(async move {
+            let encoded = answer.await;
+            complete_call(ticket, encoded.as_deref().map_err(|_| NoReply::Remote));
+            drop(bytes_port);
+        }));
+    } else if let Some((inbox, delivery)) = metadata.and_then(inbox::read_route) {
+        let routed = Routed::new(delivery, Box::pin(answer), bytes_port);
+        if let Err(routed) = ForwarderInbox::deliver(inbox, routed) {
+            spawn_forwarder(Box::pin(routed));
+        }
+    } else {
+        // Dropping `bytes_port` on failure tells the session, which tells the caller.
+        spawn_forwarder(Box::pin(Routed::new(None, Box::pin(answer), bytes_port)));
     }
     with_timeout(tx, timeout)
-}
-
-/// A future that waits for one typed reply and passes its bytes on.
-pub(crate) type Forwarder = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// Metadata of a delivered `SerializedMessage::Call` that names a forwarder inbox starts with this.
-const ROUTE_MARKER: u8 = 0xF0;
-
-fn route_of(metadata: &[u8]) -> Option<u64> {
-    read_local_metadata(ROUTE_MARKER, metadata)
-}
-
-static NEXT_INBOX: AtomicU64 = AtomicU64::new(1);
-static INBOXES: LazyLock<RwLock<HashMap<u64, UnboundedSender<Forwarder>, FastHash>>> =
-    LazyLock::new(|| RwLock::new(HashMap::default()));
-
-/// Where a session's reader receives the forwarders of the calls it delivered. Registered in a
-/// process-wide map while it lives, because the forwarder is made in the target actor's task,
-/// which knows the reader only through the call's metadata.
-#[derive(Debug)]
-pub(crate) struct ForwarderInbox {
-    id: u64,
-    forwarders: UnboundedReceiver<Forwarder>,
-}
-
-impl ForwarderInbox {
-    pub(crate) fn open() -> Self {
-        let id = NEXT_INBOX.fetch_add(1, Ordering::Relaxed);
-        let (tx, forwarders) = tokio::sync::mpsc::unbounded_channel();
-        INBOXES
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id, tx);
-        Self { id, forwarders }
-    }
-
-    /// The metadata to put in each call this reader delivers.
-    pub(crate) fn route_metadata(&self) -> Vec<u8> {
-        local_metadata(ROUTE_MARKER, self.id)
-    }
-
-    /// The next forwarder to poll. Never ends while the inbox lives (it holds its own sender in
-    /// the map), so it can sit in a `select!` branch.
-    pub(crate) async fn recv(&mut self) -> Option<Forwarder> {
-        self.forwarders.recv().await
-    }
-
-    /// The next forwarder if one is already here.
-    pub(crate) fn try_recv(&mut self) -> Option<Forwarder> {
-        self.forwarders.try_recv().ok()
-    }
-
-    fn deliver(route: u64, forward: Forwarder) -> Result<(), Forwarder> {
-        let inboxes = INBOXES
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match inboxes.get(&route) {
-            Some(inbox) => inbox.send(forward).map_err(|returned| returned.0),
-            None => Err(forward),
-        }
-    }
-}
-
-impl Drop for ForwarderInbox {
-    fn drop(&mut self) {
-        INBOXES
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.id);
-    }
-}
-
-/// Runs a forwarder that no session reader can take.
-fn spawn_forwarder(forward: Forwarder) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            runtime.spawn(forward);
-        }
-        Err(_) => tracing::warn!(
-            "a remote call arrived outside a tokio runtime; its reply cannot be forwarded"
-        ),
-    }
 }

@@ -192,3 +192,121 @@ fn a_foreign_reply_port_gets_the_bytes() {
     complete_call(carried, Ok(b"raw"));
     assert_eq!(rx.try_recv().unwrap(), b"raw".to_vec());
 }
+
+/// A waker that counts its wake-ups: stands for the reader's task.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn counting_waker() -> (std::sync::Arc<CountingWaker>, std::task::Waker) {
+    let count = std::sync::Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+    (std::sync::Arc::clone(&count), count.into())
+}
+
+fn delivered_call(call: u64, metadata: Vec<u8>) -> (RpcReplyPort<Vec<u8>>, DeliveredCall) {
+    let (message, delivered) = deliverable(call, "V".to_owned(), Vec::new(), metadata);
+    let SerializedMessage::Call { reply, .. } = message else {
+        unreachable!("deliverable makes a call")
+    };
+    (reply, delivered)
+}
+
+#[test]
+fn a_delivered_call_whose_port_is_answered_or_dropped_wakes_the_reader_with_its_outcome() {
+    let mut calls = DeliveredCalls::default();
+    let (counter, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let (answered_key, dropped_key) = (calls.key(), calls.key());
+    let (answered, first) = delivered_call(40, Vec::new());
+    let (dropped, second) = delivered_call(41, Vec::new());
+    assert!(calls.push(answered_key, first).is_none());
+    assert!(calls.push(dropped_key, second).is_none());
+    assert!(calls.poll_next(&mut cx).is_pending());
+
+    answered.send(vec![1, 2]).unwrap();
+    drop(dropped);
+    // Woken (once: the reader then takes every outcome there is).
+    assert_eq!(counter.0.load(Ordering::Relaxed), 1);
+    let mut outcomes = vec![];
+    while let Poll::Ready((call, outcome, _trace)) = calls.poll_next(&mut cx) {
+        outcomes.push((call, outcome));
+    }
+    outcomes.sort_by_key(|(call, _)| *call);
+    assert_eq!(
+        outcomes,
+        vec![(40, Ok(vec![1, 2])), (41, Err(CallFailure::ReplyDropped))]
+    );
+    assert!(calls.is_empty());
+}
+
+#[test]
+fn a_delivered_call_already_dropped_has_its_outcome_at_once() {
+    let mut calls = DeliveredCalls::default();
+    let key = calls.key();
+    let (port, delivered) = delivered_call(7, Vec::new());
+    drop(port);
+    let outcome = calls.push(key, delivered);
+    assert_eq!(
+        outcome.map(|(call, outcome, _trace)| (call, outcome)),
+        Some((7, Err(CallFailure::ReplyDropped)))
+    );
+    assert_eq!(calls.len(), 0);
+}
+
+// The point of keys: once the typed answer came to the reader, the call's byte port going away
+// (with the answer) must not wake the reader a second time for the same call.
+#[tokio::test]
+async fn a_routed_answer_takes_its_call_over_and_its_byte_port_wakes_nothing() {
+    let mut inbox = ForwarderInbox::open();
+    let mut calls = DeliveredCalls::default();
+    let key = calls.key();
+    let (port, delivered) = delivered_call(9, inbox.delivery_metadata(key));
+    assert!(calls.push(key, delivered).is_none());
+    let (counter, waker) = counting_waker();
+    assert!(calls
+        .poll_next(&mut Context::from_waker(&waker))
+        .is_pending());
+
+    let typed = typed_reply_port(port, Some(&inbox.delivery_metadata(key)), encode_u32);
+    typed.send(3).unwrap();
+    let routed = inbox.try_recv().expect("the answer was routed here");
+    let (delivery, answer) = routed.take().expect("a keyed route");
+    assert_eq!(delivery, key);
+    let (call, trace) = calls.take_over(delivery).expect("the call waits");
+    assert_eq!(call, 9);
+    let (call, outcome, _trace) = answer.for_call(call, trace).await;
+    assert_eq!((call, outcome), (9, Ok(3u32.to_le_bytes().to_vec())));
+    // The answer and the byte port it held are gone, and the reader was not woken for them.
+    assert_eq!(counter.0.load(Ordering::Relaxed), 0);
+    assert!(calls.is_empty());
+    assert!(calls.take_over(delivery).is_none());
+}
+
+#[test]
+fn a_route_names_its_inbox_and_its_delivered_call_only_with_this_process_key() {
+    let inbox = ForwarderInbox::open();
+    let route = inbox.delivery_metadata(77);
+    assert_eq!(inbox::read_route(&route), Some((inbox.id, Some(77))));
+    assert_eq!(
+        inbox::read_route(&inbox.route_metadata()),
+        Some((inbox.id, None))
+    );
+    let mut forged = route.clone();
+    if let Some(key_byte) = forged.get_mut(9) {
+        *key_byte ^= 1;
+    }
+    assert_eq!(inbox::read_route(&forged), None);
+    for len in [1, 9, 17 + 4, 26] {
+        let mut cut = route.clone();
+        cut.resize(len, 0);
+        assert_eq!(inbox::read_route(&cut), None, "{len} bytes");
+    }
+}

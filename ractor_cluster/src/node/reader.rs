@@ -1,9 +1,10 @@
 //! The reader task of an authenticated session: the receiving end of the hot path.
 //!
 //! One task owns the read half. It decodes each frame and acts on it at once: a cast goes straight
-//! into the target actor's mailbox; a call too, with a byte reply port whose answer the same task
-//! awaits (in a [`FuturesUnordered`] polled next to the socket) and frames as the `Reply`; a reply
-//! completes the caller's ticket. Only control messages go to the session actor.
+//! into the target actor's mailbox; a call too, with a byte reply port and a route back to this
+//! task, whose typed answer the same task awaits (next to the socket, see [`DeliveredCalls`] and
+//! `call::inbox`) and frames as the `Reply`; a reply completes the caller's ticket. Only control
+//! messages go to the session actor.
 //!
 //! Every frame it hands on counts against the task's tokio coop budget, as a message taken from a
 //! channel does: in a burst, the actors it delivers to get the worker every 128 messages or so,
@@ -27,8 +28,10 @@
 //!
 //! So what a peer can make this node hold for it is bounded, whether or not it reads.
 
+use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use ractor::message::SerializedMessage;
@@ -41,7 +44,8 @@ use super::liveness::ReceivedFrames;
 use super::session::message::{NodeSessionMessage, SessionEvent};
 use super::stats::LinkCounters;
 use crate::call::{
-    deliverable, DeliveredCall, ForwarderInbox, InFlightCalls, ReplyTrace, UNTRACED,
+    deliverable, Answering, DeliveredCalls, ForwarderInbox, InFlightCalls, ReplyTrace, Routed,
+    UNTRACED,
 };
 use crate::error::SessionEnd;
 use crate::net::{FrameReader, Lane, ReadError, WriterHandle};
@@ -152,17 +156,19 @@ pub(crate) fn spawn_reader(reader: FrameReader, context: ReaderContext) -> JoinH
 }
 
 async fn run(mut reader: FrameReader, context: ReaderContext) {
-    let mut replies = FuturesUnordered::new();
-    // The typed-reply forwarders of the calls delivered here, polled in this task instead of a
-    // task each (see `call::typed_reply_port`).
+    let mut replies = DeliveredCalls::default();
+    // The typed answers of the calls delivered here, polled in this task instead of a task each
+    // (see `call::typed_reply_port`).
     let mut inbox = ForwarderInbox::open();
-    let route = inbox.route_metadata();
     let mut forwarders = FuturesUnordered::new();
     let mut reassembly = Reassembly::default();
     let mut last_target = LastTarget::default();
     let reason = loop {
         let unread = context.writer.is_unpaced_over_limit();
-        let busy = replies.len() >= context.max_unanswered_calls || context.control.is_full();
+        // A call is unanswered while it waits on its byte port or, once its typed answer came
+        // back here, on that answer.
+        let busy = replies.len() + forwarders.len() >= context.max_unanswered_calls
+            || context.control.is_full();
         // Not listening for a reason of our own; when the peer does not read either, its silence
         // counts (unless the writer makes progress).
         context.received.set_not_listening(busy && !unread);
@@ -172,16 +178,30 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
         // delivered, at most `max_unanswered_calls` of them.
         tokio::select! {
             biased;
-            Some((call, outcome, trace)) = replies.next(), if !replies.is_empty() => {
+            (call, outcome, trace) = replies.next(), if !replies.is_empty() => {
+                context.send_reply(call, outcome.as_deref().map_err(|f| *f), trace);
+            }
+            Some((call, outcome, trace)) = forwarders.next(), if !forwarders.is_empty() => {
                 let outcome: Result<Vec<u8>, CallFailure> = outcome;
                 context.send_reply(call, outcome.as_deref().map_err(|f| *f), trace);
             }
-            Some(()) = forwarders.next(), if !forwarders.is_empty() => {}
-            Some(forwarder) = inbox.recv() => {
-                forwarders.push(forwarder);
-                // Every other one already here, without a turn each.
-                while let Some(forwarder) = inbox.try_recv() {
-                    forwarders.push(forwarder);
+            Some(routed) = inbox.recv() => {
+                let mut routed = Some(routed);
+                // Every other one already here too, without a turn each.
+                while let Some(answer) = routed.take() {
+                    if let Some(mut waiting) = context.take_answer(answer, &mut replies) {
+                        // Most often the target answered in the same turn it decoded the call:
+                        // the answer is ready now, and nothing needs waking for it.
+                        let now = poll_fn(|cx| Poll::Ready(Pin::new(&mut waiting).poll(cx)));
+                        match now.await {
+                            Poll::Ready((call, outcome, trace)) => {
+                                let outcome = outcome.as_deref().map_err(|f| *f);
+                                context.send_reply(call, outcome, trace);
+                            }
+                            Poll::Pending => forwarders.push(waiting),
+                        }
+                    }
+                    routed = inbox.try_recv();
                 }
             }
             () = context.control.room(), if context.control.is_full() => {}
@@ -190,11 +210,11 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                     context.received.frame_received();
                     context.stats.frame_in();
                     let mut handled =
-                        context.receive(body, &mut reassembly, &route, &mut last_target, &mut replies);
+                        context.receive(body, &mut reassembly, &inbox, &mut last_target, &mut replies);
                     // Then every frame the same read brought in, without a turn of this `select!`
                     // (and its polls of the other branches) for each, while the peer may be read.
                     while handled.is_ok()
-                        && replies.len() < context.max_unanswered_calls
+                        && replies.len() + forwarders.len() < context.max_unanswered_calls
                         && !context.control.is_full()
                         && !context.writer.is_unpaced_over_limit()
                     {
@@ -210,7 +230,7 @@ async fn run(mut reader: FrameReader, context: ReaderContext) {
                                 handled = context.receive(
                                     body,
                                     &mut reassembly,
-                                    &route,
+                                    &inbox,
                                     &mut last_target,
                                     &mut replies,
                                 );
@@ -254,13 +274,13 @@ impl ReaderContext {
         &self,
         body: &[u8],
         reassembly: &mut Reassembly,
-        route: &[u8],
+        inbox: &ForwarderInbox,
         targets: &mut LastTarget,
-        replies: &mut FuturesUnordered<DeliveredCall>,
+        replies: &mut DeliveredCalls,
     ) -> Result<(), SessionEnd> {
         // PROTOCOL.md rules S1 and S5: the framing is intact but the peer broke the protocol.
         match reassembly.receive(body, self.max_frame) {
-            Ok(Some(message)) => self.dispatch(message, route, targets, replies),
+            Ok(Some(message)) => self.dispatch(message, inbox, targets, replies),
             Ok(None) => Ok(()),
             Err(ReceiveError::Malformed(err)) => Err(SessionEnd::PeerMisbehaved(format!(
                 "the peer sent a malformed message: {err}"
@@ -272,20 +292,20 @@ impl ReaderContext {
     fn dispatch(
         &self,
         message: SessionMessage,
-        route: &[u8],
+        inbox: &ForwarderInbox,
         targets: &mut LastTarget,
-        replies: &mut FuturesUnordered<DeliveredCall>,
+        replies: &mut DeliveredCalls,
     ) -> Result<(), SessionEnd> {
-        self.dispatch_with(message, route, targets, replies, as_bytes)
+        self.dispatch_with(message, inbox, targets, replies, as_bytes)
     }
 
     /// [`Self::dispatch`], handing casts and calls to their targets with `hand_over`.
     fn dispatch_with(
         &self,
         message: SessionMessage,
-        route: &[u8],
+        inbox: &ForwarderInbox,
         targets: &mut LastTarget,
-        replies: &mut FuturesUnordered<DeliveredCall>,
+        replies: &mut DeliveredCalls,
         hand_over: impl Fn(&ActorCell, SerializedMessage) -> Option<ReplyTrace>,
     ) -> Result<(), SessionEnd> {
         match message {
@@ -299,8 +319,10 @@ impl ReaderContext {
             }
             SessionMessage::Call { to, call, args } => {
                 self.stats.call_in();
-                // The route lets the target's answer be forwarded by this task (see `call`).
-                self.deliver_call(to, call, args, route.to_vec(), targets, replies, hand_over);
+                // The route lets the target's answer come back to this task (see `call`).
+                let key = replies.key();
+                let route = inbox.delivery_metadata(key);
+                self.deliver_call(to, call, args, route, key, targets, replies, hand_over);
             }
             SessionMessage::CallWithMetadata {
                 to,
@@ -310,8 +332,9 @@ impl ReaderContext {
             } => {
                 self.stats.call_in();
                 // The message type's own metadata takes the route's place: the answer is then
-                // forwarded by a task of its own.
-                self.deliver_call(to, call, args, metadata, targets, replies, hand_over);
+                // forwarded by a task of its own, into the byte port.
+                let key = replies.key();
+                self.deliver_call(to, call, args, metadata, key, targets, replies, hand_over);
             }
             // The carried message is never `Traced` itself, so this goes one level deep.
             SessionMessage::Traced { context, message } => {
@@ -330,7 +353,7 @@ impl ReaderContext {
                 // may send them) and delivers them untraced.
                 #[cfg(not(feature = "trace-context"))]
                 let (hand_over, _) = (as_bytes, context);
-                return self.dispatch_with(message.untraced(), route, targets, replies, hand_over);
+                return self.dispatch_with(message.untraced(), inbox, targets, replies, hand_over);
             }
             SessionMessage::Reply { call, outcome } => {
                 self.stats.reply_in();
@@ -412,8 +435,9 @@ impl ReaderContext {
         call: u64,
         args: Vec<u8>,
         metadata: Vec<u8>,
+        key: u64,
         targets: &mut LastTarget,
-        replies: &mut FuturesUnordered<DeliveredCall>,
+        replies: &mut DeliveredCalls,
         hand_over: impl Fn(&ActorCell, SerializedMessage) -> Option<ReplyTrace>,
     ) {
         let Some(cell) = targets.get(to) else {
@@ -426,8 +450,31 @@ impl ReaderContext {
         };
         let (message, delivered) = deliverable(call, variant, args, metadata);
         match hand_over(cell, message) {
-            Some(trace) => replies.push(delivered.traced(trace)),
+            Some(trace) => {
+                if let Some((call, outcome, trace)) = replies.push(key, delivered.traced(trace)) {
+                    self.send_reply(call, outcome.as_deref().map_err(|f| *f), trace);
+                }
+            }
             None => self.send_reply(call, Err(CallFailure::TargetGone), UNTRACED),
+        }
+    }
+
+    /// The peer's call whose typed answer `routed` is, taken out of `replies`: its answer is
+    /// waited for as it is, no longer through its byte port.
+    fn take_answer(&self, routed: Routed, replies: &mut DeliveredCalls) -> Option<Answering> {
+        match routed.take() {
+            Ok((key, answer)) => match replies.take_over(key) {
+                Some((call, trace)) => Some(answer.for_call(call, trace)),
+                None => {
+                    tracing::debug!(key, "an answer to no call waiting here is dropped");
+                    None
+                }
+            },
+            // A route without a key (not one this reader makes): the answer goes into its port.
+            Err(routed) => {
+                tokio::spawn(routed);
+                None
+            }
         }
     }
 
