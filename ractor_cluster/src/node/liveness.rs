@@ -341,6 +341,8 @@ async fn watch_link_on(
     let mut last_traffic = Instant::now();
     let mut next_heartbeat = heartbeat_after(last_traffic);
     let (mut was_watching, mut was_watched) = (flags.watching(), flags.watched());
+    // Whether this pass follows a yield before an alarm (see below).
+    let mut yielded = false;
     loop {
         let now = Instant::now();
         let (watching, watched) = (flags.watching(), flags.watched());
@@ -361,6 +363,17 @@ async fn watch_link_on(
             last_traffic = now;
         }
         let silence = now.saturating_duration_since(last_traffic);
+        let alarm = silence >= timing.down_after || (silence >= unreachable_after && !unreachable);
+        if alarm && !yielded {
+            // Before calling the peer silent, let whatever this node has not run yet run: on a
+            // loaded machine this task may be woken in the same turn as the reader, whose frames
+            // from the peer are then read but not yet counted. Yielding defers this task until
+            // the runtime has looked at its sockets again and run the tasks they woke.
+            yielded = true;
+            tokio::task::yield_now().await;
+            continue;
+        }
+        yielded = false;
         if silence >= timing.down_after {
             return Some(silence);
         }
@@ -687,6 +700,36 @@ mod tests {
         )
         .await;
         assert!(watched.is_err(), "the watch ended: {watched:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_read_in_the_turn_the_silence_would_end_counts() {
+        let received = Arc::new(ReceivedFrames::default());
+        let started = Instant::now();
+        // The reader's frame becomes readable in the same instant as the deadline, and its task
+        // is woken by then too, just not run yet.
+        let reader = {
+            let received = Arc::clone(&received);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(started + TIMING.down_after).await;
+                received.frame_received();
+            })
+        };
+        let mut reachability = Vec::new();
+        let outcome = tokio::time::timeout(
+            TIMING.down_after + Duration::from_secs(2),
+            watch(
+                TIMING,
+                &received,
+                |reachable| reachability.push(reachable),
+                |_| {},
+                || true,
+            ),
+        )
+        .await;
+        reader.await.unwrap();
+        // Heard from in time: not down at `down_after` (only later, once silent for good).
+        assert!(outcome.is_err(), "declared down: {outcome:?}");
     }
 
     #[tokio::test(start_paused = true)]
