@@ -87,15 +87,8 @@ impl FrameReader {
             if let Some(range) = self.decoder.next_frame_range()? {
                 return Ok(Some(self.decoder.body(range)));
             }
-            // Reads into the spare capacity only: `limited_read_buffer` guarantees there is some.
-            let (buffer, limit) = self.decoder.limited_read_buffer()?;
-            let read = match limit {
-                Some(limit) => {
-                    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
-                    (&mut self.read).take(limit).read_buf(buffer).await?
-                }
-                None => self.read.read_buf(buffer).await?,
-            };
+            // Reads into the spare capacity only: `read_buffer` guarantees there is some.
+            let read = self.read.read_buf(self.decoder.read_buffer()?).await?;
             self.decoder.bytes_read();
             if read == 0 {
                 self.decoder.finish()?;

@@ -209,10 +209,6 @@ pub(crate) fn encode_frame_with(
 /// of read calls low under a flood of small messages. A fixed amount, not chosen by the peer.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
-/// The most bytes of a partly arrived record that the decoder moves to the front of its buffer
-/// to make room for a read; with more, it asks for a read that ends at the record's end.
-const MOVE_AT_MOST: usize = 4 * 1024;
-
 /// Above this capacity the buffer is shrunk back to what the next frame needs (at least
 /// [`READ_CHUNK`]) once the large frame that grew it has been consumed, so one 16 MiB message does
 /// not pin 16 MiB for the life of the connection.
@@ -222,9 +218,8 @@ const SHRINK_ABOVE: usize = 4 * READ_CHUNK;
 /// records first (PROTOCOL.md, "Records").
 ///
 /// This is the one frame reader of the crate: the network layer's `FrameReader` reads into
-/// [`limited_read_buffer`](Self::limited_read_buffer) and takes frames with
-/// [`next_frame`](Self::next_frame), and the fuzz targets and tests feed it with
-/// [`push`](Self::push). At end of stream,
+/// [`read_buffer`](Self::read_buffer) and takes frames with [`next_frame`](Self::next_frame), and
+/// the fuzz targets and tests feed it with [`push`](Self::push). At end of stream,
 /// [`finish`](Self::finish) reports a frame cut short. The limit can change between frames
 /// ([`set_limit`](Self::set_limit)), and the decoder can start opening records at a frame boundary
 /// ([`start_opening`](Self::start_opening)); bytes already buffered are kept either way, so
@@ -296,7 +291,7 @@ impl FrameDecoder {
     }
 
     /// Appends bytes read from the stream: how tests and fuzz targets feed the decoder (the
-    /// network reader appends through [`limited_read_buffer`](Self::limited_read_buffer) instead).
+    /// network reader appends through [`read_buffer`](Self::read_buffer) instead).
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         self.compact();
@@ -304,29 +299,19 @@ impl FrameDecoder {
         self.sync_opened();
     }
 
-    /// The buffer to append freshly read bytes to (e.g. with tokio's `read_buf`), and at most how
-    /// many bytes to append (`None`: as many as fit). Consumed bytes are dropped and there is
-    /// spare capacity for what the next frame still needs, and at least [`READ_CHUNK`]. Only
-    /// append to it, into its spare capacity.
+    /// The buffer to append freshly read bytes to (e.g. with tokio's `read_buf`): consumed bytes
+    /// are dropped and there is spare capacity for what the next frame still needs, and at least
+    /// [`READ_CHUNK`]. Only append to it, into its spare capacity.
     ///
     /// Call it only when [`next_frame`](Self::next_frame) returned `Ok(None)`: then the buffer
     /// holds less than one frame, so what it reserves is bounded by the limit (plus one record
     /// when sealed), never by what the peer claims beyond it.
-    pub(crate) fn limited_read_buffer(
-        &mut self,
-    ) -> Result<(&mut Vec<u8>, Option<usize>), FrameError> {
-        let limit = self.make_room()?;
-        Ok((&mut self.buffer, limit))
-    }
-
-    /// [`limited_read_buffer`](Self::limited_read_buffer) without the limit, for tests that read
-    /// as much as fits.
-    #[cfg(test)]
     pub(crate) fn read_buffer(&mut self) -> Result<&mut Vec<u8>, FrameError> {
-        self.limited_read_buffer().map(|(buffer, _)| buffer)
+        self.make_room()?;
+        Ok(&mut self.buffer)
     }
 
-    /// Takes note of bytes appended to [`limited_read_buffer`](Self::limited_read_buffer).
+    /// Takes note of bytes appended to [`read_buffer`](Self::read_buffer).
     pub(crate) fn bytes_read(&mut self) {
         self.sync_opened();
     }
@@ -484,27 +469,14 @@ impl FrameDecoder {
         self.unopened = pending;
     }
 
-    /// Drops consumed bytes and makes sure there is room to read what the next frame still needs;
-    /// returns at most how many bytes the read should take. The buffer shrinks back when it holds
-    /// far more than that, as after a large frame or when the read chunk grew.
+    /// Drops consumed bytes and makes sure there is room to read what the next frame still needs.
+    /// The buffer shrinks back when it holds far more than that, as after a large frame or when
+    /// the read chunk grew.
     ///
     /// Called when the buffer does not hold a whole frame, so the pending plaintext is at most one
     /// frame's worth (less than a header, or part of a frame whose length passed the limit), and
     /// unopened bytes at most one record.
-    ///
-    /// Sealed, a read usually ends inside a record, and making room moves the part of it that
-    /// arrived to the front of the buffer. When that part is [`MOVE_AT_MOST`] or more, the read is
-    /// asked to end at the record's end instead, so that the record completes where it lies; and
-    /// every other read leaves room for that. One more read call now and then, instead of copying
-    /// up to 64 KiB per read (measured with callgrind: ~420 instructions per 1 KiB cast on the
-    /// receiving side, under a flood of casts).
-    fn make_room(&mut self) -> Result<Option<usize>, FrameError> {
-        let finishing = self.rest_of_a_large_partial_record();
-        if let Some(rest) = finishing {
-            if self.buffer.capacity() - self.buffer.len() >= rest {
-                return Ok(Some(rest));
-            }
-        }
+    fn make_room(&mut self) -> Result<(), FrameError> {
         self.drop_consumed();
         let frame_len = self.bytes_wanted()?.saturating_add(self.pending().len());
         // Room for the rest of this frame, and at least a read chunk so small frames arrive many
@@ -526,28 +498,7 @@ impl FrameDecoder {
         // Exact, not amortized: `Vec::reserve` could double past what the frame announced.
         self.buffer
             .reserve_exact(wanted.saturating_sub(self.buffer.len()));
-        if finishing.is_some() || self.opener.is_none() {
-            return Ok(finishing);
-        }
-        // Leave room to finish, where it lies, the record this read may end inside.
-        let spare = self.buffer.capacity() - self.buffer.len();
-        let limit = spare.saturating_sub(RECORD_HEADER_LEN + MAX_RECORD_BODY);
-        Ok((limit > 0).then_some(limit))
-    }
-
-    /// Bytes still to come of the record partly buffered, if [`MOVE_AT_MOST`] or more of it is.
-    fn rest_of_a_large_partial_record(&self) -> Option<usize> {
-        self.opener.as_ref()?;
-        let partial = self.buffer.get(self.unopened..)?;
-        if partial.len() < MOVE_AT_MOST {
-            return None;
-        }
-        let (header, _) = partial.split_first_chunk::<RECORD_HEADER_LEN>()?;
-        let body = usize::try_from(u32::from_le_bytes(*header)).ok()?;
-        let rest = RECORD_HEADER_LEN
-            .saturating_add(body)
-            .saturating_sub(partial.len());
-        (rest > 0).then_some(rest)
+        Ok(())
     }
 
     /// The buffer's capacity, for tests of its growth and shrinking.

@@ -212,15 +212,10 @@ fn read_as_the_network_does(
             decoder.finish().unwrap();
             return (bodies, largest);
         }
-        let (buffer, limit) = decoder.limited_read_buffer().unwrap();
+        let buffer = decoder.read_buffer().unwrap();
         let room = buffer.capacity() - buffer.len();
-        assert!(room > 0 && limit.is_none_or(|limit| limit > 0 && limit <= room));
-        let take = rest
-            .len()
-            .min(room)
-            .min(chunk)
-            .min(limit.unwrap_or(usize::MAX));
-        let (now, later) = rest.split_at(take);
+        assert!(room > 0);
+        let (now, later) = rest.split_at(rest.len().min(room).min(chunk));
         buffer.extend_from_slice(now);
         rest = later;
         decoder.bytes_read();
@@ -301,41 +296,4 @@ fn a_tampered_record_delivers_none_of_its_frames() {
     );
     // And the stream stays failed: nothing of the records behind it either.
     assert!(decoder.next_frame().is_err());
-}
-
-#[test]
-fn a_read_that_ends_inside_a_large_record_is_followed_by_one_that_ends_with_it() {
-    let small = framed(b"first");
-    let large = framed(&[0x77; 30_000]);
-    // One stream: the second record is record 1.
-    let mut sealer = Sealer::new(&record_key());
-    let mut wire_one_stream = Vec::new();
-    for frame in [small.clone(), large.clone()] {
-        let mut body = frame;
-        let envelope = sealer.seal_in_place(&mut body).unwrap();
-        wire_one_stream.extend_from_slice(&envelope.header);
-        wire_one_stream.extend_from_slice(&body);
-        wire_one_stream.extend_from_slice(&envelope.tag);
-    }
-    let first_record = RECORD_HEADER_LEN + small.len() + TAG_LEN;
-    let arrived = first_record + 10_000;
-
-    let mut decoder = sealed_decoder(64 * 1024);
-    let buffer = decoder.read_buffer().unwrap();
-    buffer.extend_from_slice(&wire_one_stream[..arrived]);
-    decoder.bytes_read();
-    assert_eq!(decoder.next_frame(), Ok(Some(&b"first"[..])));
-    assert_eq!(decoder.next_frame(), Ok(None));
-    // 10,000 bytes of the large record are in: the next read should bring exactly the rest, into
-    // the room behind them, rather than have them moved to the front.
-    let (buffer, limit) = decoder.limited_read_buffer().unwrap();
-    assert_eq!(limit, Some(wire_one_stream.len() - arrived));
-    buffer.extend_from_slice(&wire_one_stream[arrived..]);
-    decoder.bytes_read();
-    let range = decoder.next_frame_range().unwrap().unwrap();
-    assert_eq!(
-        range.start,
-        first_record + RECORD_HEADER_LEN + FRAME_HEADER_LEN
-    );
-    assert_eq!(decoder.body(range), &[0x77; 30_000][..]);
 }
