@@ -302,9 +302,17 @@ proptest! {
     fn the_hand_written_cast_and_call_decoder_agrees_with_the_codec(
         tag in 0u8..3,
         data in vec(any::<u8>(), 0..64),
+        traced in any::<bool>(),
+        context in prop_oneof![vec(any::<u8>(), 25..=25), vec(any::<u8>(), 0..27)],
     ) {
-        // Bytes that start like a cast or a call, so the hand-written path is exercised.
-        let mut body = vec![tag];
+        // Bytes that start like a cast or a call, so the hand-written path is exercised; or like
+        // a traced one (tag 7, a context that may be cut short, the carried message's tag).
+        let mut body = Vec::new();
+        if traced {
+            body.push(7);
+            body.extend_from_slice(&context);
+        }
+        body.push(tag);
         body.extend_from_slice(&data);
         let ours = SessionMessage::decode(&body).ok();
         let codec = crate::protocol::codec::decode_exact::<SessionMessage>(&body).ok();
