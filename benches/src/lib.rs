@@ -9,6 +9,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 
 pub mod baseline;
+#[cfg(feature = "opentelemetry")]
+pub mod otel;
 pub mod peer;
 pub mod published;
 pub mod stats;

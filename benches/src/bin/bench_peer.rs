@@ -4,7 +4,9 @@
 //! worker thread, prints `port <n>` when it listens, answers the commands of
 //! `ractor_cluster_benches::peer::PeerCommand` read on stdin, and exits when stdin closes.
 //!
-//! The bench (`benches/cluster.rs`) starts and stops it; run by hand only to debug it.
+//! The bench (`benches/cluster.rs`) starts and stops it; run by hand only to debug it. Built with
+//! the `opentelemetry` feature and run with `BENCH_PEER_OTEL` set, it records every span through
+//! `ractor_cluster_benches::otel`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -168,6 +170,19 @@ fn main() -> ExitCode {
     else {
         eprintln!("usage: bench_peer node|published|tcp");
         return ExitCode::from(2);
+    };
+    // With the `opentelemetry` feature and `BENCH_PEER_OTEL` set, every span goes to an
+    // OpenTelemetry SDK that discards it: what the feature costs the receiving node of a trace.
+    #[cfg(feature = "opentelemetry")]
+    let _provider = match std::env::var_os("BENCH_PEER_OTEL") {
+        Some(_) => match ractor_cluster_benches::otel::install() {
+            Ok(provider) => Some(provider),
+            Err(err) => {
+                eprintln!("bench_peer: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
     };
     match run(kind) {
         // Leave at once: the runtime's tasks (the node, its sessions) need no orderly shutdown.
