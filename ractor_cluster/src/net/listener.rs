@@ -89,7 +89,7 @@ impl Listener {
 
     /// Runs the accept loop on its own task, calling `on_stream` with each connection ready for a
     /// session (after its TLS handshake, in TLS mode). The loop stops when the handle is dropped
-    /// or [stopped](ListenerHandle::stop), and pending TLS handshakes with it.
+    /// or stopped (`ListenerHandle::stop`, tests only), and pending TLS handshakes with it.
     pub(crate) fn spawn(
         self,
         options: AcceptOptions,
@@ -240,7 +240,7 @@ async fn tls_handshake(
 #[derive(Debug)]
 pub(crate) struct ListenerHandle {
     local_addr: SocketAddr,
-    /// Always `Some` until [`stop`](Self::stop) takes it.
+    /// Always `Some` until `stop` (tests only) takes it.
     task: Option<JoinHandle<()>>,
 }
 

@@ -219,7 +219,7 @@ const SHRINK_ABOVE: usize = 4 * READ_CHUNK;
 ///
 /// This is the one frame reader of the crate: the network layer's `FrameReader` reads into
 /// [`read_buffer`](Self::read_buffer) and takes frames with [`next_frame`](Self::next_frame), and
-/// the fuzz targets and tests feed it with [`push`](Self::push). At end of stream,
+/// the fuzz targets and tests feed it with `push` (tests and fuzzing only). At end of stream,
 /// [`finish`](Self::finish) reports a frame cut short. The limit can change between frames
 /// ([`set_limit`](Self::set_limit)), and the decoder can start opening records at a frame boundary
 /// ([`start_opening`](Self::start_opening)); bytes already buffered are kept either way, so

@@ -2,7 +2,7 @@
 //!
 //! There are two top-level enums, one per phase of a connection: [`HandshakeMessage`] before the
 //! peer has proven it knows the cookie, [`SessionMessage`] after. Both are encoded with
-//! [`codec`](super::codec), which writes enum variants by *position* and struct fields in
+//! [`codec`], which writes enum variants by *position* and struct fields in
 //! declaration order; so the order of variants and fields in this file *is* the wire format. The
 //! golden-byte tests at the bottom pin it: reordering anything fails them (PROTOCOL.md, rule V3).
 
