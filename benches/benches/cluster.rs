@@ -17,7 +17,7 @@
 
 use std::fmt::Write as _;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,12 +27,12 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use ractor::message::SerializedMessage;
 use ractor::{pg, Actor, ActorId, ActorProcessingErr, ActorRef, Message, SupervisionEvent};
 use ractor_cluster::node::NodeServerSessionInformation;
-use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage};
+use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
 use ractor_cluster_benches::baseline::{self, BaselineClient};
 use ractor_cluster_benches::peer::{Peer, PeerCommand, PeerKind};
 use ractor_cluster_benches::published::{PublishedMessage, PublishedNode};
 use ractor_cluster_benches::stats::{self, ProcStats};
-use ractor_cluster_benches::{BenchMessage, Sink, COOKIE, SINK_GROUP};
+use ractor_cluster_benches::{BenchMessage, Sink, SINK_GROUP};
 use tokio::runtime::Runtime;
 use tokio::sync::{oneshot, Notify};
 
@@ -436,18 +436,7 @@ async fn start_bench_node(peer: SocketAddr) -> BenchNode {
 /// only if the peer asks too: the `node-plaintext` peer does).
 async fn start_bench_node_with(peer: SocketAddr, plaintext: bool) -> BenchNode {
     let name = format!("bench{}", NODE_COUNTER.fetch_add(1, Ordering::Relaxed));
-    let mut server = NodeServer::new(
-        0,
-        COOKIE.to_owned(),
-        name,
-        "localhost".to_owned(),
-        None,
-        None,
-    )
-    .with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    if plaintext {
-        server = server.with_plaintext_frames();
-    }
+    let server = ractor_cluster_benches::bench_node_server(name, plaintext);
     let (server, handle) = Actor::spawn(None, server, ())
         .await
         .expect("cannot start the bench node");

@@ -21,6 +21,25 @@ pub const COOKIE: &str = "ractor-cluster-bench";
 /// The process group the peer's receiving actor joins; the bench finds its proxy there.
 pub const SINK_GROUP: &str = "bench_sink";
 
+/// A node server as every bench process runs one: an ephemeral port on 127.0.0.1, the bench
+/// cookie, and plaintext frames if `plaintext` (a session is plaintext only if both nodes ask).
+pub fn bench_node_server(name: String, plaintext: bool) -> ractor_cluster::NodeServer {
+    let server = ractor_cluster::NodeServer::new(
+        0,
+        COOKIE.to_owned(),
+        name,
+        "localhost".to_owned(),
+        None,
+        None,
+    )
+    .with_listen_addr(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    if plaintext {
+        server.with_plaintext_frames()
+    } else {
+        server
+    }
+}
+
 /// The message every serialization and messaging benchmark sends.
 #[derive(Debug, RactorClusterMessage)]
 pub enum BenchMessage {

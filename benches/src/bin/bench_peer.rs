@@ -10,16 +10,15 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::process::ExitCode;
 
 use ractor::concurrency::JoinHandle;
 use ractor::{pg, Actor, ActorProcessingErr, ActorRef};
-use ractor_cluster::NodeServer;
 use ractor_cluster_benches::peer::{PeerCommand, PeerKind};
 use ractor_cluster_benches::published;
 use ractor_cluster_benches::stats::{self, ProcStats};
-use ractor_cluster_benches::{baseline, BenchMessage, Sink, COOKIE, SINK_GROUP};
+use ractor_cluster_benches::{baseline, BenchMessage, Sink, SINK_GROUP};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -71,18 +70,7 @@ async fn start_node(plaintext: bool) -> Result<u16, BoxError> {
     } else {
         "bench_peer"
     };
-    let mut server = NodeServer::new(
-        0,
-        COOKIE.to_owned(),
-        name.to_owned(),
-        "localhost".to_owned(),
-        None,
-        None,
-    )
-    .with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    if plaintext {
-        server = server.with_plaintext_frames();
-    }
+    let server = ractor_cluster_benches::bench_node_server(name.to_owned(), plaintext);
     let (server, _) = Actor::spawn(None, server, ()).await?;
     let info = ractor_cluster::node::node_info(&server).await?;
     let (sink, _) = Actor::spawn(None, Sink::<BenchMessage>::new(), ()).await?;

@@ -18,13 +18,11 @@
 //! `CC_TRACE=fixed` sends every message inside one sampled trace context (`trace-context`);
 //! `CC_TRACE=otel` with `BENCH_PEER_OTEL=1` runs the OpenTelemetry SDK on both nodes
 //! (`opentelemetry`).
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use ractor::{pg, Actor, ActorRef};
-use ractor_cluster::NodeServer;
 use ractor_cluster_benches::peer::{Peer, PeerKind};
-use ractor_cluster_benches::{BenchMessage, COOKIE, SINK_GROUP};
+use ractor_cluster_benches::{BenchMessage, SINK_GROUP};
 
 fn ctx_switches(pid: &str) -> (u64, u64) {
     let mut vol = 0;
@@ -107,18 +105,8 @@ fn main() {
     let peer_pid = child_pid().unwrap_or_default();
     let sink: ActorRef<BenchMessage> = handle
         .block_on(handle.spawn(async move {
-            let mut server = NodeServer::new(
-                0,
-                COOKIE.to_owned(),
-                "callcount".to_owned(),
-                "localhost".to_owned(),
-                None,
-                None,
-            )
-            .with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
-            if plaintext {
-                server = server.with_plaintext_frames();
-            }
+            let server =
+                ractor_cluster_benches::bench_node_server("callcount".to_owned(), plaintext);
             let (server, _) = Actor::spawn(None, server, ()).await.unwrap();
             ractor_cluster::client_connect(&server, addr).await.unwrap();
             let deadline = Instant::now() + Duration::from_secs(120);
