@@ -80,8 +80,10 @@ pub enum SessionEnd {
     /// The peer sent nothing at all, not even a heartbeat, for this long, and was declared down.
     PeerSilent(Duration),
     /// Another node, which watched the peer, heard nothing from it for its `down_after` and said
-    /// so (PROTOCOL.md, "Heartbeats and silence"): this node ends its session with the peer as if
-    /// it had found it silent itself. Holds the reporting node's name.
+    /// so (PROTOCOL.md, "Heartbeats and silence"), and the peer sent this node nothing either
+    /// within one heartbeat interval of a probe (a peer older than protocol 2.5, which answers no
+    /// probe, is not asked): this node ends its session with the peer as if it had found it
+    /// silent itself. Holds the reporting node's name.
     ReportedSilent(String),
     /// The peer closed the connection, or said it was leaving and why.
     EndedByPeer(String),

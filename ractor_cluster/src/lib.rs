@@ -183,7 +183,9 @@
 //! that sends nothing for `down_after` (5 s by default; heartbeats every second keep an idle
 //! session alive) is declared down: its session ends, its proxies stop (monitors see
 //! [`node::NODE_LOST`]), pending calls to it fail, and a peer this node had dialed is dialed again
-//! with backoff. A node that stops on purpose (its `NodeServer` is stopped) tells its peers first:
+//! with backoff. A watcher that declares a peer down tells the other nodes, each of which asks the
+//! peer (a probe) and ends its own session with it only if it hears nothing within one heartbeat
+//! interval. A node that stops on purpose (its `NodeServer` is stopped) tells its peers first:
 //! they show it as left, not down, and do not dial it again. With a [`downing`] policy, a peer
 //! lost without a word is unreachable, not down, until the policy downs it. See the README's
 //! "Failure model" for what can be lost.

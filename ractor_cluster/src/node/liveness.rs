@@ -16,12 +16,18 @@
 //! of at least `down_after` and less than `down_after + min(heartbeat_interval, down_after / 8)`,
 //! counted from the later of its last frame and the moment the watch began; never earlier.
 //!
+//! A doubt about the peer is checked before it ends anything (see [`check`]): another node's
+//! report that the peer fell silent (the session hands it over in [`Watch`]), and this task's own
+//! finding of a silence in a look that came more than a look interval late (this process was not
+//! running, so the silence may be its own). The task probes the peer and declares it down only if
+//! nothing at all arrives within one heartbeat interval.
+//!
 //! The periodic wake-ups (heartbeats, looks at the counter) land on the node's tick (see
 //! [`tick`]): all the links of an idle node wake together, once per tick, and heartbeats go at
 //! the same instants on every node, instead of once per link at instants of its own.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::ActorRef;
@@ -34,8 +40,10 @@ use super::session::message::{NodeSessionMessage, SessionEvent};
 use super::stats::LinkCounters;
 use crate::net::WriterHandle;
 use crate::protocol::message::{ControlMessage, SessionMessage};
+use check::{Check, Verdict};
 use tick::Tick;
 
+mod check;
 mod tick;
 
 /// Counts the frames a session's reader has received: the only thing the reader does for liveness.
@@ -68,9 +76,9 @@ impl ReceivedFrames {
     }
 }
 
-/// Who watches whom on one session: set by the session, read by its liveness task. Both start
-/// `true`, so a session is watched both ways until told otherwise (as before protocol 2.4, and as
-/// a 2.4 peer assumes until it hears `Watching(false)`).
+/// Who watches whom on one session, and the reports to check: set by the session, read by its
+/// liveness task. Both watch flags start `true`, so a session is watched both ways until told
+/// otherwise (as before protocol 2.4, and as a 2.4 peer assumes until it hears `Watching(false)`).
 #[derive(Debug)]
 pub(crate) struct Watch {
     /// This node watches the peer: the peer's silence is timed.
@@ -81,7 +89,12 @@ pub(crate) struct Watch {
     /// A session sets it from its node's configuration: off by default, so that an idle cluster
     /// ticks only the few links that are watched (`NodeServer::with_rtt_probes_on_every_link`).
     probe_unwatched: AtomicBool,
-    /// Wakes the liveness task when either changes, so a change takes effect at once.
+    /// The peer answers `Probe` (it speaks 2.5 or later): a doubt about it is checked by asking.
+    answers_probes: AtomicBool,
+    /// Another node reported the peer silent (`PeerSilent`), and named here; the liveness task
+    /// takes it and checks it (see [`Check`]).
+    report: Mutex<Option<String>>,
+    /// Wakes the liveness task when any of these changes, so a change takes effect at once.
     changed: Notify,
 }
 
@@ -91,6 +104,8 @@ impl Default for Watch {
             watching: AtomicBool::new(true),
             watched: AtomicBool::new(true),
             probe_unwatched: AtomicBool::new(true),
+            answers_probes: AtomicBool::new(false),
+            report: Mutex::new(None),
             changed: Notify::new(),
         }
     }
@@ -131,6 +146,33 @@ impl Watch {
 
     fn probe_unwatched(&self) -> bool {
         self.probe_unwatched.load(Ordering::Relaxed)
+    }
+
+    /// Sets whether the peer answers probes (set once the session knows its version).
+    pub(crate) fn set_answers_probes(&self, answers: bool) {
+        self.answers_probes.store(answers, Ordering::Relaxed);
+    }
+
+    fn answers_probes(&self) -> bool {
+        self.answers_probes.load(Ordering::Relaxed)
+    }
+
+    /// `reporter` says the peer fell silent: the liveness task checks it before the session ends
+    /// (see [`Check`]). Reports that come while one waits are one report: one probe answers all.
+    pub(crate) fn report_silent(&self, reporter: String) {
+        self.reports().get_or_insert(reporter);
+        self.changed.notify_one();
+    }
+
+    fn take_report(&self) -> Option<String> {
+        self.reports().take()
+    }
+
+    fn reports(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        // Every update is a plain assignment: consistent even if a holder panicked.
+        self.report
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -186,20 +228,34 @@ pub(crate) fn spawn_liveness(
         let heard = |at| stats.heard(at);
         let heartbeats = Arc::clone(&flags);
         let tick = Tick::node_wide(&timing);
-        let on_tick = || {
-            let silent = gate.needed(writer.frames_queued());
+        let send_probe = |now| {
+            let mut probe = Vec::new();
+            let number = stats.probe_sent(now);
+            let encoded = SessionMessage::Control(ControlMessage::Probe(number))
+                .encode_frame(max_frame, &mut probe);
+            if encoded.is_err() {
+                // A probe is a few bytes: no frame limit refuses it. Kept fallible all the same.
+                return None;
+            }
+            stats.liveness_frame_out();
+            // Uncounted as a heartbeat is: probes do not make a link look busy.
+            Some(writer.send_heartbeat(probe).is_ok())
+        };
+        let send = |out| {
             let now = Instant::now();
+            if out == Out::Probe {
+                // Asked by a check (see `check`): at once, whatever the round-trip schedule.
+                if let Some(every) = timing.probe_every {
+                    next_probe = now + every;
+                }
+                return send_probe(now).unwrap_or(!writer.is_closed());
+            }
+            let silent = gate.needed(writer.frames_queued());
             if let Some(every) = timing.probe_every.filter(|_| now >= next_probe) {
                 // A probe proves this node alive as well as a heartbeat: it takes the tick's place.
                 next_probe = now + every;
-                let mut probe = Vec::new();
-                let number = stats.probe_sent(now);
-                let encoded = SessionMessage::Control(ControlMessage::Probe(number))
-                    .encode_frame(max_frame, &mut probe);
-                if encoded.is_ok() {
-                    stats.liveness_frame_out();
-                    // Uncounted as a heartbeat is: probes do not make a link look busy.
-                    return writer.send_heartbeat(probe).is_ok();
+                if let Some(sent) = send_probe(now) {
+                    return sent;
                 }
             }
             // Ticks also come for probes alone: a heartbeat only if the peer watches this node.
@@ -211,21 +267,22 @@ pub(crate) fn spawn_liveness(
                 !writer.is_closed()
             }
         };
-        let silence = watch_link_on(
+        let end = watch_peer(
             timing,
             Some(&tick),
             &received,
             &flags,
             reachability,
             heard,
-            on_tick,
+            send,
         )
         .await;
-        if let Some(silence) = silence {
-            let _ = session.cast(NodeSessionMessage::internal(SessionEvent::PeerSilent(
-                silence,
-            )));
-        }
+        let event = match end {
+            Some(LinkEnd::Silent(silence)) => SessionEvent::PeerSilent(silence),
+            Some(LinkEnd::ReportStands(reporter)) => SessionEvent::ReportStands(reporter),
+            None => return,
+        };
+        let _ = session.cast(NodeSessionMessage::internal(event));
     };
     tokio::spawn(task.in_current_span())
 }
@@ -264,6 +321,24 @@ impl HeartbeatGate {
         self.seen = frames_queued;
         silent
     }
+}
+
+/// What the liveness task asks its session's writer for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    /// A periodic tick: a heartbeat if the link was silent, or a round-trip probe if one is due.
+    Tick,
+    /// A probe now, to check a doubt about the peer (see [`Check`]).
+    Probe,
+}
+
+/// Why a watch ended with the peer declared down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LinkEnd {
+    /// This node heard nothing from the peer for this long.
+    Silent(Duration),
+    /// The named node reported the peer silent, and the peer said nothing when asked.
+    ReportStands(String),
 }
 
 /// [`watch_link`] on a session watched both ways for its whole life.
@@ -308,29 +383,51 @@ async fn watch_link(
     .await
 }
 
-/// Sends heartbeats with `send_heartbeat` while `flags` says the peer watches this node, and
-/// watches `received` while `flags` says this node watches the peer; returns how long the peer
-/// had been silent when declared down, or `None` if a heartbeat could not be queued (the session
-/// is ending anyway). Calls `reachability(false)` when a watched peer has been silent for half of
-/// `down_after` (it is *unreachable*: not yet down), and `reachability(true)` when it is heard
-/// from again or no longer watched, and `heard(now)` whenever it sees that frames arrived since
-/// its last look. With round-trip probes on (`timing.probe_every`), it also ticks every heartbeat
-/// interval while the peer does not watch this node (`send_heartbeat` then decides whether a
-/// probe is due), if this node watches the peer or `flags` lets probes go on unwatched links.
-/// While neither side watches and nothing is probed, it waits for a change of `flags` with no
+/// [`watch_peer`] with ticks only (probes asked for a check are sent as nothing): how long the
+/// peer was silent when declared down, or `None` if the tick closure said the writer closed.
+#[cfg(test)]
+async fn watch_link_on(
+    timing: LivenessTiming,
+    tick: Option<&Tick>,
+    received: &ReceivedFrames,
+    flags: &Watch,
+    reachability: impl FnMut(bool),
+    heard: impl FnMut(Instant),
+    mut send_heartbeat: impl FnMut() -> bool,
+) -> Option<Duration> {
+    let send = |out| out == Out::Probe || send_heartbeat();
+    match watch_peer(timing, tick, received, flags, reachability, heard, send).await? {
+        LinkEnd::Silent(silence) => Some(silence),
+        LinkEnd::ReportStands(reporter) => panic!("no report was made, yet {reporter}'s stands"),
+    }
+}
+
+/// Sends heartbeats with `send(Out::Tick)` while `flags` says the peer watches this node, and
+/// watches `received` while `flags` says this node watches the peer; returns why the peer was
+/// declared down, or `None` if `send` could not queue a frame (the session is ending anyway).
+/// Calls `reachability(false)` when a watched peer has been silent for half of `down_after` (it
+/// is *unreachable*: not yet down), and `reachability(true)` when it is heard from again or no
+/// longer watched, and `heard(now)` whenever it sees that frames arrived since its last look.
+/// With round-trip probes on (`timing.probe_every`), it also ticks every heartbeat interval
+/// while the peer does not watch this node (`send` then decides whether a probe is due), if this
+/// node watches the peer or `flags` lets probes go on unwatched links. While neither side
+/// watches, nothing is probed and nothing is checked, it waits for a change of `flags` with no
 /// timer at all.
+///
+/// A doubt about the peer (a report in `flags`, or this node's own look at a silence taken too
+/// late to trust) is checked with `send(Out::Probe)` before it ends anything (see [`Check`]).
 ///
 /// With a node `tick`, the periodic wake-ups (heartbeats, looks at the counter) land on its grid,
 /// so that all the links of a node wake together (see [`tick`]); deadlines stay exact.
-async fn watch_link_on(
+async fn watch_peer(
     timing: LivenessTiming,
     tick: Option<&Tick>,
     received: &ReceivedFrames,
     flags: &Watch,
     mut reachability: impl FnMut(bool),
     mut heard: impl FnMut(Instant),
-    mut send_heartbeat: impl FnMut() -> bool,
-) -> Option<Duration> {
+    mut send: impl FnMut(Out) -> bool,
+) -> Option<LinkEnd> {
     let check_every = tick.map_or(timing.check_every(), Tick::period);
     // When the heartbeat after one sent (or the watch begun) at `now` is due.
     let heartbeat_after =
@@ -343,6 +440,11 @@ async fn watch_link_on(
     let (mut was_watching, mut was_watched) = (flags.watching(), flags.watched());
     // Whether this pass follows a yield before an alarm (see below).
     let mut yielded = false;
+    // The doubt being checked, if any.
+    let mut check = None::<Check>;
+    // When this task last asked to wake: a wake-up much later than that means that this
+    // process did not run meanwhile (see `Check`).
+    let mut planned = None::<Instant>;
     loop {
         let now = Instant::now();
         let (watching, watched) = (flags.watching(), flags.watched());
@@ -362,8 +464,40 @@ async fn watch_link_on(
             seen = count;
             last_traffic = now;
         }
+        if let Some(reporter) = flags.take_report() {
+            match &mut check {
+                // One probe answers every doubt: the report waits for the one already out.
+                Some(pending) => {
+                    pending.reporter.get_or_insert(reporter);
+                }
+                None if flags.answers_probes() => {
+                    if !send(Out::Probe) {
+                        return None;
+                    }
+                    check = Some(Check::reported(reporter, count, now, &timing));
+                }
+                // A peer that answers no probe (older than 2.5) cannot be asked: the report
+                // stands as it did before checks, at once.
+                None => return Some(LinkEnd::ReportStands(reporter)),
+            }
+        }
         let silence = now.saturating_duration_since(last_traffic);
-        let alarm = silence >= timing.down_after || (silence >= unreachable_after && !unreachable);
+        if let Some(pending) = &mut check {
+            match pending.look(count, received.is_listening(), now, &timing) {
+                Verdict::Cleared => check = None,
+                Verdict::Pending => {}
+                Verdict::Stands if pending.own && watching => {
+                    return Some(LinkEnd::Silent(silence));
+                }
+                Verdict::Stands => match pending.reporter.take() {
+                    Some(reporter) => return Some(LinkEnd::ReportStands(reporter)),
+                    // This node's own doubt, moot since it stopped watching.
+                    None => check = None,
+                },
+            }
+        }
+        let down = silence >= timing.down_after;
+        let alarm = down || (silence >= unreachable_after && !unreachable);
         if alarm && !yielded {
             // Before calling the peer silent, let whatever this node has not run yet run: on a
             // loaded machine this task may be woken in the same turn as the reader, whose frames
@@ -374,8 +508,28 @@ async fn watch_link_on(
             continue;
         }
         yielded = false;
-        if silence >= timing.down_after {
-            return Some(silence);
+        if down {
+            let late = planned.is_some_and(|p| now.saturating_duration_since(p) > check_every);
+            match &mut check {
+                // This node's own doubt is being checked: the probe decides.
+                Some(pending) if pending.own => {}
+                // This node did not run for longer than a look interval: the silence it sees
+                // may be its own absence. Ask the peer first (a report's probe, if one is out,
+                // is as fresh).
+                Some(pending) if late => pending.own = true,
+                None if late && flags.answers_probes() => {
+                    tracing::info!(
+                        late = ?now.saturating_duration_since(planned.unwrap_or(now)),
+                        ?silence,
+                        "this node looked late at a silent peer: asking it before declaring it down"
+                    );
+                    if !send(Out::Probe) {
+                        return None;
+                    }
+                    check = Some(Check::own(count, now, &timing));
+                }
+                _ => return Some(LinkEnd::Silent(silence)),
+            }
         }
         if silence >= unreachable_after && !unreachable {
             unreachable = true;
@@ -389,14 +543,15 @@ async fn watch_link_on(
         let probing = timing.probe_every.is_some() && (watching || flags.probe_unwatched());
         let ticking = watched || probing;
         if ticking && now >= next_heartbeat {
-            if !send_heartbeat() {
+            if !send(Out::Tick) {
                 return None;
             }
             next_heartbeat = heartbeat_after(now);
         }
         let changed = flags.changed.notified();
-        if !watching && !ticking {
+        if !watching && !ticking && check.is_none() {
             // Nothing to send and nothing to time: no timer until the session says otherwise.
+            planned = None;
             changed.await;
             continue;
         }
@@ -407,15 +562,21 @@ async fn watch_link_on(
         if ticking {
             at(next_heartbeat);
         }
+        if let Some(pending) = &check {
+            at(pending.until);
+        }
         if watching {
             // On the grid, the next look is at its next instant, whatever the lateness of this
             // wake-up.
             at(tick.map_or(now, |t| t.floor(now)) + check_every);
-            at(last_traffic + timing.down_after);
+            if !down {
+                at(last_traffic + timing.down_after);
+            }
             if !unreachable {
                 at(last_traffic + unreachable_after);
             }
         }
+        planned = wake;
         if let Some(wake) = wake {
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}

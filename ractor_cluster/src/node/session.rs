@@ -48,6 +48,9 @@ pub use message::{NodeSessionInternal, NodeSessionMessage};
 /// The minor protocol version from which peers say whom they watch (`Watching`, `PeerSilent`).
 const WATCH_MINOR: u16 = 4;
 
+/// The minor protocol version from which peers answer `Probe`.
+const PROBE_MINOR: u16 = 5;
+
 /// How long a stopping session lets its writer flush what is queued before cutting it off.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 
@@ -306,6 +309,9 @@ impl NodeSessionState {
             // Sent before anything else, so the peer stops heartbeating at once.
             self.send_control(ControlMessage::Watching(false));
         }
+        // A report of the peer's silence is checked with a probe, if the peer answers them.
+        self.watch
+            .set_answers_probes(auth.protocol.minor >= PROBE_MINOR);
         let liveness_task = spawn_liveness(
             LivenessTiming {
                 heartbeat_interval: self.config.heartbeat_interval,
@@ -314,7 +320,7 @@ impl NodeSessionState {
                 probe_every: self
                     .config
                     .rtt_probe_interval
-                    .filter(|_| auth.protocol.minor >= 5),
+                    .filter(|_| auth.protocol.minor >= PROBE_MINOR),
             },
             Arc::clone(&received),
             Arc::clone(&self.watch),
@@ -587,6 +593,13 @@ async fn handle_message(
                     }
                 }
                 SessionEvent::ReportedSilent(reporter) => {
+                    // Checked before it ends anything: the peer is asked (`liveness::check`).
+                    if state.live.is_some() {
+                        tracing::info!(%reporter, "the peer is reported silent: asking it");
+                        state.watch.report_silent(reporter);
+                    }
+                }
+                SessionEvent::ReportStands(reporter) => {
                     state.end(&myself, SessionEnd::ReportedSilent(reporter));
                 }
                 SessionEvent::Close(reason) => {

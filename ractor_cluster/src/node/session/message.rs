@@ -64,6 +64,7 @@ impl std::fmt::Debug for NodeSessionInternal {
             SessionEvent::Watch(_) => "Watch",
             SessionEvent::ReportSilent { .. } => "ReportSilent",
             SessionEvent::ReportedSilent(_) => "ReportedSilent",
+            SessionEvent::ReportStands(_) => "ReportStands",
             SessionEvent::Local(_) => "Local",
         })
     }
@@ -105,8 +106,11 @@ pub(crate) enum SessionEvent {
     /// Another session's peer, `node` in its run `incarnation`, was declared down for silence:
     /// tell a 2.4 peer (`PeerSilent`).
     ReportSilent { node: NodeId, incarnation: u64 },
-    /// The named node reported this session's peer silent: end the session.
+    /// The named node reported this session's peer silent: check it (the liveness task asks the
+    /// peer, see `liveness::check`).
     ReportedSilent(String),
+    /// The named node's report stands: the peer said nothing when asked. End the session.
+    ReportStands(String),
     /// A change of this process's actors that the peer may need to hear of, from the node's one
     /// subscriber to ractor's events (see `local_events`); shared by all the node's sessions.
     Local(Arc<LocalChange>),

@@ -313,3 +313,214 @@ async fn a_closed_writer_ends_the_watch() {
         None
     );
 }
+
+/// A link neither side watches, to a peer that answers probes: only a check can end its watch.
+fn unwatched_probed() -> Arc<Watch> {
+    let flags = unwatched();
+    flags.set_answers_probes(true);
+    flags
+}
+
+/// A peer that answers each probe `after` it was sent (`None`: never), as its reader would.
+struct Answering {
+    received: Arc<ReceivedFrames>,
+    asked: Arc<tokio::sync::Notify>,
+    probes: Arc<std::sync::atomic::AtomicU32>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Answering {
+    fn start(after: Option<Duration>) -> Self {
+        let received = Arc::new(ReceivedFrames::default());
+        let asked = Arc::new(tokio::sync::Notify::new());
+        let task = {
+            let (received, asked) = (Arc::clone(&received), Arc::clone(&asked));
+            tokio::spawn(async move {
+                let Some(after) = after else { return };
+                loop {
+                    asked.notified().await;
+                    tokio::time::sleep(after).await;
+                    received.frame_received();
+                }
+            })
+        };
+        Self {
+            received,
+            asked,
+            probes: Arc::default(),
+            task,
+        }
+    }
+
+    /// The liveness task's writer: counts and delivers probes, sends ticks nowhere.
+    fn send(&self) -> impl FnMut(Out) -> bool + '_ {
+        |out| {
+            if out == Out::Probe {
+                self.probes.fetch_add(1, Ordering::Relaxed);
+                self.asked.notify_one();
+            }
+            true
+        }
+    }
+
+    fn probes(&self) -> u32 {
+        self.probes.load(Ordering::Relaxed)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_about_a_peer_that_answers_its_probe_is_set_aside() {
+    let peer = Answering::start(Some(check::check_within(&TIMING) / 2));
+    let flags = unwatched_probed();
+    flags.report_silent("reporter@host".to_owned());
+    let end = tokio::time::timeout(
+        Duration::from_secs(60),
+        watch_peer(
+            TIMING,
+            None,
+            &peer.received,
+            &flags,
+            |_| {},
+            |_| {},
+            peer.send(),
+        ),
+    )
+    .await;
+    assert!(end.is_err(), "the session ended: {end:?}");
+    assert_eq!(peer.probes(), 1);
+    peer.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_about_a_peer_that_says_nothing_stands_after_one_heartbeat_interval() {
+    let peer = Answering::start(None);
+    let flags = unwatched_probed();
+    let started = Instant::now();
+    flags.report_silent("reporter@host".to_owned());
+    // A second report while the first is checked: the same probe answers both.
+    flags.report_silent("another@host".to_owned());
+    let end = watch_peer(
+        TIMING,
+        None,
+        &peer.received,
+        &flags,
+        |_| {},
+        |_| {},
+        peer.send(),
+    )
+    .await;
+    assert_eq!(end, Some(LinkEnd::ReportStands("reporter@host".to_owned())));
+    assert_eq!(started.elapsed(), TIMING.heartbeat_interval);
+    assert_eq!(peer.probes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_about_a_peer_that_answers_no_probes_stands_at_once() {
+    let peer = Answering::start(Some(Duration::ZERO));
+    let flags = unwatched();
+    let started = Instant::now();
+    flags.report_silent("reporter@host".to_owned());
+    let end = watch_peer(
+        TIMING,
+        None,
+        &peer.received,
+        &flags,
+        |_| {},
+        |_| {},
+        peer.send(),
+    )
+    .await;
+    assert_eq!(end, Some(LinkEnd::ReportStands("reporter@host".to_owned())));
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(peer.probes(), 0, "a 2.4 peer is sent no probe");
+    peer.task.abort();
+}
+
+/// Runs a watch of a silent peer on a runtime that stops running this task for `stall`, 100 ms
+/// in (as a starved process is not scheduled); returns how the watch ended, if within a minute.
+async fn watch_through_a_stall(
+    peer: &Answering,
+    flags: &Watch,
+    stall: Duration,
+) -> Result<Option<LinkEnd>, tokio::time::error::Elapsed> {
+    let watching = watch_peer(
+        TIMING,
+        None,
+        &peer.received,
+        flags,
+        |_| {},
+        |_| {},
+        peer.send(),
+    );
+    tokio::pin!(watching);
+    let stalled = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Time passes, and no task of the test runs meanwhile: the watch wakes `stall` late.
+        tokio::time::advance(stall).await;
+        std::future::pending::<()>().await;
+    };
+    tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::select! {
+            end = &mut watching => end,
+            () = stalled => unreachable!("pending forever"),
+        }
+    })
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_look_at_a_silence_asks_the_peer_before_declaring_it_down() {
+    // The peer answers the probe at once; its heartbeats, sent while this node did not run,
+    // are lost (the reader counted none of them).
+    let peer = Answering::start(Some(Duration::from_millis(10)));
+    let flags = Watch::default();
+    flags.set_answers_probes(true);
+    let started = Instant::now();
+    let end = watch_through_a_stall(&peer, &flags, Duration::from_secs(6)).await;
+    assert_eq!(peer.probes(), 1, "{end:?}");
+    // Heard from after the stall, then silent for good: down only `down_after` after the answer.
+    let Ok(Some(LinkEnd::Silent(silence))) = end else {
+        panic!("{end:?}")
+    };
+    assert!(silence >= TIMING.down_after, "{silence:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(6100) + TIMING.down_after,
+        "{:?}",
+        started.elapsed()
+    );
+    peer.task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_look_at_a_peer_that_says_nothing_declares_it_down_one_interval_later() {
+    let peer = Answering::start(None);
+    let flags = Watch::default();
+    flags.set_answers_probes(true);
+    let started = Instant::now();
+    let end = watch_through_a_stall(&peer, &flags, Duration::from_secs(6)).await;
+    assert_eq!(peer.probes(), 1);
+    let Ok(Some(LinkEnd::Silent(silence))) = end else {
+        panic!("{end:?}")
+    };
+    let stalled_until = Duration::from_millis(6100);
+    assert_eq!(started.elapsed(), stalled_until + TIMING.heartbeat_interval);
+    assert!(silence >= stalled_until, "{silence:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_look_on_time_declares_a_silent_peer_down_without_asking() {
+    // A stall shorter than a look interval: the look at the deadline is on time.
+    let peer = Answering::start(Some(Duration::from_millis(10)));
+    let flags = Watch::default();
+    flags.set_answers_probes(true);
+    let started = Instant::now();
+    let end = watch_through_a_stall(&peer, &flags, Duration::from_millis(300)).await;
+    assert_eq!(peer.probes(), 0);
+    assert!(matches!(end, Ok(Some(LinkEnd::Silent(_)))), "{end:?}");
+    assert!(
+        started.elapsed() < TIMING.down_after + TIMING.check_every(),
+        "{:?}",
+        started.elapsed()
+    );
+    peer.task.abort();
+}
