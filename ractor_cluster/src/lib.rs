@@ -68,7 +68,8 @@
 //!                                                  ├─ liveness task (heartbeats while the peer
 //!                                                  │  watches this node, down detection while
 //!                                                  │  this node watches the peer, round-trip
-//!                                                  │  probes; else asleep)
+//!                                                  │  probes, the probe that checks a report
+//!                                                  │  of the peer's silence; else asleep)
 //!                                                  ├─ RemoteActor proxies (one per peer actor)
 //!                                                  └─ actors the peer spawned here (stopped
 //!                                                     with the session)

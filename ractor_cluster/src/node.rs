@@ -12,7 +12,8 @@
 //!                                                          ├─ writer task (batches frames)
 //!                                                          ├─ liveness task (heartbeats,
 //!                                                          │  down detection, round-trip
-//!                                                          │  probes; asleep on a session
+//!                                                          │  probes, checks of silence
+//!                                                          │  reports; asleep on a session
 //!                                                          │  neither side watches or probes)
 //!                                                          ├─ RemoteActor proxies (linked)
 //!                                                          └─ actors the peer spawned (linked)
@@ -20,7 +21,8 @@
 //!
 //! The server decides which peers this node watches (a few nearest on a ring of node ids, see
 //! [`NodeServer::with_watched_peers`]) and tells the sessions; when a watched peer falls silent it
-//! tells the other peers, whose sessions with that node then end too.
+//! tells the other peers, whose sessions with that node then probe it and end too unless it
+//! answers within one heartbeat interval.
 //!
 //! A session that ends (peer gone or silent for too long, protocol error, refused as a
 //! duplicate) stops its proxies and fails the calls still waiting on it; the server reports it to
