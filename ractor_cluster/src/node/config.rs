@@ -393,6 +393,11 @@ impl NodeServer {
     /// reading. It goes only on a link on which nothing else was queued during the last interval
     /// (any frame proves as much), so a peer hears from this node at least once every two
     /// intervals: keep it well below the `down_after` of every peer, a few times smaller.
+    ///
+    /// It is also how long a peer has to answer when this node checks a doubt about it (another
+    /// node's report that the peer fell silent, or this node's own look at its silence, taken
+    /// late): the node probes the peer and declares it down only if nothing arrives within one
+    /// interval (see [`with_watched_peers`](Self::with_watched_peers)).
     pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval.max(Duration::from_millis(1));
         self
@@ -435,7 +440,10 @@ impl NodeServer {
     /// proxies of the peer's actors stop, calls waiting on it fail at once, and, if this node had
     /// dialed the peer, it is dialed again (see [`with_reconnect`](Self::with_reconnect)).
     /// Detection takes at least `down_after` of silence and at most `down_after` plus
-    /// `min(heartbeat interval, down_after / 8)`.
+    /// `min(heartbeat interval, down_after / 8)`, plus one heartbeat interval when the look that
+    /// finds the silence comes more than that late (this node was not running: it probes the
+    /// peer first; a peer older than protocol 2.5, which answers no probe, is declared down at
+    /// once).
     ///
     /// [`node_session_disconnected`]: crate::node::NodeEventSubscription::node_session_disconnected
     pub fn with_down_after(mut self, down_after: Duration) -> Self {
@@ -449,10 +457,14 @@ impl NodeServer {
     /// The node and the peers it has sessions with form a ring ordered by node id; the node
     /// watches the `n / 2` nearest peers on each side, asks them for heartbeats, and declares one
     /// down after [`down_after`](Self::with_down_after) of silence. It then tells all its other
-    /// peers, which drop their sessions with that node at once: a frozen node is down everywhere
-    /// within `down_after` and the time one message takes. A node it does not watch costs it
-    /// nothing while idle, neither heartbeats nor timer wake-ups; a connection that closes (a
-    /// crashed process, a reset) is noticed on every session at once, watched or not. With
+    /// peers, each of which probes that node and drops its session with it unless something
+    /// arrives from it within one [heartbeat interval](Self::with_heartbeat_interval) (a node
+    /// older than protocol 2.5 answers no probe and is dropped at once): a frozen node is down
+    /// everywhere within `down_after`, the time one message takes and one heartbeat interval,
+    /// and a node that one starved watcher took for silent stays up elsewhere. A node it does
+    /// not watch costs it nothing while idle, neither heartbeats nor timer wake-ups; a connection
+    /// that closes (a crashed process, a reset) is noticed on every session at once, watched or
+    /// not. With
     /// `n + 1` nodes or fewer every node watches every other, as before 2.4; `usize::MAX` watches
     /// all peers whatever their number. Peers that speak a protocol older than 2.4 are always
     /// watched.

@@ -69,8 +69,12 @@ async fn the_node_probes_its_peer_and_times_the_answer() {
     node.stop().await;
 }
 
-/// The heartbeat interval of the nodes that check reports: how long a reported peer has to answer.
-const CHECK_WITHIN: Duration = Duration::from_millis(200);
+/// The heartbeat interval of the nodes that check reports: how long a reported peer has to answer
+/// (long enough for the test's own peer to answer on a loaded machine).
+const CHECK_WITHIN: Duration = Duration::from_secs(1);
+
+/// How long after a report a test looks whether the session is still up: past the bound.
+const PAST_THE_BOUND: Duration = Duration::from_millis(1500);
 
 /// A node (no round-trip probes of its own, so every probe seen checks a report) with two
 /// admitted, synced scripted peers: the one to be reported, and the reporter.
@@ -78,6 +82,8 @@ async fn node_with_suspect_and_reporter() -> (TestNode, ScriptedPeer, ScriptedPe
     let mut node = TestNode::start(
         node_builder("checks")
             .with_heartbeat_interval(CHECK_WITHIN)
+            // The scripted peers send no heartbeats: only a report may end their sessions.
+            .with_down_after(Duration::from_secs(60))
             .with_rtt_probe_interval(Duration::ZERO),
     )
     .await;
@@ -125,18 +131,19 @@ async fn a_report_about_a_peer_that_answers_the_probe_leaves_its_session_up() {
     suspect
         .send_control(ControlMessage::ProbeAnswer(number))
         .await;
-    // Past the bound the report had, with time to spare: the session is still there.
-    tokio::time::sleep_until(reported + CHECK_WITHIN * 3).await;
+    // Past the bound the report had: the session is still there.
+    tokio::time::sleep_until(reported + PAST_THE_BOUND).await;
     suspect.sync().await;
     reporter.sync().await;
     assert_eq!(sessions_of(&node).await, 2);
     // A later report, answered by other traffic than the answer (any frame counts), too.
+    let reported = Instant::now();
     report(&mut reporter, &suspect).await;
     suspect
         .next_where("a probe that checks the second report", is_probe)
         .await;
     suspect.send_control(ControlMessage::Heartbeat).await;
-    tokio::time::sleep(CHECK_WITHIN * 3).await;
+    tokio::time::sleep_until(reported + PAST_THE_BOUND).await;
     suspect.sync().await;
     assert_eq!(sessions_of(&node).await, 2);
     node.stop().await;
