@@ -163,6 +163,61 @@ async fn nodes_that_start_together_form_one_cluster() {
     wait_full_mesh(&nodes).await;
 }
 
+/// A discovery source for two nodes that answers both their first rounds at the same instant
+/// (each waits for the other), with both addresses; later rounds find nothing.
+struct FoundTogether {
+    addresses: Mutex<Vec<String>>,
+    first_rounds: tokio::sync::Barrier,
+    rounds: AtomicUsize,
+}
+
+impl Discovery for FoundTogether {
+    fn discover(&self) -> DiscoveryFuture<'_> {
+        let round = self.rounds.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if round >= 2 {
+                return Ok(Vec::new());
+            }
+            self.first_rounds.wait().await;
+            Ok(self.addresses.lock().unwrap().clone())
+        })
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_that_find_each_other_at_once_open_one_session_not_two() {
+    let ports = [free_port(), free_port()];
+    let discovery = Arc::new(FoundTogether {
+        addresses: Mutex::new(ports.iter().map(|p| format!("127.0.0.1:{p}")).collect()),
+        first_rounds: tokio::sync::Barrier::new(2),
+        rounds: AtomicUsize::new(0),
+    });
+    let mut nodes = Vec::new();
+    for (i, port) in ports.into_iter().enumerate() {
+        let discovery: Arc<dyn Discovery> = discovery.clone();
+        let options = NodeOptions {
+            port,
+            discovery: Some((discovery, INTERVAL)),
+            reconnect: Some(quick_backoff()),
+            ..Default::default()
+        };
+        nodes.push(start_node_with(&format!("pair-{i}"), options).await);
+    }
+    wait_full_mesh(&nodes).await;
+    // Both nodes' first rounds found the other at the same instant: had both dialed, each would
+    // have opened two sessions (its own dial and the other's), one of them only to close it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while discovery.rounds.load(Ordering::SeqCst) < 6 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "discovery rounds stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let opened: Vec<usize> = nodes.iter_mut().map(opened).collect();
+    assert_eq!(opened, [1, 1], "sessions opened by each node");
+}
+
 #[tokio::test]
 async fn every_missing_node_is_dialed_until_it_comes() {
     let (port_b, port_c) = (free_port(), free_port());

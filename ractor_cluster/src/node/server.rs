@@ -48,6 +48,9 @@ struct SessionEntry {
     incarnation: u64,
     /// The handshake's name for the connection, the same on both nodes; once admitted.
     connection_key: [u8; 32],
+    /// The peer's node id (a hash of its name), once admitted: computed once, since the ring of
+    /// watches is ordered by it again at every admission.
+    peer_node_id: super::NodeId,
     /// The peer this node dialed in transitive mode or is dialing again, before it has
     /// authenticated.
     dialed_peer: Option<String>,
@@ -246,6 +249,7 @@ impl NodeServerState {
                         status: SessionStatus::Opened,
                         incarnation: 0,
                         connection_key: [0; 32],
+                        peer_node_id: 0,
                         dialed_peer,
                         dial_target: target,
                         waiters: waiter.into_iter().collect(),
@@ -378,7 +382,13 @@ impl Actor for NodeServer {
         );
         let reconciler = self.discovery.clone().map(|discovery| {
             let max_dials = self.max_discovery_dials;
-            Reconciler::start(discovery, handle.local_addr(), myself.clone(), max_dials)
+            Reconciler::start(
+                discovery,
+                handle.local_addr(),
+                &config.local.connection_string,
+                myself.clone(),
+                max_dials,
+            )
         });
         Ok(NodeServerState {
             listener: handle,

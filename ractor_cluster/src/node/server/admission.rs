@@ -181,6 +181,8 @@ impl NodeServerState {
         entry.status = SessionStatus::Authenticated;
         entry.incarnation = incarnation;
         entry.connection_key = connection_key;
+        let peer_node_id = node_id_of(&peer.name);
+        entry.peer_node_id = peer_node_id;
         entry.hidden = hidden;
         entry.info.peer_name = Some(NodeName {
             hidden,
@@ -193,7 +195,7 @@ impl NodeServerState {
         if !hidden {
             self.members.up(
                 &peer.name,
-                node_id_of(&peer.name),
+                peer_node_id,
                 incarnation,
                 &peer.connection_string,
             );

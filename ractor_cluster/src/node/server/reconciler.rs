@@ -18,7 +18,15 @@
 //!
 //! When every node of a cluster starts at once and each dials all the others, both nodes of a
 //! pair may dial each other: the server's admission rule keeps the same one of the two sessions
-//! on both sides, so the nodes form one cluster.
+//! on both sides, so the nodes form one cluster. But the other session costs a connection, two key
+//! exchanges and a session set up only to be torn down (or, when it was admitted first, the
+//! teardown of a session already in use, its proxies and groups). So a pair first agrees, without
+//! talking, on which of the two dials first ([`dials_first`], from both addresses as discovery
+//! lists them): the other node leaves the address out of the first round that finds it, and dials
+//! it from the next round on only if no session with it came in meanwhile. A node that cannot tell
+//! its own address as the others see it (listening on every address, advertising a name they do
+//! not use) may decide alike with its peer or not: at worst both dial at once, as without the
+//! rule, or both wait one round.
 //!
 //! A round does not dial every address it found at once: at most `max_dials` dials are under way
 //! (from connecting until the session has authenticated or failed), in an order of this node's
@@ -45,6 +53,11 @@ use crate::discovery::DiscoveryConfig;
 use crate::discovery::{DISCOVERY_TIMEOUT, MAX_DISCOVERED_ADDRESSES};
 use crate::node::reconnect::DialTarget;
 
+/// How many rounds that would dial an address leave it out when its node is to dial this one
+/// first (see [`dials_first`]). One round is too short when many nodes start together on a busy
+/// machine: the other node's dials wait for its own bound on dials under way.
+const DEFERRED_ROUNDS: u8 = 2;
+
 /// What the reconciler knows about one discovered address.
 #[derive(Debug)]
 struct Target {
@@ -55,6 +68,9 @@ struct Target {
     dialing: bool,
     /// Dials that did not end in a session, since the last time the address was connected.
     attempts: u32,
+    /// Rounds that are still to leave this address out, as its node dials this one first (see
+    /// [`dials_first`]).
+    deferred: u8,
     /// No dial before this instant (the backoff after a failed one).
     not_before: Instant,
 }
@@ -66,6 +82,9 @@ pub(crate) struct Reconciler {
     server: ActorRef<NodeServerMessage>,
     /// The address this node listens on, to recognise a dial to itself.
     listen: SocketAddr,
+    /// This node's address as discovery lists it, as far as this node can tell: which node of a
+    /// pair dials first is decided from it (see [`dials_first`]).
+    own_address: String,
     targets: HashMap<String, Target>,
     /// Addresses that turned out to be this node.
     own: HashSet<String>,
@@ -93,10 +112,12 @@ impl Drop for Reconciler {
 
 impl Reconciler {
     /// Starts asking `config.source`, one round per interval (the first at once), and sends each
-    /// answer to `server`, which dials at most `max_dials` of the addresses at once.
+    /// answer to `server`, which dials at most `max_dials` of the addresses at once. `advertised`
+    /// is the `host:port` this node tells its peers to reach it at.
     pub(crate) fn start(
         config: DiscoveryConfig,
         listen: SocketAddr,
+        advertised: &str,
         server: ActorRef<NodeServerMessage>,
         max_dials: usize,
     ) -> Self {
@@ -118,15 +139,28 @@ impl Reconciler {
                 tokio::time::sleep(interval).await;
             }
         });
+        // A node bound to one address is listed under it (as DNS lists a pod's address); one bound
+        // to every address can only go by what it advertises.
+        let own_address = if listen.ip().is_unspecified() {
+            advertised.to_owned()
+        } else {
+            listen.to_string()
+        };
         Self {
             task,
             server: reports_to,
             listen,
+            own_address,
             targets: HashMap::new(),
             own: HashSet::new(),
             max_dials: max_dials.max(1),
             due: VecDeque::new(),
         }
+    }
+
+    /// Whether the last discovery round listed `addr` (and it is not this node's).
+    pub(crate) fn lists(&self, addr: &str) -> bool {
+        self.targets.contains_key(addr)
     }
 
     /// A session authenticated `peer`: if this reconciler dialed it, that address is `peer`'s.
@@ -141,6 +175,29 @@ impl Reconciler {
             target.peer = Some(peer.to_owned());
         }
     }
+}
+
+/// Whether the node listed at `own` dials the node listed at `other` before that one dials it,
+/// when both find each other at once. The two nodes compute the same pair and the same hash, so
+/// exactly one of them answers yes; the hash (FNV-1a, fixed here, so that every version of this
+/// crate agrees) spreads the first dials evenly, where "the smaller address dials" would have
+/// the first node of a list dial all the others and the last dial no one.
+fn dials_first(own: &str, other: &str) -> bool {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let own_is_low = own <= other;
+    let (low, high) = if own_is_low {
+        (own, other)
+    } else {
+        (other, own)
+    };
+    let mut hash = OFFSET;
+    // A separator no address holds, so that ("ab", "c") and ("a", "bc") are different pairs.
+    for byte in low.bytes().chain([0]).chain(high.bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
+    }
+    let low_dials = hash & 1 == 0;
+    own_is_low == low_dials
 }
 
 /// Whether a connection from `local` to `peer` reached the socket listening on `listen`.
@@ -202,16 +259,27 @@ impl NodeServerState {
         let now = Instant::now();
         let mut to_dial = Vec::new();
         for addr in found {
-            if reconciler.own.contains(&addr) {
+            // This node's own address is not dialed even once when it is listed as this node
+            // knows it (see `own_address`); otherwise its first dial tells (`DialOutcome::Itself`).
+            if reconciler.own.contains(&addr) || addr == reconciler.own_address {
                 continue;
             }
-            let target = reconciler.targets.entry(addr.clone()).or_insert(Target {
-                session: None,
-                peer: None,
-                dialing: false,
-                attempts: 0,
-                not_before: now,
-            });
+            let own_address = reconciler.own_address.as_str();
+            let target = reconciler
+                .targets
+                .entry(addr.clone())
+                .or_insert_with(|| Target {
+                    session: None,
+                    peer: None,
+                    dialing: false,
+                    attempts: 0,
+                    deferred: if dials_first(own_address, &addr) {
+                        0
+                    } else {
+                        DEFERRED_ROUNDS
+                    },
+                    not_before: now,
+                });
             if target.dialing {
                 continue;
             }
@@ -237,6 +305,11 @@ impl NodeServerState {
                 continue;
             }
             if now < target.not_before {
+                continue;
+            }
+            if target.deferred > 0 {
+                // The other node dials first: this one, only if it has not after a while.
+                target.deferred -= 1;
                 continue;
             }
             to_dial.push(addr);
@@ -385,7 +458,28 @@ impl NodeServerState {
 
 #[cfg(test)]
 mod tests {
-    use super::reaches_itself;
+    use super::{dials_first, reaches_itself};
+
+    #[test]
+    fn of_two_nodes_that_find_each_other_exactly_one_dials_first() {
+        let addresses: Vec<String> = (0..64)
+            .map(|i| format!("127.0.0.1:{}", 30000 + i))
+            .collect();
+        let mut first_dials = vec![0usize; addresses.len()];
+        for (i, a) in addresses.iter().enumerate() {
+            for (j, b) in addresses.iter().enumerate() {
+                if i != j {
+                    assert_ne!(dials_first(a, b), dials_first(b, a), "{a} and {b}");
+                    first_dials[i] += usize::from(dials_first(a, b));
+                }
+            }
+        }
+        // Spread: no node dials nearly all or nearly none of the 63 others first.
+        assert!(
+            first_dials.iter().all(|n| (16..=47).contains(n)),
+            "{first_dials:?}"
+        );
+    }
 
     fn addr(text: &str) -> std::net::SocketAddr {
         text.parse().unwrap()

@@ -12,6 +12,7 @@
 //! named to them), and a hidden node that is to see the whole cluster has no other way to learn
 //! who joined.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
@@ -138,6 +139,14 @@ impl NodeServerState {
                         && e.dialed_peer.is_some()
                 })
                 .count();
+        // Every peer of every session announces all its peers while a cluster forms: looked up
+        // in a set built once per list, a list costs time in proportion to its length, not to
+        // its length times this node's sessions.
+        let mut in_session: HashSet<&str> = HashSet::with_capacity(self.sessions.len());
+        for entry in self.sessions.values() {
+            in_session.extend(entry.info.peer_name.as_ref().map(|n| n.name.as_str()));
+            in_session.extend(entry.dialed_peer.as_deref());
+        }
         for peer in peers {
             let known = peer.name == self.config.local.name
                 || self.dialing.contains(&peer.name)
@@ -145,11 +154,17 @@ impl NodeServerState {
                     .wanted
                     .get(&peer.name)
                     .is_some_and(|w| w.task.is_some())
-                || self.sessions.values().any(|e| {
-                    e.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(&peer.name)
-                        || e.dialed_peer.as_deref() == Some(&peer.name)
-                });
+                || in_session.contains(peer.name.as_str());
             if known {
+                continue;
+            }
+            // A peer that discovery lists is the reconciler's to dial: it agrees with the peer on
+            // which of the two dials first, where a dial from here too would cross the peer's.
+            if self
+                .reconciler
+                .as_ref()
+                .is_some_and(|r| r.lists(&peer.connection_string))
+            {
                 continue;
             }
             if under_way >= self.max_transitive_dials {

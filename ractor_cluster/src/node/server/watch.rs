@@ -63,7 +63,7 @@ impl NodeServerState {
             .filter(|(_, e)| e.status == SessionStatus::Authenticated && !e.hidden)
             .filter_map(|(id, e)| {
                 let name = e.info.peer_name.as_ref()?.name.as_str();
-                Some((*id, (node_id_of(name), name)))
+                Some((*id, (e.peer_node_id, name)))
             })
             .collect();
         let keys: Vec<(NodeId, &str)> = admitted.iter().map(|(_, key)| *key).collect();
