@@ -13,6 +13,8 @@
 //! group), all at once or `--stagger-ms` apart, and reports:
 //! * convergence: time from the last start until every node sees all N members up and the N − 1
 //!   other nodes' actors in the group;
+//! * sessions each node opened (dialed or accepted) by the time it converged, median and max: N − 1
+//!   if no connection was wasted (crossed dials, duplicates, reconnections);
 //! * peak RSS per node (VmHWM; median and max);
 //! * idle CPU per node and for the whole cluster over `--idle-secs` (default 10) of no traffic;
 //! * heartbeat frames sent per node per second over the same window;
@@ -39,21 +41,26 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark runner reports on stdout
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ractor::{pg, Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster::discovery::StaticSeeds;
 use ractor_cluster::membership::{self, MemberEvent, MemberStatus, MemberSubscription};
-use ractor_cluster::{NodeServer, RactorClusterMessage};
+use ractor_cluster::node::{NodeEventSubscription, NodeServerSessionInformation};
+use ractor_cluster::{NodeServer, NodeServerMessage, RactorClusterMessage};
 
 const GROUP: &str = "scale.members";
 const COOKIE: &str = "cluster-scale-cookie";
 /// How long the runner waits for convergence, and for detection, before giving up (default;
 /// `--give-up-secs` to change it).
 const GIVE_UP: Duration = Duration::from_secs(120);
+/// How often a forming node asks its server for the view whatever the events say.
+const ASK_VIEW_EVERY: Duration = Duration::from_secs(1);
 
 fn arg<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<T> {
     args.iter()
@@ -94,15 +101,26 @@ impl Actor for Member {
 }
 
 /// Prints a line when a member goes down or unreachable (and, with `--why`, the reason on
-/// stderr).
+/// stderr), and keeps count of the members up, so that the node need not ask its server for the
+/// whole view while the cluster forms (a call into the busiest actor, and a copy of every member,
+/// twenty times a second on every node, which the figures would count as the cluster's cost).
 struct DownReporter {
     /// This node's index, and whether to say why.
     index: usize,
     why: bool,
+    /// The other members up, as the events tell.
+    up: Arc<Mutex<HashSet<String>>>,
 }
 
 impl MemberSubscription for DownReporter {
     fn member_changed(&self, event: MemberEvent) {
+        if let Ok(mut up) = self.up.lock() {
+            if event.member.status == MemberStatus::Up {
+                up.insert(event.member.name.clone());
+            } else {
+                up.remove(&event.member.name);
+            }
+        }
         if self.why && event.member.status != MemberStatus::Up {
             eprintln!(
                 "n{}: {} {:?}: {}",
@@ -118,6 +136,18 @@ impl MemberSubscription for DownReporter {
             _ => {}
         }
     }
+}
+
+/// Counts the sessions a node opens (dialed or accepted): a node that forms a full mesh of N
+/// without a wasted connection opens N − 1.
+struct OpenedCounter(Arc<AtomicUsize>);
+
+impl NodeEventSubscription for OpenedCounter {
+    fn node_session_opened(&self, _: NodeServerSessionInformation) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn node_session_disconnected(&self, _: NodeServerSessionInformation) {}
+    fn node_session_authenticated(&self, _: NodeServerSessionInformation) {}
 }
 
 fn child(args: &[String], index: usize) {
@@ -179,18 +209,39 @@ fn child(args: &[String], index: usize) {
             return;
         };
         pg::join(GROUP.to_owned(), vec![actor.get_cell()]);
-        let _ = membership::subscribe(&node, "scale", Box::new(DownReporter { index, why })).await;
+        let opened = Arc::new(AtomicUsize::new(0));
+        let _ = node.cast(NodeServerMessage::SubscribeToEvents {
+            id: "scale".into(),
+            subscription: Box::new(OpenedCounter(Arc::clone(&opened))),
+        });
+        let up_by_events = Arc::new(Mutex::new(HashSet::new()));
+        let reporter = DownReporter {
+            index,
+            why,
+            up: Arc::clone(&up_by_events),
+        };
+        let _ = membership::subscribe(&node, "scale", Box::new(reporter)).await;
         let mut converged = false;
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         let mut last_report = Instant::now();
         let mut last_progress = Instant::now();
+        let mut last_asked = Instant::now();
         loop {
             tick.tick().await;
             if !converged {
-                let up = membership::members(&node)
-                    .await
-                    .map(|m| m.iter().filter(|m| m.status == MemberStatus::Up).count())
-                    .unwrap_or(0);
+                let up_seen = up_by_events.lock().map_or(0, |up| up.len() + 1);
+                // The view itself is asked for only when the events say it is complete (members
+                // that came up before the subscription are not in the events).
+                let ask = up_seen >= usize::from(nodes) || last_asked.elapsed() >= ASK_VIEW_EVERY;
+                let up = if ask {
+                    last_asked = Instant::now();
+                    membership::members(&node)
+                        .await
+                        .map(|m| m.iter().filter(|m| m.status == MemberStatus::Up).count())
+                        .unwrap_or(0)
+                } else {
+                    up_seen
+                };
                 let remote = pg::get_members(&GROUP.to_owned())
                     .iter()
                     .filter(|c| !c.get_id().is_local())
@@ -201,7 +252,7 @@ fn child(args: &[String], index: usize) {
                 }
                 if up == usize::from(nodes) && remote == usize::from(nodes) - 1 {
                     converged = true;
-                    println!("CONVERGED");
+                    println!("CONVERGED {}", opened.load(Ordering::Relaxed));
                     // From now on the node is idle: the runner wakes only to report.
                     tick = tokio::time::interval(Duration::from_secs(1));
                 }
@@ -368,6 +419,8 @@ fn measure(
     // Downs and unreachable members before any node was stopped: each a false alarm.
     let mut false_alarms = FalseAlarms::default();
     let mut next_progress = last_start;
+    // Sessions each node had opened (dialed or accepted) when it converged.
+    let mut opened = vec![0f64; nodes];
     // Each node's latest heartbeat count, and when the runner read it.
     let mut heartbeats = vec![(0u64, last_start); nodes];
     while converged.iter().any(Option::is_none) {
@@ -377,9 +430,12 @@ fn measure(
             return None;
         };
         false_alarms.count(&line.text);
-        if line.text == "CONVERGED" {
+        if let Some(count) = line.text.strip_prefix("CONVERGED") {
             if let Some(slot) = converged.get_mut(line.index) {
                 *slot = Some(line.at);
+            }
+            if let (Some(slot), Ok(count)) = (opened.get_mut(line.index), count.trim().parse()) {
+                *slot = count;
             }
             if let Some(slot) = seen.get_mut(line.index) {
                 *slot = (nodes, nodes - 1);
@@ -418,6 +474,8 @@ fn measure(
 
     // Idle cost.
     let pids: Vec<u32> = children.iter().map(Child::id).collect();
+    let forming_cpu: f64 = pids.iter().map(|p| cpu_seconds(*p).unwrap_or(0.0)).sum();
+    eprintln!("CPU used by all nodes until converged (their start included): {forming_cpu:.2} s");
     let cpu_before: Vec<f64> = pids
         .iter()
         .map(|p| cpu_seconds(*p).unwrap_or(0.0))
@@ -484,13 +542,16 @@ fn measure(
 
     let rss_max = rss.iter().copied().fold(0.0, f64::max);
     Some(format!(
-        "| {nodes} | {:.2} s | {:.1} MiB (max {:.1}) | {:.2} % | {:.1} % | {:.2} | {:.1} | {:.2} s | {:.2} s | {} / {} |\n\
-         (nodes | convergence after the last start | peak RSS per node, median | idle CPU per node, \
+        "| {nodes} | {:.2} s | {:.0} (max {:.0}) | {:.1} MiB (max {:.1}) | {:.2} % | {:.1} % | {:.2} | {:.1} | {:.2} s | {:.2} s | {} / {} |\n\
+         (nodes | convergence after the last start | sessions each node opened while forming, \
+         median | peak RSS per node, median | idle CPU per node, \
          median | idle CPU, all nodes | heartbeat frames per node per second, median | \
          idle context switches per node per second, median | \
          detection of a killed node by every survivor | of a frozen node by every other node | \
          false alarms before any node was stopped: members marked down / unreachable)",
         convergence.as_secs_f64(),
+        median(&mut opened.clone()),
+        opened.iter().copied().fold(0.0, f64::max),
         median(&mut rss),
         rss_max,
         median(&mut cpu),
