@@ -593,11 +593,10 @@ async fn handle_message(
                     }
                 }
                 SessionEvent::ReportedSilent(reporter) => {
-                    // Checked before it ends anything: the peer is asked (`liveness::check`).
-                    if state.live.is_some() {
-                        tracing::info!(%reporter, "the peer is reported silent: asking it");
-                        state.watch.report_silent(reporter);
-                    }
+                    // Checked before it ends anything: the peer is asked (`liveness::check`). A
+                    // report that comes before the liveness task starts waits for it.
+                    tracing::info!(%reporter, "the peer is reported silent: asking it");
+                    state.watch.report_silent(reporter);
                 }
                 SessionEvent::ReportStands(reporter) => {
                     state.end(&myself, SessionEnd::ReportedSilent(reporter));
