@@ -441,9 +441,9 @@ impl NodeServer {
     /// dialed the peer, it is dialed again (see [`with_reconnect`](Self::with_reconnect)).
     /// Detection takes at least `down_after` of silence and at most `down_after` plus
     /// `min(heartbeat interval, down_after / 8)`, plus one heartbeat interval when the look that
-    /// finds the silence comes more than that late (this node was not running: it probes the
-    /// peer first; a peer older than protocol 2.5, which answers no probe, is declared down at
-    /// once).
+    /// finds the silence comes more than a quarter of `down_after` late (this node was not
+    /// running: it probes the peer first; a peer older than protocol 2.5, which answers no probe,
+    /// is declared down at once).
     ///
     /// [`node_session_disconnected`]: crate::node::NodeEventSubscription::node_session_disconnected
     pub fn with_down_after(mut self, down_after: Duration) -> Self {

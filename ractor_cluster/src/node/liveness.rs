@@ -18,8 +18,8 @@
 //!
 //! A doubt about the peer is checked before it ends anything (see [`check`]): another node's
 //! report that the peer fell silent (the session hands it over in [`Watch`]), and this task's own
-//! finding of a silence in a look that came more than a look interval late (this process was not
-//! running, so the silence may be its own). The task probes the peer and declares it down only if
+//! finding of a silence in a look that came more than a quarter of `down_after` late (this
+//! process was not running, so the silence may be its own). The task probes the peer and declares it down only if
 //! nothing at all arrives within one heartbeat interval.
 //!
 //! The periodic wake-ups (heartbeats, looks at the counter) land on the node's tick (see
@@ -433,6 +433,7 @@ async fn watch_peer(
     let heartbeat_after =
         |now: Instant| tick.map_or(now + timing.heartbeat_interval, |t| t.next_heartbeat(now));
     let unreachable_after = timing.down_after / 2;
+    let late_after = check::late_after(&timing, check_every);
     let mut unreachable = false;
     let mut seen = received.count();
     let mut last_traffic = Instant::now();
@@ -509,11 +510,11 @@ async fn watch_peer(
         }
         yielded = false;
         if down {
-            let late = planned.is_some_and(|p| now.saturating_duration_since(p) > check_every);
+            let late = planned.is_some_and(|p| now.saturating_duration_since(p) > late_after);
             match &mut check {
                 // This node's own doubt is being checked: the probe decides.
                 Some(pending) if pending.own => {}
-                // This node did not run for longer than a look interval: the silence it sees
+                // This node did not run for a good part of the silence window: what it sees
                 // may be its own absence. Ask the peer first (a report's probe, if one is out,
                 // is as fresh).
                 Some(pending) if late => pending.own = true,

@@ -2,9 +2,9 @@
 //!
 //! Two things can say that a peer is gone although it is not: another node's report that it
 //! heard nothing from the peer for its `down_after` (`PeerSilent`), which only says what that
-//! node saw; and this node's own look at a silence, when the look came so late that this process
-//! had not been running (on a starved machine neither its reader nor its liveness task ran, so
-//! the silence it measures is partly its own absence). Acting on either at once lets one starved
+//! node saw; and this node's own look at a silence, when the look came so late (more than
+//! [`late_after`]) that this process had not been running (on a starved machine neither its
+//! reader nor its liveness task ran, so the silence it measures is partly its own absence). Acting on either at once lets one starved
 //! process have a node dropped by the whole cluster, and the reconnections that follow load the
 //! machine further.
 //!
@@ -25,6 +25,15 @@ use super::LivenessTiming;
 /// How long a checked peer has to send anything: one heartbeat interval.
 pub(super) fn check_within(timing: &LivenessTiming) -> Duration {
     timing.heartbeat_interval.max(Duration::from_millis(1))
+}
+
+/// How late a look must come for this node to doubt the silence it finds: a quarter of
+/// `down_after`, and at least the look interval. Any lateness leaves room for frames that the
+/// reader has not counted yet, but each check delays declaring a really silent peer down by up to
+/// [`check_within`]: only an absence that is a good part of the silence window is worth it (a
+/// look a few ticks late on a busy machine is not).
+pub(super) fn late_after(timing: &LivenessTiming, look_every: Duration) -> Duration {
+    look_every.max(timing.down_after / 4)
 }
 
 /// A doubt about the peer, with the probe that checks it already sent.

@@ -436,11 +436,12 @@ async fn a_report_about_a_peer_that_answers_no_probes_stands_at_once() {
     peer.task.abort();
 }
 
-/// Runs a watch of a silent peer on a runtime that stops running this task for `stall`, 100 ms
-/// in (as a starved process is not scheduled); returns how the watch ended, if within a minute.
+/// Runs a watch of a silent peer on a runtime that stops running this task for `stall`, `at` in
+/// (as a starved process is not scheduled); returns how the watch ended, if within a minute.
 async fn watch_through_a_stall(
     peer: &Answering,
     flags: &Watch,
+    at: Duration,
     stall: Duration,
 ) -> Result<Option<LinkEnd>, tokio::time::error::Elapsed> {
     let watching = watch_peer(
@@ -454,7 +455,7 @@ async fn watch_through_a_stall(
     );
     tokio::pin!(watching);
     let stalled = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(at).await;
         // Time passes, and no task of the test runs meanwhile: the watch wakes `stall` late.
         tokio::time::advance(stall).await;
         std::future::pending::<()>().await;
@@ -468,6 +469,9 @@ async fn watch_through_a_stall(
     .await
 }
 
+/// When the stalls of the tests below begin.
+const STALL_AT: Duration = Duration::from_millis(100);
+
 #[tokio::test(start_paused = true)]
 async fn a_late_look_at_a_silence_asks_the_peer_before_declaring_it_down() {
     // The peer answers the probe at once; its heartbeats, sent while this node did not run,
@@ -476,7 +480,7 @@ async fn a_late_look_at_a_silence_asks_the_peer_before_declaring_it_down() {
     let flags = Watch::default();
     flags.set_answers_probes(true);
     let started = Instant::now();
-    let end = watch_through_a_stall(&peer, &flags, Duration::from_secs(6)).await;
+    let end = watch_through_a_stall(&peer, &flags, STALL_AT, Duration::from_secs(6)).await;
     assert_eq!(peer.probes(), 1, "{end:?}");
     // Heard from after the stall, then silent for good: down only `down_after` after the answer.
     let Ok(Some(LinkEnd::Silent(silence))) = end else {
@@ -497,7 +501,7 @@ async fn a_late_look_at_a_peer_that_says_nothing_declares_it_down_one_interval_l
     let flags = Watch::default();
     flags.set_answers_probes(true);
     let started = Instant::now();
-    let end = watch_through_a_stall(&peer, &flags, Duration::from_secs(6)).await;
+    let end = watch_through_a_stall(&peer, &flags, STALL_AT, Duration::from_secs(6)).await;
     assert_eq!(peer.probes(), 1);
     let Ok(Some(LinkEnd::Silent(silence))) = end else {
         panic!("{end:?}")
@@ -508,19 +512,19 @@ async fn a_late_look_at_a_peer_that_says_nothing_declares_it_down_one_interval_l
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_look_on_time_declares_a_silent_peer_down_without_asking() {
-    // A stall shorter than a look interval: the look at the deadline is on time.
+async fn a_look_late_by_less_than_a_quarter_of_down_after_declares_a_silent_peer_down_at_once() {
+    // The look due at the deadline comes 900 ms late: more than a look interval, less than a
+    // quarter of `down_after`. Late, but not enough to doubt a silence of five seconds.
     let peer = Answering::start(Some(Duration::from_millis(10)));
     let flags = Watch::default();
     flags.set_answers_probes(true);
     let started = Instant::now();
-    let end = watch_through_a_stall(&peer, &flags, Duration::from_millis(300)).await;
+    let stall_at = TIMING.down_after - Duration::from_millis(100);
+    let stall = Duration::from_millis(1000);
+    assert!(stall - Duration::from_millis(100) > TIMING.check_every());
+    let end = watch_through_a_stall(&peer, &flags, stall_at, stall).await;
     assert_eq!(peer.probes(), 0);
     assert!(matches!(end, Ok(Some(LinkEnd::Silent(_)))), "{end:?}");
-    assert!(
-        started.elapsed() < TIMING.down_after + TIMING.check_every(),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_eq!(started.elapsed(), stall_at + stall);
     peer.task.abort();
 }
