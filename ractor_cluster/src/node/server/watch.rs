@@ -10,8 +10,12 @@
 //!
 //! A crash closes the connections, which every peer notices at once; a frozen or cut-off node is
 //! noticed only by its watchers. A watcher that declares a peer down for silence tells all its
-//! other peers (`PeerSilent`, with the peer's incarnation), and each ends its own session with
-//! that run of the node: the node is down everywhere within `down_after` and one message.
+//! other peers (`PeerSilent`, with the peer's incarnation), and each checks the report on its own
+//! session with that run of the node before ending it: it probes the peer, and ends the session
+//! only if nothing arrives within one heartbeat interval (see `liveness::check`; a peer older
+//! than 2.5 answers no probe, and its session ends at once). So a frozen node is down everywhere
+//! within `down_after`, one message and one heartbeat interval, while a node that one starved
+//! watcher took for silent, but that answers, stays up on every other node.
 //!
 //! Hidden peers take no place on the ring: they are watched whatever the ring says (a frozen
 //! viewer's session ends after `down_after`, as any), a hidden peer's silence is not reported to
@@ -115,8 +119,8 @@ impl NodeServerState {
     }
 
     /// `reporter` declared `node` (the run `incarnation`) down for silence: the session with that
-    /// run of the node, if any, ends. A report about this node itself, or about another run of
-    /// the node, changes nothing.
+    /// run of the node, if any, checks the report and ends if it stands. A report about this node
+    /// itself, or about another run of the node, changes nothing.
     pub(super) fn reported_silent(&self, node: NodeId, incarnation: u64, reporter: String) {
         let from_hidden = self.sessions.values().any(|e| {
             e.hidden
