@@ -218,6 +218,75 @@ async fn two_nodes_that_find_each_other_at_once_open_one_session_not_two() {
     assert_eq!(opened, [1, 1], "sessions opened by each node");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_that_do_not_complete_make_a_node_dial_fewer_at_once() {
+    // Eight listeners that accept and never answer: each dial ends when the node's handshake
+    // timeout does, before authentication, as with peers too loaded to answer.
+    let open = Arc::new(AtomicUsize::new(0));
+    // The most dials open at once before `shrunk_by` and after it, and the dials after it.
+    let max_open_early = Arc::new(AtomicUsize::new(0));
+    let max_open_late = Arc::new(AtomicUsize::new(0));
+    let dials_late = Arc::new(AtomicUsize::new(0));
+    let started = tokio::time::Instant::now();
+    let shrunk_by = Duration::from_secs(3);
+    let mut addresses = Vec::new();
+    let mut holders = Vec::new();
+    for _ in 0..8 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addresses.push(listener.local_addr().unwrap().to_string());
+        let open = Arc::clone(&open);
+        let max_open_early = Arc::clone(&max_open_early);
+        let max_open_late = Arc::clone(&max_open_late);
+        let dials_late = Arc::clone(&dials_late);
+        holders.push(tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+                if started.elapsed() < shrunk_by {
+                    max_open_early.fetch_max(now_open, Ordering::SeqCst);
+                } else {
+                    max_open_late.fetch_max(now_open, Ordering::SeqCst);
+                    dials_late.fetch_add(1, Ordering::SeqCst);
+                }
+                let open = Arc::clone(&open);
+                tokio::spawn(async move {
+                    use tokio::io::AsyncReadExt;
+                    let mut buffer = [0u8; 1024];
+                    while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        }));
+    }
+    let discovery = Arc::new(Listed::default());
+    discovery.set(addresses);
+    let discovery_source: Arc<dyn Discovery> = discovery.clone();
+    let node = start_node_with(
+        "window",
+        NodeOptions {
+            discovery: Some((discovery_source, INTERVAL)),
+            reconnect: Some(quick_backoff()),
+            handshake_timeout: Some(Duration::from_millis(300)),
+            max_discovery_dials: Some(4),
+            ..NodeOptions::default()
+        },
+    )
+    .await;
+    common::eventually("six dials after the window had time to shrink", || {
+        dials_late.load(Ordering::SeqCst) >= 6
+    })
+    .await;
+    // The bound was used at first (more may look open for a moment, as below).
+    let early = max_open_early.load(Ordering::SeqCst);
+    assert!(early >= 4, "{early} dials under way at once at first");
+    // One at a time by then (two for the moment a listener has not yet seen a closed dial end).
+    let late = max_open_late.load(Ordering::SeqCst);
+    assert!(late <= 2, "{late} dials under way at once");
+    node.stop().await;
+    for holder in holders {
+        holder.abort();
+    }
+}
+
 #[tokio::test]
 async fn every_missing_node_is_dialed_until_it_comes() {
     let (port_b, port_c) = (free_port(), free_port());

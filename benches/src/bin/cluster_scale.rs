@@ -30,6 +30,10 @@
 //! `--rtt-probe-ms M` passes `NodeServer::with_rtt_probe_interval` (0 turns probes off), and
 //! `--probe-every-link` `NodeServer::with_rtt_probes_on_every_link(true)`.
 //! `--discovery-dials D` passes `NodeServer::with_max_discovery_dials(D)`.
+//! `--per-address-cap C` passes `NodeServer::with_max_unauthenticated_per_address(C)`; by default
+//! the runner passes the cap on all connections waiting to authenticate (64), since every peer
+//! here connects from 127.0.0.1, where N hosts would each have an address of their own (the
+//! library's default of 32 then closes the connections beyond it, and they are dialed again).
 //! `--progress` reports, every half second until the cluster has converged, how many nodes have
 //! and how far the others are (on stderr).
 //! `--why` has every node say on stderr why a member went down or unreachable.
@@ -51,6 +55,7 @@ use std::time::{Duration, Instant};
 use ractor::{pg, Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster::discovery::StaticSeeds;
 use ractor_cluster::membership::{self, MemberEvent, MemberStatus, MemberSubscription};
+use ractor_cluster::node::DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS;
 use ractor_cluster::node::{NodeEventSubscription, NodeServerSessionInformation};
 use ractor_cluster::{NodeServer, NodeServerMessage, RactorClusterMessage};
 
@@ -156,6 +161,7 @@ fn child(args: &[String], index: usize) {
     let watched: Option<usize> = arg(args, "--watched-peers");
     let probe_ms: Option<u64> = arg(args, "--rtt-probe-ms");
     let dials: Option<usize> = arg(args, "--discovery-dials");
+    let per_address: Option<usize> = arg(args, "--per-address-cap");
     let every_link = args.iter().any(|a| a == "--probe-every-link");
     let progress = args.iter().any(|a| a == "--progress");
     let why = args.iter().any(|a| a == "--why");
@@ -201,6 +207,12 @@ fn child(args: &[String], index: usize) {
         if every_link {
             server = server.with_rtt_probes_on_every_link(true);
         }
+        // Every peer connects from 127.0.0.1 here, where each would have an address of its own
+        // in a cluster: unless told otherwise, the per-address cap on connections waiting to
+        // authenticate is lifted to the cap on all of them, as N hosts would see it.
+        server = server.with_max_unauthenticated_per_address(
+            per_address.unwrap_or(DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS),
+        );
         let Ok((node, _)) = Actor::spawn(None, server, ()).await else {
             eprintln!("node {index}: cannot start");
             return;
@@ -341,7 +353,7 @@ fn runner(args: &[String]) {
             command.args(["--rtt-probe-ms", &ms.to_string()]);
         }
         // Flags the nodes read as they are.
-        for flag in ["--discovery-dials"] {
+        for flag in ["--discovery-dials", "--per-address-cap"] {
             if let Some(value) = arg::<String>(args, flag) {
                 command.args([flag, &value]);
             }

@@ -617,6 +617,14 @@ impl NodeServer {
     /// together from one list open a bounded number of handshakes each, and a listener meets
     /// about as many at once as each node dials, instead of more than it lets wait to
     /// authenticate ([`with_max_unauthenticated_connections`](Self::with_max_unauthenticated_connections)).
+    ///
+    /// This is the most; how many go at once adapts to how the handshakes fare: the number halves
+    /// when a handshake this node dialed takes longer than a second or ends before it
+    /// authenticated (at most once a second), and grows by one with each that completes within a
+    /// second, up to this bound. On a network handshakes take milliseconds and the bound holds;
+    /// an overloaded node, or one whose peers are (hundreds of nodes starting together on a few
+    /// cores), then waits instead of adding handshakes that would delay the heartbeats of the
+    /// sessions it already has.
     pub fn with_max_discovery_dials(mut self, dials: usize) -> Self {
         self.max_discovery_dials = dials.max(1);
         self

@@ -672,6 +672,10 @@ async fn handle_supervision(
                 }
             }
             if let Some(entry) = state.sessions.remove(&id) {
+                if let Some(reconciler) = state.reconciler.as_mut() {
+                    let authenticated = entry.status != SessionStatus::Opened;
+                    reconciler.session_ended(&id, authenticated);
+                }
                 if entry.status == SessionStatus::Authenticated {
                     if let Some(peer) = &entry.info.peer_name {
                         // With a downing policy, a peer lost against this node's will is

@@ -35,6 +35,15 @@
 //! many at once, well inside what it lets wait to authenticate, instead of closing the rest (as
 //! 127.0.0.1, one address for every peer, made it do beyond 32).
 //!
+//! How many dials may be under way adapts to how long handshakes take ([`DialWindow`]): a node
+//! whose handshakes come back slowly, or are cut off, is overloaded, or its peers are (hundreds of
+//! nodes starting together on a few cores), and more handshakes at once would only make each
+//! slower, fill the listeners' slots for connections waiting to authenticate (which close the
+//! rest), and delay the heartbeats of the sessions already up until they look silent. So the
+//! window halves when a handshake takes longer than [`SLOW_HANDSHAKE`] or ends before it
+//! authenticated, at most once per [`SLOW_HANDSHAKE`], and grows by one with each handshake that
+//! completes in time, up to `max_dials`, as TCP's congestion window does.
+//!
 //! [`ReconnectPolicy`]: crate::node::ReconnectPolicy
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -58,6 +67,57 @@ use crate::node::reconnect::DialTarget;
 /// machine: the other node's dials wait for its own bound on dials under way.
 const DEFERRED_ROUNDS: u8 = 2;
 
+/// A handshake that takes longer than this, from the dial to authentication, is slow: the window
+/// of dials under way halves (see [`DialWindow`]). On a network it takes a few round trips.
+const SLOW_HANDSHAKE: Duration = Duration::from_secs(1);
+
+/// How many discovery dials may be under way now: between 1 and `max`, halved when handshakes are
+/// slow or fail, grown by one when one completes in time (see the module docs).
+#[derive(Debug)]
+struct DialWindow {
+    max: usize,
+    now: usize,
+    /// When the window was last halved: at most once per [`SLOW_HANDSHAKE`], so that the
+    /// handshakes under way when it was, which are as slow, do not halve it again.
+    last_cut: Option<Instant>,
+}
+
+impl DialWindow {
+    fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Self {
+            max,
+            now: max,
+            last_cut: None,
+        }
+    }
+
+    /// A handshake this node dialed authenticated its peer `took` after the dial.
+    fn completed(&mut self, took: Duration, at: Instant) {
+        if took > SLOW_HANDSHAKE {
+            self.cut(at);
+        } else {
+            self.now = (self.now + 1).min(self.max);
+        }
+    }
+
+    /// A session this node dialed ended before it authenticated.
+    fn failed(&mut self, at: Instant) {
+        self.cut(at);
+    }
+
+    fn cut(&mut self, at: Instant) {
+        if self
+            .last_cut
+            .is_some_and(|cut| at.saturating_duration_since(cut) < SLOW_HANDSHAKE)
+        {
+            return;
+        }
+        self.last_cut = Some(at);
+        self.now = (self.now / 2).max(1);
+    }
+}
+
 /// What the reconciler knows about one discovered address.
 #[derive(Debug)]
 struct Target {
@@ -68,6 +128,8 @@ struct Target {
     dialing: bool,
     /// Dials that did not end in a session, since the last time the address was connected.
     attempts: u32,
+    /// When the dial under way, or whose session is authenticating, started.
+    dialed_at: Option<Instant>,
     /// Rounds that are still to leave this address out, as its node dials this one first (see
     /// [`dials_first`]).
     deferred: u8,
@@ -88,8 +150,8 @@ pub(crate) struct Reconciler {
     targets: HashMap<String, Target>,
     /// Addresses that turned out to be this node.
     own: HashSet<String>,
-    /// Dials under way at most.
-    max_dials: usize,
+    /// Dials under way at most, now.
+    window: DialWindow,
     /// Addresses the last round found due, in the order they are to be dialed.
     due: VecDeque<String>,
 }
@@ -153,7 +215,7 @@ impl Reconciler {
             own_address,
             targets: HashMap::new(),
             own: HashSet::new(),
-            max_dials: max_dials.max(1),
+            window: DialWindow::new(max_dials),
             due: VecDeque::new(),
         }
     }
@@ -173,6 +235,24 @@ impl Reconciler {
             .find(|t| t.session.as_ref() == Some(session))
         {
             target.peer = Some(peer.to_owned());
+            if let Some(started) = target.dialed_at.take() {
+                let now = Instant::now();
+                self.window
+                    .completed(now.saturating_duration_since(started), now);
+            }
+        }
+    }
+
+    /// A session ended; `authenticated` if its peer had proved the cookie. One that this
+    /// reconciler dialed and that ended before that counts as a failed handshake.
+    pub(crate) fn session_ended(&mut self, session: &ActorId, authenticated: bool) {
+        let dialed_here = self
+            .targets
+            .values_mut()
+            .find(|t| t.session.as_ref() == Some(session))
+            .and_then(|t| t.dialed_at.take());
+        if dialed_here.is_some() && !authenticated {
+            self.window.failed(Instant::now());
         }
     }
 }
@@ -273,6 +353,7 @@ impl NodeServerState {
                     peer: None,
                     dialing: false,
                     attempts: 0,
+                    dialed_at: None,
                     deferred: if dials_first(own_address, &addr) {
                         0
                     } else {
@@ -345,7 +426,8 @@ impl NodeServerState {
             .filter(|t| t.dialing || t.session.as_ref().is_some_and(handshaking))
             .count();
         let mut to_dial = Vec::new();
-        while under_way < reconciler.max_dials {
+        let now = Instant::now();
+        while under_way < reconciler.window.now {
             let Some(addr) = reconciler.due.pop_front() else {
                 break;
             };
@@ -366,6 +448,7 @@ impl NodeServerState {
                 continue;
             }
             target.dialing = true;
+            target.dialed_at = Some(now);
             under_way += 1;
             to_dial.push(addr);
         }
@@ -446,6 +529,8 @@ impl NodeServerState {
                 reconciler.own.insert(addr);
             }
             DialOutcome::Failed(err) => {
+                // Nobody listening is no sign of load (nodes not started yet): the window stays.
+                target.dialed_at = None;
                 let delay = backoff.backoff(target.attempts, rand::random());
                 target.attempts = target.attempts.saturating_add(1);
                 target.not_before = Instant::now() + delay;
@@ -458,7 +543,35 @@ impl NodeServerState {
 
 #[cfg(test)]
 mod tests {
-    use super::{dials_first, reaches_itself};
+    use super::{dials_first, reaches_itself, DialWindow, SLOW_HANDSHAKE};
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[test]
+    fn slow_or_failed_handshakes_halve_the_dials_under_way_and_quick_ones_grow_them_back() {
+        let start = Instant::now();
+        let quick = Duration::from_millis(20);
+        let slow = SLOW_HANDSHAKE + Duration::from_millis(1);
+        let mut window = DialWindow::new(16);
+        assert_eq!(window.now, 16);
+        window.completed(slow, start);
+        assert_eq!(window.now, 8);
+        // The handshakes that were under way with that one are as slow: no second cut at once.
+        window.completed(slow, start + quick);
+        window.failed(start + quick);
+        assert_eq!(window.now, 8);
+        // Later, another slow one, then one cut off before it authenticated.
+        window.completed(slow, start + SLOW_HANDSHAKE);
+        assert_eq!(window.now, 4);
+        window.failed(start + SLOW_HANDSHAKE * 2);
+        window.failed(start + SLOW_HANDSHAKE * 3);
+        window.failed(start + SLOW_HANDSHAKE * 4);
+        assert_eq!(window.now, 1, "never below one");
+        for _ in 0..40 {
+            window.completed(quick, start + SLOW_HANDSHAKE * 5);
+        }
+        assert_eq!(window.now, 16, "never above the bound");
+    }
 
     #[test]
     fn of_two_nodes_that_find_each_other_exactly_one_dials_first() {
