@@ -280,6 +280,15 @@ fn dials_first(own: &str, other: &str) -> bool {
     own_is_low == low_dials
 }
 
+/// The address discovery most likely lists for the peer of a session: the IP address its
+/// connection comes from with the port it advertises (a pod's address and the port of its
+/// listener, where it may advertise a name), if both are known.
+fn seen_address(peer_addr: &str, advertised: &str) -> Option<String> {
+    let ip = peer_addr.parse::<SocketAddr>().ok()?.ip().to_canonical();
+    let port = advertised.rsplit_once(':')?.1.parse::<u16>().ok()?;
+    Some(SocketAddr::new(ip, port).to_string())
+}
+
 /// Whether a connection from `local` to `peer` reached the socket listening on `listen`.
 fn reaches_itself(listen: SocketAddr, local: SocketAddr, peer: SocketAddr) -> bool {
     if peer.port() != listen.port() {
@@ -326,14 +335,19 @@ impl NodeServerState {
         // Looked up once per address below: built once per round, so that a round costs time in
         // proportion to the cluster's size, not to its square.
         let mut connected_names = HashSet::new();
-        let mut connected_addrs = HashSet::new();
+        let mut connected_addrs: HashSet<String> = HashSet::new();
         for entry in self.sessions.values() {
             if entry.status != SessionStatus::Authenticated {
                 continue;
             }
             if let Some(name) = &entry.info.peer_name {
                 connected_names.insert(name.name.as_str());
-                connected_addrs.insert(name.connection_string.as_str());
+                connected_addrs.insert(name.connection_string.clone());
+                // A peer that dialed this node may advertise a name where discovery lists its
+                // address: without this, an address whose node dialed first would look missing
+                // once it is no longer deferred, and be dialed only to be refused.
+                connected_addrs
+                    .extend(seen_address(&entry.info.peer_addr, &name.connection_string));
             }
         }
         let now = Instant::now();
@@ -380,7 +394,7 @@ impl NodeServerState {
                 .peer
                 .as_deref()
                 .is_some_and(|peer| connected_names.contains(peer))
-                || connected_addrs.contains(addr.as_str());
+                || connected_addrs.contains(&addr);
             if connected {
                 target.attempts = 0;
                 continue;
@@ -441,6 +455,8 @@ impl NodeServerState {
                         && e.info.peer_name.as_ref().is_some_and(|name| {
                             target.peer.as_deref() == Some(name.name.as_str())
                                 || name.connection_string == addr
+                                || seen_address(&e.info.peer_addr, &name.connection_string)
+                                    .is_some_and(|seen| seen == addr)
                         })
                 })
             };
@@ -543,7 +559,7 @@ impl NodeServerState {
 
 #[cfg(test)]
 mod tests {
-    use super::{dials_first, reaches_itself, DialWindow, SLOW_HANDSHAKE};
+    use super::{dials_first, reaches_itself, seen_address, DialWindow, SLOW_HANDSHAKE};
     use std::time::Duration;
     use tokio::time::Instant;
 
@@ -596,6 +612,24 @@ mod tests {
 
     fn addr(text: &str) -> std::net::SocketAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_peer_is_known_by_the_address_it_connects_from_with_the_port_it_advertises() {
+        assert_eq!(
+            seen_address("10.0.0.7:51234", "pod-7.svc:4697").as_deref(),
+            Some("10.0.0.7:4697")
+        );
+        assert_eq!(
+            seen_address("[::ffff:127.0.0.1]:40000", "localhost:4100").as_deref(),
+            Some("127.0.0.1:4100")
+        );
+        assert_eq!(
+            seen_address("[fd00::2]:40000", "[fd00::2]:4100").as_deref(),
+            Some("[fd00::2]:4100")
+        );
+        assert_eq!(seen_address("unknown", "localhost:4100"), None);
+        assert_eq!(seen_address("10.0.0.7:1", "no-port"), None);
     }
 
     #[test]
