@@ -993,17 +993,22 @@ async fn references_to_gone_actors_fail_clearly() {
     let dead = ractor::call_t!(on_b, HolderMessage::Dead, 5_000).unwrap();
     assert_eq!(dead.get_id().node(), b.id);
     watcher.get_cell().monitor(dead.get_cell());
-    let event = within("the gone actor's proxy to stop", events.recv())
-        .await
-        .unwrap();
-    assert_eq!(
-        event,
-        format!(
-            "terminated {} {}",
-            dead.get_id(),
-            ractor_cluster::node::NO_SUCH_ACTOR
-        )
-    );
+    // The proxy asked B about the actor as the reference arrived, and B's answer may have ended
+    // it before the monitor was set (a loaded machine delays this task): then no event comes,
+    // and only the checks below apply.
+    if dead.get_status() != ActorStatus::Stopped {
+        let event = within("the gone actor's proxy to stop", events.recv())
+            .await
+            .unwrap();
+        assert_eq!(
+            event,
+            format!(
+                "terminated {} {}",
+                dead.get_id(),
+                ractor_cluster::node::NO_SUCH_ACTOR
+            )
+        );
+    }
     assert_fails_clearly(&dead).await;
     let _ = a.server.stop_and_wait(None, Some(WAIT)).await;
     drop(b);
