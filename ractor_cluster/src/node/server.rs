@@ -570,6 +570,7 @@ async fn handle_message(
                 }
                 #[cfg(feature = "metrics")]
                 ServerEvent::PublishMetrics => state.publish_metrics(),
+                ServerEvent::DiscoveryRetry(addr) => state.retry_discovered(addr),
                 ServerEvent::DiscoveryDialed { addr, outcome } => {
                     state.discovery_dialed(&myself, addr, outcome).await;
                 }

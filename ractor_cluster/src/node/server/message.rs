@@ -112,6 +112,7 @@ impl std::fmt::Debug for NodeServerInternal {
             ServerEvent::WhereIsNode { .. } => "WhereIsNode",
             ServerEvent::Discovered(_) => "Discovered",
             ServerEvent::DiscoveryDialed { .. } => "DiscoveryDialed",
+            ServerEvent::DiscoveryRetry(_) => "DiscoveryRetry",
             ServerEvent::Members(_) => "Members",
             ServerEvent::SubscribeMembers { .. } => "SubscribeMembers",
             ServerEvent::UnsubscribeMembers(..) => "UnsubscribeMembers",
@@ -190,6 +191,9 @@ pub(crate) enum ServerEvent {
     Discovered(Result<Vec<String>, String>),
     /// A dial of a discovered address ended.
     DiscoveryDialed { addr: String, outcome: DialOutcome },
+    /// The backoff after a failed dial of this discovered address ran out: dial it again now,
+    /// not at the next round.
+    DiscoveryRetry(String),
     /// [`crate::node::membership::members`] asks for the view.
     Members(RpcReplyPort<Vec<crate::node::events::Member>>),
     /// [`crate::node::membership::subscribe`].

@@ -35,6 +35,10 @@
 //! many at once, well inside what it lets wait to authenticate, instead of closing the rest (as
 //! 127.0.0.1, one address for every peer, made it do beyond 32).
 //!
+//! A dial that finds nobody listening is tried again when its backoff runs out, the first
+//! [`FAST_RETRIES`] times, rather than at the next round: of two nodes starting together, the one
+//! that dials first may find the other not up yet, and the other leaves the pair to it.
+//!
 //! How many dials may be under way adapts to how long handshakes take ([`DialWindow`]): a node
 //! whose handshakes come back slowly, or are cut off, is overloaded, or its peers are (hundreds of
 //! nodes starting together on a few cores), and more handshakes at once would only make each
@@ -117,6 +121,10 @@ impl DialWindow {
         self.now = (self.now / 2).max(1);
     }
 }
+
+/// How many failed dials of an address are tried again when their backoff runs out rather than
+/// at the next round (with the default backoff: after about 0.1, 0.2 and 0.4 s).
+const FAST_RETRIES: u32 = 3;
 
 /// What the reconciler knows about one discovered address.
 #[derive(Debug)]
@@ -506,6 +514,22 @@ impl NodeServerState {
         });
     }
 
+    /// The backoff after a failed dial of `addr` ran out: it is due again at once if it still
+    /// needs a dial (listed, not dialing, no session).
+    pub(crate) fn retry_discovered(&mut self, addr: String) {
+        let Some(reconciler) = self.reconciler.as_mut() else {
+            return;
+        };
+        let needs_dial = reconciler
+            .targets
+            .get(&addr)
+            .is_some_and(|t| !t.dialing && t.session.is_none() && t.deferred == 0);
+        if needs_dial && !reconciler.due.contains(&addr) {
+            reconciler.due.push_front(addr);
+        }
+        self.dial_due();
+    }
+
     /// A dial to a discovered address ended.
     pub(crate) async fn discovery_dialed(
         &mut self,
@@ -551,6 +575,21 @@ impl NodeServerState {
                 target.attempts = target.attempts.saturating_add(1);
                 target.not_before = Instant::now() + delay;
                 tracing::info!(%addr, %err, ?delay, attempt = target.attempts, "cannot connect to a discovered node");
+                // The first few times, dialed again when the backoff runs out, not at the next
+                // round: of two nodes starting together, the one that dials first may find the
+                // other not listening yet, and the other leaves the pair to it (see
+                // `dials_first`). Only the first few: while hundreds of nodes start over
+                // seconds, retrying every address that is not up yet at every backoff would
+                // load the machine they start on; the rounds go on dialing those.
+                if target.attempts <= FAST_RETRIES {
+                    let server = reconciler.server.clone();
+                    let retry = addr.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let event = ServerEvent::DiscoveryRetry(retry);
+                        let _ = server.cast(NodeServerMessage::internal(event));
+                    });
+                }
             }
         }
         self.dial_due();
@@ -612,6 +651,61 @@ mod tests {
 
     fn addr(text: &str) -> std::net::SocketAddr {
         text.parse().unwrap()
+    }
+
+    /// Of two nodes starting together, the one that dials first may find the other not listening
+    /// yet; its dial is tried again when the backoff runs out, not at the next round (here a
+    /// minute away), since the other leaves the pair to it.
+    #[tokio::test]
+    async fn a_refused_discovery_dial_is_tried_again_when_its_backoff_runs_out() {
+        use crate::discovery::StaticSeeds;
+        use crate::node::{NodeServer, NodeServerMessage};
+        use ractor::Actor;
+
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .unwrap()
+        };
+        let address = |port: u16| format!("127.0.0.1:{port}");
+        // Two ports such that the first node is the one to dial first.
+        let (port_a, port_b) = loop {
+            let (a, b) = (free_port(), free_port());
+            if a != b && dials_first(&address(a), &address(b)) {
+                break (a, b);
+            }
+        };
+        let node = |port: u16, name: &str| {
+            NodeServer::new(
+                port,
+                "retry-cookie".into(),
+                name.into(),
+                "127.0.0.1".into(),
+                None,
+                None,
+            )
+            .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
+        };
+        let a = node(port_a, "retry-a")
+            .with_discovery(StaticSeeds::new([address(port_b)]), Duration::from_secs(60));
+        let (a, _) = Actor::spawn(None, a, ()).await.unwrap();
+        // The first round dials b at once, and nothing listens there yet.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (b, _) = Actor::spawn(None, node(port_b, "retry-b"), ())
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let sessions = ractor::call!(a, NodeServerMessage::GetSessions).unwrap();
+            if sessions.values().any(|s| s.peer_name.is_some()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "a did not dial b again");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        a.stop(None);
+        b.stop(None);
     }
 
     #[test]
