@@ -392,12 +392,10 @@ impl NodeServer {
     /// 1 s). A heartbeat is a six-byte frame; it proves to the peer that this node is alive and
     /// reading. It goes only on a link on which nothing else was queued during the last interval
     /// (any frame proves as much), so a peer hears from this node at least once every two
-    /// intervals: keep it well below the `down_after` of every peer, a few times smaller.
-    ///
-    /// It is also how long a peer has to answer when this node checks a doubt about it (another
-    /// node's report that the peer fell silent, or this node's own look at its silence, taken
-    /// late): the node probes the peer and declares it down only if nothing arrives within one
-    /// interval (see [`with_watched_peers`](Self::with_watched_peers)).
+    /// intervals: keep it well below the `down_after` of every peer, a few times smaller. It is
+    /// also how long a peer has to answer a probe when this node doubts it (another node reports
+    /// it silent, or this node's own look at its silence came late): the peer is declared down
+    /// only if nothing arrives within one interval (see [`with_watched_peers`](Self::with_watched_peers)).
     pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval.max(Duration::from_millis(1));
         self
@@ -464,9 +462,8 @@ impl NodeServer {
     /// and a node that one starved watcher took for silent stays up elsewhere. A node it does
     /// not watch costs it nothing while idle, neither heartbeats nor timer wake-ups; a connection
     /// that closes (a crashed process, a reset) is noticed on every session at once, watched or
-    /// not. With
-    /// `n + 1` nodes or fewer every node watches every other, as before 2.4; `usize::MAX` watches
-    /// all peers whatever their number. Peers that speak a protocol older than 2.4 are always
+    /// not. With `n + 1` nodes or fewer every node watches every other, as before 2.4;
+    /// `usize::MAX` watches all peers whatever their number. Peers that speak a protocol older than 2.4 are always
     /// watched.
     pub fn with_watched_peers(mut self, n: usize) -> Self {
         self.watched_peers = n;
@@ -617,14 +614,10 @@ impl NodeServer {
     /// together from one list open a bounded number of handshakes each, and a listener meets
     /// about as many at once as each node dials, instead of more than it lets wait to
     /// authenticate ([`with_max_unauthenticated_connections`](Self::with_max_unauthenticated_connections)).
-    ///
-    /// This is the most; how many go at once adapts to how the handshakes fare: the number halves
-    /// when a handshake this node dialed takes longer than a second or ends before it
-    /// authenticated (at most once a second), and grows by one with each that completes within a
-    /// second, up to this bound. On a network handshakes take milliseconds and the bound holds;
-    /// an overloaded node, or one whose peers are (hundreds of nodes starting together on a few
-    /// cores), then waits instead of adding handshakes that would delay the heartbeats of the
-    /// sessions it already has.
+    /// This is the most: the number halves (at most once a second) when a handshake this node
+    /// dialed takes over a second or ends before it authenticated, and grows by one with each
+    /// that completes within a second, so an overloaded node (or one whose peers are) waits
+    /// instead of adding handshakes that would delay the heartbeats of its sessions.
     pub fn with_max_discovery_dials(mut self, dials: usize) -> Self {
         self.max_discovery_dials = dials.max(1);
         self

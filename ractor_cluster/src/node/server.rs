@@ -48,8 +48,7 @@ struct SessionEntry {
     incarnation: u64,
     /// The handshake's name for the connection, the same on both nodes; once admitted.
     connection_key: [u8; 32],
-    /// The peer's node id (a hash of its name), once admitted: computed once, since the ring of
-    /// watches is ordered by it again at every admission.
+    /// The peer's node id, once admitted (hashed once: `watch` sorts by it at every admission).
     peer_node_id: super::NodeId,
     /// The peer this node dialed in transitive mode or is dialing again, before it has
     /// authenticated.
@@ -674,8 +673,7 @@ async fn handle_supervision(
             }
             if let Some(entry) = state.sessions.remove(&id) {
                 if let Some(reconciler) = state.reconciler.as_mut() {
-                    let authenticated = entry.status != SessionStatus::Opened;
-                    reconciler.session_ended(&id, authenticated);
+                    reconciler.session_ended(&id, entry.status != SessionStatus::Opened);
                 }
                 if entry.status == SessionStatus::Authenticated {
                     if let Some(peer) = &entry.info.peer_name {

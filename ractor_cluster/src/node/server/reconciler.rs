@@ -45,8 +45,10 @@
 //! slower, fill the listeners' slots for connections waiting to authenticate (which close the
 //! rest), and delay the heartbeats of the sessions already up until they look silent. So the
 //! window halves when a handshake takes longer than [`SLOW_HANDSHAKE`] or ends before it
-//! authenticated, at most once per [`SLOW_HANDSHAKE`], and grows by one with each handshake that
-//! completes in time, up to `max_dials`, as TCP's congestion window does.
+//! authenticated, at most once per [`SLOW_HANDSHAKE`], and grows by one with each handshake
+//! that completes in time, up to `max_dials`, as TCP's congestion window does.
+//!
+//! [`SLOW_HANDSHAKE`]: window::SLOW_HANDSHAKE
 //!
 //! [`ReconnectPolicy`]: crate::node::ReconnectPolicy
 
@@ -65,62 +67,14 @@ use super::{NodeServerState, SessionStatus};
 use crate::discovery::DiscoveryConfig;
 use crate::discovery::{DISCOVERY_TIMEOUT, MAX_DISCOVERED_ADDRESSES};
 use crate::node::reconnect::DialTarget;
+use window::DialWindow;
+
+mod window;
 
 /// How many rounds that would dial an address leave it out when its node is to dial this one
 /// first (see [`dials_first`]). One round is too short when many nodes start together on a busy
 /// machine: the other node's dials wait for its own bound on dials under way.
 const DEFERRED_ROUNDS: u8 = 2;
-
-/// A handshake that takes longer than this, from the dial to authentication, is slow: the window
-/// of dials under way halves (see [`DialWindow`]). On a network it takes a few round trips.
-const SLOW_HANDSHAKE: Duration = Duration::from_secs(1);
-
-/// How many discovery dials may be under way now: between 1 and `max`, halved when handshakes are
-/// slow or fail, grown by one when one completes in time (see the module docs).
-#[derive(Debug)]
-struct DialWindow {
-    max: usize,
-    now: usize,
-    /// When the window was last halved: at most once per [`SLOW_HANDSHAKE`], so that the
-    /// handshakes under way when it was, which are as slow, do not halve it again.
-    last_cut: Option<Instant>,
-}
-
-impl DialWindow {
-    fn new(max: usize) -> Self {
-        let max = max.max(1);
-        Self {
-            max,
-            now: max,
-            last_cut: None,
-        }
-    }
-
-    /// A handshake this node dialed authenticated its peer `took` after the dial.
-    fn completed(&mut self, took: Duration, at: Instant) {
-        if took > SLOW_HANDSHAKE {
-            self.cut(at);
-        } else {
-            self.now = (self.now + 1).min(self.max);
-        }
-    }
-
-    /// A session this node dialed ended before it authenticated.
-    fn failed(&mut self, at: Instant) {
-        self.cut(at);
-    }
-
-    fn cut(&mut self, at: Instant) {
-        if self
-            .last_cut
-            .is_some_and(|cut| at.saturating_duration_since(cut) < SLOW_HANDSHAKE)
-        {
-            return;
-        }
-        self.last_cut = Some(at);
-        self.now = (self.now / 2).max(1);
-    }
-}
 
 /// How many failed dials of an address are tried again when their backoff runs out rather than
 /// at the next round (with the default backoff: after about 0.1, 0.2 and 0.4 s).
@@ -597,170 +551,4 @@ impl NodeServerState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{dials_first, reaches_itself, seen_address, DialWindow, SLOW_HANDSHAKE};
-    use std::time::Duration;
-    use tokio::time::Instant;
-
-    #[test]
-    fn slow_or_failed_handshakes_halve_the_dials_under_way_and_quick_ones_grow_them_back() {
-        let start = Instant::now();
-        let quick = Duration::from_millis(20);
-        let slow = SLOW_HANDSHAKE + Duration::from_millis(1);
-        let mut window = DialWindow::new(16);
-        assert_eq!(window.now, 16);
-        window.completed(slow, start);
-        assert_eq!(window.now, 8);
-        // The handshakes that were under way with that one are as slow: no second cut at once.
-        window.completed(slow, start + quick);
-        window.failed(start + quick);
-        assert_eq!(window.now, 8);
-        // Later, another slow one, then one cut off before it authenticated.
-        window.completed(slow, start + SLOW_HANDSHAKE);
-        assert_eq!(window.now, 4);
-        window.failed(start + SLOW_HANDSHAKE * 2);
-        window.failed(start + SLOW_HANDSHAKE * 3);
-        window.failed(start + SLOW_HANDSHAKE * 4);
-        assert_eq!(window.now, 1, "never below one");
-        for _ in 0..40 {
-            window.completed(quick, start + SLOW_HANDSHAKE * 5);
-        }
-        assert_eq!(window.now, 16, "never above the bound");
-    }
-
-    #[test]
-    fn of_two_nodes_that_find_each_other_exactly_one_dials_first() {
-        let addresses: Vec<String> = (0..64)
-            .map(|i| format!("127.0.0.1:{}", 30000 + i))
-            .collect();
-        let mut first_dials = vec![0usize; addresses.len()];
-        for (i, a) in addresses.iter().enumerate() {
-            for (j, b) in addresses.iter().enumerate() {
-                if i != j {
-                    assert_ne!(dials_first(a, b), dials_first(b, a), "{a} and {b}");
-                    first_dials[i] += usize::from(dials_first(a, b));
-                }
-            }
-        }
-        // Spread: no node dials nearly all or nearly none of the 63 others first.
-        assert!(
-            first_dials.iter().all(|n| (16..=47).contains(n)),
-            "{first_dials:?}"
-        );
-    }
-
-    fn addr(text: &str) -> std::net::SocketAddr {
-        text.parse().unwrap()
-    }
-
-    /// Of two nodes starting together, the one that dials first may find the other not listening
-    /// yet; its dial is tried again when the backoff runs out, not at the next round (here a
-    /// minute away), since the other leaves the pair to it.
-    #[tokio::test]
-    async fn a_refused_discovery_dial_is_tried_again_when_its_backoff_runs_out() {
-        use crate::discovery::StaticSeeds;
-        use crate::node::{NodeServer, NodeServerMessage};
-        use ractor::Actor;
-
-        let free_port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap()
-        };
-        let address = |port: u16| format!("127.0.0.1:{port}");
-        // Two ports such that the first node is the one to dial first.
-        let (port_a, port_b) = loop {
-            let (a, b) = (free_port(), free_port());
-            if a != b && dials_first(&address(a), &address(b)) {
-                break (a, b);
-            }
-        };
-        let node = |port: u16, name: &str| {
-            NodeServer::new(
-                port,
-                "retry-cookie".into(),
-                name.into(),
-                "127.0.0.1".into(),
-                None,
-                None,
-            )
-            .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
-        };
-        let a = node(port_a, "retry-a")
-            .with_discovery(StaticSeeds::new([address(port_b)]), Duration::from_secs(60));
-        let (a, _) = Actor::spawn(None, a, ()).await.unwrap();
-        // The first round dials b at once, and nothing listens there yet.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let (b, _) = Actor::spawn(None, node(port_b, "retry-b"), ())
-            .await
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let sessions = ractor::call!(a, NodeServerMessage::GetSessions).unwrap();
-            if sessions.values().any(|s| s.peer_name.is_some()) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "a did not dial b again");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        a.stop(None);
-        b.stop(None);
-    }
-
-    #[test]
-    fn a_peer_is_known_by_the_address_it_connects_from_with_the_port_it_advertises() {
-        assert_eq!(
-            seen_address("10.0.0.7:51234", "pod-7.svc:4697").as_deref(),
-            Some("10.0.0.7:4697")
-        );
-        assert_eq!(
-            seen_address("[::ffff:127.0.0.1]:40000", "localhost:4100").as_deref(),
-            Some("127.0.0.1:4100")
-        );
-        assert_eq!(
-            seen_address("[fd00::2]:40000", "[fd00::2]:4100").as_deref(),
-            Some("[fd00::2]:4100")
-        );
-        assert_eq!(seen_address("unknown", "localhost:4100"), None);
-        assert_eq!(seen_address("10.0.0.7:1", "no-port"), None);
-    }
-
-    #[test]
-    fn a_dial_to_the_own_listener_is_recognised() {
-        // Bound to one address: only that address and port.
-        let listen = addr("127.0.0.2:4697");
-        assert!(reaches_itself(
-            listen,
-            addr("127.0.0.1:50000"),
-            addr("127.0.0.2:4697")
-        ));
-        assert!(!reaches_itself(
-            listen,
-            addr("127.0.0.2:50000"),
-            addr("127.0.0.1:4697")
-        ));
-        assert!(!reaches_itself(
-            listen,
-            addr("127.0.0.1:50000"),
-            addr("127.0.0.2:4698")
-        ));
-        // Bound to every address: a connection that stayed on this host, to this port.
-        let listen = addr("[::]:4697");
-        assert!(reaches_itself(
-            listen,
-            addr("10.0.0.5:50000"),
-            addr("10.0.0.5:4697")
-        ));
-        assert!(reaches_itself(
-            listen,
-            addr("[::ffff:127.0.0.1]:50000"),
-            addr("127.0.0.1:4697")
-        ));
-        assert!(!reaches_itself(
-            listen,
-            addr("10.0.0.5:50000"),
-            addr("10.0.0.6:4697")
-        ));
-    }
-}
+mod tests;

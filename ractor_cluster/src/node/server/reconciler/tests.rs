@@ -1,0 +1,144 @@
+//! Unit tests of the reconciler: which node of a pair dials first, how a peer is known by its
+//! address, how a dial to the node itself is recognised, and a refused dial tried again.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{dials_first, reaches_itself, seen_address};
+
+#[test]
+fn of_two_nodes_that_find_each_other_exactly_one_dials_first() {
+    let addresses: Vec<String> = (0..64)
+        .map(|i| format!("127.0.0.1:{}", 30000 + i))
+        .collect();
+    let mut first_dials = vec![0usize; addresses.len()];
+    for (i, a) in addresses.iter().enumerate() {
+        for (j, b) in addresses.iter().enumerate() {
+            if i != j {
+                assert_ne!(dials_first(a, b), dials_first(b, a), "{a} and {b}");
+                first_dials[i] += usize::from(dials_first(a, b));
+            }
+        }
+    }
+    // Spread: no node dials nearly all or nearly none of the 63 others first.
+    assert!(
+        first_dials.iter().all(|n| (16..=47).contains(n)),
+        "{first_dials:?}"
+    );
+}
+
+fn addr(text: &str) -> std::net::SocketAddr {
+    text.parse().unwrap()
+}
+
+/// Of two nodes starting together, the one that dials first may find the other not listening
+/// yet; its dial is tried again when the backoff runs out, not at the next round (here a
+/// minute away), since the other leaves the pair to it.
+#[tokio::test]
+async fn a_refused_discovery_dial_is_tried_again_when_its_backoff_runs_out() {
+    use crate::discovery::StaticSeeds;
+    use crate::node::{NodeServer, NodeServerMessage};
+    use ractor::Actor;
+
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap()
+    };
+    let address = |port: u16| format!("127.0.0.1:{port}");
+    // Two ports such that the first node is the one to dial first.
+    let (port_a, port_b) = loop {
+        let (a, b) = (free_port(), free_port());
+        if a != b && dials_first(&address(a), &address(b)) {
+            break (a, b);
+        }
+    };
+    let node = |port: u16, name: &str| {
+        NodeServer::new(
+            port,
+            "retry-cookie".into(),
+            name.into(),
+            "127.0.0.1".into(),
+            None,
+            None,
+        )
+        .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
+    };
+    let a = node(port_a, "retry-a")
+        .with_discovery(StaticSeeds::new([address(port_b)]), Duration::from_secs(60));
+    let (a, _) = Actor::spawn(None, a, ()).await.unwrap();
+    // The first round dials b at once, and nothing listens there yet.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (b, _) = Actor::spawn(None, node(port_b, "retry-b"), ())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let sessions = ractor::call!(a, NodeServerMessage::GetSessions).unwrap();
+        if sessions.values().any(|s| s.peer_name.is_some()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a did not dial b again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.stop(None);
+    b.stop(None);
+}
+
+#[test]
+fn a_peer_is_known_by_the_address_it_connects_from_with_the_port_it_advertises() {
+    assert_eq!(
+        seen_address("10.0.0.7:51234", "pod-7.svc:4697").as_deref(),
+        Some("10.0.0.7:4697")
+    );
+    assert_eq!(
+        seen_address("[::ffff:127.0.0.1]:40000", "localhost:4100").as_deref(),
+        Some("127.0.0.1:4100")
+    );
+    assert_eq!(
+        seen_address("[fd00::2]:40000", "[fd00::2]:4100").as_deref(),
+        Some("[fd00::2]:4100")
+    );
+    assert_eq!(seen_address("unknown", "localhost:4100"), None);
+    assert_eq!(seen_address("10.0.0.7:1", "no-port"), None);
+}
+
+#[test]
+fn a_dial_to_the_own_listener_is_recognised() {
+    // Bound to one address: only that address and port.
+    let listen = addr("127.0.0.2:4697");
+    assert!(reaches_itself(
+        listen,
+        addr("127.0.0.1:50000"),
+        addr("127.0.0.2:4697")
+    ));
+    assert!(!reaches_itself(
+        listen,
+        addr("127.0.0.2:50000"),
+        addr("127.0.0.1:4697")
+    ));
+    assert!(!reaches_itself(
+        listen,
+        addr("127.0.0.1:50000"),
+        addr("127.0.0.2:4698")
+    ));
+    // Bound to every address: a connection that stayed on this host, to this port.
+    let listen = addr("[::]:4697");
+    assert!(reaches_itself(
+        listen,
+        addr("10.0.0.5:50000"),
+        addr("10.0.0.5:4697")
+    ));
+    assert!(reaches_itself(
+        listen,
+        addr("[::ffff:127.0.0.1]:50000"),
+        addr("127.0.0.1:4697")
+    ));
+    assert!(!reaches_itself(
+        listen,
+        addr("10.0.0.5:50000"),
+        addr("10.0.0.6:4697")
+    ));
+}
