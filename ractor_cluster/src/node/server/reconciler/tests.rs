@@ -66,11 +66,17 @@ async fn a_refused_discovery_dial_is_tried_again_when_its_backoff_runs_out() {
         )
         .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
     };
+    // Three retries, 0.15-0.3 s, 0.3-0.6 s and 0.6-1.2 s apart (with jitter): b, started 0.1 s
+    // after a, is up well before the last of them even on a loaded machine.
+    let backoff = crate::node::ReconnectPolicy::default()
+        .with_initial_backoff(Duration::from_millis(300))
+        .with_max_backoff(Duration::from_secs(2));
     let a = node(port_a, "retry-a")
+        .with_reconnect(backoff)
         .with_discovery(StaticSeeds::new([address(port_b)]), Duration::from_secs(60));
     let (a, _) = Actor::spawn(None, a, ()).await.unwrap();
     // The first round dials b at once, and nothing listens there yet.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let (b, _) = Actor::spawn(None, node(port_b, "retry-b"), ())
         .await
         .unwrap();
