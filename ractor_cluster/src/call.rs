@@ -394,6 +394,27 @@ pub(crate) fn fail_orphaned_calls() {
     settle(removed);
 }
 
+/// How long [`fail_calls_dropped_with`] waits for each stopping proxy to be gone.
+const PROXY_GONE_GRACE: Duration = Duration::from_secs(1);
+
+/// Fails the calls dropped unsent with the mailboxes of `proxies`, which are stopping: once each
+/// is gone (or [`PROXY_GONE_GRACE`] has passed), sweeps for orphans (see
+/// [`fail_orphaned_calls`]). A proxy's mailbox, and the calls still queued in it, go only when
+/// its task ends, which nobody else waits for. Sweeps at once outside a runtime.
+pub(crate) fn fail_calls_dropped_with(proxies: Vec<ractor::ActorCell>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                for proxy in proxies {
+                    let _ = proxy.wait(Some(PROXY_GONE_GRACE)).await;
+                }
+                fail_orphaned_calls();
+            });
+        }
+        Err(_) => fail_orphaned_calls(),
+    }
+}
+
 /// How many calls are waiting for a reply in this process (for tests and metrics).
 #[cfg(test)]
 pub(crate) fn pending_call_count() -> usize {

@@ -442,75 +442,14 @@ impl Actor for WaitingProxy {
         // A call that reached the mailbox behind the instruction to stop is dropped with it, and
         // no session sweeps for it (none took this proxy in): once the proxy is gone, its caller
         // learns at once instead of at its timeout.
-        let cell = myself.get_cell();
-        tokio::spawn(async move {
-            let _ = cell.wait(Some(WAITING_PROXY_END_GRACE)).await;
-            crate::call::fail_orphaned_calls();
-        });
+        crate::call::fail_calls_dropped_with(vec![myself.get_cell()]);
         Ok(())
     }
 }
 
-/// How long a stopping [`WaitingProxy`] is given to be gone before the calls dropped with its
-/// mailbox are failed.
-const WAITING_PROXY_END_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A call that reaches a waiting proxy's mailbox behind the instruction to stop waiting is
-    /// dropped with the mailbox; its caller must learn it soon, not at its timeout.
-    #[tokio::test]
-    async fn a_call_queued_behind_a_waiting_proxys_end_fails_at_once() {
-        struct Supervisor;
-        impl Actor for Supervisor {
-            type Msg = ();
-            type State = ();
-            type Arguments = ();
-            async fn pre_start(&self, _: ActorRef<()>, (): ()) -> Result<(), ActorProcessingErr> {
-                Ok(())
-            }
-        }
-        let (supervisor, _) = Actor::spawn(None, Supervisor, ()).await.unwrap();
-        let id = ractor::ActorId::Remote {
-            node_id: 0x7e57_0001,
-            pid: 1,
-        };
-        let link = std::sync::Arc::new(PendingLink::default());
-        let (proxy, _) = ractor::ActorRuntime::spawn_linked_remote(
-            None,
-            WaitingProxy,
-            id,
-            link,
-            supervisor.get_cell(),
-        )
-        .await
-        .unwrap();
-        let (tx, rx) = ractor::concurrency::oneshot::<u32>();
-        let reply: ractor::RpcReplyPort<u32> = (tx, std::time::Duration::from_secs(30)).into();
-        let (ticket, placeholder) = crate::call::register_pending_call(reply, |bytes| {
-            bytes
-                .try_into()
-                .map(u32::from_le_bytes)
-                .map_err(|_| crate::error::FieldError::new("not four bytes"))
-        });
-        let call = SerializedMessage::Call {
-            variant: "Get".to_owned(),
-            args: Vec::new(),
-            reply: placeholder,
-            metadata: Some(ticket.to_metadata()),
-        };
-        // Both in the mailbox before the proxy handles either.
-        let cell = proxy.get_cell();
-        assert!(instruct(&cell, ProxyInstruction::StopWaiting));
-        cell.send_serialized(call).unwrap();
-        let outcome = tokio::time::timeout(std::time::Duration::from_secs(5), rx).await;
-        assert!(
-            matches!(outcome, Ok(Err(_))),
-            "the caller is told no reply will come: {outcome:?}"
-        );
-    }
 
     #[test]
     fn instructions_round_trip() {

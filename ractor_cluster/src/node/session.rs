@@ -210,18 +210,7 @@ impl Drop for Live {
         self.link.in_flight.close_and_fail_all();
         // A proxy that is killed (not drained) drops the calls still queued in its mailbox before
         // any ticket of theirs reached `in_flight`; once the proxies have stopped, fail those too.
-        let proxies: Vec<ActorCell> = self.proxies.values().map(ActorRef::get_cell).collect();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    for proxy in proxies {
-                        let _ = proxy.wait(Some(PROXY_DRAIN_GRACE)).await;
-                    }
-                    call::fail_orphaned_calls();
-                });
-            }
-            Err(_) => call::fail_orphaned_calls(),
-        }
+        call::fail_calls_dropped_with(self.proxies.values().map(ActorRef::get_cell).collect());
     }
 }
 
