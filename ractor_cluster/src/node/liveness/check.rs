@@ -4,9 +4,9 @@
 //! heard nothing from the peer for its `down_after` (`PeerSilent`), which only says what that
 //! node saw; and this node's own look at a silence, when the look came so late (more than
 //! [`late_after`]) that this process had not been running (on a starved machine neither its
-//! reader nor its liveness task ran, so the silence it measures is partly its own absence). Acting on either at once lets one starved
-//! process have a node dropped by the whole cluster, and the reconnections that follow load the
-//! machine further.
+//! reader nor its liveness task ran, so the silence it measures is partly its own absence).
+//! Acting on either at once lets one starved process have a node dropped by the whole cluster,
+//! and the reconnections that follow load the machine further.
 //!
 //! So a doubt is checked first: the liveness task sends the peer a `Probe` (which a 2.5 peer's
 //! reader answers as soon as it reads it), and the doubt stands only if *nothing at all* (the

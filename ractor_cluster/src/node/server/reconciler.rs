@@ -63,7 +63,7 @@ use tokio::time::Instant;
 
 use super::message::{DialOutcome, NodeServerMessage, ServerEvent};
 use super::transitive::{host_of, TRANSITIVE_DIAL_TIMEOUT};
-use super::{NodeServerState, SessionStatus};
+use super::{NodeServerState, SessionEntry, SessionStatus};
 use crate::discovery::DiscoveryConfig;
 use crate::discovery::{DISCOVERY_TIMEOUT, MAX_DISCOVERED_ADDRESSES};
 use crate::node::reconnect::DialTarget;
@@ -77,7 +77,7 @@ mod window;
 const DEFERRED_ROUNDS: u8 = 2;
 
 /// How many failed dials of an address are tried again when their backoff runs out rather than
-/// at the next round (with the default backoff: after about 0.1, 0.2 and 0.4 s).
+/// at the next round (with the default backoff, jittered: within 0.1, 0.2 and 0.4 s of each).
 const FAST_RETRIES: u32 = 3;
 
 /// What the reconciler knows about one discovered address.
@@ -242,6 +242,43 @@ fn dials_first(own: &str, other: &str) -> bool {
     own_is_low == low_dials
 }
 
+/// The peers this node has admitted sessions with: by name, and by the addresses discovery may
+/// list them under.
+struct Connected<'a> {
+    names: HashSet<&'a str>,
+    addrs: HashSet<String>,
+}
+
+impl<'a> Connected<'a> {
+    fn of(sessions: &'a HashMap<ActorId, SessionEntry>) -> Self {
+        let mut names = HashSet::new();
+        let mut addrs = HashSet::new();
+        for entry in sessions.values() {
+            if entry.status != SessionStatus::Authenticated {
+                continue;
+            }
+            if let Some(name) = &entry.info.peer_name {
+                names.insert(name.name.as_str());
+                addrs.insert(name.connection_string.clone());
+                // A peer that dialed this node may advertise a name where discovery lists its
+                // address: without this, an address whose node dialed first would look missing
+                // once it is no longer deferred, and be dialed only to be refused.
+                addrs.extend(seen_address(&entry.info.peer_addr, &name.connection_string));
+            }
+        }
+        Self { names, addrs }
+    }
+
+    /// Whether the node at `addr`, known to the reconciler as `target`, has a session here.
+    fn has(&self, target: &Target, addr: &str) -> bool {
+        target
+            .peer
+            .as_deref()
+            .is_some_and(|peer| self.names.contains(peer))
+            || self.addrs.contains(addr)
+    }
+}
+
 /// The address discovery most likely lists for the peer of a session: the IP address its
 /// connection comes from with the port it advertises (a pod's address and the port of its
 /// listener, where it may advertise a name), if both are known.
@@ -296,22 +333,7 @@ impl NodeServerState {
             .retain(|addr, target| target.dialing || listed.contains(addr.as_str()));
         // Looked up once per address below: built once per round, so that a round costs time in
         // proportion to the cluster's size, not to its square.
-        let mut connected_names = HashSet::new();
-        let mut connected_addrs: HashSet<String> = HashSet::new();
-        for entry in self.sessions.values() {
-            if entry.status != SessionStatus::Authenticated {
-                continue;
-            }
-            if let Some(name) = &entry.info.peer_name {
-                connected_names.insert(name.name.as_str());
-                connected_addrs.insert(name.connection_string.clone());
-                // A peer that dialed this node may advertise a name where discovery lists its
-                // address: without this, an address whose node dialed first would look missing
-                // once it is no longer deferred, and be dialed only to be refused.
-                connected_addrs
-                    .extend(seen_address(&entry.info.peer_addr, &name.connection_string));
-            }
-        }
+        let connected = Connected::of(&self.sessions);
         let now = Instant::now();
         let mut to_dial = Vec::new();
         for addr in found {
@@ -352,12 +374,7 @@ impl NodeServerState {
                     _ => target.session = None,
                 }
             }
-            let connected = target
-                .peer
-                .as_deref()
-                .is_some_and(|peer| connected_names.contains(peer))
-                || connected_addrs.contains(&addr);
-            if connected {
+            if connected.has(target, &addr) {
                 target.attempts = 0;
                 continue;
             }
@@ -403,6 +420,8 @@ impl NodeServerState {
             .count();
         let mut to_dial = Vec::new();
         let now = Instant::now();
+        // Built at most once per call, when an address due is not already dialed or in session.
+        let mut connected = None;
         while under_way < reconciler.window.now {
             let Some(addr) = reconciler.due.pop_front() else {
                 break;
@@ -411,18 +430,13 @@ impl NodeServerState {
                 continue;
             };
             // Dialed, or connected, since the round found it due.
-            let connected = || {
-                sessions.values().any(|e| {
-                    e.status == SessionStatus::Authenticated
-                        && e.info.peer_name.as_ref().is_some_and(|name| {
-                            target.peer.as_deref() == Some(name.name.as_str())
-                                || name.connection_string == addr
-                                || seen_address(&e.info.peer_addr, &name.connection_string)
-                                    .is_some_and(|seen| seen == addr)
-                        })
-                })
-            };
-            if target.dialing || target.session.is_some() || connected() {
+            if target.dialing || target.session.is_some() {
+                continue;
+            }
+            if connected
+                .get_or_insert_with(|| Connected::of(sessions))
+                .has(target, &addr)
+            {
                 continue;
             }
             target.dialing = true;
