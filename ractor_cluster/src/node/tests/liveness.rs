@@ -366,6 +366,20 @@ impl Answering {
     fn probes(&self) -> u32 {
         self.probes.load(Ordering::Relaxed)
     }
+
+    /// The liveness task of a session with this peer, flags `flags`, on no tick.
+    async fn watched(&self, flags: &Watch) -> Option<LinkEnd> {
+        watch_peer(
+            TIMING,
+            None,
+            &self.received,
+            flags,
+            |_| {},
+            |_| {},
+            self.send(),
+        )
+        .await
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -373,19 +387,7 @@ async fn a_report_about_a_peer_that_answers_its_probe_is_set_aside() {
     let peer = Answering::start(Some(check::check_within(&TIMING) / 2));
     let flags = unwatched_probed();
     flags.report_silent("reporter@host".to_owned());
-    let end = tokio::time::timeout(
-        Duration::from_secs(60),
-        watch_peer(
-            TIMING,
-            None,
-            &peer.received,
-            &flags,
-            |_| {},
-            |_| {},
-            peer.send(),
-        ),
-    )
-    .await;
+    let end = tokio::time::timeout(Duration::from_secs(60), peer.watched(&flags)).await;
     assert!(end.is_err(), "the session ended: {end:?}");
     assert_eq!(peer.probes(), 1);
     peer.task.abort();
@@ -399,16 +401,7 @@ async fn a_report_about_a_peer_that_says_nothing_stands_after_one_heartbeat_inte
     flags.report_silent("reporter@host".to_owned());
     // A second report while the first is checked: the same probe answers both.
     flags.report_silent("another@host".to_owned());
-    let end = watch_peer(
-        TIMING,
-        None,
-        &peer.received,
-        &flags,
-        |_| {},
-        |_| {},
-        peer.send(),
-    )
-    .await;
+    let end = peer.watched(&flags).await;
     assert_eq!(end, Some(LinkEnd::ReportStands("reporter@host".to_owned())));
     assert_eq!(started.elapsed(), TIMING.heartbeat_interval);
     assert_eq!(peer.probes(), 1);
@@ -420,16 +413,7 @@ async fn a_report_about_a_peer_that_answers_no_probes_stands_at_once() {
     let flags = unwatched();
     let started = Instant::now();
     flags.report_silent("reporter@host".to_owned());
-    let end = watch_peer(
-        TIMING,
-        None,
-        &peer.received,
-        &flags,
-        |_| {},
-        |_| {},
-        peer.send(),
-    )
-    .await;
+    let end = peer.watched(&flags).await;
     assert_eq!(end, Some(LinkEnd::ReportStands("reporter@host".to_owned())));
     assert_eq!(started.elapsed(), Duration::ZERO);
     assert_eq!(peer.probes(), 0, "a 2.4 peer is sent no probe");
@@ -444,15 +428,7 @@ async fn watch_through_a_stall(
     at: Duration,
     stall: Duration,
 ) -> Result<Option<LinkEnd>, tokio::time::error::Elapsed> {
-    let watching = watch_peer(
-        TIMING,
-        None,
-        &peer.received,
-        flags,
-        |_| {},
-        |_| {},
-        peer.send(),
-    );
+    let watching = peer.watched(flags);
     tokio::pin!(watching);
     let stalled = async {
         tokio::time::sleep(at).await;
