@@ -107,7 +107,9 @@ pub fn handshake_client(data: &[u8]) {
 
 /// The server role, fed the input as a stream of frames from a client.
 pub fn handshake_server(data: &[u8]) {
-    let mut driver = ServerDriver::start(fuzz_config("fuzz-server"), fresh(2));
+    let Ok(mut driver) = ServerDriver::start(fuzz_config("fuzz-server"), fresh(2)) else {
+        return;
+    };
     drive(data, |body, out| driver.receive(body, out));
 }
 
@@ -412,7 +414,9 @@ pub fn handshake_proved(data: &[u8]) {
     let cookie = Cookie::new("fuzz cookie");
     let mut out = Vec::new();
     if selector % 2 == 0 {
-        let mut driver = ServerDriver::start(fuzz_config("fuzz-server"), fresh(2));
+        let Ok(mut driver) = ServerDriver::start(fuzz_config("fuzz-server"), fresh(2)) else {
+            return;
+        };
         if driver.receive(body, &mut out) != Ok(HandshakeProgress::Continue) {
             return;
         }

@@ -26,7 +26,7 @@
 use super::codec::CodecError;
 use super::frame::FrameEncodeError;
 use super::identity::{node_id_of, Cookie, NodeId, ProofInput, Role};
-use super::keys::{derive_session_keys, EphemeralSecret, SessionKeys};
+use super::keys::{derive_session_keys, EphemeralSecret, KeyShareUnavailable, SessionKeys};
 use super::message::{
     FrameProtection, HandshakeMessage, Hello, Proof, ProtocolVersion, Rejection, RejectionText,
     WireNodeName, PROTOCOL_VERSION,
@@ -107,7 +107,7 @@ pub(crate) struct Authenticated {
 
 /// Derives the keys of a session between `client` and `server`, if either asks for sealing.
 fn session_keys(
-    secret: &EphemeralSecret,
+    secret: EphemeralSecret,
     cookie: &Cookie,
     client: &Hello,
     server: &Hello,
@@ -173,6 +173,8 @@ pub(crate) enum HandshakeError {
     /// The peer's key share is a low-order point, which would make the session keys guessable
     /// (rule K2).
     WeakKeyShare,
+    /// The crypto library could not make our key share (it could not allocate).
+    LocalKeyShare,
 }
 
 impl HandshakeError {
@@ -192,6 +194,7 @@ impl HandshakeError {
             HandshakeError::ConnectionToSelf => Some(Rejection::ConnectionToSelf),
             HandshakeError::RejectedByPeer(_)
             | HandshakeError::LocalEncoding(_)
+            | HandshakeError::LocalKeyShare
             | HandshakeError::AlreadyEnded => None,
         }
     }
@@ -229,7 +232,14 @@ impl std::fmt::Display for HandshakeError {
             HandshakeError::WeakKeyShare => {
                 f.write_str("peer sent a weak key share (a low-order X25519 point)")
             }
+            HandshakeError::LocalKeyShare => f.write_str("cannot make our X25519 key share"),
         }
+    }
+}
+
+impl From<KeyShareUnavailable> for HandshakeError {
+    fn from(_: KeyShareUnavailable) -> Self {
+        HandshakeError::LocalKeyShare
     }
 }
 
@@ -279,18 +289,18 @@ impl ClientHandshake {
     pub(crate) fn start(
         config: HandshakeConfig,
         fresh: Fresh,
-    ) -> (ExpectServerHello, HandshakeMessage) {
-        let secret = EphemeralSecret::from_bytes(fresh.key_secret);
+    ) -> Result<(ExpectServerHello, HandshakeMessage), HandshakeError> {
+        let secret = EphemeralSecret::from_bytes(fresh.key_secret)?;
         let hello = config.hello(fresh.nonce, &secret);
         let message = HandshakeMessage::ClientHello(hello.clone());
-        (
+        Ok((
             ExpectServerHello {
                 config,
                 hello,
                 secret,
             },
             message,
-        )
+        ))
     }
 }
 
@@ -352,7 +362,7 @@ impl ExpectServerProof {
             return Err(HandshakeError::AuthenticationFailed);
         }
         let keys = session_keys(
-            &self.secret,
+            self.secret,
             &self.config.cookie,
             &self.client,
             &self.server,
@@ -372,14 +382,17 @@ pub(crate) struct ServerHandshake;
 
 impl ServerHandshake {
     /// Begins a handshake on an accepted connection. `fresh` must be fresh random bytes.
-    pub(crate) fn start(config: HandshakeConfig, fresh: Fresh) -> ExpectClientHello {
-        let secret = EphemeralSecret::from_bytes(fresh.key_secret);
+    pub(crate) fn start(
+        config: HandshakeConfig,
+        fresh: Fresh,
+    ) -> Result<ExpectClientHello, HandshakeError> {
+        let secret = EphemeralSecret::from_bytes(fresh.key_secret)?;
         let hello = config.hello(fresh.nonce, &secret);
-        ExpectClientHello {
+        Ok(ExpectClientHello {
             config,
             hello,
             secret,
-        }
+        })
     }
 }
 
@@ -445,7 +458,7 @@ impl ExpectClientProof {
             ..client_input
         });
         let keys = session_keys(
-            &self.secret,
+            self.secret,
             &self.config.cookie,
             &self.client,
             &self.server,
@@ -502,7 +515,7 @@ impl ClientDriver {
         fresh: Fresh,
         out: &mut Vec<u8>,
     ) -> Result<Self, HandshakeError> {
-        let (state, hello) = ClientHandshake::start(config, fresh);
+        let (state, hello) = ClientHandshake::start(config, fresh)?;
         hello
             .encode_frame(out)
             .map_err(HandshakeError::LocalEncoding)?;
@@ -564,10 +577,10 @@ enum ServerState {
 
 impl ServerDriver {
     /// Begins a handshake on an accepted connection; the server speaks only once spoken to.
-    pub(crate) fn start(config: HandshakeConfig, fresh: Fresh) -> Self {
-        Self {
-            state: ServerState::AwaitingClientHello(ServerHandshake::start(config, fresh)),
-        }
+    pub(crate) fn start(config: HandshakeConfig, fresh: Fresh) -> Result<Self, HandshakeError> {
+        Ok(Self {
+            state: ServerState::AwaitingClientHello(ServerHandshake::start(config, fresh)?),
+        })
     }
 
     /// Feeds one frame body from the client; see [`ClientDriver::receive`] for `out`.

@@ -15,9 +15,9 @@
 //! later: forward secrecy), on the cookie (a man in the middle without it cannot take part) and on
 //! every field of both hellos (a session's keys are its own).
 
+use aws_lc_rs::agreement::{agree, PrivateKey, UnparsedPublicKey, X25519};
 use hkdf::Hkdf;
 use sha2::Sha256;
-use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::identity::Cookie;
 use super::message::Hello;
@@ -32,11 +32,15 @@ const CLIENT_TO_SERVER: &[u8] = b"ractor_cluster client to server v2";
 /// HKDF-Expand label of the key the server seals with.
 const SERVER_TO_CLIENT: &[u8] = b"ractor_cluster server to client v2";
 
-/// The secret half of this side's key share, for one handshake.
+/// The secret half of this side's key share, for one handshake, and the share itself.
 ///
 /// Built from bytes the caller draws (no RNG in the protocol), so tests and test vectors can fix
-/// it. Wiped from memory when dropped.
-pub(crate) struct EphemeralSecret(StaticSecret);
+/// it; production and tests go through the same AWS-LC calls. AWS-LC wipes the key's memory when
+/// it is freed (the caller's copy of the bytes, in `Fresh`, is not wiped).
+pub(crate) struct EphemeralSecret {
+    key: PrivateKey,
+    share: [u8; KEY_SHARE_LEN],
+}
 
 impl std::fmt::Debug for EphemeralSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,16 +49,28 @@ impl std::fmt::Debug for EphemeralSecret {
 }
 
 impl EphemeralSecret {
-    /// The secret made of 32 fresh random bytes (X25519 clamps them as it uses them).
-    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(StaticSecret::from(bytes))
+    /// The secret made of 32 fresh random bytes (X25519 clamps them as it uses them), and its
+    /// public share.
+    ///
+    /// Fails only if AWS-LC does (it cannot allocate the key); 32 bytes are always a valid
+    /// X25519 secret.
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyShareUnavailable> {
+        let key = PrivateKey::from_private_key(&X25519, &bytes).map_err(|_| KeyShareUnavailable)?;
+        let public = key.compute_public_key().map_err(|_| KeyShareUnavailable)?;
+        let share =
+            <[u8; KEY_SHARE_LEN]>::try_from(public.as_ref()).map_err(|_| KeyShareUnavailable)?;
+        Ok(Self { key, share })
     }
 
     /// The public key share to send.
     pub(crate) fn share(&self) -> [u8; KEY_SHARE_LEN] {
-        PublicKey::from(&self.0).to_bytes()
+        self.share
     }
 }
+
+/// The crypto library could not make this side's key share: a local fault, not the peer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyShareUnavailable;
 
 /// The two keys of a sealed session, as one side uses them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +87,9 @@ pub(crate) struct SessionKeys {
 pub(crate) struct WeakKeyShare;
 
 /// Derives the session's keys from this side's secret, both hellos and the cookie; `is_client`
-/// says which side this is, and so which key seals.
+/// says which side this is, and so which key seals. The secret is used up: one exchange each.
 pub(crate) fn derive_session_keys(
-    secret: &EphemeralSecret,
+    secret: EphemeralSecret,
     cookie: &Cookie,
     client: &Hello,
     server: &Hello,
@@ -84,13 +100,20 @@ pub(crate) fn derive_session_keys(
     } else {
         client.key_share
     };
-    let shared = secret.0.diffie_hellman(&PublicKey::from(peer_share));
-    if !shared.was_contributory() {
-        // PROTOCOL.md rule K2.
-        return Err(WeakKeyShare);
-    }
-    let salt = cookie.key_schedule_salt(client, server);
-    let hkdf = Hkdf::<Sha256>::new(Some(&salt), shared.as_bytes());
+    // AWS-LC's X25519 fails when the shared secret is all zero, which is what a low-order share
+    // gives (PROTOCOL.md rule K2). It reports its other failure (no memory for the exchange) the
+    // same way, and the two cannot be told apart here; that one ends the handshake too.
+    // Taken: the key is freed (and wiped) when this returns, whatever the outcome.
+    let EphemeralSecret { key, .. } = secret;
+    let hkdf = agree(
+        &key,
+        UnparsedPublicKey::new(&X25519, &peer_share),
+        WeakKeyShare,
+        |shared| {
+            let salt = cookie.key_schedule_salt(client, server);
+            Ok(Hkdf::<Sha256>::new(Some(&salt), shared))
+        },
+    )?;
     let client_to_server = expand(&hkdf, CLIENT_TO_SERVER);
     let server_to_client = expand(&hkdf, SERVER_TO_CLIENT);
     Ok(if is_client {

@@ -219,7 +219,7 @@ async fn authenticate(
     };
     let mut out = Vec::new();
     let mut driver = if is_server {
-        Driver::Server(ServerDriver::start(handshake_config, fresh))
+        Driver::Server(ServerDriver::start(handshake_config, fresh).map_err(|err| err.to_string())?)
     } else {
         Driver::Client(
             ClientDriver::start(handshake_config, fresh, &mut out)

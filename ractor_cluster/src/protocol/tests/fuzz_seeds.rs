@@ -250,7 +250,7 @@ fn genuine_handshake() -> (Vec<u8>, Vec<u8>) {
     let mut to_client = Vec::new();
     let mut client =
         ClientDriver::start(fuzz_config("fuzz-client"), fresh(1), &mut to_server).unwrap();
-    let mut server = ServerDriver::start(fuzz_config("fuzz-server"), fresh(2));
+    let mut server = ServerDriver::start(fuzz_config("fuzz-server"), fresh(2)).unwrap();
     let (hello, _) = parse_frame(&to_server, HANDSHAKE_MAX_FRAME)
         .unwrap()
         .unwrap();

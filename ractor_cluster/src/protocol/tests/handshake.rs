@@ -41,7 +41,7 @@ impl Pair {
     fn new(client: HandshakeConfig, server: HandshakeConfig) -> Self {
         let mut to_server = Vec::new();
         let client = ClientDriver::start(client, fresh(0xC1), &mut to_server).unwrap();
-        let server = ServerDriver::start(server, fresh(0x5E));
+        let server = ServerDriver::start(server, fresh(0x5E)).unwrap();
         Self {
             client,
             server,
@@ -136,14 +136,14 @@ fn a_wrong_cookie_ends_both_sides_with_a_reason() {
 #[test]
 fn a_replayed_client_proof_is_rejected() {
     // Session 1: a genuine client talks to the server; an eavesdropper records its frames.
-    let (state, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1));
-    let server = ServerHandshake::start(config("beta", "k"), fresh(2));
+    let (state, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1)).unwrap();
+    let server = ServerHandshake::start(config("beta", "k"), fresh(2)).unwrap();
     let (server, server_hello) = server.handle(hello.clone()).unwrap();
     let (_, recorded_proof) = state.handle(server_hello).unwrap();
     server.handle(recorded_proof.clone()).unwrap();
 
     // Session 2: the eavesdropper replays the hello and the proof; the server's nonce is new.
-    let server = ServerHandshake::start(config("beta", "k"), fresh(3));
+    let server = ServerHandshake::start(config("beta", "k"), fresh(3)).unwrap();
     let (server, _) = server.handle(hello).unwrap();
     assert_eq!(
         server.handle(recorded_proof).unwrap_err(),
@@ -155,12 +155,12 @@ fn a_replayed_client_proof_is_rejected() {
 fn a_proof_made_for_one_node_is_rejected_by_another() {
     // The client proves itself to "beta"; a man in the middle relays that proof to "gamma", which
     // even happens to pick the same nonce as beta: only the names differ.
-    let (state, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1));
-    let beta = ServerHandshake::start(config("beta", "k"), fresh(2));
+    let (state, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1)).unwrap();
+    let beta = ServerHandshake::start(config("beta", "k"), fresh(2)).unwrap();
     let (_, beta_hello) = beta.handle(hello.clone()).unwrap();
     let (_, proof_for_beta) = state.handle(beta_hello).unwrap();
 
-    let gamma = ServerHandshake::start(config("gamma", "k"), fresh(2));
+    let gamma = ServerHandshake::start(config("gamma", "k"), fresh(2)).unwrap();
     let (gamma, _) = gamma.handle(hello).unwrap();
     assert_eq!(
         gamma.handle(proof_for_beta).unwrap_err(),
@@ -171,7 +171,7 @@ fn a_proof_made_for_one_node_is_rejected_by_another() {
 #[test]
 fn a_reflected_proof_is_rejected() {
     // A fake server without the cookie sends the client's own proof back as the server's proof.
-    let (state, _) = ClientHandshake::start(config("alpha", "k"), fresh(1));
+    let (state, _) = ClientHandshake::start(config("alpha", "k"), fresh(1)).unwrap();
     let fake_hello = Hello {
         protocol: PROTOCOL_VERSION,
         node: config("mallory", "").local,
@@ -204,7 +204,7 @@ fn a_version_mismatch_is_clear_on_both_sides() {
     let mut future_hello = crate::protocol::codec::encode_to_vec(&(0u32, future)).unwrap();
     future_hello.extend_from_slice(b"fields of a future version");
 
-    let mut server = ServerDriver::start(config("beta", "k"), fresh(2));
+    let mut server = ServerDriver::start(config("beta", "k"), fresh(2)).unwrap();
     let mut to_client = Vec::new();
     let err = server.receive(&future_hello, &mut to_client).unwrap_err();
     assert_eq!(
@@ -241,9 +241,14 @@ fn a_version_mismatch_is_clear_on_both_sides() {
 
 #[test]
 fn a_server_of_another_major_is_refused_by_the_client() {
-    let (state, _) = ClientHandshake::start(config("alpha", "k"), fresh(1));
+    let (state, _) = ClientHandshake::start(config("alpha", "k"), fresh(1)).unwrap();
     let mut hello = match ServerHandshake::start(config("beta", "k"), fresh(2))
-        .handle(ClientHandshake::start(config("alpha", "k"), fresh(1)).1)
+        .unwrap()
+        .handle(
+            ClientHandshake::start(config("alpha", "k"), fresh(1))
+                .unwrap()
+                .1,
+        )
         .unwrap()
         .1
     {
@@ -276,7 +281,7 @@ fn a_connection_to_self_is_refused() {
 
 #[test]
 fn an_out_of_order_message_names_what_was_expected_and_what_came() {
-    let server = ServerHandshake::start(config("beta", "k"), fresh(2));
+    let server = ServerHandshake::start(config("beta", "k"), fresh(2)).unwrap();
     let err = server
         .handle(HandshakeMessage::ClientProof(Proof { mac: [0; 32] }))
         .unwrap_err();
@@ -298,7 +303,7 @@ fn an_out_of_order_message_names_what_was_expected_and_what_came() {
     assert!(text.as_str().contains("ClientHello"), "{}", text.as_str());
 
     // A client hello sent to a client.
-    let (client, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1));
+    let (client, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1)).unwrap();
     let err = client.handle(hello).unwrap_err();
     assert_eq!(
         err,
@@ -311,7 +316,7 @@ fn an_out_of_order_message_names_what_was_expected_and_what_came() {
 
 #[test]
 fn a_rejection_is_not_answered() {
-    let mut server = ServerDriver::start(config("beta", "k"), fresh(2));
+    let mut server = ServerDriver::start(config("beta", "k"), fresh(2)).unwrap();
     let mut out = Vec::new();
     let rejected = HandshakeMessage::Rejected(Rejection::BadProof);
     let mut frame = Vec::new();
@@ -324,7 +329,7 @@ fn a_rejection_is_not_answered() {
 #[test]
 fn malformed_and_trailing_bytes_are_rejected() {
     for body in [&[0xFF][..], &[0x00, 0x01]] {
-        let mut server = ServerDriver::start(config("beta", "k"), fresh(2));
+        let mut server = ServerDriver::start(config("beta", "k"), fresh(2)).unwrap();
         let mut out = Vec::new();
         let err = server.receive(body, &mut out).unwrap_err();
         assert!(matches!(err, HandshakeError::Malformed(_)), "{err:?}");
@@ -335,12 +340,12 @@ fn malformed_and_trailing_bytes_are_rejected() {
     }
 
     // A valid hello followed by one stray byte.
-    let (_, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1));
+    let (_, hello) = ClientHandshake::start(config("alpha", "k"), fresh(1)).unwrap();
     let mut framed = Vec::new();
     hello.encode_frame(&mut framed).unwrap();
     let mut body = framed[4..].to_vec();
     body.push(0);
-    let mut server = ServerDriver::start(config("beta", "k"), fresh(2));
+    let mut server = ServerDriver::start(config("beta", "k"), fresh(2)).unwrap();
     let err = server.receive(&body, &mut Vec::new()).unwrap_err();
     let HandshakeError::Malformed(codec) = &err else {
         panic!("{err:?}");
@@ -388,7 +393,7 @@ fn a_name_too_long_for_a_handshake_frame_is_a_local_error() {
 
 #[test]
 fn a_driver_refuses_frames_after_it_ended() {
-    let mut server = ServerDriver::start(config("beta", "k"), fresh(2));
+    let mut server = ServerDriver::start(config("beta", "k"), fresh(2)).unwrap();
     let mut out = Vec::new();
     assert!(server.receive(&[0xFF], &mut out).is_err());
     out.clear();
@@ -440,7 +445,7 @@ fn a_hidden_node_says_so_under_its_own_tag_and_its_peer_learns_it() {
     );
     assert!(!server.unwrap().peer_hidden);
 
-    let (_, hello) = ClientHandshake::start(hidden_config("alpha", true), fresh(1));
+    let (_, hello) = ClientHandshake::start(hidden_config("alpha", true), fresh(1)).unwrap();
     let mut frame = Vec::new();
     hello.encode_frame(&mut frame).unwrap();
     assert_eq!(
@@ -452,7 +457,7 @@ fn a_hidden_node_says_so_under_its_own_tag_and_its_peer_learns_it() {
         Some(PROTOCOL_VERSION)
     );
     assert_eq!(only_message(&frame), hello);
-    let (_, hello) = ClientHandshake::start(hidden_config("alpha", false), fresh(1));
+    let (_, hello) = ClientHandshake::start(hidden_config("alpha", false), fresh(1)).unwrap();
     let mut frame = Vec::new();
     hello.encode_frame(&mut frame).unwrap();
     assert_eq!(
@@ -480,8 +485,9 @@ fn a_relay_cannot_turn_a_session_hidden_or_visible() {
             }
         );
         let (state, hello) =
-            ClientHandshake::start(hidden_config("alpha", client_hidden), fresh(1));
-        let server = ServerHandshake::start(hidden_config("beta", server_hidden), fresh(2));
+            ClientHandshake::start(hidden_config("alpha", client_hidden), fresh(1)).unwrap();
+        let server =
+            ServerHandshake::start(hidden_config("beta", server_hidden), fresh(2)).unwrap();
         let hello = if flip_client {
             flip_hidden(&hello)
         } else {

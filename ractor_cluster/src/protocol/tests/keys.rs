@@ -97,7 +97,7 @@ fn vector_handshake_of(
 ) {
     let mut client_hello = Vec::new();
     let mut client = ClientDriver::start(client, client_fresh(), &mut client_hello).unwrap();
-    let mut server = ServerDriver::start(config("beta", 2), server_fresh());
+    let mut server = ServerDriver::start(config("beta", 2), server_fresh()).unwrap();
     let mut server_hello = Vec::new();
     server
         .receive(body(&client_hello), &mut server_hello)
@@ -230,7 +230,7 @@ fn a_low_order_key_share_is_refused() {
 
     // The server answers the hello, but the key share fails it once the proof is in. The proof is
     // genuine: the attacker here knows the cookie but tries to force a known key.
-    let mut server = ServerDriver::start(config("beta", 2), server_fresh());
+    let mut server = ServerDriver::start(config("beta", 2), server_fresh()).unwrap();
     let mut server_hello = Vec::new();
     server
         .receive(body(&forged_hello), &mut server_hello)
@@ -273,7 +273,7 @@ fn plaintext_needs_both_sides_and_then_derives_no_keys() {
         server_config.frames = server_frames;
         let mut out = Vec::new();
         let mut client = ClientDriver::start(client_config, client_fresh(), &mut out).unwrap();
-        let mut server = ServerDriver::start(server_config, server_fresh());
+        let mut server = ServerDriver::start(server_config, server_fresh()).unwrap();
         let mut back = Vec::new();
         server.receive(body(&out), &mut back).unwrap();
         let mut out = Vec::new();
@@ -284,4 +284,59 @@ fn plaintext_needs_both_sides_and_then_derives_no_keys() {
         assert_eq!(at_client.keys.is_some(), sealed);
         assert_eq!(at_server.keys.is_some(), sealed);
     }
+}
+
+/// Every encoding of a point of order 1, 2, 4 or 8 (RFC 7748 reads the top bit as zero, and reduces
+/// values of p and above): each gives the all-zero shared secret with any clamped secret. Checked
+/// refused by Python's `cryptography` as well.
+const LOW_ORDER_SHARES: [&str; 14] = [
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000080",
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880",
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f11d7",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+];
+
+fn unhex(text: &str) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap();
+    }
+    bytes
+}
+
+#[test]
+fn every_encoding_of_a_low_order_point_is_refused_as_a_key_share() {
+    let (frames, _, _) = vector_handshake();
+    let (HandshakeMessage::ClientHello(client), HandshakeMessage::ServerHello(server)) = (
+        HandshakeMessage::decode(body(&frames[0])).unwrap(),
+        HandshakeMessage::decode(body(&frames[1])).unwrap(),
+    ) else {
+        panic!("hellos");
+    };
+    let cookie = Cookie::new("test vector cookie");
+    for share in LOW_ORDER_SHARES {
+        let forged = Hello {
+            key_share: unhex(share),
+            ..client.clone()
+        };
+        let secret = EphemeralSecret::from_bytes(server_fresh().key_secret).unwrap();
+        assert_eq!(
+            derive_session_keys(secret, &cookie, &forged, &server, false),
+            Err(WeakKeyShare),
+            "share {share}"
+        );
+    }
+    // The genuine share still gives keys.
+    let secret = EphemeralSecret::from_bytes(server_fresh().key_secret).unwrap();
+    assert!(derive_session_keys(secret, &cookie, &client, &server, false).is_ok());
 }

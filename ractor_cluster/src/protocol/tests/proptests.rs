@@ -361,8 +361,8 @@ proptest! {
     ) {
         // Get each role past its first step with a real peer message (possibly mutated), so the
         // arbitrary frames reach the proof-checking states.
-        let (_, client_hello) = ClientHandshake::start(config("prop-client"), fresh(4));
-        let (_, server_hello) = ServerHandshake::start(config("prop-server"), fresh(5))
+        let (_, client_hello) = ClientHandshake::start(config("prop-client"), fresh(4)).unwrap();
+        let (_, server_hello) = ServerHandshake::start(config("prop-server"), fresh(5)).unwrap()
             .handle(client_hello.clone())
             .unwrap();
         let stream_after = |first: &HandshakeMessage| {
@@ -436,7 +436,7 @@ proptest! {
         let client_fresh = Fresh { nonce: nonces.0, key_secret: secrets.0 };
         let server_fresh = Fresh { nonce: nonces.1, key_secret: secrets.1 };
         let mut client = ClientDriver::start(client_config, client_fresh, &mut to_server).unwrap();
-        let mut server = ServerDriver::start(server_config, server_fresh);
+        let mut server = ServerDriver::start(server_config, server_fresh).unwrap();
         let mut to_client = Vec::new();
         let (body, _) = parse_frame(&to_server, HANDSHAKE_MAX_FRAME).unwrap().unwrap();
         prop_assert_eq!(server.receive(body, &mut to_client), Ok(HandshakeProgress::Continue));
