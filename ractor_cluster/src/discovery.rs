@@ -34,6 +34,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::protocol::listed::ListedDigest;
+
 /// How a node finds the nodes it should be connected to; see
 /// [`NodeServer::with_discovery`](crate::NodeServer::with_discovery).
 #[derive(Clone)]
@@ -47,6 +49,28 @@ impl fmt::Debug for DiscoveryConfig {
         f.debug_struct("DiscoveryConfig")
             .field("interval", &self.interval)
             .finish_non_exhaustive()
+    }
+}
+
+/// The digest of what this node's discovery listed in its last round (protocol 2.10), shared by
+/// the reconciler, which sets it each round, and the sessions, which tell it to their peers.
+#[derive(Debug, Default)]
+pub(crate) struct ListedNow(std::sync::Mutex<Option<ListedDigest>>);
+
+impl ListedNow {
+    pub(crate) fn set(&self, digest: ListedDigest) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(digest);
+    }
+
+    /// `None` until a round listed something (and for a node without discovery).
+    pub(crate) fn get(&self) -> Option<ListedDigest> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

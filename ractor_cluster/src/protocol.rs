@@ -31,6 +31,7 @@ pub(crate) mod hot_frames;
 pub(crate) mod identity;
 pub(crate) mod keys;
 pub(crate) mod limits;
+pub(crate) mod listed;
 pub(crate) mod message;
 pub(crate) mod record;
 pub(crate) mod reference;

@@ -695,5 +695,7 @@ pub(crate) struct NodeConfig {
     pub(crate) rtt_probes_on_every_link: bool,
     /// The sessions that hear of changes to this process's actors (see `local_events`).
     pub(crate) local_subscribers: Arc<super::local_events::LocalSubscribers>,
+    /// What this node's discovery listed last, told to peers of 2.10 (`DiscoveryView`).
+    pub(crate) listed: Arc<crate::discovery::ListedNow>,
     pub(crate) hidden: bool,
 }

@@ -32,6 +32,7 @@ use crate::error::{ConnectError, SessionEnd};
 use crate::net::{AcceptOptions, Accepted, ListenerHandle, NetworkStream, PendingSlot};
 use crate::protocol::frame::frame_limit;
 use crate::protocol::identity::{node_id_of, Cookie};
+use crate::protocol::listed::ListedDigest;
 use crate::protocol::message as wire;
 use admission::Admission;
 use downing::DowningState;
@@ -277,7 +278,7 @@ impl NodeServerState {
         }
     }
 
-    fn on_ready(&mut self, session: ActorId) {
+    fn on_ready(&mut self, session: ActorId, peer_view: Option<ListedDigest>) {
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.ready = true;
             for waiter in std::mem::take(&mut entry.waiters) {
@@ -292,7 +293,7 @@ impl NodeServerState {
         // In any mode: whether to dial is the receiver's choice, so that a transitive node learns
         // the peers of an isolated one too (as the published crate's peers answer any node that
         // asks, once, when it connects).
-        self.share_peers(session);
+        self.share_peers(session, peer_view);
         self.tell_hidden_peers(session);
     }
 }
@@ -351,6 +352,7 @@ impl Actor for NodeServer {
             rtt_probe_interval: Some(self.rtt_probe_interval).filter(|every| !every.is_zero()),
             rtt_probes_on_every_link: self.rtt_probes_on_every_link,
             local_subscribers: Arc::default(),
+            listed: Arc::default(),
             hidden: self.hidden,
         };
         // One subscriber to ractor's actor and group changes for all the sessions of this node,
@@ -387,6 +389,7 @@ impl Actor for NodeServer {
                 &config.local.connection_string,
                 myself.clone(),
                 max_dials,
+                Arc::clone(&config.listed),
             )
         });
         Ok(NodeServerState {
@@ -535,7 +538,7 @@ async fn handle_message(
                     };
                     state.open_session(&myself, stream, opening).await;
                 }
-                ServerEvent::Ready(session) => state.on_ready(session),
+                ServerEvent::Ready { session, peer_view } => state.on_ready(session, peer_view),
                 ServerEvent::Dial(peers) => state.dial(&myself, peers),
                 ServerEvent::WhereIsNode { node, asker } => state.where_is_node(node, &asker),
                 ServerEvent::Discovered(found) => state.discovered(found),

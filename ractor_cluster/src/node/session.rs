@@ -38,6 +38,7 @@ use crate::net::{
     counting_read, counting_write, spawn_writer_with_limit, WriterExit, WriterHandle,
 };
 use crate::net::{NetworkStream, PendingSlot};
+use crate::protocol::listed::ListedDigest;
 use crate::protocol::message::{ControlMessage, FrameProtection, SessionMessage};
 use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
 use bounds::{PeerGroups, Rate};
@@ -176,6 +177,9 @@ struct Live {
     detached: bool,
     synced_here: bool,
     synced_there: bool,
+    /// What the peer's discovery lists, if it said (2.10): the server leaves the peers it lists
+    /// out of those it tells it about.
+    peer_view: Option<ListedDigest>,
     ready: bool,
     /// Whether the proxy limit was reported for this session already (once is enough).
     proxy_limit_logged: bool,
@@ -373,6 +377,7 @@ impl NodeSessionState {
             detached: self.config.hidden || auth.peer_hidden,
             synced_here: false,
             synced_there: false,
+            peer_view: None,
             ready: false,
             proxy_limit_logged: false,
             spawns: Allowance::new(self.config.max_remote_spawns_per_peer),

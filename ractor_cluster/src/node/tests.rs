@@ -6,3 +6,4 @@ mod harness;
 mod hidden;
 mod probes;
 mod traced;
+mod views;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::codec::{self, payload, CodecError};
 use super::frame::{self, FrameEncodeError};
 pub(crate) use super::frame_protection::FrameProtection;
+use super::listed::ListedDigest;
 
 /// The version of the protocol this build speaks.
 ///
@@ -19,7 +20,10 @@ pub(crate) use super::frame_protection::FrameProtection;
 /// never adds, removes or reorders fields (rule V2). Each side learns the other's version in the
 /// handshake and sends only variants that the lower of the two minors defines (rule V4); a
 /// variant tag the receiver does not know is therefore a protocol error of the sender (rule S1).
-pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 9 };
+pub(crate) const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion {
+    major: 2,
+    minor: 10,
+};
 
 pub(crate) use super::reply::{CallFailure, ReplyOutcome};
 pub(crate) use super::traced::{TraceParent, TracedMessage};
@@ -613,6 +617,11 @@ pub(crate) enum ControlMessage {
     Probe(u64),
     /// Since 2.5. The answer to the `Probe` with this number.
     ProbeAnswer(u64),
+    /// Since 2.10. The digest of the addresses the sender's discovery listed in its last round,
+    /// sent once, before `InitialSyncDone`, by a node that runs discovery: a receiver whose own
+    /// discovery lists the same addresses leaves the nodes at those addresses out of the
+    /// `PeersKnown` it sends the sender (PROTOCOL.md, "Discovery views").
+    DiscoveryView(ListedDigest),
 }
 
 /// What became of a `SpawnRequest` (since 1.1).
@@ -654,6 +663,7 @@ impl ControlMessage {
             ControlMessage::PeerSilent { .. } => "PeerSilent",
             ControlMessage::Probe(_) => "Probe",
             ControlMessage::ProbeAnswer(_) => "ProbeAnswer",
+            ControlMessage::DiscoveryView(_) => "DiscoveryView",
         }
     }
 }

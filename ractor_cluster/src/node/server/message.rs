@@ -13,6 +13,7 @@ use crate::node::events::{NodeEventSubscription, NodeInfo, NodeServerSessionInfo
 use crate::node::reconnect::DialTarget;
 use crate::node::session::message::NodeSessionMessage;
 use crate::node::NodeId;
+use crate::protocol::listed::ListedDigest;
 use crate::protocol::message::{self as wire, PeerAnnouncement};
 
 /// What the server answers a waiting connect with.
@@ -100,7 +101,7 @@ impl std::fmt::Debug for NodeServerInternal {
         let kind = match &self.0 {
             ServerEvent::Accepted(_) => "Accepted",
             ServerEvent::Admit { .. } => "Admit",
-            ServerEvent::Ready(_) => "Ready",
+            ServerEvent::Ready { .. } => "Ready",
             ServerEvent::Dial(_) => "Dial",
             ServerEvent::Dialed { .. } => "Dialed",
             ServerEvent::Open { .. } => "Open",
@@ -147,7 +148,11 @@ pub(crate) enum ServerEvent {
     /// slot among those waiting to authenticate.
     Accepted(Box<crate::net::Accepted>),
     /// A session finished the initial exchange on both sides.
-    Ready(ActorId),
+    Ready {
+        session: ActorId,
+        /// What the peer's discovery lists, if it said (2.10).
+        peer_view: Option<ListedDigest>,
+    },
     /// A peer told a session about nodes it is connected to (transitive mode).
     Dial(Vec<PeerAnnouncement>),
     /// A dial started by `Dial` finished, with the connection if it succeeded.

@@ -54,6 +54,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
@@ -64,9 +65,10 @@ use tokio::time::Instant;
 use super::message::{DialOutcome, NodeServerMessage, ServerEvent};
 use super::transitive::{host_of, TRANSITIVE_DIAL_TIMEOUT};
 use super::{NodeServerState, SessionEntry, SessionStatus};
-use crate::discovery::DiscoveryConfig;
+use crate::discovery::{DiscoveryConfig, ListedNow};
 use crate::discovery::{DISCOVERY_TIMEOUT, MAX_DISCOVERED_ADDRESSES};
 use crate::node::reconnect::DialTarget;
+use crate::protocol::listed::{listed_digest, ListedDigest};
 use window::DialWindow;
 
 mod window;
@@ -116,6 +118,11 @@ pub(crate) struct Reconciler {
     window: DialWindow,
     /// Addresses the last round found due, in the order they are to be dialed.
     due: VecDeque<String>,
+    /// What the last round that found anything listed (this node's own address included), and
+    /// its digest, which the sessions tell their peers (2.10, see `lists_for`).
+    listed: HashSet<String>,
+    digest: Option<ListedDigest>,
+    published: Arc<ListedNow>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -144,6 +151,7 @@ impl Reconciler {
         advertised: &str,
         server: ActorRef<NodeServerMessage>,
         max_dials: usize,
+        published: Arc<ListedNow>,
     ) -> Self {
         let DiscoveryConfig { source, interval } = config;
         let reports_to = server.clone();
@@ -179,6 +187,26 @@ impl Reconciler {
             own: HashSet::new(),
             window: DialWindow::new(max_dials),
             due: VecDeque::new(),
+            listed: HashSet::new(),
+            digest: None,
+            published,
+        }
+    }
+
+    /// Whether a peer whose discovery listed what `view` digests lists `addr` too: its digest is
+    /// this node's, whose last round listed `addr`. Such a peer would not dial `addr` from a
+    /// `PeersKnown` (`dial` leaves listed addresses to the reconciler), so it is not told.
+    pub(crate) fn lists_for(&self, view: &ListedDigest, addr: &str) -> bool {
+        self.digest.as_ref() == Some(view) && self.listed.contains(addr)
+    }
+
+    /// Keeps what a round listed, and tells the sessions its digest if it changed.
+    fn remember_listed(&mut self, found: &[String]) {
+        let digest = listed_digest(found.iter().map(String::as_str));
+        if self.digest != Some(digest) {
+            self.listed = found.iter().cloned().collect();
+            self.digest = Some(digest);
+            self.published.set(digest);
         }
     }
 
@@ -325,6 +353,7 @@ impl NodeServerState {
         let Some(reconciler) = self.reconciler.as_mut() else {
             return;
         };
+        reconciler.remember_listed(&found);
         let listed: HashSet<&str> = found.iter().map(String::as_str).collect();
         // An address no longer listed is forgotten (a dial under way reports back and is
         // dropped then); its session, if any, stays.

@@ -24,6 +24,7 @@ use crate::node::events::NodeName;
 use crate::node::reconnect::DialTarget;
 use crate::node::session::message::{NodeSessionMessage, SessionEvent};
 use crate::node::NodeId;
+use crate::protocol::listed::ListedDigest;
 use crate::protocol::message::PeerAnnouncement;
 
 /// How long a node tries to connect (and finish the TLS handshake, if any) to a peer it learned
@@ -31,8 +32,9 @@ use crate::protocol::message::PeerAnnouncement;
 pub(super) const TRANSITIVE_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl NodeServerState {
-    /// Tells the peer of a session that just became ready about the other peers of this node.
-    pub(super) fn share_peers(&self, session: ActorId) {
+    /// Tells the peer of a session that just became ready about the other peers of this node,
+    /// but for those its discovery lists too (`peer_view`, 2.10: see `Reconciler::lists_for`).
+    pub(super) fn share_peers(&self, session: ActorId, peer_view: Option<ListedDigest>) {
         let Some(entry) = self.sessions.get(&session) else {
             return;
         };
@@ -47,6 +49,14 @@ impl NodeServerState {
                 **id != session && e.status == SessionStatus::Authenticated && !e.hidden
             })
             .filter_map(|(_, e)| e.info.peer_name.as_ref())
+            .filter(|name| {
+                let listed = |view| {
+                    self.reconciler
+                        .as_ref()
+                        .is_some_and(|r| r.lists_for(view, &name.connection_string))
+                };
+                !peer_view.as_ref().is_some_and(listed)
+            })
             .map(|name| self.announcement_of(name))
             .collect::<Vec<_>>();
         if !peers.is_empty() {

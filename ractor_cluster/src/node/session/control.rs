@@ -34,6 +34,9 @@ impl NodeSessionState {
             | ControlMessage::Probe(_)
             | ControlMessage::ProbeAnswer(_) => {}
             ControlMessage::Watching(watched) => self.watch.set_watched(watched),
+            // Kept for the server, which reads it when the session is ready (`check_ready`);
+            // a later one replaces it.
+            ControlMessage::DiscoveryView(view) => live.peer_view = Some(view),
             ControlMessage::PeerSilent { node, incarnation } => {
                 let _ = self.server.cast(NodeServerMessage::internal(
                     ServerEvent::PeerReportedSilent {

@@ -148,6 +148,12 @@ impl NodeSessionState {
                 self.group_change(GroupChangeMessage::Join(scope, group, members));
             }
         }
+        // Before `InitialSyncDone`, so that the peer knows it when the session is ready there and
+        // it tells this node about its other peers (2.10).
+        let view = self.config.listed.get();
+        if let Some(view) = view.filter(|_| self.live.as_ref().is_some_and(|l| l.minor >= 10)) {
+            self.send_control(ControlMessage::DiscoveryView(view));
+        }
         self.send_control(ControlMessage::InitialSyncDone);
         if let Some(live) = &mut self.live {
             live.synced_here = true;
@@ -161,9 +167,10 @@ impl NodeSessionState {
             live.ready = true;
             let _ = self
                 .server
-                .cast(NodeServerMessage::internal(ServerEvent::Ready(
-                    myself.get_id(),
-                )));
+                .cast(NodeServerMessage::internal(ServerEvent::Ready {
+                    session: myself.get_id(),
+                    peer_view: live.peer_view,
+                }));
         }
     }
 

@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 # The protocol version the vectors are for: PROTOCOL_VERSION in protocol/message.rs.
-MAJOR, MINOR = 2, 9
+MAJOR, MINOR = 2, 10
 
 def varint(n):
     if n < 251: return bytes([n])

@@ -335,6 +335,11 @@ pub(crate) fn session_golden() -> Vec<(SessionMessage, &'static str)> {
             "03 12 07",
         ),
         (
+            SessionMessage::Control(C::DiscoveryView([0xAB; 16])),
+            // tag 19 | 16 bytes, no length
+            "03 13 abababababababababababababababab",
+        ),
+        (
             SessionMessage::Fragment {
                 more: true,
                 chunk: vec![0xAB, 0xCD],
@@ -639,7 +644,8 @@ fn golden_samples_cover_every_variant() {
                 | ControlMessage::Watching(_)
                 | ControlMessage::PeerSilent { .. }
                 | ControlMessage::Probe(_)
-                | ControlMessage::ProbeAnswer(_) => control.kind(),
+                | ControlMessage::ProbeAnswer(_)
+                | ControlMessage::DiscoveryView(_) => control.kind(),
                 ControlMessage::SpawnReply { outcome, .. } => match outcome {
                     SpawnOutcome::Spawned { .. } => "SpawnReply/Spawned",
                     SpawnOutcome::UnknownKind => "SpawnReply/UnknownKind",
@@ -663,7 +669,7 @@ fn golden_samples_cover_every_variant() {
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 34);
+    assert_eq!(seen.len(), 35);
 }
 
 /// The wire's `args` of a message whose variant is `variant`: the name as a codec string, then the
