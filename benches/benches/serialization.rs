@@ -1,4 +1,5 @@
-//! Serialize + deserialize of derived messages, as a node does on each side of the wire.
+//! Serialize + deserialize of derived messages, as a node does on each side of the wire; and the
+//! cipher a sealed session runs over what it sends and receives.
 //!
 //! Run with `cargo bench -p ractor_cluster_benches --bench serialization`.
 
@@ -86,9 +87,70 @@ fn local_call_round_trip(c: &mut Criterion) {
     );
 }
 
+/// AES-256-GCM as a sealed session runs it (ring, in place, tag apart, the record's length as
+/// associated data), over a full record and over one 1 KiB cast's worth: the floor of what
+/// sealing adds per byte, on each side, before anything else is counted.
+fn record_cipher(c: &mut Criterion) {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    let Ok(unbound) = UnboundKey::new(&AES_256_GCM, &[7u8; 32]) else {
+        unreachable!("a 32-byte key suits AES-256-GCM")
+    };
+    let key = LessSafeKey::new(unbound);
+    let nonce = || Nonce::assume_unique_for_key([0u8; 12]);
+    let mut group = c.benchmark_group("AES-256-GCM record");
+    for size in [1024usize, 64 * 1024] {
+        let aad = (size as u32 + 16).to_le_bytes();
+        group.throughput(Throughput::Bytes(size as u64));
+        let mut body = vec![0xA5u8; size];
+        group.bench_function(BenchmarkId::new("seal in place", size), |b| {
+            b.iter(|| black_box(key.seal_in_place_separate_tag(nonce(), Aad::from(aad), &mut body)))
+        });
+        let mut sealed = vec![0xA5u8; size];
+        let Ok(tag) = key.seal_in_place_separate_tag(nonce(), Aad::from(aad), &mut sealed) else {
+            unreachable!("sealing a record within the bound does not fail")
+        };
+        sealed.extend_from_slice(tag.as_ref());
+        // Opening decrypts in place, so each iteration opens a fresh copy of the record, made
+        // outside the timed part.
+        group.bench_function(BenchmarkId::new("open in place", size), |b| {
+            b.iter_batched_ref(
+                || sealed.clone(),
+                |record| black_box(key.open_in_place(nonce(), Aad::from(aad), record).is_ok()),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+/// What the writer task pays to seal a large turn on tokio's blocking pool rather than on its
+/// runtime's worker: a job handed from a task on the worker to the pool and awaited back, with
+/// nothing to do, on a runtime of one worker as the cluster bench runs.
+fn blocking_pool_round_trip(c: &mut Criterion) {
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+    else {
+        unreachable!("a runtime of one worker builds")
+    };
+    c.bench_function("spawn_blocking round trip from a worker task", |b| {
+        b.iter_custom(|iters| {
+            let task = runtime.spawn(async move {
+                let start = std::time::Instant::now();
+                for i in 0..iters {
+                    let _ = black_box(tokio::task::spawn_blocking(move || i).await);
+                }
+                start.elapsed()
+            });
+            runtime.block_on(task).unwrap_or_default()
+        })
+    });
+}
+
 criterion_group!(
     name = benches;
     config = Criterion::default();
-    targets = cast_round_trip, call_round_trip, local_call_round_trip
+    targets = cast_round_trip, call_round_trip, local_call_round_trip, record_cipher,
+        blocking_pool_round_trip
 );
 criterion_main!(benches);
