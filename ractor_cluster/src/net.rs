@@ -12,8 +12,8 @@
 //! * dialing over TCP or TLS (`dial`),
 //! * the frame drivers: a reader that feeds the read half to `protocol::frame::FrameDecoder`,
 //!   which opens sealed records and splits frames (`frame_reader`), and a writer task that drains
-//!   queued frames into few writes, sealing each batch once the session is sealed
-//!   (`frame_writer`).
+//!   queued frames into few writes (`frame_writer`), sealing each batch once the session is
+//!   sealed, a large batch off the runtime's worker (`sealing`).
 //!
 //! ```text
 //!  Listener::run ──accept──► NetworkStream ──split──► BoxRead  ──► FrameReader::next_frame ──► session
@@ -28,6 +28,7 @@ mod frame_reader;
 mod frame_writer;
 mod listener;
 mod pending;
+mod sealing;
 mod stream;
 
 pub use stream::{BoxRead, BoxWrite, ClusterBidiStream, IncomingEncryptionMode, NetworkStream};

@@ -18,7 +18,9 @@
 //! where they were queued into records of at most 64 KiB (`protocol::record`), urgent and data
 //! frames apart, and written as header, ciphertext and tag slices of one vectored write: one
 //! record, one seal and one write for a turn of small casts, whatever their number, and no copy.
-//! A transport without vectored writes gets the records copied into one buffer instead.
+//! A transport without vectored writes gets the records copied into one buffer instead. A large
+//! turn is sealed on tokio's blocking pool while the writer awaits it, so that the tasks sharing
+//! the runtime's worker keep running meanwhile (`net::sealing`).
 //!
 //! Two counts bound what waits here, each against the queue's limit; what a sender does when one
 //! is over it is the caller's policy:
@@ -40,16 +42,14 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::sealing::{release, write_sealed, Sealing, TurnBytes};
 use super::BoxWrite;
 use crate::protocol::fragment::{self, FRAGMENT_ABOVE};
 use crate::protocol::hot_frames::encode_fragment_frame;
-use crate::protocol::record::{Envelope, Sealer, MAX_RECORD_PLAINTEXT};
+use crate::protocol::record::Sealer;
 
 /// How many bytes of casts, calls and replies may wait in one connection's queue by default.
 pub(crate) const DEFAULT_OUTBOUND_LIMIT: usize = 32 * 1024 * 1024;
-
-/// Buffers that grew past this during a burst are given back once empty.
-const KEEP_CAPACITY: usize = 1024 * 1024;
 
 /// Starts the writer task for `write`, with the default queue limit.
 #[cfg(test)]
@@ -484,19 +484,10 @@ struct Turn {
     unpaced: usize,
 }
 
-/// Seals a turn's bytes once the session is sealed: the sealer, the envelopes of the turn's
-/// records (sealed in place), and for a transport without vectored writes the buffer the records
-/// are copied into. Both kept across turns, so sealing allocates nothing in the steady state.
-#[derive(Default)]
-struct Sealing {
-    sealer: Option<Sealer>,
-    envelopes: Vec<Envelope>,
-    records: Vec<u8>,
-}
-
 async fn run_writer(mut write: BoxWrite, shared: Arc<Shared>) -> WriterExit {
     let mut turn = Turn::default();
-    let mut sealing = Sealing::default();
+    // Set when the handshake switches the session to records.
+    let mut sealing: Option<Box<Sealing>> = None;
     loop {
         let finished = take_turn(&shared, &mut turn);
         if !turn.urgent.is_empty() || !turn.data.is_empty() || turn.seal_after.is_some() {
@@ -555,7 +546,7 @@ fn take_turn(shared: &Shared, turn: &mut Turn) -> bool {
 async fn write_turn(
     write: &mut BoxWrite,
     turn: &mut Turn,
-    sealing: &mut Sealing,
+    sealing: &mut Option<Box<Sealing>>,
 ) -> io::Result<()> {
     let mut plain = 0;
     if let Some((before, sealer)) = turn.seal_after.take() {
@@ -564,32 +555,20 @@ async fn write_turn(
         if let Some(frames) = turn.urgent.get(..plain).filter(|f| !f.is_empty()) {
             write.write_all(frames).await?;
         }
-        sealing.sealer = Some(*sealer);
+        *sealing = Some(Box::new(Sealing::new(*sealer)));
     }
-    if let Some(sealer) = &mut sealing.sealer {
-        let urgent = turn.urgent.get_mut(plain..).unwrap_or_default();
-        if write.is_write_vectored() {
-            // Sealed where the frames were queued; the records go out as header, ciphertext and
-            // tag slices in one vectored write: no copy of the frames. Urgent and data frames are
-            // two buffers, so a turn with both is two records (one more seal, 20 more bytes).
-            sealing.envelopes.clear();
-            for part in [&mut *urgent, &mut turn.data] {
-                for body in part.chunks_mut(MAX_RECORD_PLAINTEXT) {
-                    let envelope = sealer.seal_in_place(body).map_err(io::Error::other)?;
-                    sealing.envelopes.push(envelope);
-                }
-            }
-            write_records(write, [urgent, &turn.data], &sealing.envelopes).await?;
-        } else {
-            sealing.records.clear();
-            sealer
-                .seal(&[urgent, &turn.data], &mut sealing.records)
-                .map_err(io::Error::other)?;
-            if !sealing.records.is_empty() {
-                write.write_all(&sealing.records).await?;
-            }
-            release(&mut sealing.records);
-        }
+    if sealing.is_some() {
+        let mut bytes = TurnBytes {
+            urgent: std::mem::take(&mut turn.urgent),
+            plain,
+            data: std::mem::take(&mut turn.data),
+        };
+        let written = write_sealed(write, sealing, &mut bytes).await;
+        // The buffers come back even after a failure: the writer ends then, but keeps its state
+        // consistent.
+        turn.urgent = bytes.urgent;
+        turn.data = bytes.data;
+        written?;
         release(&mut turn.urgent);
         release(&mut turn.data);
     } else {
@@ -601,63 +580,6 @@ async fn write_turn(
         }
     }
     write.flush().await
-}
-
-/// Records per vectored write: three slices each, well under any system's limit on slices per
-/// call (1024 on Linux).
-const RECORDS_PER_WRITE: usize = 32;
-
-/// Writes the records sealed in place in `parts` (cut as `write_turn` cut them) with their
-/// `envelopes`, in order, each as header, ciphertext and tag, with as few vectored writes as the
-/// transport takes.
-async fn write_records(
-    write: &mut BoxWrite,
-    parts: [&[u8]; 2],
-    envelopes: &[Envelope],
-) -> io::Result<()> {
-    let [urgent, data] = parts;
-    let urgent_records = urgent.len().div_ceil(MAX_RECORD_PLAINTEXT);
-    let body = |record: usize| {
-        let (part, index) = match record.checked_sub(urgent_records) {
-            None => (urgent, record),
-            Some(index) => (data, index),
-        };
-        let start = index * MAX_RECORD_PLAINTEXT;
-        part.get(start..part.len().min(start + MAX_RECORD_PLAINTEXT))
-            .unwrap_or_default()
-    };
-    for (batch, envelopes) in envelopes.chunks(RECORDS_PER_WRITE).enumerate() {
-        let mut slices = [io::IoSlice::new(&[]); 3 * RECORDS_PER_WRITE];
-        for ((record, envelope), slots) in
-            envelopes.iter().enumerate().zip(slices.chunks_exact_mut(3))
-        {
-            let body = body(batch * RECORDS_PER_WRITE + record);
-            for (slot, bytes) in
-                slots
-                    .iter_mut()
-                    .zip([envelope.header.as_slice(), body, envelope.tag.as_slice()])
-            {
-                *slot = io::IoSlice::new(bytes);
-            }
-        }
-        let mut pending = slices.get_mut(..3 * envelopes.len()).unwrap_or_default();
-        while !pending.is_empty() {
-            let written = write.write_vectored(pending).await?;
-            if written == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            io::IoSlice::advance_slices(&mut pending, written);
-        }
-    }
-    Ok(())
-}
-
-/// Empties a buffer that was written, giving back what a burst grew it to.
-fn release(buffer: &mut Vec<u8>) {
-    buffer.clear();
-    if buffer.capacity() > KEEP_CAPACITY {
-        buffer.shrink_to(KEEP_CAPACITY / 16);
-    }
 }
 
 #[cfg(test)]

@@ -187,3 +187,113 @@ async fn replies_and_control_frames_count_as_unpaced_until_written() {
     assert!(!writer.is_unpaced_over_limit());
     drain.await.unwrap();
 }
+
+/// A transport that notes, at its first write, whether `ran` was set by then.
+struct NotesFirstWrite {
+    inner: tokio::io::DuplexStream,
+    vectored: bool,
+    ran: Arc<std::sync::atomic::AtomicBool>,
+    at_first_write: Arc<Mutex<Option<bool>>>,
+}
+
+impl NotesFirstWrite {
+    fn note(&self) {
+        let mut noted = self.at_first_write.lock().unwrap();
+        if noted.is_none() {
+            *noted = Some(self.ran.load(Ordering::SeqCst));
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for NotesFirstWrite {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.note();
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.note();
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.vectored
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Queues a sealed turn of `casts` casts of 1 KiB, then spawns a task behind the writer's on this
+/// (current-thread) runtime; returns whether that task had run when the turn's first byte was
+/// written, i.e. whether the writer let the runtime run other tasks while it sealed the turn.
+async fn another_task_ran_before_the_first_sealed_write(vectored: bool, casts: usize) -> bool {
+    let (near, mut far) = tokio::io::duplex(4 << 20);
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let at_first_write = Arc::new(Mutex::new(None));
+    let transport = NotesFirstWrite {
+        inner: near,
+        vectored,
+        ran: Arc::clone(&ran),
+        at_first_write: Arc::clone(&at_first_write),
+    };
+    // The writer task is queued first: it takes the whole turn when it first runs.
+    let (writer, task) = spawn_writer(Box::new(transport));
+    writer
+        .seal_after_queued(Sealer::new(&crate::protocol::record::RecordKey([7; 32])))
+        .unwrap();
+    for _ in 0..casts {
+        cast(&writer, 1, &[3u8; 1024]);
+    }
+    drop(writer);
+    tokio::spawn(async move { ran.store(true, Ordering::SeqCst) });
+    let mut wire = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut far, &mut wire),
+    )
+    .await
+    .expect("the writer finishes")
+    .unwrap();
+    assert!(matches!(task.await.unwrap(), WriterExit::Finished));
+    assert!(wire.len() > casts * 1024, "the turn was written");
+    let noted = *at_first_write.lock().unwrap();
+    noted.expect("the writer wrote")
+}
+
+#[tokio::test]
+async fn a_large_sealed_turn_is_sealed_off_the_worker_and_a_small_one_on_it() {
+    use crate::net::sealing::OFFLOAD_ABOVE;
+    let large = OFFLOAD_ABOVE / 1024 + 1;
+    for vectored in [true, false] {
+        // Beside the runtime's worker: other tasks run while the cipher does.
+        assert!(
+            another_task_ran_before_the_first_sealed_write(vectored, large).await,
+            "a turn of {large} KiB is sealed off the worker (vectored: {vectored})"
+        );
+        // A call's or a heartbeat's turn is sealed and written at once, in the same poll.
+        assert!(
+            !another_task_ran_before_the_first_sealed_write(vectored, 2).await,
+            "a turn of 2 KiB is sealed on the worker (vectored: {vectored})"
+        );
+    }
+}

@@ -354,3 +354,71 @@ async fn a_transport_without_vectored_writes_gets_the_same_records_in_one_write(
     // and tag.
     assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+/// The body of cast number `seq` in [`large_turns_arrive_once_and_in_order`]: its number, then a
+/// pattern of its own.
+fn numbered_body(seq: usize) -> Vec<u8> {
+    let mut body = (seq as u64).to_le_bytes().to_vec();
+    body.extend_from_slice(&patterned_body(seq, 1016));
+    body
+}
+
+/// Streams `turns` turns of 1 KiB casts, each turn above the size that is sealed off the
+/// runtime's worker, through a sealed writer on `near` and a reader on `far`, the sender
+/// queuing its next turn while the writer seals the last; checks that every cast arrives once,
+/// in order.
+async fn large_turns_arrive_once_and_in_order(
+    near: crate::BoxWrite,
+    far: crate::BoxRead,
+    turns: usize,
+) {
+    let per_turn = crate::net::sealing::OFFLOAD_ABOVE / 1024 + 8;
+    let (writer, writer_task) = spawn_writer(near);
+    writer.seal_after_queued(Sealer::new(&key())).unwrap();
+    let producing = tokio::spawn(async move {
+        for turn in 0..turns {
+            for seq in turn * per_turn..(turn + 1) * per_turn {
+                cast(&writer, &numbered_body(seq));
+            }
+            // The writer takes this turn now, and this task queues the next while it is sealed.
+            tokio::task::yield_now().await;
+            writer.wait_for_room().await;
+        }
+    });
+    let mut reader = FrameReader::new(far);
+    reader.start_opening(Opener::new(&key()));
+    let mut next = 0;
+    while let Some(body) = within(reader.next_frame(MIB as u32)).await.unwrap() {
+        assert!(
+            body == numbered_body(next),
+            "cast {next} arrives in its place"
+        );
+        next += 1;
+    }
+    assert_eq!(next, turns * per_turn, "every cast arrives");
+    within(producing).await.unwrap();
+    assert!(matches!(
+        within(writer_task).await.unwrap(),
+        WriterExit::Finished
+    ));
+}
+
+#[tokio::test]
+async fn large_turns_sealed_off_the_worker_arrive_once_and_in_order_over_tcp() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (dialed, accepted) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+    let (_, near) = dialed.unwrap().into_split();
+    let (far, _) = accepted.unwrap().0.into_split();
+    large_turns_arrive_once_and_in_order(Box::new(near), Box::new(far), 24).await;
+}
+
+#[tokio::test]
+async fn large_turns_sealed_off_the_worker_arrive_once_and_in_order_without_vectored_writes() {
+    let (near, far) = tokio::io::duplex(64 * 1024);
+    let one_at_a_time = OneBufferAtATime {
+        inner: near,
+        writes: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    };
+    large_turns_arrive_once_and_in_order(Box::new(one_at_a_time), Box::new(far), 8).await;
+}
