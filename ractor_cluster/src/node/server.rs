@@ -51,6 +51,9 @@ struct SessionEntry {
     connection_key: [u8; 32],
     /// The peer's node id, once admitted (hashed once: `watch` sorts by it at every admission).
     peer_node_id: super::NodeId,
+    /// The address discovery most likely lists the peer under, once admitted (worked out once:
+    /// the reconciler looks at every session's whenever a dial ends; see `reconciler::Connected`).
+    seen_address: Option<String>,
     /// The peer this node dialed in transitive mode or is dialing again, before it has
     /// authenticated.
     dialed_peer: Option<String>,
@@ -250,6 +253,7 @@ impl NodeServerState {
                         incarnation: 0,
                         connection_key: [0; 32],
                         peer_node_id: 0,
+                        seen_address: None,
                         dialed_peer,
                         dial_target: target,
                         waiters: waiter.into_iter().collect(),

@@ -4,6 +4,7 @@
 
 use ractor::{ActorId, RpcReplyPort};
 
+use super::reconciler::seen_address;
 use super::{NodeServerState, SessionEntry, SessionStatus};
 use crate::error::ANOTHER_SESSION_KEPT;
 use crate::node::events::NodeName;
@@ -183,6 +184,7 @@ impl NodeServerState {
         entry.connection_key = connection_key;
         let peer_node_id = node_id_of(&peer.name);
         entry.peer_node_id = peer_node_id;
+        entry.seen_address = seen_address(&entry.info.peer_addr, &peer.connection_string);
         entry.hidden = hidden;
         entry.info.peer_name = Some(NodeName {
             hidden,
