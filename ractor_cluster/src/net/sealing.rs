@@ -16,6 +16,9 @@
 //! shutting down and no longer runs blocking tasks), the writer ends with an error, as after a
 //! failed write; if the writer task is dropped while it waits, the job finishes and its buffers
 //! and sealer are dropped with it. A seal is bounded by the turn, which the queue's limit bounds.
+//! The pool is the application's too: on a runtime whose blocking threads
+//! (`max_blocking_threads`, 512 by default) are all taken by long jobs, a large turn waits for
+//! one.
 
 use std::io;
 

@@ -246,7 +246,14 @@ impl tokio::io::AsyncWrite for NotesFirstWrite {
 /// Queues a sealed turn of `casts` casts of 1 KiB, then spawns a task behind the writer's on this
 /// (current-thread) runtime; returns whether that task had run when the turn's first byte was
 /// written, i.e. whether the writer let the runtime run other tasks while it sealed the turn.
+///
+/// The runtime's one blocking thread is held by a job that only that task releases, so a seal
+/// handed to the pool cannot finish (and the writer cannot write) before the task has run,
+/// however fast the seal: the answer does not depend on timing.
 async fn another_task_ran_before_the_first_sealed_write(vectored: bool, casts: usize) -> bool {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let blocker =
+        tokio::task::spawn_blocking(move || held.recv_timeout(Duration::from_secs(10)).is_ok());
     let (near, mut far) = tokio::io::duplex(4 << 20);
     let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let at_first_write = Arc::new(Mutex::new(None));
@@ -265,7 +272,10 @@ async fn another_task_ran_before_the_first_sealed_write(vectored: bool, casts: u
         cast(&writer, 1, &[3u8; 1024]);
     }
     drop(writer);
-    tokio::spawn(async move { ran.store(true, Ordering::SeqCst) });
+    tokio::spawn(async move {
+        ran.store(true, Ordering::SeqCst);
+        let _ = release.send(());
+    });
     let mut wire = Vec::new();
     tokio::time::timeout(
         Duration::from_secs(10),
@@ -275,25 +285,33 @@ async fn another_task_ran_before_the_first_sealed_write(vectored: bool, casts: u
     .expect("the writer finishes")
     .unwrap();
     assert!(matches!(task.await.unwrap(), WriterExit::Finished));
+    assert!(blocker.await.unwrap(), "the blocking thread was released");
     assert!(wire.len() > casts * 1024, "the turn was written");
     let noted = *at_first_write.lock().unwrap();
     noted.expect("the writer wrote")
 }
 
-#[tokio::test]
-async fn a_large_sealed_turn_is_sealed_off_the_worker_and_a_small_one_on_it() {
+#[test]
+fn a_large_sealed_turn_is_sealed_off_the_worker_and_a_small_one_on_it() {
     use crate::net::sealing::OFFLOAD_ABOVE;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let large = OFFLOAD_ABOVE / 1024 + 1;
-    for vectored in [true, false] {
-        // Beside the runtime's worker: other tasks run while the cipher does.
-        assert!(
-            another_task_ran_before_the_first_sealed_write(vectored, large).await,
-            "a turn of {large} KiB is sealed off the worker (vectored: {vectored})"
-        );
-        // A call's or a heartbeat's turn is sealed and written at once, in the same poll.
-        assert!(
-            !another_task_ran_before_the_first_sealed_write(vectored, 2).await,
-            "a turn of 2 KiB is sealed on the worker (vectored: {vectored})"
-        );
-    }
+    runtime.block_on(async {
+        for vectored in [true, false] {
+            // Beside the runtime's worker: other tasks run while the cipher does.
+            assert!(
+                another_task_ran_before_the_first_sealed_write(vectored, large).await,
+                "a turn of {large} KiB is sealed off the worker (vectored: {vectored})"
+            );
+            // A call's or a heartbeat's turn is sealed and written at once, in the same poll.
+            assert!(
+                !another_task_ran_before_the_first_sealed_write(vectored, 2).await,
+                "a turn of 2 KiB is sealed on the worker (vectored: {vectored})"
+            );
+        }
+    });
 }
