@@ -5,6 +5,7 @@
 
 mod admission;
 mod downing;
+mod established;
 mod figures;
 mod membership;
 pub(super) mod message;
@@ -36,6 +37,7 @@ use crate::protocol::listed::ListedDigest;
 use crate::protocol::message as wire;
 use admission::Admission;
 use downing::DowningState;
+use established::Established;
 use membership::MemberTable;
 use message::{NodeServerInternal, NodeServerMessage, ServerEvent, Waiter};
 use reconciler::Reconciler;
@@ -51,8 +53,8 @@ struct SessionEntry {
     connection_key: [u8; 32],
     /// The peer's node id, once admitted (hashed once: `watch` sorts by it at every admission).
     peer_node_id: super::NodeId,
-    /// The address discovery most likely lists the peer under, once admitted (worked out once:
-    /// the reconciler looks at every session's whenever a dial ends; see `reconciler::Connected`).
+    /// The address discovery most likely lists the peer under, once admitted (worked out once,
+    /// for the index of admitted sessions: see `established`).
     seen_address: Option<String>,
     /// The peer this node dialed in transitive mode or is dialing again, before it has
     /// authenticated.
@@ -77,6 +79,19 @@ struct SessionEntry {
     /// Its metric handles, once the peer is admitted.
     #[cfg(feature = "metrics")]
     metrics: Option<super::stats::exporter::PeerMetrics>,
+}
+
+impl SessionEntry {
+    /// The addresses discovery may list an admitted session's peer under: the one it advertises,
+    /// and the one it connects from with its advertised port (a peer that dialed this node may
+    /// advertise a name where discovery lists its address).
+    fn listed_addresses(&self) -> impl Iterator<Item = &str> {
+        let advertised = self.info.peer_name.as_ref();
+        advertised
+            .map(|name| name.connection_string.as_str())
+            .into_iter()
+            .chain(self.seen_address.as_deref())
+    }
 }
 
 /// Where a session stands, as far as the server is concerned.
@@ -130,6 +145,8 @@ pub struct NodeServerState {
     listener: ListenerHandle,
     config: Arc<NodeConfig>,
     sessions: HashMap<ActorId, SessionEntry>,
+    /// The admitted sessions among `sessions`, by peer name and listed address.
+    established: Established,
     subscriptions: HashMap<String, Box<dyn NodeEventSubscription>>,
     tls_connector: Option<TlsConnector>,
     deferred: Vec<Admission>,
@@ -400,6 +417,7 @@ impl Actor for NodeServer {
             listener: handle,
             config: Arc::new(config),
             sessions: HashMap::new(),
+            established: Established::default(),
             subscriptions: HashMap::new(),
             tls_connector: None,
             deferred: Vec::new(),
@@ -679,6 +697,13 @@ async fn handle_supervision(
                 }
             }
             if let Some(entry) = state.sessions.remove(&id) {
+                if entry.status == SessionStatus::Authenticated {
+                    if let Some(peer) = &entry.info.peer_name {
+                        state
+                            .established
+                            .left(id, &peer.name, entry.listed_addresses());
+                    }
+                }
                 if let Some(reconciler) = state.reconciler.as_mut() {
                     reconciler.session_ended(&id, entry.status != SessionStatus::Opened);
                 }

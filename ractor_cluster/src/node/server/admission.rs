@@ -92,11 +92,12 @@ impl NodeServerState {
         let same_peer = |entry: &SessionEntry| {
             entry.info.peer_name.as_ref().map(|n| n.name.as_str()) == Some(peer.name.as_str())
         };
-        let rival = self.sessions.iter().find(|(id, entry)| {
-            **id != session && entry.status == SessionStatus::Authenticated && same_peer(entry)
-        });
+        let rival = self
+            .established
+            .session_with(&peer.name)
+            .filter(|id| *id != session)
+            .and_then(|id| Some((id, self.sessions.get(&id)?)));
         if let Some((rival_id, rival)) = rival {
-            let rival_id = *rival_id;
             match self.replaces(rival, is_server, incarnation, &connection_key, &peer.name) {
                 Rival::Kept => {
                     tracing::info!(peer = %peer.name, "refusing a second session to an already connected peer");
@@ -135,6 +136,8 @@ impl NodeServerState {
                     if let Some(rival) = self.sessions.get_mut(&rival_id) {
                         // Reported as disconnected once it has stopped; no longer listed meanwhile.
                         rival.status = SessionStatus::Superseded;
+                        self.established
+                            .left(rival_id, &peer.name, rival.listed_addresses());
                         // The peer hears why, so that it does not take the replaced session's end
                         // for this node's loss while the new one is being admitted there.
                         let close = SessionEvent::Close(format!("{reason} {ANOTHER_SESSION_KEPT}"));
@@ -159,11 +162,7 @@ impl NodeServerState {
             self.deferred.push(admission);
             return;
         }
-        let established = self
-            .sessions
-            .values()
-            .filter(|entry| entry.status == SessionStatus::Authenticated)
-            .count();
+        let established = self.established.len();
         if established >= self.max_sessions {
             let refusal = format!(
                 "refused: this node already keeps {established} sessions, its maximum \
@@ -190,6 +189,8 @@ impl NodeServerState {
             hidden,
             ..NodeName::from(peer)
         });
+        self.established
+            .admitted(session, &peer.name, entry.listed_addresses());
         let target = entry.dial_target.clone();
         self.count_admitted(session, &peer.name);
         self.want(&peer.name, target);

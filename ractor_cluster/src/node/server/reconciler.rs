@@ -64,7 +64,7 @@ use tokio::time::Instant;
 
 use super::message::{DialOutcome, NodeServerMessage, ServerEvent};
 use super::transitive::{host_of, TRANSITIVE_DIAL_TIMEOUT};
-use super::{NodeServerState, SessionEntry, SessionStatus};
+use super::{NodeServerState, SessionStatus};
 use crate::discovery::{DiscoveryConfig, ListedNow};
 use crate::discovery::{DISCOVERY_TIMEOUT, MAX_DISCOVERED_ADDRESSES};
 use crate::node::reconnect::DialTarget;
@@ -270,47 +270,6 @@ fn dials_first(own: &str, other: &str) -> bool {
     own_is_low == low_dials
 }
 
-/// The peers this node has admitted sessions with: by name, and by the addresses discovery may
-/// list them under.
-///
-/// Built whenever a dial may have ended, so from every session of the node: borrowed from the
-/// sessions, nothing allocated or parsed per session (at 256 nodes, building it with a copy of
-/// each address and each `seen_address` worked out again was 6.8 % of all CPU while forming).
-struct Connected<'a> {
-    names: HashSet<&'a str>,
-    addrs: HashSet<&'a str>,
-}
-
-impl<'a> Connected<'a> {
-    fn of(sessions: &'a HashMap<ActorId, SessionEntry>) -> Self {
-        let mut names = HashSet::with_capacity(sessions.len());
-        let mut addrs = HashSet::with_capacity(2 * sessions.len());
-        for entry in sessions.values() {
-            if entry.status != SessionStatus::Authenticated {
-                continue;
-            }
-            if let Some(name) = &entry.info.peer_name {
-                names.insert(name.name.as_str());
-                addrs.insert(name.connection_string.as_str());
-                // A peer that dialed this node may advertise a name where discovery lists its
-                // address: without this, an address whose node dialed first would look missing
-                // once it is no longer deferred, and be dialed only to be refused.
-                addrs.extend(entry.seen_address.as_deref());
-            }
-        }
-        Self { names, addrs }
-    }
-
-    /// Whether the node at `addr`, known to the reconciler as `target`, has a session here.
-    fn has(&self, target: &Target, addr: &str) -> bool {
-        target
-            .peer
-            .as_deref()
-            .is_some_and(|peer| self.names.contains(peer))
-            || self.addrs.contains(addr)
-    }
-}
-
 /// The address discovery most likely lists for the peer of a session: the IP address its
 /// connection comes from with the port it advertises (a pod's address and the port of its
 /// listener, where it may advertise a name), if both are known.
@@ -364,9 +323,7 @@ impl NodeServerState {
         reconciler
             .targets
             .retain(|addr, target| target.dialing || listed.contains(addr.as_str()));
-        // Looked up once per address below: built once per round, so that a round costs time in
-        // proportion to the cluster's size, not to its square.
-        let connected = Connected::of(&self.sessions);
+        let connected = &self.established;
         let now = Instant::now();
         let mut to_dial = Vec::new();
         for addr in found {
@@ -407,7 +364,7 @@ impl NodeServerState {
                     _ => target.session = None,
                 }
             }
-            if connected.has(target, &addr) {
+            if connected.has(target.peer.as_deref(), &addr) {
                 target.attempts = 0;
                 continue;
             }
@@ -435,6 +392,7 @@ impl NodeServerState {
     /// or its session authenticated or ended.
     pub(crate) fn dial_due(&mut self) {
         let sessions = &self.sessions;
+        let connected = &self.established;
         let Some(reconciler) = self.reconciler.as_mut() else {
             return;
         };
@@ -453,8 +411,6 @@ impl NodeServerState {
             .count();
         let mut to_dial = Vec::new();
         let now = Instant::now();
-        // Built at most once per call, when an address due is not already dialed or in session.
-        let mut connected = None;
         while under_way < reconciler.window.now {
             let Some(addr) = reconciler.due.pop_front() else {
                 break;
@@ -466,10 +422,7 @@ impl NodeServerState {
             if target.dialing || target.session.is_some() {
                 continue;
             }
-            if connected
-                .get_or_insert_with(|| Connected::of(sessions))
-                .has(target, &addr)
-            {
+            if connected.has(target.peer.as_deref(), &addr) {
                 continue;
             }
             target.dialing = true;

@@ -1,0 +1,113 @@
+//! The admitted sessions, indexed by what the server looks them up by: the peer's name, and the
+//! addresses discovery may list the peer under.
+//!
+//! The server keeps one `Authenticated` session per peer (see `admission`), and asks "is there
+//! one with this peer, or at this address?" at every admission and whenever a discovery dial may
+//! have ended. Answered by scanning every session, or by building a set from them, that is work
+//! in proportion to the cluster's size per question, so in proportion to its square while a
+//! cluster forms: at 256 nodes, building such a set whenever a dial might go was a fifth of all
+//! the CPU the nodes used to form (`perf`). This index is kept as sessions are admitted and
+//! leave that status, so each question costs one lookup.
+
+use std::collections::HashMap;
+
+use ractor::ActorId;
+
+/// The admitted sessions by peer name, and how many of them each address stands for.
+#[derive(Debug, Default)]
+pub(super) struct Established {
+    by_name: HashMap<String, ActorId>,
+    addrs: HashMap<String, usize>,
+}
+
+impl Established {
+    /// `session`, with the peer `name`, was admitted; discovery may list the peer under `addrs`
+    /// (the address it advertises, and the one it connects from with its advertised port).
+    pub(super) fn admitted<'a>(
+        &mut self,
+        session: ActorId,
+        name: &str,
+        addrs: impl IntoIterator<Item = &'a str>,
+    ) {
+        self.by_name.insert(name.to_owned(), session);
+        for addr in addrs {
+            *self.addrs.entry(addr.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// `session`, admitted with the peer `name` and the addresses `addrs` (as it was admitted),
+    /// is admitted no longer: superseded, or ended.
+    pub(super) fn left<'a>(
+        &mut self,
+        session: ActorId,
+        name: &str,
+        addrs: impl IntoIterator<Item = &'a str>,
+    ) {
+        if self.by_name.get(name) == Some(&session) {
+            self.by_name.remove(name);
+        }
+        for addr in addrs {
+            if let Some(count) = self.addrs.get_mut(addr) {
+                *count -= 1;
+                if *count == 0 {
+                    self.addrs.remove(addr);
+                }
+            }
+        }
+    }
+
+    /// The admitted session with the peer `name`, if any.
+    pub(super) fn session_with(&self, name: &str) -> Option<ActorId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// How many sessions are admitted.
+    pub(super) fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Whether an admitted session's peer is `peer` (if known) or is listed at `addr`.
+    pub(super) fn has(&self, peer: Option<&str>, addr: &str) -> bool {
+        peer.is_some_and(|peer| self.by_name.contains_key(peer)) || self.addrs.contains_key(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ractor::ActorId;
+
+    use super::Established;
+
+    #[test]
+    fn an_address_stays_connected_while_any_admitted_session_stands_for_it() {
+        let (a, b) = (ActorId::Local(1), ActorId::Local(2));
+        let mut index = Established::default();
+        index.admitted(a, "a@h", ["10.0.0.1:4000", "10.0.0.9:4000"]);
+        index.admitted(b, "b@h", ["10.0.0.2:4000", "10.0.0.9:4000"]);
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.session_with("a@h"), Some(a));
+        assert!(index.has(None, "10.0.0.9:4000"));
+
+        index.left(a, "a@h", ["10.0.0.1:4000", "10.0.0.9:4000"]);
+        assert_eq!(index.session_with("a@h"), None);
+        assert!(!index.has(Some("a@h"), "10.0.0.1:4000"));
+        assert!(index.has(None, "10.0.0.9:4000"), "b still stands for it");
+        assert!(index.has(Some("b@h"), "elsewhere:1"));
+
+        index.left(b, "b@h", ["10.0.0.2:4000", "10.0.0.9:4000"]);
+        assert_eq!(index.len(), 0);
+        assert!(!index.has(None, "10.0.0.9:4000"));
+    }
+
+    #[test]
+    fn a_session_that_leaves_does_not_take_a_newer_session_with_its_peer_out_of_the_index() {
+        let (old, new) = (ActorId::Local(1), ActorId::Local(2));
+        let mut index = Established::default();
+        index.admitted(old, "a@h", ["10.0.0.1:4000"]);
+        // The newer session is admitted before the old one is taken out (a replacement).
+        index.admitted(new, "a@h", ["10.0.0.1:4000"]);
+        index.left(old, "a@h", ["10.0.0.1:4000"]);
+        assert_eq!(index.session_with("a@h"), Some(new));
+        assert!(index.has(None, "10.0.0.1:4000"));
+    }
+}
