@@ -1,5 +1,6 @@
-//! The [`NodeServer`] actor: its messages, what it knows of each session, and how it opens and
-//! supervises them. Deciding which session to keep is in `admission`, dialing lost peers again in
+//! The [`NodeServer`] actor: its messages, and how it opens and supervises sessions. What it
+//! keeps of each session is in `session_entry`, and the admitted ones indexed by peer and address
+//! in `established`. Deciding which session to keep is in `admission`, dialing lost peers again in
 //! `redial`, dialing the peers of peers in `transitive`, and dialing the nodes that discovery
 //! finds in `reconciler`.
 
@@ -11,6 +12,7 @@ mod membership;
 pub(super) mod message;
 mod reconciler;
 mod redial;
+mod session_entry;
 mod transitive;
 mod watch;
 
@@ -25,12 +27,12 @@ use super::config::{Announce, NodeConfig, NodeConnectionMode, NodeServer};
 use super::events::{NodeEventSubscription, NodeInfo, NodeServerSessionInformation};
 use super::local_events::{LocalEvents, LocalEventsArgs, Spawns};
 use super::quota::Allowance;
-use super::reconnect::{DialTarget, ReconnectPolicy};
+use super::reconnect::ReconnectPolicy;
 use super::references;
 use super::session::{EndSlot, NodeSession, NodeSessionState, SessionArgs};
 use super::stats::LinkCounters;
 use crate::error::{ConnectError, SessionEnd};
-use crate::net::{AcceptOptions, Accepted, ListenerHandle, NetworkStream, PendingSlot};
+use crate::net::{AcceptOptions, Accepted, ListenerHandle, NetworkStream};
 use crate::protocol::frame::frame_limit;
 use crate::protocol::identity::{node_id_of, Cookie};
 use crate::protocol::listed::ListedDigest;
@@ -39,106 +41,10 @@ use admission::Admission;
 use downing::DowningState;
 use established::Established;
 use membership::MemberTable;
-use message::{NodeServerInternal, NodeServerMessage, ServerEvent, Waiter};
+use message::{NodeServerInternal, NodeServerMessage, ServerEvent};
 use reconciler::Reconciler;
 use redial::Wanted;
-
-/// One session, as the server tracks it.
-struct SessionEntry {
-    info: NodeServerSessionInformation,
-    status: SessionStatus,
-    /// The peer's incarnation, once admitted.
-    incarnation: u64,
-    /// The handshake's name for the connection, the same on both nodes; once admitted.
-    connection_key: [u8; 32],
-    /// The peer's node id, once admitted (hashed once: `watch` sorts by it at every admission).
-    peer_node_id: super::NodeId,
-    /// The address discovery most likely lists the peer under, once admitted (worked out once,
-    /// for the index of admitted sessions: see `established`).
-    seen_address: Option<String>,
-    /// The peer this node dialed in transitive mode or is dialing again, before it has
-    /// authenticated.
-    dialed_peer: Option<String>,
-    /// How this node dialed the peer, if it did (and can again).
-    dial_target: Option<DialTarget>,
-    /// `connect_and_wait` callers waiting for this session to be ready.
-    waiters: Vec<Waiter>,
-    /// Both sides finished the initial exchange.
-    ready: bool,
-    /// Ended on purpose (replaced, refused as a duplicate, disconnected by the user): not redialed.
-    deliberate: bool,
-    /// Where the session leaves why it ended.
-    end: Arc<EndSlot>,
-    /// This node watches the peer (see `watch`); sessions start watching.
-    watched: bool,
-    /// The peer is a hidden node, once admitted: no member here, named to no one (see
-    /// `transitive`, `watch`).
-    hidden: bool,
-    /// The session's figures.
-    stats: Arc<LinkCounters>,
-    /// Its metric handles, once the peer is admitted.
-    #[cfg(feature = "metrics")]
-    metrics: Option<super::stats::exporter::PeerMetrics>,
-}
-
-impl SessionEntry {
-    /// The addresses discovery may list an admitted session's peer under: the one it advertises,
-    /// and the one it connects from with its advertised port (a peer that dialed this node may
-    /// advertise a name where discovery lists its address).
-    fn listed_addresses(&self) -> impl Iterator<Item = &str> {
-        let advertised = self.info.peer_name.as_ref();
-        advertised
-            .map(|name| name.connection_string.as_str())
-            .into_iter()
-            .chain(self.seen_address.as_deref())
-    }
-}
-
-/// Where a session stands, as far as the server is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SessionStatus {
-    /// Handshaking, or authenticated and waiting for a superseded session to stop.
-    Opened,
-    /// Admitted: listed by `GetSessions`, and the only one for its peer.
-    Authenticated,
-    /// Replaced by a newer session to the same peer (a simultaneous connection that won the
-    /// tie-break, or a restarted peer) and stopping.
-    Superseded,
-}
-
-/// Where a connection that is to get a session comes from.
-#[derive(Default)]
-struct Opening {
-    /// The peer opened the connection.
-    is_server: bool,
-    /// The peer this node meant to reach (a transitive dial or a redial).
-    dialed_peer: Option<String>,
-    /// How to dial the peer again.
-    target: Option<DialTarget>,
-    /// Waits for the session to be ready.
-    waiter: Option<Waiter>,
-    /// The connection's place among those waiting to authenticate, from the accept loop.
-    slot: Option<PendingSlot>,
-}
-
-impl Opening {
-    /// A connection this node dialed, to `dialed_peer` if it knows whom, at `target`.
-    fn dialed(dialed_peer: Option<String>, target: Option<DialTarget>) -> Self {
-        Self {
-            dialed_peer,
-            target,
-            ..Self::default()
-        }
-    }
-
-    /// A connection the user handed over.
-    fn handed_over(is_server: bool) -> Self {
-        Self {
-            is_server,
-            ..Self::default()
-        }
-    }
-}
+use session_entry::{Opening, SessionEntry, SessionStatus};
 
 /// The state of a running [`NodeServer`].
 pub struct NodeServerState {
