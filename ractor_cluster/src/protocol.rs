@@ -35,6 +35,7 @@ pub(crate) mod listed;
 pub(crate) mod message;
 pub(crate) mod record;
 pub(crate) mod reference;
+pub(crate) mod rejection;
 pub(crate) mod reply;
 pub(crate) mod shape;
 pub(crate) mod traced;
