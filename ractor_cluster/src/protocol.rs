@@ -39,6 +39,7 @@ pub(crate) mod rejection;
 pub(crate) mod reply;
 pub(crate) mod shape;
 pub(crate) mod traced;
+pub(crate) mod version;
 
 #[cfg(test)]
 #[path = "protocol/tests/proptests.rs"]

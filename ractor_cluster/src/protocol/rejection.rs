@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::message::ProtocolVersion;
+use super::version::ProtocolVersion;
 
 /// The most bytes of free text a [`Rejection`] carries.
 pub(crate) const MAX_REJECTION_TEXT: usize = 256;

@@ -5,7 +5,7 @@ import hashlib, hmac, struct
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-# The protocol version the vectors are for: PROTOCOL_VERSION in protocol/message.rs.
+# The protocol version the vectors are for: PROTOCOL_VERSION in protocol/version.rs.
 MAJOR, MINOR = 2, 10
 
 def varint(n):
