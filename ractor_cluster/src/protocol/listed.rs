@@ -9,6 +9,9 @@
 
 use sha2::{Digest, Sha256};
 
+/// The first minor version whose nodes send and understand `DiscoveryView`.
+pub(crate) const DISCOVERY_VIEW_MINOR: u16 = 10;
+
 /// The digest of a set of listed addresses, as the wire carries it.
 pub(crate) type ListedDigest = [u8; 16];
 
@@ -30,9 +33,10 @@ pub(crate) fn listed_digest<'a>(listed: impl IntoIterator<Item = &'a str>) -> Li
         hash.update(len.to_le_bytes());
         hash.update(address.as_bytes());
     }
-    let full = hash.finalize();
     let mut digest = [0; 16];
-    digest.copy_from_slice(full.get(..16).unwrap_or_default());
+    for (byte, full) in digest.iter_mut().zip(hash.finalize()) {
+        *byte = full;
+    }
     digest
 }
 

@@ -13,6 +13,7 @@ use crate::node::config::Announce;
 use crate::node::local_events::LocalChange;
 use crate::node::names;
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
+use crate::protocol::listed::DISCOVERY_VIEW_MINOR;
 use crate::protocol::message::{ActorAnnouncement, ControlMessage};
 use crate::remote_actor::ProxyExit;
 
@@ -151,7 +152,11 @@ impl NodeSessionState {
         // Before `InitialSyncDone`, so that the peer knows it when the session is ready there and
         // it tells this node about its other peers (2.10).
         let view = self.config.listed.get();
-        if let Some(view) = view.filter(|_| self.live.as_ref().is_some_and(|l| l.minor >= 10)) {
+        if let Some(view) = view.filter(|_| {
+            self.live
+                .as_ref()
+                .is_some_and(|l| l.minor >= DISCOVERY_VIEW_MINOR)
+        }) {
             self.send_control(ControlMessage::DiscoveryView(view));
         }
         self.send_control(ControlMessage::InitialSyncDone);
