@@ -90,6 +90,7 @@ impl Sealing {
 
 /// The bytes of a turn while they are sealed: the two buffers the writer took from its queue,
 /// and how many bytes at the front of `urgent` go out in the clear (the handshake's last frames).
+#[derive(Default)]
 pub(super) struct TurnBytes {
     pub(super) urgent: Vec<u8>,
     pub(super) plain: usize,
@@ -157,11 +158,8 @@ async fn seal_off_worker(
     vectored: bool,
 ) -> io::Result<()> {
     let mut sealer = sealing.take().ok_or_else(lost)?;
-    let mut bytes = TurnBytes {
-        urgent: std::mem::take(&mut turn.urgent),
-        plain: turn.plain,
-        data: std::mem::take(&mut turn.data),
-    };
+    // Moved to the job and back: the job must own what it seals.
+    let mut bytes = std::mem::take(turn);
     let job = tokio::task::spawn_blocking(move || {
         let (urgent, data) = bytes.parts_mut();
         let sealed = sealer.seal(urgent, data, vectored);
