@@ -42,6 +42,10 @@ pub(crate) mod traced;
 pub(crate) mod version;
 
 #[cfg(test)]
+#[path = "protocol/tests/hex.rs"]
+pub(crate) mod test_hex;
+
+#[cfg(test)]
 #[path = "protocol/tests/proptests.rs"]
 mod proptests;
 

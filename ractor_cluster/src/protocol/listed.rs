@@ -43,6 +43,7 @@ pub(crate) fn listed_digest<'a>(listed: impl IntoIterator<Item = &'a str>) -> Li
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::test_hex::encode as hex;
 
     #[test]
     fn the_digest_depends_on_the_set_of_addresses_only() {
@@ -59,9 +60,5 @@ mod tests {
         // PROTOCOL.md, "Discovery views": the example's digest.
         let digest = listed_digest(["10.0.0.2:4697", "10.0.0.1:4697"]);
         assert_eq!(hex(&digest), "fbc1b0636916f71ff7412a3d2b39043f");
-    }
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 }

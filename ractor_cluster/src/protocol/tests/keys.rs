@@ -14,6 +14,7 @@ use crate::protocol::message::{
     ControlMessage, FrameProtection, HandshakeMessage, SessionMessage, WireNodeName,
 };
 use crate::protocol::record::{Opener, Sealer};
+use crate::protocol::test_hex::{decode, encode as hex};
 
 const CLIENT_HELLO: &str = "5e00000000020a05616c70686112616c7068612e6578616d706c653a343639370111111111111111111111111111111111111111111111111111111111111111117a1a4e709bf085ac494aba0469b9b1eda0ab1f78b16aabb79ffeda90623e852200";
 const SERVER_HELLO: &str = "5c00000001020a046265746111626574612e6578616d706c653a34363937022222222222222222222222222222222222222222222222222222222222222222132c442be010fbd57e72603328aa76e71fccc1503aae219327d14d9c9993f47200";
@@ -35,10 +36,6 @@ const HIDDEN_CLIENT_PROOF: &str =
     "21000000026896f97a7e7f915ba4a333eeebccb113eb345415e3e40ed0e255052448d7a596";
 const HIDDEN_SERVER_PROOF: &str =
     "21000000035a618064ea16f421b53d4c14003e6be0230d0a48d1f9b9f00623e03df239e13e";
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn config(name: &str, incarnation: u64) -> HandshakeConfig {
     HandshakeConfig {
@@ -85,6 +82,17 @@ fn vector_handshake() -> (
     crate::protocol::handshake::Authenticated,
 ) {
     vector_handshake_of(config("alpha", 1))
+}
+
+/// The client's and the server's hellos among a handshake's `frames`.
+fn hellos_of(frames: &[Vec<u8>; 4]) -> (Hello, Hello) {
+    let (HandshakeMessage::ClientHello(client), HandshakeMessage::ServerHello(server)) = (
+        HandshakeMessage::decode(body(&frames[0])).unwrap(),
+        HandshakeMessage::decode(body(&frames[1])).unwrap(),
+    ) else {
+        panic!("hellos");
+    };
+    (client, server)
 }
 
 /// As [`vector_handshake`], with `client` as the client's configuration.
@@ -164,12 +172,7 @@ fn a_hidden_clients_frames_match_the_vectors() {
 #[test]
 fn the_salt_and_keys_match_the_vectors() {
     let (frames, at_client, at_server) = vector_handshake();
-    let (HandshakeMessage::ClientHello(client), HandshakeMessage::ServerHello(server)) = (
-        HandshakeMessage::decode(body(&frames[0])).unwrap(),
-        HandshakeMessage::decode(body(&frames[1])).unwrap(),
-    ) else {
-        panic!("hellos");
-    };
+    let (client, server) = hellos_of(&frames);
     let salt = Cookie::new("test vector cookie").key_schedule_salt(&client, &server);
     assert_eq!(hex(&salt), SALT);
 
@@ -306,27 +309,14 @@ const LOW_ORDER_SHARES: [&str; 14] = [
     "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
 ];
 
-fn unhex(text: &str) -> [u8; 32] {
-    let mut bytes = [0u8; 32];
-    for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap();
-    }
-    bytes
-}
-
 #[test]
 fn every_encoding_of_a_low_order_point_is_refused_as_a_key_share() {
     let (frames, _, _) = vector_handshake();
-    let (HandshakeMessage::ClientHello(client), HandshakeMessage::ServerHello(server)) = (
-        HandshakeMessage::decode(body(&frames[0])).unwrap(),
-        HandshakeMessage::decode(body(&frames[1])).unwrap(),
-    ) else {
-        panic!("hellos");
-    };
+    let (client, server) = hellos_of(&frames);
     let cookie = Cookie::new("test vector cookie");
     for share in LOW_ORDER_SHARES {
         let forged = Hello {
-            key_share: unhex(share),
+            key_share: decode(share).try_into().unwrap(),
             ..client.clone()
         };
         let secret = EphemeralSecret::from_bytes(server_fresh().key_secret).unwrap();

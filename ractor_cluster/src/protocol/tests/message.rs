@@ -9,21 +9,7 @@ use super::*;
 use crate::protocol::frame::{parse_frame, FRAME_HEADER_LEN};
 use crate::protocol::hot_frames::*;
 
-/// Hex with optional spaces and `_`, for readable golden bytes.
-fn hex(text: &str) -> Vec<u8> {
-    let digits: Vec<u8> = text
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace() && *b != b'_')
-        .collect();
-    assert!(
-        digits.len() % 2 == 0,
-        "odd number of hex digits in {text:?}"
-    );
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-        .collect()
-}
+use crate::protocol::test_hex::decode as hex;
 
 fn repeat(byte: &str, times: usize) -> String {
     byte.repeat(times)

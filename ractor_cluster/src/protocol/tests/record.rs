@@ -1,6 +1,7 @@
 //! Unit tests of `record.rs`: sealing and opening, and every way a record stream is refused.
 
 use super::*;
+use crate::protocol::test_hex::encode as hex;
 
 fn key(byte: u8) -> RecordKey {
     RecordKey([byte; KEY_LEN])
@@ -204,7 +205,3 @@ fn records_match_their_golden_bytes() {
 
 const GOLDEN_RECORDS: &str = "150000009cd793953367d24b0a7958f057298c21eb0bbd4efd\
      150000000ce6a4b8ebcfc860a514256facb4d10c772b85b17c";
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
