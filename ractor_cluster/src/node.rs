@@ -88,7 +88,7 @@ pub use exit::{NAME_MOVED, NODE_LOST, NO_SUCH_ACTOR, PROXY_LIMIT, UNREACHABLE};
 #[doc(hidden)]
 pub use liveness::heartbeats_sent;
 #[doc(hidden)]
-pub use local_events::local_changes_delivered;
+pub use local_events::{local_actor_scans, local_changes_delivered};
 pub use names::{register_message_type, registered_message_type, where_is};
 pub use reconnect::ReconnectPolicy;
 #[doc(hidden)]

@@ -1,13 +1,15 @@
 //! What a cluster costs as it grows, checked on real nodes on 127.0.0.1: a change of a local actor
-//! reaches each session once, and a change of a proxy reaches none. Every wait is bounded.
+//! reaches each session once, a change of a proxy reaches none, and a new session does not scan
+//! every local actor. Every wait is bounded.
 //!
-//! The test counts every change handed to any session of this process, and every node of the
-//! process announces every local actor: no other test may run in this binary.
+//! The test counts every change handed to any session of this process, every scan of the local
+//! actors, and every node of the process announces every local actor: no other test may run in
+//! this binary.
 
 mod common;
 
 use ractor::Actor;
-use ractor_cluster::node::local_changes_delivered;
+use ractor_cluster::node::{local_actor_scans, local_changes_delivered};
 
 use common::{connect_ready, eventually, proxy_in, spawn_in_group, start_node};
 
@@ -15,9 +17,17 @@ const GROUP: &str = "scale.fan-out";
 
 #[tokio::test]
 async fn local_changes_reach_each_session_once_and_changes_of_proxies_reach_none() {
+    let scans_before = local_actor_scans();
     let mut a = start_node("fan-a").await;
     let mut b = start_node("fan-b").await;
     connect_ready(&mut a, &mut b).await;
+    // Each node scans its process's actors and groups once, as it starts; its sessions start from
+    // what it keeps (a scan per session goes through every session: N² per forming node).
+    assert_eq!(
+        local_actor_scans() - scans_before,
+        2,
+        "one scan per node, none per session"
+    );
     let before = local_changes_delivered();
 
     // One actor of this process starts and joins a group: both nodes announce it, each to its one

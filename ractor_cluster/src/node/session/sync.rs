@@ -3,14 +3,13 @@
 
 use std::sync::Arc;
 
-use ractor::pg::{self, GroupChangeMessage};
-use ractor::registry::pid_registry;
+use ractor::pg::GroupChangeMessage;
 use ractor::{ActorCell, ActorRef};
 
 use super::message::{NodeSessionMessage, SessionEvent};
 use super::NodeSessionState;
 use crate::node::config::Announce;
-use crate::node::local_events::LocalChange;
+use crate::node::local_events::{LocalChange, LocalSnapshot};
 use crate::node::names;
 use crate::node::server::message::{NodeServerMessage, ServerEvent};
 use crate::protocol::listed::DISCOVERY_VIEW_MINOR;
@@ -132,20 +131,18 @@ impl NodeSessionState {
     /// change to follow: only actors the peer asks for (references) are announced to it.
     pub(super) fn initial_sync(&mut self, myself: &ActorRef<NodeSessionMessage>) {
         if !self.live.as_ref().is_some_and(|live| live.detached) {
-            // Subscribe first, scan second: whatever changes in between arrives as an event too,
-            // and announcing twice is harmless.
+            // Subscribed together with the snapshot of the local actors and groups (see
+            // `local_events`): whatever changes after it arrives as an event.
             let session = myself.clone();
-            self.config.local_subscribers.subscribe(
+            let LocalSnapshot { actors, groups } = self.config.local_subscribers.subscribe(
                 myself.get_id(),
                 Box::new(move |change: Arc<LocalChange>| {
                     let event = NodeSessionMessage::internal(SessionEvent::Local(change));
                     session.cast(event).is_ok()
                 }),
             );
-            self.announce_by_mode(&pid_registry::get_all_pids());
-            for key in pg::which_scopes_and_groups() {
-                let (scope, group) = (key.get_scope(), key.get_group());
-                let members = pg::get_scoped_local_members(&scope, &group);
+            self.announce_by_mode(&actors);
+            for (scope, group, members) in groups {
                 self.group_change(GroupChangeMessage::Join(scope, group, members));
             }
         }
