@@ -191,6 +191,13 @@ impl NodeServerState {
         });
         self.established
             .admitted(session, &peer.name, entry.listed_addresses());
+        if !hidden {
+            let listed = self
+                .reconciler
+                .as_ref()
+                .is_some_and(|r| r.listed_now(&peer.connection_string));
+            self.established.set_listed(session, listed);
+        }
         let target = entry.dial_target.clone();
         self.count_admitted(session, &peer.name);
         self.want(&peer.name, target);

@@ -119,7 +119,7 @@ pub(crate) struct Reconciler {
     /// Addresses the last round found due, in the order they are to be dialed.
     due: VecDeque<String>,
     /// What the last round that found anything listed (this node's own address included), and
-    /// its digest, which the sessions tell their peers (2.10, see `lists_for`).
+    /// its digest, which the sessions tell their peers (2.10, see `shares_view`).
     listed: HashSet<String>,
     digest: Option<ListedDigest>,
     published: Arc<ListedNow>,
@@ -193,21 +193,29 @@ impl Reconciler {
         }
     }
 
-    /// Whether a peer whose discovery listed what `view` digests lists `addr` too: its digest is
-    /// this node's, whose last round listed `addr`. Such a peer would not dial `addr` from a
-    /// `PeersKnown` (`dial` leaves listed addresses to the reconciler), so it is not told.
-    pub(crate) fn lists_for(&self, view: &ListedDigest, addr: &str) -> bool {
-        self.digest.as_ref() == Some(view) && self.listed.contains(addr)
+    /// Whether a peer whose discovery listed what `view` digests lists what this node's last
+    /// round did. Such a peer is not told of the peers at those addresses: it would not dial one
+    /// from a `PeersKnown` (`dial` leaves listed addresses to the reconciler).
+    pub(crate) fn shares_view(&self, view: &ListedDigest) -> bool {
+        self.digest.as_ref() == Some(view)
     }
 
-    /// Keeps what a round listed, and tells the sessions its digest if it changed.
-    fn remember_listed(&mut self, found: &[String]) {
+    /// Whether the last round that found anything listed `addr`.
+    pub(crate) fn listed_now(&self, addr: &str) -> bool {
+        self.listed.contains(addr)
+    }
+
+    /// Keeps what a round listed, and tells the sessions its digest if it changed; whether it
+    /// did.
+    fn remember_listed(&mut self, found: &[String]) -> bool {
         let digest = listed_digest(found.iter().map(String::as_str));
-        if self.digest != Some(digest) {
-            self.listed = found.iter().cloned().collect();
-            self.digest = Some(digest);
-            self.published.set(digest);
+        if self.digest == Some(digest) {
+            return false;
         }
+        self.listed = found.iter().cloned().collect();
+        self.digest = Some(digest);
+        self.published.set(digest);
+        true
     }
 
     /// Whether the last discovery round listed `addr` (and it is not this node's).
@@ -316,7 +324,16 @@ impl NodeServerState {
         let Some(reconciler) = self.reconciler.as_mut() else {
             return;
         };
-        reconciler.remember_listed(&found);
+        if reconciler.remember_listed(&found) {
+            // Which admitted peers are listed changed with the list.
+            for (id, entry) in &self.sessions {
+                let visible = entry.status == SessionStatus::Authenticated && !entry.hidden;
+                if let Some(name) = entry.info.peer_name.as_ref().filter(|_| visible) {
+                    let listed = reconciler.listed_now(&name.connection_string);
+                    self.established.set_listed(*id, listed);
+                }
+            }
+        }
         let listed: HashSet<&str> = found.iter().map(String::as_str).collect();
         // An address no longer listed is forgotten (a dial under way reports back and is
         // dropped then); its session, if any, stays.

@@ -19,7 +19,7 @@ use ractor::{ActorId, ActorRef};
 
 use super::message::NodeServerMessage;
 use super::message::ServerEvent;
-use super::{NodeServerState, SessionStatus};
+use super::{NodeServerState, SessionEntry, SessionStatus};
 use crate::node::events::NodeName;
 use crate::node::reconnect::DialTarget;
 use crate::node::session::message::{NodeSessionMessage, SessionEvent};
@@ -33,7 +33,7 @@ pub(super) const TRANSITIVE_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl NodeServerState {
     /// Tells the peer of a session that just became ready about the other peers of this node,
-    /// but for those its discovery lists too (`peer_view`, 2.10: see `Reconciler::lists_for`).
+    /// but for those its discovery lists too (`peer_view`, 2.10: see `Reconciler::shares_view`).
     pub(super) fn share_peers(&self, session: ActorId, peer_view: Option<ListedDigest>) {
         let Some(entry) = self.sessions.get(&session) else {
             return;
@@ -42,21 +42,27 @@ impl NodeServerState {
             // A hidden node introduces no one: it would join clusters that share a cookie.
             return;
         }
-        let peers = self
-            .sessions
-            .iter()
+        // A peer whose discovery lists what this node's does is told only of the peers the
+        // list leaves out (see `established`); any other peer, of all of them.
+        let same_view = peer_view.as_ref().is_some_and(|view| {
+            self.reconciler
+                .as_ref()
+                .is_some_and(|r| r.shares_view(view))
+        });
+        let candidates: Box<dyn Iterator<Item = (&ActorId, &SessionEntry)>> = if same_view {
+            Box::new(
+                self.established
+                    .unlisted()
+                    .filter_map(|id| self.sessions.get_key_value(id)),
+            )
+        } else {
+            Box::new(self.sessions.iter())
+        };
+        let peers = candidates
             .filter(|(id, e)| {
                 **id != session && e.status == SessionStatus::Authenticated && !e.hidden
             })
             .filter_map(|(_, e)| e.info.peer_name.as_ref())
-            .filter(|name| {
-                let listed = |view| {
-                    self.reconciler
-                        .as_ref()
-                        .is_some_and(|r| r.lists_for(view, &name.connection_string))
-                };
-                !peer_view.as_ref().is_some_and(listed)
-            })
             .map(|name| self.announcement_of(name))
             .collect::<Vec<_>>();
         if !peers.is_empty() {
