@@ -76,6 +76,8 @@ pub struct NodeServerState {
     next_session_id: super::NodeId,
     /// How many peers this node watches (see `watch`).
     watched_peers: usize,
+    /// The admitted sessions with visible peers that this node watches now (see `watch`).
+    watching: HashSet<ActorId>,
     /// How many sessions each peer has had admitted, by name, for the figures' reconnections
     /// (one entry per peer ever connected, as the membership view keeps).
     admitted: HashMap<String, u64>,
@@ -343,6 +345,7 @@ impl Actor for NodeServer {
             // From 1: a session id is never 0, which the published crate's users may read as unset.
             next_session_id: 1,
             watched_peers: self.watched_peers,
+            watching: HashSet::new(),
             admitted: HashMap::new(),
             span,
             #[cfg(feature = "metrics")]

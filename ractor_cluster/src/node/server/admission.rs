@@ -197,6 +197,10 @@ impl NodeServerState {
                 .as_ref()
                 .is_some_and(|r| r.listed_now(&peer.connection_string));
             self.established.set_listed(session, listed);
+            self.established.on_ring(session, peer_node_id, &peer.name);
+            if entry.watched {
+                self.watching.insert(session);
+            }
         }
         let target = entry.dial_target.clone();
         self.count_admitted(session, &peer.name);

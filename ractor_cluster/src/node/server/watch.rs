@@ -22,69 +22,65 @@
 //! the others (they may not know it), and a hidden peer's reports are not acted on (it is no
 //! member, and has no say in who is).
 
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
+
 use ractor::ActorId;
 
+use super::established::RingKey;
 use super::{NodeServerState, SessionStatus};
 use crate::node::session::SessionEvent;
 use crate::node::{NodeId, NodeSessionMessage};
 use crate::protocol::identity::node_id_of;
 
-/// For each of `peers`, whether a node whose ring key is `own` watches it: whether it is at most
-/// `watched_peers / 2` (rounded up) places away from `own` on the ring of all these keys.
-pub(super) fn ring_watch<K: Ord>(own: &K, peers: &[K], watched_peers: usize) -> Vec<bool> {
+/// The peers on `ring` that a node whose ring key is `own` watches: those at most
+/// `watched_peers / 2` (rounded up) places away from `own` on the ring of all these keys and
+/// `own`. Looks at those places only (the ring is kept in order as sessions come and go), so
+/// deciding again at each admission does not cost a sort of the whole cluster.
+pub(super) fn ring_neighbours(
+    ring: &BTreeMap<RingKey, ActorId>,
+    own: &RingKey,
+    watched_peers: usize,
+) -> HashSet<ActorId> {
     let reach = watched_peers.div_ceil(2);
-    let size = peers.len() + 1;
-    let mut ring: Vec<(&K, Option<usize>)> = peers
-        .iter()
-        .enumerate()
-        .map(|(index, key)| (key, Some(index)))
-        .chain(std::iter::once((own, None)))
-        .collect();
-    ring.sort_by(|a, b| a.0.cmp(b.0));
-    let own_place = ring.iter().position(|(_, i)| i.is_none()).unwrap_or(0);
-    let mut watched = vec![false; peers.len()];
-    for (place, (_, index)) in ring.iter().enumerate() {
-        let Some(slot) = index.and_then(|i| watched.get_mut(i)) else {
-            continue;
-        };
-        let ahead = (place + size - own_place) % size;
-        *slot = ahead.min(size - ahead) <= reach;
+    if ring.len() <= reach.saturating_mul(2) {
+        // Every peer is within reach on one side or the other.
+        return ring.values().copied().collect();
     }
-    watched
+    let after = ring
+        .range((Bound::Excluded(own), Bound::Unbounded))
+        .chain(ring.range(..own))
+        .take(reach);
+    let before = ring
+        .range(..own)
+        .rev()
+        .chain(ring.range((Bound::Excluded(own), Bound::Unbounded)).rev())
+        .take(reach);
+    after.chain(before).map(|(_, id)| *id).collect()
 }
 
 impl NodeServerState {
     /// Decides again which peers this node watches, and tells each session whose answer changed.
     /// Called whenever a session is admitted or an admitted one ends.
+    ///
+    /// `watching` holds the admitted visible sessions that watch their peer (a session starts
+    /// watching, and admission adds it): only those, and the few nearest on the ring, can change.
+    /// Hidden peers are always watched, and take no place on the ring.
     pub(super) fn update_watches(&mut self) {
-        let own = (
+        let own: RingKey = (
             node_id_of(&self.config.local.name),
-            self.config.local.name.as_str(),
+            self.config.local.name.clone(),
         );
-        let admitted: Vec<(ActorId, (NodeId, &str))> = self
-            .sessions
-            .iter()
-            .filter(|(_, e)| e.status == SessionStatus::Authenticated && !e.hidden)
-            .filter_map(|(id, e)| {
-                let name = e.info.peer_name.as_ref()?.name.as_str();
-                Some((*id, (e.peer_node_id, name)))
-            })
-            .collect();
-        let keys: Vec<(NodeId, &str)> = admitted.iter().map(|(_, key)| *key).collect();
-        let decided = ring_watch(&own, &keys, self.watched_peers);
-        let hidden = self
-            .sessions
-            .iter()
-            .filter(|(_, e)| e.status == SessionStatus::Authenticated && e.hidden)
-            .map(|(id, _)| (*id, true));
-        let changes: Vec<(ActorId, bool)> = admitted
-            .iter()
-            .zip(decided)
-            .map(|((id, _), watch)| (*id, watch))
-            .chain(hidden)
-            .collect();
+        let wanted = ring_neighbours(self.established.ring(), &own, self.watched_peers);
+        let stop = self.watching.difference(&wanted).map(|id| (*id, false));
+        let start = wanted.difference(&self.watching).map(|id| (*id, true));
+        let changes: Vec<(ActorId, bool)> = stop.chain(start).collect();
         for (id, watch) in changes {
-            if let Some(entry) = self.sessions.get_mut(&id) {
+            if let Some(entry) = self
+                .sessions
+                .get_mut(&id)
+                .filter(|e| e.status == SessionStatus::Authenticated)
+            {
                 if entry.watched != watch {
                     entry.watched = watch;
                     let _ = entry
@@ -94,6 +90,7 @@ impl NodeServerState {
                 }
             }
         }
+        self.watching = wanted;
     }
 
     /// The admitted session with `peer` (the run `incarnation`) ended for its silence: every other
@@ -163,14 +160,19 @@ impl NodeServerState {
 mod tests {
     use super::*;
 
-    /// The peers `own` watches among `0..n` (its own number excluded).
+    /// The peers `own` watches among `0..n` (its own number excluded), in order.
     fn watched_by(own: u64, n: u64, watched_peers: usize) -> Vec<u64> {
-        let peers: Vec<u64> = (0..n).filter(|p| *p != own).collect();
-        ring_watch(&own, &peers, watched_peers)
+        let key = |p: u64| (p, String::new());
+        let ring: BTreeMap<RingKey, ActorId> = (0..n)
+            .filter(|p| *p != own)
+            .map(|p| (key(p), ActorId::Local(p)))
+            .collect();
+        let mut watched: Vec<u64> = ring_neighbours(&ring, &key(own), watched_peers)
             .into_iter()
-            .zip(&peers)
-            .filter_map(|(watched, peer)| watched.then_some(*peer))
-            .collect()
+            .map(|id| id.pid())
+            .collect();
+        watched.sort_unstable();
+        watched
     }
 
     #[test]
@@ -181,6 +183,14 @@ mod tests {
         assert_eq!(watched_by(19, 20, 4), [0, 1, 17, 18]);
         // An odd number counts as the even number above it.
         assert_eq!(watched_by(5, 20, 3), [3, 4, 6, 7]);
+        // Two nodes whose ids collide are told apart by name.
+        let ring: BTreeMap<RingKey, ActorId> = [(7, "b"), (7, "d"), (3, "x"), (9, "a")]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (id, name))| ((id, name.to_owned()), ActorId::Local(i as u64)))
+            .collect();
+        let watched = ring_neighbours(&ring, &(7, "c".to_owned()), 2);
+        assert_eq!(watched, [ActorId::Local(0), ActorId::Local(1)].into());
     }
 
     #[test]
