@@ -7,3 +7,4 @@ mod hidden;
 mod probes;
 mod traced;
 mod views;
+mod watching;
