@@ -112,6 +112,9 @@ pub(crate) struct Reconciler {
     /// pair dials first is decided from it (see [`dials_first`]).
     own_address: String,
     targets: HashMap<String, Target>,
+    /// The address each session this reconciler opened was dialed at, until the session ends: a
+    /// session's authentication and end find their target in one lookup.
+    by_session: HashMap<ActorId, String>,
     /// Addresses that turned out to be this node.
     own: HashSet<String>,
     /// Dials under way at most, now.
@@ -184,6 +187,7 @@ impl Reconciler {
             listen,
             own_address,
             targets: HashMap::new(),
+            by_session: HashMap::new(),
             own: HashSet::new(),
             window: DialWindow::new(max_dials),
             due: VecDeque::new(),
@@ -227,11 +231,7 @@ impl Reconciler {
     /// Learned before the server decides whether to keep the session, so that an address whose
     /// session lost the tie-break to the peer's own dial is known to be connected all the same.
     pub(crate) fn authenticated(&mut self, session: &ActorId, peer: &str) {
-        if let Some(target) = self
-            .targets
-            .values_mut()
-            .find(|t| t.session.as_ref() == Some(session))
-        {
+        if let Some(target) = self.target_of(session) {
             target.peer = Some(peer.to_owned());
             if let Some(started) = target.dialed_at.take() {
                 let now = Instant::now();
@@ -244,14 +244,19 @@ impl Reconciler {
     /// A session ended; `authenticated` if its peer had proved the cookie. One that this
     /// reconciler dialed and that ended before that counts as a failed handshake.
     pub(crate) fn session_ended(&mut self, session: &ActorId, authenticated: bool) {
-        let dialed_here = self
-            .targets
-            .values_mut()
-            .find(|t| t.session.as_ref() == Some(session))
-            .and_then(|t| t.dialed_at.take());
+        let dialed_here = self.target_of(session).and_then(|t| t.dialed_at.take());
+        self.by_session.remove(session);
         if dialed_here.is_some() && !authenticated {
             self.window.failed(Instant::now());
         }
+    }
+
+    /// The target whose last dial opened `session`, while it is that target's session.
+    fn target_of(&mut self, session: &ActorId) -> Option<&mut Target> {
+        let addr = self.by_session.get(session)?;
+        self.targets
+            .get_mut(addr)
+            .filter(|t| t.session.as_ref() == Some(session))
     }
 }
 
@@ -408,7 +413,6 @@ impl NodeServerState {
     /// way. Called when a round ends and whenever a dial may have ended: its connection failed,
     /// or its session authenticated or ended.
     pub(crate) fn dial_due(&mut self) {
-        let sessions = &self.sessions;
         let connected = &self.established;
         let Some(reconciler) = self.reconciler.as_mut() else {
             return;
@@ -416,15 +420,12 @@ impl NodeServerState {
         if reconciler.due.is_empty() {
             return;
         }
-        let handshaking = |id: &ActorId| {
-            sessions
-                .get(id)
-                .is_some_and(|e| e.status == SessionStatus::Opened)
-        };
+        // A dial is under way from its start until its session has authenticated or ended
+        // (`dialed_at` is taken then), or it found no one.
         let mut under_way = reconciler
             .targets
             .values()
-            .filter(|t| t.dialing || t.session.as_ref().is_some_and(handshaking))
+            .filter(|t| t.dialing || t.dialed_at.is_some())
             .count();
         let mut to_dial = Vec::new();
         let now = Instant::now();
@@ -526,12 +527,17 @@ impl NodeServerState {
                 let session = self
                     .open_session(myself, stream, super::Opening::dialed(None, None))
                     .await;
-                if let Some(target) = self
-                    .reconciler
-                    .as_mut()
-                    .and_then(|r| r.targets.get_mut(&addr))
-                {
-                    target.session = session;
+                if let Some(reconciler) = self.reconciler.as_mut() {
+                    if let Some(target) = reconciler.targets.get_mut(&addr) {
+                        target.session = session;
+                        if session.is_none() {
+                            // No session to authenticate: this dial is over.
+                            target.dialed_at = None;
+                        }
+                    }
+                    if let Some(id) = session {
+                        reconciler.by_session.insert(id, addr);
+                    }
                 }
             }
             DialOutcome::Itself => {
