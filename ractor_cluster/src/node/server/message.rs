@@ -196,8 +196,8 @@ pub(crate) enum ServerEvent {
     Discovered(Result<Vec<String>, String>),
     /// A dial of a discovered address ended.
     DiscoveryDialed { addr: String, outcome: DialOutcome },
-    /// The backoff after a failed dial of this discovered address ran out: dial it again now,
-    /// not at the next round.
+    /// The backoff after a failed dial of this discovered address, or the grace its node was
+    /// given to dial first, ran out: dial it now if needed, not at the next round.
     DiscoveryRetry(String),
     /// [`crate::node::membership::members`] asks for the view.
     Members(RpcReplyPort<Vec<crate::node::events::Member>>),

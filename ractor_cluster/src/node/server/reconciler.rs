@@ -22,11 +22,17 @@
 //! exchanges and a session set up only to be torn down (or, when it was admitted first, the
 //! teardown of a session already in use, its proxies and groups). So a pair first agrees, without
 //! talking, on which of the two dials first ([`dials_first`], from both addresses as discovery
-//! lists them): the other node leaves the address out of the first round that finds it, and dials
-//! it from the next round on only if no session with it came in meanwhile. A node that cannot tell
-//! its own address as the others see it (listening on every address, advertising a name they do
-//! not use) may decide alike with its peer or not: at worst both dial at once, as without the
-//! rule, or both wait one round.
+//! lists them): the other node waits [`FIRST_DIAL_GRACE`] from the round that finds the address,
+//! and dials it then only if no session with it came in meanwhile. A node that cannot tell its own
+//! address as the others see it (listening on every address, advertising a name they do not use)
+//! may decide alike with its peer or not: at worst both dial at once, as without the rule, or both
+//! wait the grace.
+//!
+//! The grace is a time of its own, with a dial of its own when it ends, not a number of rounds:
+//! a node that starts after its peers is mostly waited on by peers whose dials it refused while it
+//! was not up, and which try again only at their next round (up to an interval later, two seconds
+//! by default). Waiting rounds as well, it met half its peers an interval or two after it started;
+//! with the grace, a second after.
 //!
 //! A round does not dial every address it found at once: at most `max_dials` dials are under way
 //! (from connecting until the session has authenticated or failed), in an order of this node's
@@ -73,10 +79,11 @@ use window::DialWindow;
 
 mod window;
 
-/// How many rounds that would dial an address leave it out when its node is to dial this one
-/// first (see [`dials_first`]). One round is too short when many nodes start together on a busy
-/// machine: the other node's dials wait for its own bound on dials under way.
-const DEFERRED_ROUNDS: u8 = 2;
+/// How long a node leaves a newly found address to its node, when that node is to dial first
+/// (see [`dials_first`]), before it dials the address itself. Long enough for a peer that starts
+/// with it to come to this address through its own bound on dials under way; short beside the
+/// round interval, which is what a peer that found this node not yet up waits before trying again.
+const FIRST_DIAL_GRACE: Duration = Duration::from_secs(1);
 
 /// How many failed dials of an address are tried again when their backoff runs out rather than
 /// at the next round (with the default backoff, jittered: within 0.1, 0.2 and 0.4 s of each).
@@ -94,9 +101,8 @@ struct Target {
     attempts: u32,
     /// When the dial under way, or whose session is authenticating, started.
     dialed_at: Option<Instant>,
-    /// Rounds that are still to leave this address out, as its node dials this one first (see
-    /// [`dials_first`]).
-    deferred: u8,
+    /// Left to its node until then, as it dials this one first (see [`dials_first`]).
+    deferred_until: Option<Instant>,
     /// No dial before this instant (the backoff after a failed one).
     not_before: Instant,
 }
@@ -220,6 +226,22 @@ impl Reconciler {
         self.digest = Some(digest);
         self.published.set(digest);
         true
+    }
+
+    /// When the grace given to the nodes at `addrs` ends, each is due a dial of this node's if it
+    /// still needs one (see `retry_discovered`), rather than at the next round.
+    fn grace_given(&self, mut addrs: Vec<String>) {
+        addrs.shuffle(&mut rand::rng());
+        let server = self.server.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(FIRST_DIAL_GRACE).await;
+            for addr in addrs {
+                let event = ServerEvent::DiscoveryRetry(addr);
+                if server.cast(NodeServerMessage::internal(event)).is_err() {
+                    return;
+                }
+            }
+        });
     }
 
     /// Whether the last discovery round listed `addr` (and it is not this node's).
@@ -348,6 +370,7 @@ impl NodeServerState {
         let connected = &self.established;
         let now = Instant::now();
         let mut to_dial = Vec::new();
+        let mut graced = Vec::new();
         for addr in found {
             // This node's own address is not dialed even once when it is listed as this node
             // knows it (see `own_address`); otherwise its first dial tells (`DialOutcome::Itself`).
@@ -355,22 +378,21 @@ impl NodeServerState {
                 continue;
             }
             let own_address = reconciler.own_address.as_str();
-            let target = reconciler
-                .targets
-                .entry(addr.clone())
-                .or_insert_with(|| Target {
+            let target = reconciler.targets.entry(addr.clone()).or_insert_with(|| {
+                let deferred = !dials_first(own_address, &addr);
+                if deferred {
+                    graced.push(addr.clone());
+                }
+                Target {
                     session: None,
                     peer: None,
                     dialing: false,
                     attempts: 0,
                     dialed_at: None,
-                    deferred: if dials_first(own_address, &addr) {
-                        0
-                    } else {
-                        DEFERRED_ROUNDS
-                    },
+                    deferred_until: deferred.then(|| now + FIRST_DIAL_GRACE),
                     not_before: now,
-                });
+                }
+            });
             if target.dialing {
                 continue;
             }
@@ -393,9 +415,9 @@ impl NodeServerState {
             if now < target.not_before {
                 continue;
             }
-            if target.deferred > 0 {
-                // The other node dials first: this one, only if it has not after a while.
-                target.deferred -= 1;
+            if target.deferred_until.is_some_and(|until| now < until) {
+                // The other node dials first: this one, only if it has not after a while (a dial
+                // of its own is due when the grace ends, see `grace_given`).
                 continue;
             }
             to_dial.push(addr);
@@ -406,6 +428,9 @@ impl NodeServerState {
         // round's list replaces it.
         to_dial.shuffle(&mut rand::rng());
         reconciler.due = to_dial.into();
+        if !graced.is_empty() {
+            reconciler.grace_given(graced);
+        }
         self.dial_due();
     }
 
@@ -486,16 +511,16 @@ impl NodeServerState {
         });
     }
 
-    /// The backoff after a failed dial of `addr` ran out: it is due again at once if it still
-    /// needs a dial (listed, not dialing, no session).
+    /// The backoff after a failed dial of `addr`, or the grace given to its node, ran out: it is
+    /// due at once if it still needs a dial (listed, not dialing, no session).
     pub(crate) fn retry_discovered(&mut self, addr: String) {
         let Some(reconciler) = self.reconciler.as_mut() else {
             return;
         };
-        let needs_dial = reconciler
-            .targets
-            .get(&addr)
-            .is_some_and(|t| !t.dialing && t.session.is_none() && t.deferred == 0);
+        let needs_dial = reconciler.targets.get(&addr).is_some_and(|t| {
+            let graced = t.deferred_until.is_some_and(|until| Instant::now() < until);
+            !t.dialing && t.session.is_none() && !graced
+        });
         if needs_dial && !reconciler.due.contains(&addr) {
             reconciler.due.push_front(addr);
         }

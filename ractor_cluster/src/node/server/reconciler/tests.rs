@@ -1,5 +1,6 @@
 //! Unit tests of the reconciler: which node of a pair dials first, how a peer is known by its
-//! address, how a dial to the node itself is recognised, and a refused dial tried again.
+//! address, how a dial to the node itself is recognised, a refused dial tried again, and the
+//! grace a node gives the peer that is to dial first.
 
 use std::time::Duration;
 
@@ -91,6 +92,64 @@ async fn a_refused_discovery_dial_is_tried_again_when_its_backoff_runs_out() {
     }
     a.stop(None);
     b.stop(None);
+}
+
+/// A node that leaves a pair to its peer (which is to dial first) dials the peer itself once the
+/// grace has passed without a dial from it, not rounds later (here the round is a minute), and
+/// not before.
+#[tokio::test]
+async fn a_node_dials_the_peer_that_was_to_dial_first_when_the_grace_ends() {
+    use crate::discovery::StaticSeeds;
+    use crate::node::{NodeServer, NodeServerMessage};
+    use ractor::Actor;
+
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap()
+    };
+    let address = |port: u16| format!("127.0.0.1:{port}");
+    // Two ports such that `waiting` leaves the pair to `silent`, which runs no discovery and so
+    // never dials.
+    let (port_waiting, port_silent) = loop {
+        let (w, s) = (free_port(), free_port());
+        if w != s && !dials_first(&address(w), &address(s)) {
+            break (w, s);
+        }
+    };
+    let node = |port: u16, name: &str| {
+        NodeServer::new(
+            port,
+            "grace-cookie".into(),
+            name.into(),
+            "127.0.0.1".into(),
+            None,
+            None,
+        )
+        .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
+    };
+    let (silent, _) = Actor::spawn(None, node(port_silent, "grace-silent"), ())
+        .await
+        .unwrap();
+    let seeds = StaticSeeds::new([address(port_waiting), address(port_silent)]);
+    let waiting =
+        node(port_waiting, "grace-waiting").with_discovery(seeds, Duration::from_secs(60));
+    let started = Instant::now();
+    let (waiting, _) = Actor::spawn(None, waiting, ()).await.unwrap();
+    let connected = || async {
+        let sessions = ractor::call!(waiting, NodeServerMessage::GetSessions).unwrap();
+        sessions.values().any(|s| s.peer_name.is_some())
+    };
+    tokio::time::sleep(super::FIRST_DIAL_GRACE / 2).await;
+    assert!(!connected().await, "dialed before the grace ended");
+    let deadline = started + super::FIRST_DIAL_GRACE + Duration::from_secs(5);
+    while !connected().await {
+        assert!(Instant::now() < deadline, "the waiting node did not dial");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    waiting.stop(None);
+    silent.stop(None);
 }
 
 #[test]
