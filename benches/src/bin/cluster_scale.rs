@@ -238,26 +238,43 @@ fn child(args: &[String], index: usize) {
         let mut last_report = Instant::now();
         let mut last_progress = Instant::now();
         let mut last_asked = Instant::now();
+        // What the view said when last asked, and what the events said then.
+        let mut asked: Option<(usize, usize)> = None;
         loop {
             tick.tick().await;
             if !converged {
                 let up_seen = up_by_events.lock().map_or(0, |up| up.len() + 1);
                 // The view itself is asked for only when the events say it is complete (members
-                // that came up before the subscription are not in the events).
-                let ask = up_seen >= usize::from(nodes) || last_asked.elapsed() >= ASK_VIEW_EVERY;
+                // that came up before the subscription are not in the events) and have changed
+                // since it was last asked, or once a second: each ask copies every member, which
+                // the figures would count as the cluster's cost.
+                let changed = asked.is_none_or(|(_, seen)| seen != up_seen);
+                let ask = (up_seen >= usize::from(nodes) && changed)
+                    || last_asked.elapsed() >= ASK_VIEW_EVERY;
                 let up = if ask {
                     last_asked = Instant::now();
-                    membership::members(&node)
+                    let up = membership::members(&node)
                         .await
                         .map(|m| m.iter().filter(|m| m.status == MemberStatus::Up).count())
-                        .unwrap_or(0)
+                        .unwrap_or(0);
+                    asked = Some((up, up_seen));
+                    up
                 } else {
-                    up_seen
+                    // The view's answer stands while the events have not moved since.
+                    asked
+                        .filter(|_| !changed)
+                        .map_or(up_seen, |(up, _)| up)
                 };
-                let remote = pg::get_members(&GROUP.to_owned())
-                    .iter()
-                    .filter(|c| !c.get_id().is_local())
-                    .count();
+                // The group is looked at only once every member is up (or to report progress):
+                // it copies every member too.
+                let remote = if up == usize::from(nodes) || progress {
+                    pg::get_members(&GROUP.to_owned())
+                        .iter()
+                        .filter(|c| !c.get_id().is_local())
+                        .count()
+                } else {
+                    0
+                };
                 if progress && last_progress.elapsed() >= Duration::from_millis(250) {
                     last_progress = Instant::now();
                     println!("PROGRESS {up} {remote}");
