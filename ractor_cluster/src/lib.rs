@@ -56,11 +56,13 @@
 //! NodeServer ─┬─ accept loop (a task: a slot per connection waiting to authenticate, bounded
 //!             │  in total and per address; TLS handshakes on tasks of their own; one deadline
 //!             │  from the accept covers TLS and authentication)
-//!             ├─ local events (one actor: hears ractor's spawns and group changes, and hands
-//!             │  those of local actors that support remoting to every session, once each)
+//!             ├─ local events (one actor: hears ractor's spawns and group changes, hands
+//!             │  those of local actors that support remoting to every session, once each,
+//!             │  and keeps the snapshot of them a new session's initial sync announces)
 //!             ├─ redial tasks (one per lost peer this node had dialed)
 //!             ├─ discovery task (with a discovery source: asks it once per interval; the
-//!             │  server dials each address found that it has no session with, 16 at once)
+//!             │  server dials each address found that it has no session with, 16 at once,
+//!             │  those whose node is to dial first after a one-second grace)
 //!             ├─ downing timer (with a downing policy: wakes the server when the view has
 //!             │  been stable long enough to decide which side of a partition stays)
 //!             └─ NodeSession (one per connection) ─┬─ reader task   (decodes, delivers, replies)
