@@ -261,9 +261,7 @@ fn child(args: &[String], index: usize) {
                     up
                 } else {
                     // The view's answer stands while the events have not moved since.
-                    asked
-                        .filter(|_| !changed)
-                        .map_or(up_seen, |(up, _)| up)
+                    asked.filter(|_| !changed).map_or(up_seen, |(up, _)| up)
                 };
                 // The group is looked at only once every member is up (or to report progress):
                 // it copies every member too.

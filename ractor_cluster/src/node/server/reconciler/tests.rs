@@ -33,40 +33,52 @@ fn addr(text: &str) -> std::net::SocketAddr {
     text.parse().unwrap()
 }
 
-/// Of two nodes starting together, the one that dials first may find the other not listening
-/// yet; its dial is tried again when the backoff runs out, not at the next round (here a
-/// minute away), since the other leaves the pair to it.
-#[tokio::test]
-async fn a_refused_discovery_dial_is_tried_again_when_its_backoff_runs_out() {
-    use crate::discovery::StaticSeeds;
-    use crate::node::{NodeServer, NodeServerMessage};
-    use ractor::Actor;
+/// The `127.0.0.1` address of `port`, as discovery lists it.
+fn address(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
 
+/// Two free ports whose addresses `first_dials` orders as wanted: whether the node at the first
+/// dials the node at the second first.
+fn two_ports(first_dials: bool) -> (u16, u16) {
     let free_port = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap()
     };
-    let address = |port: u16| format!("127.0.0.1:{port}");
-    // Two ports such that the first node is the one to dial first.
-    let (port_a, port_b) = loop {
+    loop {
         let (a, b) = (free_port(), free_port());
-        if a != b && dials_first(&address(a), &address(b)) {
-            break (a, b);
+        if a != b && dials_first(&address(a), &address(b)) == first_dials {
+            return (a, b);
         }
-    };
-    let node = |port: u16, name: &str| {
-        NodeServer::new(
-            port,
-            "retry-cookie".into(),
-            name.into(),
-            "127.0.0.1".into(),
-            None,
-            None,
-        )
-        .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
-    };
+    }
+}
+
+/// A node listening on `127.0.0.1:port`.
+fn node(port: u16, name: &str) -> crate::node::NodeServer {
+    crate::node::NodeServer::new(
+        port,
+        "reconciler-cookie".into(),
+        name.into(),
+        "127.0.0.1".into(),
+        None,
+        None,
+    )
+    .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
+}
+
+/// Of two nodes starting together, the one that dials first may find the other not listening
+/// yet; its dial is tried again when the backoff runs out, not at the next round (here a
+/// minute away), since the other leaves the pair to it.
+#[tokio::test]
+async fn a_refused_discovery_dial_is_tried_again_when_its_backoff_runs_out() {
+    use crate::discovery::StaticSeeds;
+    use crate::node::NodeServerMessage;
+    use ractor::Actor;
+
+    // Two ports such that the first node is the one to dial first.
+    let (port_a, port_b) = two_ports(true);
     // Three retries, 0.15-0.3 s, 0.3-0.6 s and 0.6-1.2 s apart (with jitter): b, started 0.1 s
     // after a, is up well before the last of them even on a loaded machine.
     let backoff = crate::node::ReconnectPolicy::default()
@@ -100,35 +112,12 @@ async fn a_refused_discovery_dial_is_tried_again_when_its_backoff_runs_out() {
 #[tokio::test]
 async fn a_node_dials_the_peer_that_was_to_dial_first_when_the_grace_ends() {
     use crate::discovery::StaticSeeds;
-    use crate::node::{NodeServer, NodeServerMessage};
+    use crate::node::NodeServerMessage;
     use ractor::Actor;
 
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap()
-    };
-    let address = |port: u16| format!("127.0.0.1:{port}");
     // Two ports such that `waiting` leaves the pair to `silent`, which runs no discovery and so
     // never dials.
-    let (port_waiting, port_silent) = loop {
-        let (w, s) = (free_port(), free_port());
-        if w != s && !dials_first(&address(w), &address(s)) {
-            break (w, s);
-        }
-    };
-    let node = |port: u16, name: &str| {
-        NodeServer::new(
-            port,
-            "grace-cookie".into(),
-            name.into(),
-            "127.0.0.1".into(),
-            None,
-            None,
-        )
-        .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
-    };
+    let (port_waiting, port_silent) = two_ports(false);
     let (silent, _) = Actor::spawn(None, node(port_silent, "grace-silent"), ())
         .await
         .unwrap();
