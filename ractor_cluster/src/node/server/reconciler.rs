@@ -22,7 +22,8 @@
 //! exchanges and a session set up only to be torn down (or, when it was admitted first, the
 //! teardown of a session already in use, its proxies and groups). So a pair first agrees, without
 //! talking, on which of the two dials first ([`dials_first`], from both addresses as discovery
-//! lists them): the other node waits [`FIRST_DIAL_GRACE`] from the round that finds the address,
+//! lists them): the other node waits [`FIRST_DIAL_GRACE`] (or two rounds, if the interval is that
+//! short) from the round that finds the address,
 //! and dials it then only if no session with it came in meanwhile. A node that cannot tell its own
 //! address as the others see it (listening on every address, advertising a name they do not use)
 //! may decide alike with its peer or not: at worst both dial at once, as without the rule, or both
@@ -85,6 +86,10 @@ mod window;
 /// round interval, which is what a peer that found this node not yet up waits before trying again.
 const FIRST_DIAL_GRACE: Duration = Duration::from_secs(1);
 
+/// With a discovery interval this short, the grace is this many rounds instead (as it was before
+/// the grace): a peer's next round comes sooner than [`FIRST_DIAL_GRACE`].
+const GRACE_ROUNDS: u32 = 2;
+
 /// How many failed dials of an address are tried again when their backoff runs out rather than
 /// at the next round (with the default backoff, jittered: within 0.1, 0.2 and 0.4 s of each).
 const FAST_RETRIES: u32 = 3;
@@ -132,6 +137,8 @@ pub(crate) struct Reconciler {
     listed: HashSet<String>,
     digest: Option<ListedDigest>,
     published: Arc<ListedNow>,
+    /// How long a node to dial first is given (see [`FIRST_DIAL_GRACE`]).
+    grace: Duration,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -165,6 +172,7 @@ impl Reconciler {
         let DiscoveryConfig { source, interval } = config;
         let reports_to = server.clone();
         let interval = interval.max(Duration::from_millis(1));
+        let grace = FIRST_DIAL_GRACE.min(interval.saturating_mul(GRACE_ROUNDS));
         let patience = interval.max(DISCOVERY_TIMEOUT);
         let task = tokio::spawn(async move {
             loop {
@@ -200,6 +208,7 @@ impl Reconciler {
             listed: HashSet::new(),
             digest: None,
             published,
+            grace,
         }
     }
 
@@ -233,8 +242,9 @@ impl Reconciler {
     fn grace_given(&self, mut addrs: Vec<String>) {
         addrs.shuffle(&mut rand::rng());
         let server = self.server.clone();
+        let grace = self.grace;
         tokio::spawn(async move {
-            tokio::time::sleep(FIRST_DIAL_GRACE).await;
+            tokio::time::sleep(grace).await;
             for addr in addrs {
                 let event = ServerEvent::DiscoveryRetry(addr);
                 if server.cast(NodeServerMessage::internal(event)).is_err() {
@@ -378,6 +388,7 @@ impl NodeServerState {
                 continue;
             }
             let own_address = reconciler.own_address.as_str();
+            let grace = reconciler.grace;
             let target = reconciler.targets.entry(addr.clone()).or_insert_with(|| {
                 let deferred = !dials_first(own_address, &addr);
                 if deferred {
@@ -389,7 +400,7 @@ impl NodeServerState {
                     dialing: false,
                     attempts: 0,
                     dialed_at: None,
-                    deferred_until: deferred.then(|| now + FIRST_DIAL_GRACE),
+                    deferred_until: deferred.then(|| now + grace),
                     not_before: now,
                 }
             });
