@@ -43,8 +43,13 @@
 //! 127.0.0.1, one address for every peer, made it do beyond 32).
 //!
 //! A dial that finds nobody listening is tried again when its backoff runs out, the first
-//! [`FAST_RETRIES`] times, rather than at the next round: of two nodes starting together, the one
-//! that dials first may find the other not up yet, and the other leaves the pair to it.
+//! [`FAST_RETRIES`] times, rather than at the next round, if this node is the one of the pair to
+//! dial first: of two nodes starting together, that one may find the other not up yet, and the
+//! other leaves the pair to it for the grace. The other node's dials (made when its grace ended)
+//! are not tried again before the next round: the node at that address dials it as soon as it is
+//! up. While hundreds of nodes start over seconds, most of what a node dials is not up yet, and
+//! each refused connection costs both kernels tens of microseconds: these retries were a third of
+//! the refused connections of a 256-node start on one machine.
 //!
 //! How many dials may be under way adapts to how long handshakes take ([`DialWindow`]): a node
 //! whose handshakes come back slowly, or are cut off, is overloaded, or its peers are (hundreds of
@@ -589,12 +594,14 @@ impl NodeServerState {
                 target.not_before = Instant::now() + delay;
                 tracing::info!(%addr, %err, ?delay, attempt = target.attempts, "cannot connect to a discovered node");
                 // The first few times, dialed again when the backoff runs out, not at the next
-                // round: of two nodes starting together, the one that dials first may find the
-                // other not listening yet, and the other leaves the pair to it (see
-                // `dials_first`). Only the first few: while hundreds of nodes start over
-                // seconds, retrying every address that is not up yet at every backoff would
-                // load the machine they start on; the rounds go on dialing those.
-                if target.attempts <= FAST_RETRIES {
+                // round, by the node of the pair that dials first: the other node leaves the
+                // pair to it (see `dials_first`). Only the first few: while hundreds of nodes
+                // start over seconds, retrying every address that is not up yet at every backoff
+                // would load the machine they start on; the rounds go on dialing those. Not by
+                // the other node, whose dial came at the end of its grace: the node at `addr`
+                // dials first, as soon as it listens.
+                let leaves_pair = !dials_first(&reconciler.own_address, &addr);
+                if target.attempts <= FAST_RETRIES && !leaves_pair {
                     let server = reconciler.server.clone();
                     let retry = addr.clone();
                     tokio::spawn(async move {

@@ -1,6 +1,6 @@
 //! Unit tests of the reconciler: which node of a pair dials first, how a peer is known by its
-//! address, how a dial to the node itself is recognised, a refused dial tried again, and the
-//! grace a node gives the peer that is to dial first.
+//! address, how a dial to the node itself is recognised, a refused dial tried again (by the node
+//! that dials first only), and the grace a node gives the peer that is to dial first.
 
 use std::time::Duration;
 
@@ -104,6 +104,69 @@ async fn a_refused_discovery_dial_is_tried_again_when_its_backoff_runs_out() {
     }
     a.stop(None);
     b.stop(None);
+}
+
+/// Counts the reconciler's "cannot connect to a discovered node" events: the one event with both
+/// an `attempt` and a `delay` field.
+struct RefusedDials(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RefusedDials {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let fields = event.metadata().fields();
+        if fields.field("attempt").is_some() && fields.field("delay").is_some() {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// A node that leaves a pair to its peer dials it when its grace ends; finding nobody listening,
+/// it does not try again before the next round (here a minute away), as the node that dials
+/// first does: the peer dials as soon as it is up. This peer runs no discovery, so that a retry
+/// would be the only way the two meet.
+#[tokio::test]
+async fn the_node_that_leaves_the_pair_does_not_retry_a_refused_dial_before_the_next_round() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::discovery::StaticSeeds;
+    use crate::node::NodeServerMessage;
+    use ractor::Actor;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    // The test's runtime is one thread, which every task of both nodes runs on.
+    let refused = Arc::new(AtomicUsize::new(0));
+    let _capture = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(RefusedDials(Arc::clone(&refused))),
+    );
+    let (port_waiting, port_peer) = two_ports(false);
+    let waiting = node(port_waiting, "leaves-waiting").with_discovery(
+        StaticSeeds::new([address(port_peer)]),
+        Duration::from_secs(60),
+    );
+    let (waiting, _) = Actor::spawn(None, waiting, ()).await.unwrap();
+    let deadline = Instant::now() + super::FIRST_DIAL_GRACE + Duration::from_secs(10);
+    while refused.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no dial when the grace ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (peer, _) = Actor::spawn(None, node(port_peer, "leaves-peer"), ())
+        .await
+        .unwrap();
+    // Retried at its backoff, the dial would come again within 0.05–0.1, 0.1–0.2 and 0.2–0.4 s
+    // of the last (the default backoff, jittered): refused again, or a session with the peer.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        1,
+        "the refused dial was retried"
+    );
+    let sessions = ractor::call!(waiting, NodeServerMessage::GetSessions).unwrap();
+    assert!(
+        sessions.values().all(|s| s.peer_name.is_none()),
+        "the refused dial was retried"
+    );
+    waiting.stop(None);
+    peer.stop(None);
 }
 
 /// A node that leaves a pair to its peer (which is to dial first) dials the peer itself once the
