@@ -27,7 +27,7 @@
 //! and dials it then only if no session with it came in meanwhile. A node that cannot tell its own
 //! address as the others see it (listening on every address, advertising a name they do not use)
 //! may decide alike with its peer or not: at worst both dial at once, as without the rule, or both
-//! wait the grace.
+//! wait the grace (and, if the other is not up yet, the next round: neither retries quickly).
 //!
 //! The grace is a time of its own, with a dial of its own when it ends, not a number of rounds:
 //! a node that starts after its peers is mostly waited on by peers whose dials it refused while it
