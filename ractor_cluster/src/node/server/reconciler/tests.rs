@@ -120,9 +120,9 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RefusedDials {
 }
 
 /// A node that leaves a pair to its peer dials it when its grace ends; finding nobody listening,
-/// it does not try again before the next round (here a minute away), as the node that dials
-/// first does: the peer dials as soon as it is up. This peer runs no discovery, so that a retry
-/// would be the only way the two meet.
+/// it does not try again before the next round (here a minute away), where the node that dials
+/// first would at its backoff: the peer dials as soon as it is up. This peer runs no discovery,
+/// so that a retry would be the only way the two meet.
 #[tokio::test]
 async fn the_node_that_leaves_the_pair_does_not_retry_a_refused_dial_before_the_next_round() {
     use std::sync::atomic::{AtomicUsize, Ordering};
