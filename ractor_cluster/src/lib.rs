@@ -67,8 +67,8 @@
 //!             │  been stable long enough to decide which side of a partition stays)
 //!             └─ NodeSession (one per connection) ─┬─ reader task   (decodes, delivers, replies)
 //!                                                  ├─ writer task   (outbound queue → socket;
-//!                                                  │  a large sealed batch is sealed on
-//!                                                  │  tokio's blocking pool meanwhile)
+//!                                                  │  a sealed batch over 1 MiB is sealed
+//!                                                  │  on tokio's blocking pool meanwhile)
 //!                                                  ├─ liveness task (heartbeats while the peer
 //!                                                  │  watches this node, down detection while
 //!                                                  │  this node watches the peer, round-trip

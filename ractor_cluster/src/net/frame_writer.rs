@@ -18,8 +18,8 @@
 //! where they were queued into records of at most 64 KiB (`protocol::record`), urgent and data
 //! frames apart, and written as header, ciphertext and tag slices of one vectored write: one
 //! record, one seal and one write for a turn of small casts, whatever their number, and no copy.
-//! A transport without vectored writes gets the records copied into one buffer instead. A large
-//! turn is sealed on tokio's blocking pool while the writer awaits it, so that the tasks sharing
+//! A transport without vectored writes gets the records copied into one buffer instead. A turn
+//! of more than a megabyte is sealed on tokio's blocking pool while the writer awaits it, so that the tasks sharing
 //! the runtime's worker keep running meanwhile (`net::sealing`).
 //!
 //! Two counts bound what waits here, each against the queue's limit; what a sender does when one

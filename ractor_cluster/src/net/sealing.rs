@@ -4,9 +4,9 @@
 //! header, ciphertext and tag slices of one vectored write; a transport without vectored writes
 //! gets the records copied into one buffer instead ([`Sealer::seal`]).
 //!
-//! Small turns (a call, a reply, a heartbeat, a handful of casts) are sealed on the writer task
-//! itself: a seal of a few kilobytes costs less than handing it to another thread and back, and a
-//! call's latency stays what it was. A turn of more than [`OFFLOAD_ABOVE`] bytes is sealed on
+//! Turns up to a megabyte (a call, a reply, a heartbeat, most turns of a flood of casts) are sealed
+//! on the writer task itself: such a seal costs less than handing it to another thread and back,
+//! and a call's latency stays what it was. A turn of more than [`OFFLOAD_ABOVE`] bytes is sealed on
 //! tokio's blocking pool (`spawn_blocking`) while the writer task awaits it: the cipher then runs
 //! beside the runtime's worker instead of on it, so the actors and tasks that share the worker
 //! (the proxies feeding this queue, the sender behind them) keep running during the seal.
@@ -31,17 +31,20 @@ use crate::protocol::record::{Envelope, RecordError, Sealer, MAX_RECORD_PLAINTEX
 /// queue buffers, and the buffer records are copied into).
 const KEEP_CAPACITY: usize = 1024 * 1024;
 
-/// A turn with more bytes to seal than this (more than one full record) is sealed off the
-/// runtime's worker.
+/// A turn with more bytes to seal than this (sixteen full records) is sealed off the runtime's
+/// worker.
 ///
-/// Measured on a 2-core VM: sealing costs about 0.12 µs per KiB, and a job handed from a worker
-/// task to the blocking pool and back about 22 µs (the serialization bench's `AES-256-GCM record`
-/// and `spawn_blocking round trip` rows), so a turn must be tens of kilobytes before the hand-off
-/// pays. With this bound, floods of 1 KiB casts (cluster bench, three runs against three of the
-/// same build sealing every turn on the worker) went from 0.89–0.90 to 0.95–0.96 of the plaintext
-/// rate; with four records instead, too few of a flood's turns were that large to change it.
-/// Calls, replies and heartbeats make turns far smaller than this and are sealed on the worker.
-pub(super) const OFFLOAD_ABOVE: usize = MAX_RECORD_PLAINTEXT;
+/// The hand-off costs more CPU than it saves until a turn is large: sealing costs about 0.14 µs
+/// per KiB and a job handed from a worker task to the blocking pool and back 22 to 33 µs (the
+/// serialization bench's `AES-256-GCM record` and `spawn_blocking round trip` rows, on three
+/// 2-core VMs), so at 64 KiB the hand-off cost three to four times the seal it moved. Floods of
+/// 1 KiB casts make turns of that size all the time: with the bound at 64 KiB the sending process
+/// spent 0.2 to 0.5 µs more CPU per sealed cast, and sealed ÷ plaintext (cluster bench, alternated
+/// runs in one sitting, 2026-12-04) was 0.69, 0.81, 0.88, 0.91 and 0.80; sealing every turn on the
+/// worker, 0.86, 0.89, 0.85 and 0.89; with this bound, 0.90 and 1.00. Above 1 MiB a seal holds the
+/// worker for 140 µs or more, four times the hand-off, and the tasks sharing the worker are then
+/// worth the thread switch. Calls, replies and heartbeats make turns far smaller than this.
+pub(super) const OFFLOAD_ABOVE: usize = 16 * MAX_RECORD_PLAINTEXT;
 
 /// The sealer of a sealed session's outgoing stream, with what it reuses from turn to turn: the
 /// envelopes of a turn's records (sealed in place), and for a transport without vectored writes

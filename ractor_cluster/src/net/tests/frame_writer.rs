@@ -312,6 +312,11 @@ fn a_large_sealed_turn_is_sealed_off_the_worker_and_a_small_one_on_it() {
                 !another_task_ran_before_the_first_sealed_write(vectored, 2).await,
                 "a turn of 2 KiB is sealed on the worker (vectored: {vectored})"
             );
+            // So is a flood's turn of a few records: handing it off would cost more than the seal.
+            assert!(
+                !another_task_ran_before_the_first_sealed_write(vectored, 200).await,
+                "a turn of 200 KiB is sealed on the worker (vectored: {vectored})"
+            );
         }
     });
 }
