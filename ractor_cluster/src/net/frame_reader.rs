@@ -57,10 +57,10 @@ impl FrameReader {
         reader
     }
 
-    /// The peer has authenticated: read in large chunks from now on, so that many small frames
-    /// arrive per read.
+    /// The peer has authenticated: read in chunks that grow while reads fill them, so that under
+    /// a flood many small frames arrive per read, and an idle session keeps little buffer.
     pub(crate) fn authenticated(&mut self) {
-        self.decoder.set_read_chunk(usize::MAX);
+        self.decoder.set_growing_read_chunk();
     }
 
     /// From the next frame on, the stream is sealed: records are opened with `opener` before

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::codec::{self, CodecError};
 use super::record::{
-    Opener, RecordError, MAX_RECORD_BODY, MAX_RECORD_PLAINTEXT, RECORD_HEADER_LEN, TAG_LEN,
+    claimed_record_len, Opener, RecordError, MAX_RECORD_PLAINTEXT, RECORD_HEADER_LEN, TAG_LEN,
 };
 
 /// Bytes of the length prefix.
@@ -203,11 +203,17 @@ pub(crate) fn encode_frame_with(
     }
 }
 
-/// How much room the decoder keeps for the next read, whatever the frames' sizes.
+/// The most room the decoder keeps for the next read, whatever the frames' sizes.
 ///
 /// One read of this size takes in hundreds of small frames at once, which is what keeps the number
 /// of read calls low under a flood of small messages. A fixed amount, not chosen by the peer.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
+/// The room an authenticated session's reader starts with: a heartbeat, a call or a few casts fit.
+/// Each read that fills the room offered doubles it, up to [`READ_CHUNK`] (so a flood reaches it
+/// within five reads), so that a node with hundreds of mostly idle sessions does not reserve
+/// READ_CHUNK (twice that, sealed) for each.
+pub(crate) const FIRST_READ_CHUNK: usize = 4 * 1024;
 
 /// Above this capacity the buffer is shrunk back to what the next frame needs (at least
 /// [`READ_CHUNK`]) once the large frame that grew it has been consumed, so one 16 MiB message does
@@ -248,6 +254,11 @@ pub(crate) struct FrameDecoder {
     opener: Option<Opener>,
     /// The least room kept for the next read ([`READ_CHUNK`] unless set lower).
     read_chunk: usize,
+    /// What `read_chunk` may grow to when reads fill the room offered.
+    max_read_chunk: usize,
+    /// The buffer's length and its spare room when [`read_buffer`](Self::read_buffer) last
+    /// offered it, to tell whether the read filled it.
+    offered: (usize, usize),
 }
 
 impl FrameDecoder {
@@ -261,6 +272,8 @@ impl FrameDecoder {
             limit,
             opener: None,
             read_chunk: READ_CHUNK,
+            max_read_chunk: READ_CHUNK,
+            offered: (0, 0),
         }
     }
 
@@ -269,6 +282,15 @@ impl FrameDecoder {
     /// handshake frame's worth of buffer (PROTOCOL.md, "Limits").
     pub(crate) fn set_read_chunk(&mut self, bytes: usize) {
         self.read_chunk = bytes.clamp(FRAME_HEADER_LEN, READ_CHUNK);
+        self.max_read_chunk = self.read_chunk;
+    }
+
+    /// Keeps [`FIRST_READ_CHUNK`] of room for the next read, doubled each time a read fills the
+    /// room offered, up to [`READ_CHUNK`]: for an authenticated peer, whose sessions are mostly
+    /// idle or mostly busy.
+    pub(crate) fn set_growing_read_chunk(&mut self) {
+        self.read_chunk = FIRST_READ_CHUNK;
+        self.max_read_chunk = READ_CHUNK;
     }
 
     /// The current limit.
@@ -308,11 +330,19 @@ impl FrameDecoder {
     /// when sealed), never by what the peer claims beyond it.
     pub(crate) fn read_buffer(&mut self) -> Result<&mut Vec<u8>, FrameError> {
         self.make_room()?;
+        let room = self.buffer.capacity() - self.buffer.len();
+        self.offered = (self.buffer.len(), room);
         Ok(&mut self.buffer)
     }
 
     /// Takes note of bytes appended to [`read_buffer`](Self::read_buffer).
     pub(crate) fn bytes_read(&mut self) {
+        let (before, room) = self.offered;
+        if room > 0 && self.buffer.len().saturating_sub(before) >= room {
+            // The read took all the room there was: more may be waiting.
+            self.read_chunk = (self.read_chunk * 2).min(self.max_read_chunk);
+        }
+        self.offered = (self.buffer.len(), 0);
         self.sync_opened();
     }
 
@@ -483,13 +513,19 @@ impl FrameDecoder {
         // per read. Never more: the frame's size has passed the limit check.
         let mut wanted = frame_len.max(self.read_chunk);
         if self.opener.is_some() {
-            // Sealed, the frame's bytes come in records: their headers and tags, and the record
-            // that ends past the frame, take room too. Bounded by constants.
-            wanted = wanted
-                .saturating_add(
-                    wanted.div_ceil(MAX_RECORD_PLAINTEXT) * (RECORD_HEADER_LEN + TAG_LEN),
-                )
-                .saturating_add(RECORD_HEADER_LEN + MAX_RECORD_BODY);
+            // Sealed, the frame's bytes come in records, and a record opens only once all of it
+            // is here: room for the frame with its records' headers and tags, and for the whole
+            // record in progress (as its prefix claims, at most MAX_RECORD_BODY: bounded by
+            // constants), then a read chunk beyond.
+            let envelopes =
+                frame_len.div_ceil(MAX_RECORD_PLAINTEXT) * (RECORD_HEADER_LEN + TAG_LEN);
+            let pending = self.opened - self.start;
+            let unopened = self.buffer.get(self.unopened..).unwrap_or_default();
+            let in_progress = claimed_record_len(unopened).unwrap_or(RECORD_HEADER_LEN);
+            wanted = frame_len
+                .saturating_add(envelopes)
+                .max(pending.saturating_add(in_progress))
+                .saturating_add(self.read_chunk);
         }
         if self.buffer.capacity() > SHRINK_ABOVE && self.buffer.capacity() / 2 > wanted {
             // A large frame grew the buffer and is gone; give the memory back.

@@ -235,6 +235,15 @@ impl std::fmt::Debug for Opener {
     }
 }
 
+/// How many bytes the record at the start of `buf` takes in all, as its length prefix claims,
+/// once the prefix is in; a claim beyond rule R2's bound counts as the bound (such a record fails
+/// to open as soon as it is looked at).
+pub(crate) fn claimed_record_len(buf: &[u8]) -> Option<usize> {
+    let (header, _) = buf.split_first_chunk::<RECORD_HEADER_LEN>()?;
+    let claimed = usize::try_from(u32::from_le_bytes(*header)).unwrap_or(usize::MAX);
+    Some(RECORD_HEADER_LEN + claimed.min(MAX_RECORD_BODY))
+}
+
 impl Opener {
     /// An opener expecting record number 0 first.
     pub(crate) fn new(key: &RecordKey) -> Self {

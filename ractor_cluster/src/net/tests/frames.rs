@@ -275,11 +275,14 @@ async fn writer_reports_a_failed_write_and_refuses_more_frames() {
 }
 
 /// Until the peer has authenticated, the reader holds no more than one handshake frame's worth
-/// of buffer (PROTOCOL.md, "Limits"), whatever the peer sends; once authenticated, it reads in
-/// large chunks so that many small frames arrive per read.
+/// of buffer (PROTOCOL.md, "Limits"), whatever the peer sends; once authenticated, it starts with
+/// a small buffer, and reads in large chunks once reads fill it, so that many small frames arrive
+/// per read.
 #[tokio::test]
 async fn an_unauthenticated_reader_keeps_a_handshake_sized_buffer() {
-    use crate::protocol::frame::{FRAME_HEADER_LEN, HANDSHAKE_MAX_FRAME, READ_CHUNK};
+    use crate::protocol::frame::{
+        FIRST_READ_CHUNK, FRAME_HEADER_LEN, HANDSHAKE_MAX_FRAME, READ_CHUNK,
+    };
     let (near, mut far) = tokio::io::duplex(256 * 1024);
     let mut reader = FrameReader::unauthenticated(Box::new(near));
     let handshake_bound = HANDSHAKE_MAX_FRAME as usize + FRAME_HEADER_LEN;
@@ -316,5 +319,25 @@ async fn an_unauthenticated_reader_keeps_a_handshake_sized_buffer() {
         .unwrap()
         .unwrap();
     assert_eq!(body, b"after");
+    // An idle session keeps a small buffer...
+    assert!(reader.buffer_capacity() >= FIRST_READ_CHUNK);
+    assert!(reader.buffer_capacity() < READ_CHUNK);
+    // ... until reads fill it: under a flood it reads READ_CHUNK at a time.
+    let mut flood = Vec::new();
+    for i in 0..2000 {
+        flood.extend_from_slice(&frame(&patterned_body(i, 100)));
+    }
+    let writing = tokio::spawn(async move {
+        far.write_all(&flood).await.unwrap();
+        far
+    });
+    for i in 0..2000 {
+        let body = within(reader.next_frame(16 * MIB as u32))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(body, patterned_body(i, 100).as_slice());
+    }
+    within(writing).await.unwrap();
     assert!(reader.buffer_capacity() >= READ_CHUNK);
 }

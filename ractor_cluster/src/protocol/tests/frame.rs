@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
+use crate::protocol::record::MAX_RECORD_BODY;
 
 fn framed(body: &[u8]) -> Vec<u8> {
     let mut bytes = u32::try_from(body.len()).unwrap().to_le_bytes().to_vec();
@@ -278,6 +279,55 @@ fn records_of_one_byte_keep_the_buffer_within_its_bound() {
         largest <= 2 * READ_CHUNK + 2 * (RECORD_HEADER_LEN + TAG_LEN) + MAX_RECORD_BODY,
         "{largest}"
     );
+}
+
+#[test]
+fn a_sealed_decoder_makes_room_for_the_record_in_progress_not_for_the_largest_record() {
+    // An idle session: heartbeats and calls in small records. Room for the largest record
+    // possible (64 KiB) beside a read chunk would reserve 128 KiB for each session.
+    let stream = [framed(b"heartbeat"), framed(b"call"), framed(b"reply")].concat();
+    let wire = records_cut(&stream, &[13, 8, 9]);
+    let mut decoder = sealed_decoder(1 << 20);
+    decoder.set_growing_read_chunk();
+    let (got, largest) = read_as_the_network_does(&mut decoder, &wire, 7);
+    assert_eq!(
+        got,
+        [b"heartbeat".to_vec(), b"call".to_vec(), b"reply".to_vec()]
+    );
+    assert!(largest <= 2 * FIRST_READ_CHUNK, "{largest}");
+    // Full records still open, whatever the reads: the room grows to hold the one in progress.
+    let bodies: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 100_000]).collect();
+    let stream: Vec<u8> = bodies.iter().flat_map(|body| framed(body)).collect();
+    for chunk in [1000, usize::MAX] {
+        let mut decoder = sealed_decoder(1 << 20);
+        decoder.set_growing_read_chunk();
+        let (got, _) = read_as_the_network_does(
+            &mut decoder,
+            &records_cut(&stream, &[MAX_RECORD_PLAINTEXT]),
+            chunk,
+        );
+        assert_eq!(got, bodies);
+    }
+}
+
+#[test]
+fn reads_that_fill_the_room_grow_it_up_to_a_read_chunk() {
+    let bodies: Vec<Vec<u8>> = (0..2000u32).map(|i| i.to_le_bytes().repeat(25)).collect();
+    let stream: Vec<u8> = bodies.iter().flat_map(|body| framed(body)).collect();
+    let mut decoder = FrameDecoder::new(1 << 20);
+    decoder.set_growing_read_chunk();
+    let (got, largest) = read_as_the_network_does(&mut decoder, &stream, usize::MAX);
+    assert_eq!(got, bodies);
+    assert_eq!(
+        largest, READ_CHUNK,
+        "the room doubled from {FIRST_READ_CHUNK} and stopped"
+    );
+    // Reads that never fill it leave it small.
+    let mut decoder = FrameDecoder::new(1 << 20);
+    decoder.set_growing_read_chunk();
+    let (got, largest) = read_as_the_network_does(&mut decoder, &stream, 1000);
+    assert_eq!(got, bodies);
+    assert_eq!(largest, FIRST_READ_CHUNK);
 }
 
 #[test]
