@@ -19,8 +19,8 @@
 //! frames apart, and written as header, ciphertext and tag slices of one vectored write: one
 //! record, one seal and one write for a turn of small casts, whatever their number, and no copy.
 //! A transport without vectored writes gets the records copied into one buffer instead. A turn
-//! of more than a megabyte is sealed on tokio's blocking pool while the writer awaits it, so that the tasks sharing
-//! the runtime's worker keep running meanwhile (`net::sealing`).
+//! of more than a megabyte is sealed on tokio's blocking pool while the writer awaits it, so that
+//! the tasks sharing the runtime's worker keep running meanwhile (`net::sealing`).
 //!
 //! Two counts bound what waits here, each against the queue's limit; what a sender does when one
 //! is over it is the caller's policy:

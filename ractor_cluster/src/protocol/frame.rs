@@ -215,8 +215,8 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 /// READ_CHUNK (twice that, sealed) for each.
 pub(crate) const FIRST_READ_CHUNK: usize = 4 * 1024;
 
-/// Above this capacity the buffer is shrunk back to what the next frame needs (at least
-/// [`READ_CHUNK`]) once the large frame that grew it has been consumed, so one 16 MiB message does
+/// Above this capacity the buffer is shrunk back to what the next frame needs (at least the read
+/// room) once the large frame that grew it has been consumed, so one 16 MiB message does
 /// not pin 16 MiB for the life of the connection.
 const SHRINK_ABOVE: usize = 4 * READ_CHUNK;
 
@@ -252,13 +252,11 @@ pub(crate) struct FrameDecoder {
     unopened: usize,
     limit: u32,
     opener: Option<Opener>,
-    /// The least room kept for the next read ([`READ_CHUNK`] unless set lower).
+    /// The least room kept for the next read ([`READ_CHUNK`] unless set lower, or growing from
+    /// [`FIRST_READ_CHUNK`]).
     read_chunk: usize,
     /// What `read_chunk` may grow to when reads fill the room offered.
     max_read_chunk: usize,
-    /// The buffer's length and its spare room when [`read_buffer`](Self::read_buffer) last
-    /// offered it, to tell whether the read filled it.
-    offered: (usize, usize),
 }
 
 impl FrameDecoder {
@@ -273,7 +271,6 @@ impl FrameDecoder {
             opener: None,
             read_chunk: READ_CHUNK,
             max_read_chunk: READ_CHUNK,
-            offered: (0, 0),
         }
     }
 
@@ -323,26 +320,25 @@ impl FrameDecoder {
 
     /// The buffer to append freshly read bytes to (e.g. with tokio's `read_buf`): consumed bytes
     /// are dropped and there is spare capacity for what the next frame still needs, and at least
-    /// [`READ_CHUNK`]. Only append to it, into its spare capacity.
+    /// the read room (see [`set_read_chunk`](Self::set_read_chunk) and
+    /// [`set_growing_read_chunk`](Self::set_growing_read_chunk)). Only append to it, into its
+    /// spare capacity.
     ///
     /// Call it only when [`next_frame`](Self::next_frame) returned `Ok(None)`: then the buffer
     /// holds less than one frame, so what it reserves is bounded by the limit (plus one record
     /// when sealed), never by what the peer claims beyond it.
     pub(crate) fn read_buffer(&mut self) -> Result<&mut Vec<u8>, FrameError> {
         self.make_room()?;
-        let room = self.buffer.capacity() - self.buffer.len();
-        self.offered = (self.buffer.len(), room);
         Ok(&mut self.buffer)
     }
 
     /// Takes note of bytes appended to [`read_buffer`](Self::read_buffer).
     pub(crate) fn bytes_read(&mut self) {
-        let (before, room) = self.offered;
-        if room > 0 && self.buffer.len().saturating_sub(before) >= room {
-            // The read took all the room there was: more may be waiting.
+        // `read_buffer` left spare capacity, and reading into it does not reallocate: a full
+        // buffer means the read took all the room there was, and more may be waiting.
+        if self.buffer.len() == self.buffer.capacity() {
             self.read_chunk = (self.read_chunk * 2).min(self.max_read_chunk);
         }
-        self.offered = (self.buffer.len(), 0);
         self.sync_opened();
     }
 

@@ -239,9 +239,16 @@ impl std::fmt::Debug for Opener {
 /// once the prefix is in; a claim beyond rule R2's bound counts as the bound (such a record fails
 /// to open as soon as it is looked at).
 pub(crate) fn claimed_record_len(buf: &[u8]) -> Option<usize> {
+    let (_, claimed) = length_prefix(buf)?;
+    let body_len = usize::try_from(claimed).unwrap_or(usize::MAX);
+    Some(RECORD_HEADER_LEN + body_len.min(MAX_RECORD_BODY))
+}
+
+/// The length prefix at the start of `buf`, as bytes (the record's associated data) and as the
+/// body length it claims, once all of it is in.
+fn length_prefix(buf: &[u8]) -> Option<([u8; RECORD_HEADER_LEN], u32)> {
     let (header, _) = buf.split_first_chunk::<RECORD_HEADER_LEN>()?;
-    let claimed = usize::try_from(u32::from_le_bytes(*header)).unwrap_or(usize::MAX);
-    Some(RECORD_HEADER_LEN + claimed.min(MAX_RECORD_BODY))
+    Some((*header, u32::from_le_bytes(*header)))
 }
 
 impl Opener {
@@ -318,11 +325,9 @@ impl Opener {
 
     /// Opens the record at the start of `buf` in place if it is all there.
     fn open_one(&mut self, buf: &mut [u8]) -> Result<Option<Opened>, RecordError> {
-        let Some((header, _)) = buf.split_first_chunk::<RECORD_HEADER_LEN>() else {
+        let Some((header, claimed)) = length_prefix(buf) else {
             return Ok(None);
         };
-        let header = *header;
-        let claimed = u32::from_le_bytes(header);
         let body_len = usize::try_from(claimed).unwrap_or(usize::MAX);
         if !(TAG_LEN + 1..=MAX_RECORD_BODY).contains(&body_len) {
             // PROTOCOL.md rule R2: judged on the prefix alone, before the body is awaited.
