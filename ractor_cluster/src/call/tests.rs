@@ -108,6 +108,33 @@ async fn a_routed_reply_is_forwarded_by_the_inbox_owner_not_a_task_of_its_own() 
 }
 
 #[tokio::test]
+async fn an_inbox_makes_its_channel_when_the_first_call_names_it() {
+    let mut inbox = ForwarderInbox::open();
+    assert!(
+        !inbox.is_registered(),
+        "a reader that delivers no call keeps no channel"
+    );
+    // Waiting on it before then waits, and sees nothing.
+    let early = tokio::time::timeout(Duration::from_millis(20), inbox.recv()).await;
+    assert!(early.is_err());
+    assert!(inbox.try_recv().is_none());
+    let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
+    let route = inbox.delivery_metadata(3);
+    assert!(inbox.is_registered());
+    let typed = typed_reply_port(bytes_tx.into(), Some(&route), encode_u32);
+    typed.send(8).unwrap();
+    let routed = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+        .await
+        .expect("the answer came to the inbox")
+        .expect("the inbox is open");
+    routed.await;
+    assert_eq!(bytes_rx.await.unwrap(), 8u32.to_le_bytes().to_vec());
+    let id = inbox.id;
+    drop(inbox);
+    assert!(!inbox::is_registered(id), "a dropped inbox leaves the map");
+}
+
+#[tokio::test]
 async fn a_reply_to_a_closed_inbox_falls_back_to_a_task() {
     let route = ForwarderInbox::open().route_metadata();
     let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
