@@ -62,16 +62,7 @@ pub(crate) fn spawn_writer_with_limit(
     write: BoxWrite,
     limit: usize,
 ) -> (WriterHandle, JoinHandle<WriterExit>) {
-    let shared = Arc::new(Shared {
-        queue: Mutex::new(Queue::default()),
-        work: Notify::new(),
-        room: Notify::new(),
-        handles: AtomicUsize::new(1),
-        queued: AtomicUsize::new(0),
-        unpaced: AtomicUsize::new(0),
-        frames: AtomicU64::new(0),
-        limit,
-    });
+    let shared = Shared::new(limit);
     // In the caller's span (a session's), so that what the writer logs says whose it is.
     let task = tokio::spawn(tracing::Instrument::in_current_span(run_writer(
         write,
@@ -140,6 +131,19 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            work: Notify::new(),
+            room: Notify::new(),
+            handles: AtomicUsize::new(1),
+            queued: AtomicUsize::new(0),
+            unpaced: AtomicUsize::new(0),
+            frames: AtomicU64::new(0),
+            limit,
+        })
+    }
+
     /// Waits until the queue is below its limit, or the writer has stopped.
     async fn wait_for_room(&self) {
         self.wait_below_limit(&self.queued, || {}).await;
