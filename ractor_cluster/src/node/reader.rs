@@ -155,117 +155,124 @@ pub(crate) fn spawn_reader(reader: FrameReader, context: ReaderContext) -> JoinH
     tokio::spawn(run(reader, context).in_current_span())
 }
 
-async fn run(mut reader: FrameReader, context: ReaderContext) {
-    let mut replies = DeliveredCalls::default();
-    // The typed answers of the calls delivered here, polled in this task instead of a task each
-    // (see `call::typed_reply_port`).
-    let mut inbox = ForwarderInbox::open();
-    let mut forwarders = FuturesUnordered::new();
-    let mut reassembly = Reassembly::default();
-    let mut last_target = LastTarget::default();
-    let reason = loop {
-        let unread = context.writer.is_unpaced_over_limit();
-        // A call is unanswered while it waits on its byte port or, once its typed answer came
-        // back here, on that answer.
-        let busy = replies.len() + forwarders.len() >= context.max_unanswered_calls
-            || context.control.is_full();
-        // Not listening for a reason of our own; when the peer does not read either, its silence
-        // counts (unless the writer makes progress).
-        context.received.set_not_listening(busy && !unread);
-        // Biased, in this order: the answers to send before the next frame to read. A fair
-        // select draws a random number on every turn (several turns a call); and the first three
-        // branches cannot starve the socket, as each of them only finishes calls this reader
-        // delivered, at most `max_unanswered_calls` of them.
-        tokio::select! {
-            biased;
-            (call, outcome, trace) = replies.next(), if !replies.is_empty() => {
-                context.send_reply(call, outcome.as_deref().map_err(|f| *f), trace);
-            }
-            Some((call, outcome, trace)) = forwarders.next(), if !forwarders.is_empty() => {
-                let outcome: Result<Vec<u8>, CallFailure> = outcome;
-                context.send_reply(call, outcome.as_deref().map_err(|f| *f), trace);
-            }
-            Some(routed) = inbox.recv() => {
-                let mut routed = Some(routed);
-                // Every other one already here too, without a turn each.
-                while let Some(answer) = routed.take() {
-                    if let Some(mut waiting) = context.take_answer(answer, &mut replies) {
-                        // Most often the target answered in the same turn it decoded the call:
-                        // the answer is ready now, and nothing needs waking for it.
-                        let now = poll_fn(|cx| Poll::Ready(Pin::new(&mut waiting).poll(cx)));
-                        match now.await {
-                            Poll::Ready((call, outcome, trace)) => {
-                                let outcome = outcome.as_deref().map_err(|f| *f);
-                                context.send_reply(call, outcome, trace);
-                            }
-                            Poll::Pending => forwarders.push(waiting),
-                        }
-                    }
-                    routed = inbox.try_recv();
+/// The reader's loop: a function returning an `async move` block rather than an `async fn`. An
+/// `async fn` moves its arguments into locals of its own, and rustc does not lay the two out
+/// over each other, so the task held the frame reader (672 bytes with its decoder) twice; the
+/// block reads through what it captured, in place. Every session has one of these tasks.
+#[allow(clippy::manual_async_fn)] // on purpose, as said above
+fn run(mut reader: FrameReader, context: ReaderContext) -> impl Future<Output = ()> + Send {
+    async move {
+        let mut replies = DeliveredCalls::default();
+        // The typed answers of the calls delivered here, polled in this task instead of a task each
+        // (see `call::typed_reply_port`).
+        let mut inbox = ForwarderInbox::open();
+        let mut forwarders = FuturesUnordered::new();
+        let mut reassembly = Reassembly::default();
+        let mut last_target = LastTarget::default();
+        let reason = loop {
+            let unread = context.writer.is_unpaced_over_limit();
+            // A call is unanswered while it waits on its byte port or, once its typed answer came
+            // back here, on that answer.
+            let busy = replies.len() + forwarders.len() >= context.max_unanswered_calls
+                || context.control.is_full();
+            // Not listening for a reason of our own; when the peer does not read either, its silence
+            // counts (unless the writer makes progress).
+            context.received.set_not_listening(busy && !unread);
+            // Biased, in this order: the answers to send before the next frame to read. A fair
+            // select draws a random number on every turn (several turns a call); and the first three
+            // branches cannot starve the socket, as each of them only finishes calls this reader
+            // delivered, at most `max_unanswered_calls` of them.
+            tokio::select! {
+                biased;
+                (call, outcome, trace) = replies.next(), if !replies.is_empty() => {
+                    context.send_reply(call, outcome.as_deref().map_err(|f| *f), trace);
                 }
-            }
-            () = context.control.room(), if context.control.is_full() => {}
-            frame = reader.next_frame(context.max_frame), if !unread && !busy => match frame {
-                Ok(Some(body)) => {
-                    context.received.frame_received();
-                    context.stats.frame_in();
-                    let mut handled =
-                        context.receive(body, &mut reassembly, &inbox, &mut last_target, &mut replies);
-                    // Then every frame the same read brought in, without a turn of this `select!`
-                    // (and its polls of the other branches) for each, while the peer may be read.
-                    while handled.is_ok()
-                        && replies.len() + forwarders.len() < context.max_unanswered_calls
-                        && !context.control.is_full()
-                        && !context.writer.is_unpaced_over_limit()
-                    {
-                        match reader.buffered_frame(context.max_frame) {
-                            Ok(Some(body)) => {
-                                // Each frame counts against this task's coop budget, as a message
-                                // taken from a channel would: the reader then hands the worker to
-                                // the actors it delivers to every so many messages, instead of
-                                // filling their (unbounded) mailboxes with a whole burst first.
-                                tokio::task::coop::consume_budget().await;
-                                context.received.frame_received();
-                                context.stats.frame_in();
-                                handled = context.receive(
-                                    body,
-                                    &mut reassembly,
-                                    &inbox,
-                                    &mut last_target,
-                                    &mut replies,
-                                );
-                            }
-                            Ok(None) => break,
-                            Err(err) => {
-                                handled = Err(SessionEnd::PeerMisbehaved(
-                                    ReadError::from(err).to_string(),
-                                ));
+                Some((call, outcome, trace)) = forwarders.next(), if !forwarders.is_empty() => {
+                    let outcome: Result<Vec<u8>, CallFailure> = outcome;
+                    context.send_reply(call, outcome.as_deref().map_err(|f| *f), trace);
+                }
+                Some(routed) = inbox.recv() => {
+                    let mut routed = Some(routed);
+                    // Every other one already here too, without a turn each.
+                    while let Some(answer) = routed.take() {
+                        if let Some(mut waiting) = context.take_answer(answer, &mut replies) {
+                            // Most often the target answered in the same turn it decoded the call:
+                            // the answer is ready now, and nothing needs waking for it.
+                            let now = poll_fn(|cx| Poll::Ready(Pin::new(&mut waiting).poll(cx)));
+                            match now.await {
+                                Poll::Ready((call, outcome, trace)) => {
+                                    let outcome = outcome.as_deref().map_err(|f| *f);
+                                    context.send_reply(call, outcome, trace);
+                                }
+                                Poll::Pending => forwarders.push(waiting),
                             }
                         }
-                    }
-                    if let Err(reason) = handled {
-                        break reason;
+                        routed = inbox.try_recv();
                     }
                 }
-                Ok(None) => {
-                    break SessionEnd::EndedByPeer("the peer closed the connection".to_owned());
-                }
-                Err(err @ ReadError::Io(_)) => break SessionEnd::Io(err.to_string()),
-                Err(err @ ReadError::Frame(_)) => break SessionEnd::PeerMisbehaved(err.to_string()),
-            },
-            () = context.writer.wait_for_unpaced_room(|| context.received.frame_received()),
-                if unread => {
-                if context.writer.is_closed() {
-                    break SessionEnd::Io("cannot write to the peer".to_owned());
+                () = context.control.room(), if context.control.is_full() => {}
+                frame = reader.next_frame(context.max_frame), if !unread && !busy => match frame {
+                    Ok(Some(body)) => {
+                        context.received.frame_received();
+                        context.stats.frame_in();
+                        let mut handled =
+                            context.receive(body, &mut reassembly, &inbox, &mut last_target, &mut replies);
+                        // Then every frame the same read brought in, without a turn of this `select!`
+                        // (and its polls of the other branches) for each, while the peer may be read.
+                        while handled.is_ok()
+                            && replies.len() + forwarders.len() < context.max_unanswered_calls
+                            && !context.control.is_full()
+                            && !context.writer.is_unpaced_over_limit()
+                        {
+                            match reader.buffered_frame(context.max_frame) {
+                                Ok(Some(body)) => {
+                                    // Each frame counts against this task's coop budget, as a message
+                                    // taken from a channel would: the reader then hands the worker to
+                                    // the actors it delivers to every so many messages, instead of
+                                    // filling their (unbounded) mailboxes with a whole burst first.
+                                    tokio::task::coop::consume_budget().await;
+                                    context.received.frame_received();
+                                    context.stats.frame_in();
+                                    handled = context.receive(
+                                        body,
+                                        &mut reassembly,
+                                        &inbox,
+                                        &mut last_target,
+                                        &mut replies,
+                                    );
+                                }
+                                Ok(None) => break,
+                                Err(err) => {
+                                    handled = Err(SessionEnd::PeerMisbehaved(
+                                        ReadError::from(err).to_string(),
+                                    ));
+                                }
+                            }
+                        }
+                        if let Err(reason) = handled {
+                            break reason;
+                        }
+                    }
+                    Ok(None) => {
+                        break SessionEnd::EndedByPeer("the peer closed the connection".to_owned());
+                    }
+                    Err(err @ ReadError::Io(_)) => break SessionEnd::Io(err.to_string()),
+                    Err(err @ ReadError::Frame(_)) => break SessionEnd::PeerMisbehaved(err.to_string()),
+                },
+                () = context.writer.wait_for_unpaced_room(|| context.received.frame_received()),
+                    if unread => {
+                    if context.writer.is_closed() {
+                        break SessionEnd::Io("cannot write to the peer".to_owned());
+                    }
                 }
             }
-        }
-    };
-    let _ = context
-        .session
-        .cast(NodeSessionMessage::internal(SessionEvent::ReaderEnded(
-            reason,
-        )));
+        };
+        let _ = context
+            .session
+            .cast(NodeSessionMessage::internal(SessionEvent::ReaderEnded(
+                reason,
+            )));
+    }
 }
 
 impl ReaderContext {

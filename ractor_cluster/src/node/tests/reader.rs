@@ -200,3 +200,36 @@ async fn the_reader_lets_the_actor_run_during_a_burst() {
     actor.stop(None);
     session.stop(None);
 }
+
+#[tokio::test]
+async fn the_reader_task_holds_its_frame_reader_once() {
+    // Every session has a reader task: as an `async fn`, its future held the frame reader twice
+    // (its argument and its local), 2 KiB in all, for hundreds of sessions per node.
+    let (session, _) = Actor::spawn(None, Silent, ()).await.unwrap();
+    let (near, _far) = tokio::io::duplex(1 << 10);
+    let (replies, _far_replies) = tokio::io::duplex(1 << 10);
+    let (writer, _writer_task) = spawn_writer(Box::new(replies));
+    let task = run(
+        FrameReader::new(Box::new(near)),
+        ReaderContext {
+            session: session.clone(),
+            writer,
+            in_flight: Arc::default(),
+            max_frame: u32::MAX,
+            max_unanswered_calls: crate::node::DEFAULT_MAX_UNANSWERED_CALLS,
+            received: Arc::default(),
+            control: ControlQueue::new(crate::node::DEFAULT_MAX_QUEUED_CONTROL_MESSAGES),
+            stats: Arc::default(),
+            #[cfg(feature = "trace-context")]
+            trace: Default::default(),
+        },
+    );
+    let reader = std::mem::size_of::<FrameReader>();
+    let size = std::mem::size_of_val(&task);
+    assert!(
+        size < reader + 1024,
+        "the reader's future takes {size} bytes, its frame reader {reader}"
+    );
+    drop(task);
+    session.stop(None);
+}
