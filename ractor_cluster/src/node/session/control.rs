@@ -20,7 +20,10 @@ use crate::protocol::message::ControlMessage;
 use crate::remote_actor::{end_proxy, ProxyExit, RemoteActorMessage};
 
 impl NodeSessionState {
-    pub(super) async fn on_control(
+    /// Acts on a control message from the peer. It never waits: as an `async fn` (it was one,
+    /// with nothing to await) its future sat in the session actor's handler future, which
+    /// ractor lays out again in each of its layers of the session's boxed loop.
+    pub(super) fn on_control(
         &mut self,
         myself: &ActorRef<NodeSessionMessage>,
         control: ControlMessage,
