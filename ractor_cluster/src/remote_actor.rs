@@ -516,22 +516,10 @@ mod tests {
         // it held the message three times (656 bytes in a test build, for a 96-byte message);
         // now the message once and the wait for room (336).
         let (myself, _) = Actor::spawn(None, NoProxy, ()).await.unwrap();
-        let (near, _far) = tokio::io::duplex(1 << 10);
-        let (writer, _task) = crate::net::spawn_writer(Box::new(near));
-        let allowance = crate::node::quota::Allowance::new(1);
-        let probe = writer.probe();
+        let (args, _far) = sender(false);
+        let probe = args.writer.probe();
         let mut state = ProxyState {
-            args: ProxySender {
-                pid: 42,
-                writer,
-                in_flight: std::sync::Arc::default(),
-                max_frame: u32::MAX,
-                _quota: crate::node::quota::take(&allowance, None).unwrap(),
-                stats: std::sync::Arc::default(),
-                carries_metadata: true,
-                #[cfg(feature = "trace-context")]
-                carries_trace: false,
-            },
+            args,
             pace: PaceEntry::file(myself.get_id(), probe),
         };
         let message = SerializedMessage::Cast {
@@ -551,8 +539,8 @@ mod tests {
     }
 
     /// A proxy's sender over an in-memory pipe, for a peer that does or does not take traced
-    /// frames, and the pipe's far end.
-    #[cfg(feature = "trace-context")]
+    /// frames (without the feature, never), and the pipe's far end.
+    #[cfg_attr(not(feature = "trace-context"), allow(unused_variables))]
     fn sender(carries_trace: bool) -> (ProxySender, tokio::io::DuplexStream) {
         let (near, far) = tokio::io::duplex(1 << 16);
         let (writer, _task) = crate::net::spawn_writer(Box::new(near));
@@ -565,6 +553,7 @@ mod tests {
             _quota: crate::node::quota::take(&allowance, None).unwrap(),
             stats: std::sync::Arc::default(),
             carries_metadata: true,
+            #[cfg(feature = "trace-context")]
             carries_trace,
         };
         (sender, far)

@@ -169,18 +169,7 @@ async fn the_reader_lets_the_actor_run_during_a_burst() {
     let (writer, _writer_task) = spawn_writer(Box::new(replies));
     let reader = spawn_reader(
         FrameReader::new(Box::new(far)),
-        ReaderContext {
-            session: session.clone(),
-            writer,
-            in_flight: Arc::default(),
-            max_frame: u32::MAX,
-            max_unanswered_calls: crate::node::DEFAULT_MAX_UNANSWERED_CALLS,
-            received: Arc::clone(&received),
-            control: ControlQueue::new(crate::node::DEFAULT_MAX_QUEUED_CONTROL_MESSAGES),
-            stats: Arc::default(),
-            #[cfg(feature = "trace-context")]
-            trace: Default::default(),
-        },
+        context(&session, writer, Arc::clone(&received)),
     );
 
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -211,18 +200,7 @@ async fn the_reader_task_holds_its_frame_reader_once() {
     let (writer, _writer_task) = spawn_writer(Box::new(replies));
     let task = run(
         FrameReader::new(Box::new(near)),
-        ReaderContext {
-            session: session.clone(),
-            writer,
-            in_flight: Arc::default(),
-            max_frame: u32::MAX,
-            max_unanswered_calls: crate::node::DEFAULT_MAX_UNANSWERED_CALLS,
-            received: Arc::default(),
-            control: ControlQueue::new(crate::node::DEFAULT_MAX_QUEUED_CONTROL_MESSAGES),
-            stats: Arc::default(),
-            #[cfg(feature = "trace-context")]
-            trace: Default::default(),
-        },
+        context(&session, writer, Arc::default()),
     );
     let reader = std::mem::size_of::<FrameReader>();
     let size = std::mem::size_of_val(&task);
@@ -232,4 +210,24 @@ async fn the_reader_task_holds_its_frame_reader_once() {
     );
     drop(task);
     session.stop(None);
+}
+
+/// A reader's context with the defaults, for `session`, replying through `writer`.
+fn context(
+    session: &ActorRef<NodeSessionMessage>,
+    writer: crate::net::WriterHandle,
+    received: Arc<ReceivedFrames>,
+) -> ReaderContext {
+    ReaderContext {
+        session: session.clone(),
+        writer,
+        in_flight: Arc::default(),
+        max_frame: u32::MAX,
+        max_unanswered_calls: crate::node::DEFAULT_MAX_UNANSWERED_CALLS,
+        received,
+        control: ControlQueue::new(crate::node::DEFAULT_MAX_QUEUED_CONTROL_MESSAGES),
+        stats: Arc::default(),
+        #[cfg(feature = "trace-context")]
+        trace: Default::default(),
+    }
 }
