@@ -175,13 +175,13 @@ fn run(mut reader: FrameReader, context: ReaderContext) -> impl Future<Output = 
             // back here, on that answer.
             let busy = replies.len() + forwarders.len() >= context.max_unanswered_calls
                 || context.control.is_full();
-            // Not listening for a reason of our own; when the peer does not read either, its silence
-            // counts (unless the writer makes progress).
+            // Not listening for a reason of our own; when the peer does not read either, its
+            // silence counts (unless the writer makes progress).
             context.received.set_not_listening(busy && !unread);
             // Biased, in this order: the answers to send before the next frame to read. A fair
-            // select draws a random number on every turn (several turns a call); and the first three
-            // branches cannot starve the socket, as each of them only finishes calls this reader
-            // delivered, at most `max_unanswered_calls` of them.
+            // select draws a random number on every turn (several turns a call); and the first
+            // three branches cannot starve the socket, as each of them only finishes calls this
+            // reader delivered, at most `max_unanswered_calls` of them.
             tokio::select! {
                 biased;
                 (call, outcome, trace) = replies.next(), if !replies.is_empty() => {
@@ -215,10 +215,16 @@ fn run(mut reader: FrameReader, context: ReaderContext) -> impl Future<Output = 
                     Ok(Some(body)) => {
                         context.received.frame_received();
                         context.stats.frame_in();
-                        let mut handled =
-                            context.receive(body, &mut reassembly, &inbox, &mut last_target, &mut replies);
-                        // Then every frame the same read brought in, without a turn of this `select!`
-                        // (and its polls of the other branches) for each, while the peer may be read.
+                        let mut handled = context.receive(
+                            body,
+                            &mut reassembly,
+                            &inbox,
+                            &mut last_target,
+                            &mut replies,
+                        );
+                        // Then every frame the same read brought in, without a turn of this
+                        // `select!` (and its polls of the other branches) for each, while the peer
+                        // may be read.
                         while handled.is_ok()
                             && replies.len() + forwarders.len() < context.max_unanswered_calls
                             && !context.control.is_full()
@@ -226,10 +232,11 @@ fn run(mut reader: FrameReader, context: ReaderContext) -> impl Future<Output = 
                         {
                             match reader.buffered_frame(context.max_frame) {
                                 Ok(Some(body)) => {
-                                    // Each frame counts against this task's coop budget, as a message
-                                    // taken from a channel would: the reader then hands the worker to
-                                    // the actors it delivers to every so many messages, instead of
-                                    // filling their (unbounded) mailboxes with a whole burst first.
+                                    // Each frame counts against this task's coop budget, as a
+                                    // message taken from a channel would: the reader then hands the
+                                    // worker to the actors it delivers to every so many messages,
+                                    // instead of filling their (unbounded) mailboxes with a whole
+                                    // burst first.
                                     tokio::task::coop::consume_budget().await;
                                     context.received.frame_received();
                                     context.stats.frame_in();
@@ -257,7 +264,9 @@ fn run(mut reader: FrameReader, context: ReaderContext) -> impl Future<Output = 
                         break SessionEnd::EndedByPeer("the peer closed the connection".to_owned());
                     }
                     Err(err @ ReadError::Io(_)) => break SessionEnd::Io(err.to_string()),
-                    Err(err @ ReadError::Frame(_)) => break SessionEnd::PeerMisbehaved(err.to_string()),
+                    Err(err @ ReadError::Frame(_)) => {
+                        break SessionEnd::PeerMisbehaved(err.to_string())
+                    }
                 },
                 () = context.writer.wait_for_unpaced_room(|| context.received.frame_received()),
                     if unread => {
