@@ -493,29 +493,17 @@ mod tests {
         assert_eq!(ProxyInstruction::read(&user), None);
     }
 
-    /// An actor that only lends its reference to a proxy's handler called by hand.
-    struct NoProxy;
-
-    impl Actor for NoProxy {
-        type Msg = RemoteActorMessage;
-        type State = ();
-        type Arguments = ();
-        async fn pre_start(
-            &self,
-            _: ActorRef<Self::Msg>,
-            (): (),
-        ) -> Result<Self::State, ActorProcessingErr> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn a_proxy_handler_holds_the_message_once() {
         // A proxy's handler future is laid out several times over in the proxy actor's loop
         // (ractor's layers), once per remote actor: as an `async fn` awaiting an `async fn send`,
         // it held the message three times (656 bytes in a test build, for a 96-byte message);
         // now the message once and the wait for room (336).
-        let (myself, _) = Actor::spawn(None, NoProxy, ()).await.unwrap();
+        // Any actor lends the handler its reference: the handler is only measured, not run.
+        let (idle, _) = Actor::spawn(None, crate::testing::IdleRemotable, ())
+            .await
+            .unwrap();
+        let myself: ActorRef<RemoteActorMessage> = idle.get_cell().into();
         let (args, _far) = sender(false);
         let probe = args.writer.probe();
         let mut state = ProxyState {
@@ -535,7 +523,7 @@ mod tests {
             "the handler takes {size} bytes, a message {once}"
         );
         drop(handler);
-        myself.stop(None);
+        idle.stop(None);
     }
 
     /// A proxy's sender over an in-memory pipe, for a peer that does or does not take traced
