@@ -188,12 +188,6 @@ impl ForwarderInbox {
         })
     }
 
-    /// Whether a call has named this inbox yet (its channel is registered).
-    #[cfg(test)]
-    pub(crate) fn is_registered(&self) -> bool {
-        is_registered(self.id)
-    }
-
     /// The metadata of a call routed here without a key: its answer is passed into its byte port.
     #[cfg(test)]
     pub(crate) fn route_metadata(&self) -> Vec<u8> {

@@ -111,7 +111,7 @@ async fn a_routed_reply_is_forwarded_by_the_inbox_owner_not_a_task_of_its_own() 
 async fn an_inbox_makes_its_channel_when_the_first_call_names_it() {
     let mut inbox = ForwarderInbox::open();
     assert!(
-        !inbox.is_registered(),
+        !inbox::is_registered(inbox.id),
         "a reader that delivers no call keeps no channel"
     );
     // Waiting on it before then waits, and sees nothing.
@@ -120,7 +120,7 @@ async fn an_inbox_makes_its_channel_when_the_first_call_names_it() {
     assert!(inbox.try_recv().is_none());
     let (bytes_tx, bytes_rx) = ractor::concurrency::oneshot::<Vec<u8>>();
     let route = inbox.delivery_metadata(3);
-    assert!(inbox.is_registered());
+    assert!(inbox::is_registered(inbox.id));
     let typed = typed_reply_port(bytes_tx.into(), Some(&route), encode_u32);
     typed.send(8).unwrap();
     let routed = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
