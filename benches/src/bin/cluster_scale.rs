@@ -16,6 +16,9 @@
 //! * sessions each node opened (dialed or accepted) by the time it converged, median and max: N − 1
 //!   if no connection was wasted (crossed dials, duplicates, reconnections);
 //! * peak RSS per node (VmHWM; median and max);
+//! * on stderr, the CPU all nodes used until converged, and the minor page faults they took
+//!   (median per node and in all), each a page the kernel found and zeroed for a node: the cost
+//!   that grows most when this machine is slow;
 //! * idle CPU per node and for the whole cluster over `--idle-secs` (default 10) of no traffic;
 //! * heartbeat frames sent per node per second over the same window;
 //! * context switches per node per second over the same window: how often an idle node is woken,
@@ -311,6 +314,15 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// Minor page faults a process has taken, from `/proc/<pid>/stat`: each a page the kernel had to
+/// find and zero (or copy) for it, a cost that grows with the memory a node touches and that the
+/// machine's slow minutes make several times dearer.
+fn minor_faults(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(7)?.parse().ok()
+}
+
 /// Peak resident set, in KiB, from `/proc/<pid>/status`.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -500,6 +512,16 @@ fn measure(
     let pids: Vec<u32> = children.iter().map(Child::id).collect();
     let forming_cpu: f64 = pids.iter().map(|p| cpu_seconds(*p).unwrap_or(0.0)).sum();
     eprintln!("CPU used by all nodes until converged (their start included): {forming_cpu:.2} s");
+    let mut faults: Vec<f64> = pids
+        .iter()
+        .map(|p| minor_faults(*p).unwrap_or(0) as f64)
+        .collect();
+    let all_faults: f64 = faults.iter().sum();
+    eprintln!(
+        "minor page faults per node until converged (their start included): median {:.0}, all \
+         nodes {all_faults:.0}",
+        median(&mut faults),
+    );
     let cpu_before: Vec<f64> = pids
         .iter()
         .map(|p| cpu_seconds(*p).unwrap_or(0.0))
