@@ -460,6 +460,7 @@ async fn handle_message(
                     // A discovery dial may have ended in this session: the next one may go.
                     state.dial_due();
                 }
+                ServerEvent::Introduced { session, claim } => state.introduced(session, &claim),
                 ServerEvent::Accepted(accepted) => {
                     let Accepted { stream, slot } = *accepted;
                     let opening = Opening {

@@ -583,6 +583,16 @@ impl ServerDriver {
         })
     }
 
+    /// Who the client says it is, from its hello, until the handshake ends: a claim nobody has
+    /// proved yet (the client's proof comes next), which the node uses only as a hint (not to
+    /// dial a node that is dialing it, see `node::server::reconciler`).
+    pub(crate) fn client_claim(&self) -> Option<&WireNodeName> {
+        match &self.state {
+            ServerState::AwaitingClientProof(expect) => Some(&expect.client.node),
+            ServerState::AwaitingClientHello(_) | ServerState::Ended => None,
+        }
+    }
+
     /// Feeds one frame body from the client; see [`ClientDriver::receive`] for `out`.
     pub(crate) fn receive(
         &mut self,

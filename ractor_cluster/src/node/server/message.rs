@@ -101,6 +101,7 @@ impl std::fmt::Debug for NodeServerInternal {
         let kind = match &self.0 {
             ServerEvent::Accepted(_) => "Accepted",
             ServerEvent::Admit { .. } => "Admit",
+            ServerEvent::Introduced { .. } => "Introduced",
             ServerEvent::Ready { .. } => "Ready",
             ServerEvent::Dial(_) => "Dial",
             ServerEvent::Dialed { .. } => "Dialed",
@@ -143,6 +144,13 @@ pub(crate) enum ServerEvent {
         /// The peer is a hidden node (its hello said so, under the proofs).
         hidden: bool,
         reply: RpcReplyPort<Result<(), String>>,
+    },
+    /// The client of an accepted connection said in its hello who it is: a claim, not proved yet
+    /// (its proof comes next), which the reconciler takes as a hint that this node need not dial
+    /// it (see `reconciler`).
+    Introduced {
+        session: ActorId,
+        claim: wire::WireNodeName,
     },
     /// The listener accepted a connection (and its TLS handshake, in TLS mode), which holds a
     /// slot among those waiting to authenticate.

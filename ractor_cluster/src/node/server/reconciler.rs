@@ -29,6 +29,15 @@
 //! may decide alike with its peer or not: at worst both dial at once, as without the rule, or both
 //! wait the grace (and, if the other is not up yet, the next round: neither retries quickly).
 //!
+//! A dial due is also passed over, once, while a connection this node accepted says in its hello
+//! (before any proof) that it comes from the node at that address: that node is dialing this one,
+//! and a second dial would only be closed by the admission rule after its handshake, after a key
+//! exchange on both nodes and, when admitted first, a session set up to be torn down. Under load
+//! the grace does not keep pairs from crossing: a dial waits its turn among the dials under way,
+//! and a handshake takes longer than the grace. The hello is not proved, so it holds off one dial
+//! only: the next, at the next round or as soon as that connection ends without a peer, is made
+//! whatever is claimed then ([`Reconciler::introductions`]).
+//!
 //! The grace is a time of its own, with a dial of its own when it ends, not a number of rounds:
 //! a node that starts after its peers is mostly waited on by peers whose dials it refused while it
 //! was not up, and which try again only at their next round (up to an interval later, two seconds
@@ -81,6 +90,7 @@ use crate::discovery::{DiscoveryConfig, ListedNow};
 use crate::discovery::{DISCOVERY_TIMEOUT, MAX_DISCOVERED_ADDRESSES};
 use crate::node::reconnect::DialTarget;
 use crate::protocol::listed::{listed_digest, ListedDigest};
+use crate::protocol::message::WireNodeName;
 use window::DialWindow;
 
 mod window;
@@ -115,6 +125,9 @@ struct Target {
     deferred_until: Option<Instant>,
     /// No dial before this instant (the backoff after a failed one).
     not_before: Instant,
+    /// A dial of it was passed over because its node was dialing this one, since it was last
+    /// dialed or seen connected: the next is not (see [`Reconciler::introductions`]).
+    yielded: bool,
 }
 
 /// The server's reconciler state: the discovery task and what it found.
@@ -144,6 +157,11 @@ pub(crate) struct Reconciler {
     published: Arc<ListedNow>,
     /// How long a node to dial first is given (see [`FIRST_DIAL_GRACE`]).
     grace: Duration,
+    /// Listed addresses whose node, by its hello, is dialing this one: the accepted session that
+    /// says so, until it ends. Unproved until the session authenticates, so a dial due is passed
+    /// over for it only once (`Target::yielded`), and made as soon as that session ends without a
+    /// peer. At most one entry per target.
+    introductions: HashMap<String, ActorId>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -214,6 +232,7 @@ impl Reconciler {
             digest: None,
             published,
             grace,
+            introductions: HashMap::new(),
         }
     }
 
@@ -285,6 +304,27 @@ impl Reconciler {
         self.by_session.remove(session);
         if dialed_here.is_some() && !authenticated {
             self.window.failed(Instant::now());
+        }
+        if self.introductions.is_empty() {
+            return;
+        }
+        // Addresses whose dial was passed over for this session are due at once.
+        let mut introduced = Vec::new();
+        self.introductions.retain(|addr, by| {
+            let ended = by == session;
+            if ended {
+                introduced.push(addr.clone());
+            }
+            !ended
+        });
+        for addr in introduced {
+            let waiting = self
+                .targets
+                .get(&addr)
+                .is_some_and(|t| t.yielded && !t.dialing && t.session.is_none());
+            if waiting && !self.due.contains(&addr) {
+                self.due.push_front(addr);
+            }
         }
     }
 
@@ -407,6 +447,7 @@ impl NodeServerState {
                     dialed_at: None,
                     deferred_until: deferred.then(|| now + grace),
                     not_before: now,
+                    yielded: false,
                 }
             });
             if target.dialing {
@@ -418,6 +459,7 @@ impl NodeServerState {
                     Some(entry) if entry.status != SessionStatus::Superseded => {
                         if entry.status == SessionStatus::Authenticated {
                             target.attempts = 0;
+                            target.yielded = false;
                         }
                         continue;
                     }
@@ -426,6 +468,7 @@ impl NodeServerState {
             }
             if connected.has(target.peer.as_deref(), &addr) {
                 target.attempts = 0;
+                target.yielded = false;
                 continue;
             }
             if now < target.not_before {
@@ -448,6 +491,28 @@ impl NodeServerState {
             reconciler.grace_given(graced);
         }
         self.dial_due();
+    }
+
+    /// The client of the accepted session `session` claims, in its hello, to be `claim`: if
+    /// discovery lists it, its address is not dialed while that session authenticates (see
+    /// [`Reconciler::introductions`]).
+    pub(crate) fn introduced(&mut self, session: ActorId, claim: &WireNodeName) {
+        let Some(reconciler) = self.reconciler.as_mut() else {
+            return;
+        };
+        let Some(entry) = self
+            .sessions
+            .get(&session)
+            .filter(|e| e.status == SessionStatus::Opened)
+        else {
+            return;
+        };
+        let seen = seen_address(&entry.info.peer_addr, &claim.connection_string);
+        for addr in std::iter::once(claim.connection_string.clone()).chain(seen) {
+            if reconciler.targets.contains_key(&addr) {
+                reconciler.introductions.insert(addr, session);
+            }
+        }
     }
 
     /// Dials the addresses due, in order, while fewer than the allowed number of dials are under
@@ -484,6 +549,15 @@ impl NodeServerState {
             if connected.has(target.peer.as_deref(), &addr) {
                 continue;
             }
+            if !target.yielded && reconciler.introductions.contains_key(&addr) {
+                // Its node is dialing this one: the session is left to that dial, which spares
+                // both nodes a second connection, handshake and session that the admission rule
+                // would close. Once only: the claim is not proved yet, and if that session ends
+                // without a peer, this dial is due again at once (`Reconciler::session_ended`).
+                target.yielded = true;
+                continue;
+            }
+            target.yielded = false;
             target.dialing = true;
             target.dialed_at = Some(now);
             under_way += 1;

@@ -17,7 +17,9 @@ use crate::protocol::handshake::{
     Authenticated, ClientDriver, Fresh, HandshakeConfig, HandshakeError, HandshakeProgress,
     ServerDriver,
 };
-use crate::protocol::message::{ControlMessage, FrameProtection, Rejection, SessionMessage};
+use crate::protocol::message::{
+    ControlMessage, FrameProtection, Rejection, SessionMessage, WireNodeName,
+};
 use crate::protocol::record::{Opener, Sealer};
 
 /// What the handshake task needs.
@@ -54,9 +56,20 @@ pub(super) async fn handshake(task: HandshakeTask) {
         || tokio::time::Instant::now() + config.handshake_timeout,
         PendingSlot::deadline,
     );
+    // An accepted connection's client says who it is in its hello: the server hears it before
+    // the proofs, so that its reconciler does not dial a node that is dialing it (a claim it
+    // takes as a hint only, see `node::server::reconciler`).
+    let session_id = session.get_id();
+    let introduce = |claim: &WireNodeName| {
+        let event = ServerEvent::Introduced {
+            session: session_id,
+            claim: claim.clone(),
+        };
+        let _ = server.cast(NodeServerMessage::internal(event));
+    };
     let outcome = match tokio::time::timeout_at(
         deadline,
-        authenticate(read, &writer, is_server, frames, &config),
+        authenticate(read, &writer, is_server, frames, &config, introduce),
     )
     .await
     {
@@ -196,15 +209,25 @@ impl Driver {
             Driver::Server(driver) => driver.receive(body, out),
         }
     }
+
+    /// Who the client claims to be, on the server's side, from its hello until the end.
+    fn client_claim(&self) -> Option<&WireNodeName> {
+        match self {
+            Driver::Client(_) => None,
+            Driver::Server(driver) => driver.client_claim(),
+        }
+    }
 }
 
-/// The handshake itself: frames in, frames out, until authenticated or refused.
+/// The handshake itself: frames in, frames out, until authenticated or refused. On the server's
+/// side, `introduce` hears who the client claims to be, once, as soon as its hello is answered.
 async fn authenticate(
     read: BoxRead,
     writer: &WriterHandle,
     is_server: bool,
     frames: FrameProtection,
     config: &NodeConfig,
+    introduce: impl FnOnce(&WireNodeName),
 ) -> Result<(FrameReader, Authenticated), HandshakeFailure> {
     let handshake_config = HandshakeConfig {
         cookie: config.cookie.clone(),
@@ -227,6 +250,7 @@ async fn authenticate(
         )
     };
     let mut reader = FrameReader::unauthenticated(read);
+    let mut introduce = Some(introduce);
     loop {
         if !out.is_empty() {
             writer
@@ -242,6 +266,11 @@ async fn authenticate(
         if !out.is_empty() {
             // The last frame (a proof or a rejection) must go out whatever happens next.
             let _ = writer.send(std::mem::take(&mut out));
+        }
+        if let Some(claim) = driver.client_claim() {
+            if let Some(introduce) = introduce.take() {
+                introduce(claim);
+            }
         }
         match progress {
             Ok(HandshakeProgress::Continue) => {}

@@ -355,6 +355,42 @@ fn malformed_and_trailing_bytes_are_rejected() {
 }
 
 #[test]
+fn the_server_knows_who_the_client_claims_to_be_only_between_its_hello_and_the_end() {
+    let mut hello = Vec::new();
+    let mut client = ClientDriver::start(config("alpha", "k"), fresh(1), &mut hello).unwrap();
+    let mut server = ServerDriver::start(config("beta", "k"), fresh(2)).unwrap();
+    assert_eq!(server.client_claim(), None, "before the client's hello");
+    let (body, _) = parse_frame(&hello, HANDSHAKE_MAX_FRAME).unwrap().unwrap();
+    let mut to_client = Vec::new();
+    let progress = server.receive(body, &mut to_client).unwrap();
+    assert_eq!(progress, HandshakeProgress::Continue);
+    assert_eq!(server.client_claim(), Some(&config("alpha", "").local));
+
+    let mut to_server = Vec::new();
+    let (body, _) = parse_frame(&to_client, HANDSHAKE_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    client.receive(body, &mut to_server).unwrap();
+    let (body, _) = parse_frame(&to_server, HANDSHAKE_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    let progress = server.receive(body, &mut Vec::new()).unwrap();
+    assert!(matches!(progress, HandshakeProgress::Done(_)));
+    assert_eq!(server.client_claim(), None, "once authenticated");
+
+    // A client that fails its proof leaves no claim behind either.
+    let mut server = ServerDriver::start(config("beta", "other"), fresh(2)).unwrap();
+    let (body, _) = parse_frame(&hello, HANDSHAKE_MAX_FRAME).unwrap().unwrap();
+    server.receive(body, &mut Vec::new()).unwrap();
+    assert!(server.client_claim().is_some());
+    let (body, _) = parse_frame(&to_server, HANDSHAKE_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    assert!(server.receive(body, &mut Vec::new()).is_err());
+    assert_eq!(server.client_claim(), None, "after a failed proof");
+}
+
+#[test]
 fn a_truncated_handshake_frame_is_reported_at_end_of_stream() {
     let mut hello = Vec::new();
     ClientDriver::start(config("alpha", "k"), fresh(1), &mut hello).unwrap();

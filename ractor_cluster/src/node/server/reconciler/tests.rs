@@ -1,6 +1,7 @@
 //! Unit tests of the reconciler: which node of a pair dials first, how a peer is known by its
 //! address, how a dial to the node itself is recognised, a refused dial tried again (by the node
-//! that dials first only), and the grace a node gives the peer that is to dial first.
+//! that dials first only), the grace a node gives the peer that is to dial first, and a dial
+//! passed over for a node that is dialing.
 
 use std::time::Duration;
 
@@ -202,6 +203,105 @@ async fn a_node_dials_the_peer_that_was_to_dial_first_when_the_grace_ends() {
     }
     waiting.stop(None);
     silent.stop(None);
+}
+
+/// Connects to the node listening on `port` and says, in a client hello, that it is the node
+/// listed at `claimed`; goes no further (no proof), and keeps the connection open until dropped.
+async fn claim_to_be(port: u16, claimed: &str) -> tokio::net::TcpStream {
+    use crate::protocol::handshake::{ClientDriver, Fresh, HandshakeConfig};
+    use crate::protocol::identity::Cookie;
+    use crate::protocol::message::{FrameProtection, WireNodeName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let config = HandshakeConfig {
+        cookie: Cookie::new("not-the-cookie"),
+        local: WireNodeName {
+            name: "claimed@127.0.0.1".to_owned(),
+            connection_string: claimed.to_owned(),
+        },
+        incarnation: 1,
+        frames: FrameProtection::Sealed,
+        hidden: false,
+    };
+    let fresh = Fresh {
+        nonce: rand::random(),
+        key_secret: rand::random(),
+    };
+    let mut hello = Vec::new();
+    ClientDriver::start(config, fresh, &mut hello).unwrap();
+    stream.write_all(&hello).await.unwrap();
+    // The node's hello in answer: the claim has been heard.
+    let mut answer = [0u8; 1];
+    stream.read_exact(&mut answer).await.unwrap();
+    stream
+}
+
+/// A node whose discovery lists an address does not dial it while a connection it accepted says
+/// (in its hello, before any proof) that it comes from the node at that address: the pair's
+/// session is left to that dial. The claim proves nothing, and once its connection ends without
+/// a peer, the node dials the address at once.
+#[tokio::test]
+async fn a_node_does_not_dial_a_node_that_is_dialing_it() {
+    use crate::discovery::StaticSeeds;
+    use ractor::Actor;
+
+    // The node leaves the pair to the listed one for the grace: the claim comes within it.
+    let (port_waiting, port_listed) = two_ports(false);
+    let listed = tokio::net::TcpListener::bind(("127.0.0.1", port_listed))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let waiting = node(port_waiting, "intro-waiting").with_discovery(
+        StaticSeeds::new([address(port_listed)]),
+        Duration::from_secs(60),
+    );
+    let (waiting, _) = Actor::spawn(None, waiting, ()).await.unwrap();
+    let claim = claim_to_be(port_waiting, &address(port_listed)).await;
+    assert!(
+        started.elapsed() < super::FIRST_DIAL_GRACE,
+        "too slow a start"
+    );
+
+    // Without the claim, the grace's end would have brought a dial.
+    let quiet_until = started + super::FIRST_DIAL_GRACE + Duration::from_secs(1);
+    let dialed = tokio::time::timeout_at(quiet_until, listed.accept()).await;
+    assert!(dialed.is_err(), "dialed a node that was dialing it");
+
+    drop(claim);
+    let dialed = tokio::time::timeout(Duration::from_secs(5), listed.accept()).await;
+    assert!(
+        dialed.is_ok(),
+        "not dialed once the claiming connection ended"
+    );
+    waiting.stop(None);
+}
+
+/// A claim that is never proved passes over one dial only: at the next round, the node dials the
+/// address although the claiming connection is still open.
+#[tokio::test]
+async fn a_claim_to_be_dialing_passes_over_one_dial_only() {
+    use crate::discovery::StaticSeeds;
+    use ractor::Actor;
+
+    let (port_waiting, port_listed) = two_ports(false);
+    let listed = tokio::net::TcpListener::bind(("127.0.0.1", port_listed))
+        .await
+        .unwrap();
+    // Rounds 0.3 s apart (and so a grace of two rounds); the claim is not timed out meanwhile.
+    let waiting = node(port_waiting, "intro-once")
+        .with_handshake_timeout(Duration::from_secs(30))
+        .with_discovery(
+            StaticSeeds::new([address(port_listed)]),
+            Duration::from_millis(300),
+        );
+    let (waiting, _) = Actor::spawn(None, waiting, ()).await.unwrap();
+    let _claim = claim_to_be(port_waiting, &address(port_listed)).await;
+    let dialed = tokio::time::timeout(Duration::from_secs(5), listed.accept()).await;
+    assert!(dialed.is_ok(), "a claim kept the node from dialing");
+    waiting.stop(None);
 }
 
 #[test]
