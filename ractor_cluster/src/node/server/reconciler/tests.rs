@@ -239,69 +239,75 @@ async fn claim_to_be(port: u16, claimed: &str) -> tokio::net::TcpStream {
     stream
 }
 
+/// A node, a listener at the one address its discovery lists (whose node is to dial first, so
+/// that the node leaves the pair to it for the grace), and a connection to the node whose hello
+/// says it comes from that address.
+struct Claimed {
+    node: ractor::ActorRef<crate::node::NodeServerMessage>,
+    started: Instant,
+    listed: tokio::net::TcpListener,
+    claim: tokio::net::TcpStream,
+}
+
+/// Starts the [`Claimed`] scene, with rounds `interval` apart; the claim is not timed out (the
+/// handshake timeout is 30 s).
+async fn claimed(name: &str, interval: Duration) -> Claimed {
+    use crate::discovery::StaticSeeds;
+    use ractor::Actor;
+
+    let (port, port_listed) = two_ports(false);
+    let listed = tokio::net::TcpListener::bind(("127.0.0.1", port_listed))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let server = node(port, name)
+        .with_handshake_timeout(Duration::from_secs(30))
+        .with_discovery(StaticSeeds::new([address(port_listed)]), interval);
+    let (node, _) = Actor::spawn(None, server, ()).await.unwrap();
+    let claim = claim_to_be(port, &address(port_listed)).await;
+    Claimed {
+        node,
+        started,
+        listed,
+        claim,
+    }
+}
+
 /// A node whose discovery lists an address does not dial it while a connection it accepted says
 /// (in its hello, before any proof) that it comes from the node at that address: the pair's
 /// session is left to that dial. The claim proves nothing, and once its connection ends without
 /// a peer, the node dials the address at once.
 #[tokio::test]
 async fn a_node_does_not_dial_a_node_that_is_dialing_it() {
-    use crate::discovery::StaticSeeds;
-    use ractor::Actor;
-
-    // The node leaves the pair to the listed one for the grace: the claim comes within it.
-    let (port_waiting, port_listed) = two_ports(false);
-    let listed = tokio::net::TcpListener::bind(("127.0.0.1", port_listed))
-        .await
-        .unwrap();
-    let started = Instant::now();
-    let waiting = node(port_waiting, "intro-waiting").with_discovery(
-        StaticSeeds::new([address(port_listed)]),
-        Duration::from_secs(60),
-    );
-    let (waiting, _) = Actor::spawn(None, waiting, ()).await.unwrap();
-    let claim = claim_to_be(port_waiting, &address(port_listed)).await;
+    let scene = claimed("intro-waiting", Duration::from_secs(60)).await;
     assert!(
-        started.elapsed() < super::FIRST_DIAL_GRACE,
+        scene.started.elapsed() < super::FIRST_DIAL_GRACE,
         "too slow a start"
     );
 
     // Without the claim, the grace's end would have brought a dial.
-    let quiet_until = started + super::FIRST_DIAL_GRACE + Duration::from_secs(1);
-    let dialed = tokio::time::timeout_at(quiet_until, listed.accept()).await;
+    let quiet_until = scene.started + super::FIRST_DIAL_GRACE + Duration::from_secs(1);
+    let dialed = tokio::time::timeout_at(quiet_until, scene.listed.accept()).await;
     assert!(dialed.is_err(), "dialed a node that was dialing it");
 
-    drop(claim);
-    let dialed = tokio::time::timeout(Duration::from_secs(5), listed.accept()).await;
+    drop(scene.claim);
+    let dialed = tokio::time::timeout(Duration::from_secs(5), scene.listed.accept()).await;
     assert!(
         dialed.is_ok(),
         "not dialed once the claiming connection ended"
     );
-    waiting.stop(None);
+    scene.node.stop(None);
 }
 
 /// A claim that is never proved passes over one dial only: at the next round, the node dials the
 /// address although the claiming connection is still open.
 #[tokio::test]
 async fn a_claim_to_be_dialing_passes_over_one_dial_only() {
-    use crate::discovery::StaticSeeds;
-    use ractor::Actor;
-
-    let (port_waiting, port_listed) = two_ports(false);
-    let listed = tokio::net::TcpListener::bind(("127.0.0.1", port_listed))
-        .await
-        .unwrap();
-    // Rounds 0.3 s apart (and so a grace of two rounds); the claim is not timed out meanwhile.
-    let waiting = node(port_waiting, "intro-once")
-        .with_handshake_timeout(Duration::from_secs(30))
-        .with_discovery(
-            StaticSeeds::new([address(port_listed)]),
-            Duration::from_millis(300),
-        );
-    let (waiting, _) = Actor::spawn(None, waiting, ()).await.unwrap();
-    let _claim = claim_to_be(port_waiting, &address(port_listed)).await;
-    let dialed = tokio::time::timeout(Duration::from_secs(5), listed.accept()).await;
+    // Rounds 0.3 s apart, and so a grace of two rounds.
+    let scene = claimed("intro-once", Duration::from_millis(300)).await;
+    let dialed = tokio::time::timeout(Duration::from_secs(5), scene.listed.accept()).await;
     assert!(dialed.is_ok(), "a claim kept the node from dialing");
-    waiting.stop(None);
+    scene.node.stop(None);
 }
 
 #[test]
