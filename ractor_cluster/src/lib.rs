@@ -62,7 +62,9 @@
 //!             ├─ redial tasks (one per lost peer this node had dialed)
 //!             ├─ discovery task (with a discovery source: asks it once per interval; the
 //!             │  server dials each address found that it has no session with, 16 at once,
-//!             │  those whose node is to dial first after a one-second grace)
+//!             │  those whose node is to dial first after a one-second grace, and passes
+//!             │  over one dial of a node whose hello on an accepted connection says it is
+//!             │  dialing)
 //!             ├─ downing timer (with a downing policy: wakes the server when the view has
 //!             │  been stable long enough to decide which side of a partition stays)
 //!             └─ NodeSession (one per connection) ─┬─ reader task   (decodes, delivers, replies)
