@@ -143,8 +143,13 @@ async fn a_peer_connected_again_counts_a_reconnection() {
     )
     .await
     .unwrap();
-    let b_name = b.name.clone();
+    let (a_name, b_name) = (a.name.clone(), b.name.clone());
     a.wait_event(|e| *e == common::Event::Disconnected(Some(b_name.clone())))
+        .await;
+    // b too: while b still holds the old session, it may refuse the new one as a second session
+    // to the same peer (the admission rule), and a would count a third session when it dials
+    // again.
+    b.wait_event(|e| *e == common::Event::Disconnected(Some(a_name.clone())))
         .await;
     connect_ready(&mut a, &mut b).await;
     let again = stats_until(&a, &b, |s| s.session_id != first.session_id).await;
