@@ -302,25 +302,29 @@ struct Line {
     text: String,
 }
 
-/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+/// The fields of `/proc/<pid>/stat` after the command name, from the state on (field 3 of
+/// `proc(5)` is the first): the name may hold spaces, so they are counted after its closing
+/// parenthesis.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces: fields are counted after its closing parenthesis.
     let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// CPU seconds (user + system) a process has used.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let fields = stat_fields(pid)?;
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     // Clock ticks: 100 per second on Linux.
     Some((utime + stime) / 100.0)
 }
 
-/// Minor page faults a process has taken, from `/proc/<pid>/stat`: each a page the kernel had to
-/// find and zero (or copy) for it, a cost that grows with the memory a node touches and that the
-/// machine's slow minutes make several times dearer.
+/// Minor page faults a process has taken: each a page the kernel had to find and zero (or copy)
+/// for it, a cost that grows with the memory a node touches and that the machine's slow minutes
+/// make several times dearer.
 fn minor_faults(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(7)?.parse().ok()
+    stat_fields(pid)?.get(7)?.parse().ok()
 }
 
 /// Peak resident set, in KiB, from `/proc/<pid>/status`.
