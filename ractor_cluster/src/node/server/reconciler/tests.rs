@@ -235,7 +235,10 @@ async fn claim_to_be(port: u16, claimed: &str) -> tokio::net::TcpStream {
     stream.write_all(&hello).await.unwrap();
     // The node's hello in answer: the claim has been heard.
     let mut answer = [0u8; 1];
-    stream.read_exact(&mut answer).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut answer))
+        .await
+        .expect("the node answers the hello")
+        .unwrap();
     stream
 }
 
